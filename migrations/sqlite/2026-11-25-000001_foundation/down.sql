@@ -1,0 +1,9 @@
+DROP TABLE audit_checkpoints;
+DROP TABLE audit_events;
+DROP TABLE audit_chain_heads;
+DROP TABLE idempotency_keys;
+DROP TABLE principals;
+DROP TABLE compliance_flags;
+DROP TABLE party_events;
+DROP TABLE parties;
+DROP TABLE settings;

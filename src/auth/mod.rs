@@ -1,0 +1,132 @@
+//! Authentication (passwords, API clients, JWT) and the roles every handler checks.
+
+pub mod bootstrap;
+pub mod jwt;
+pub mod password;
+pub mod routes;
+pub mod store;
+
+use std::str::FromStr;
+
+use actix_web::dev::Payload;
+use actix_web::{http::header, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// What a principal may do. Parties scope what it may see (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Exchange staff: issue, approve, oversee.
+    Operator,
+    /// An enterprise (or individual) holding rights.
+    Enterprise,
+    /// A lender.
+    Bank,
+    /// Read-only everything (ecology bureau, forestry bureau, PBoC).
+    Regulator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Enterprise => "enterprise",
+            Role::Bank => "bank",
+            Role::Regulator => "regulator",
+        }
+    }
+    /// Operators and regulators see everything.
+    pub fn sees_all(self) -> bool {
+        matches!(self, Role::Operator | Role::Regulator)
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "operator" => Ok(Role::Operator),
+            "enterprise" => Ok(Role::Enterprise),
+            "bank" => Ok(Role::Bank),
+            "regulator" => Ok(Role::Regulator),
+            other => Err(format!(
+                "unknown role `{other}` (operator, enterprise, bank, regulator)"
+            )),
+        }
+    }
+}
+
+/// The authenticated caller, checked against the database on every request so that a disabled
+/// principal or a revoked token is refused at once, not at expiry.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub party_id: Option<i64>,
+}
+
+impl Principal {
+    /// 403 unless the caller has one of `roles`. Used for actions, never to hide objects.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the {} role may not do this",
+                self.role.as_str()
+            )))
+        }
+    }
+
+    /// True when the caller may see objects of `party_id` (its own, or everything).
+    pub fn sees_party(&self, party_id: i64) -> bool {
+        self.role.sees_all() || self.party_id == Some(party_id)
+    }
+
+    /// Name recorded in audit events and journals.
+    pub fn actor(&self) -> String {
+        format!("{}:{}", self.role.as_str(), self.username)
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| t.trim().to_string());
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let token =
+                token.ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+            let claims = state.keys.decode(&token)?;
+            let row = state
+                .db(move |conn| Ok(store::find_by_id(conn, claims.uid)?))
+                .await?;
+            match row {
+                Some(p) if !p.disabled && p.token_version == claims.ver => Ok(Principal {
+                    id: p.id,
+                    username: p.username,
+                    role: p.role.parse().map_err(ApiError::internal)?,
+                    party_id: p.party_id,
+                }),
+                _ => Err(ApiError::unauthorized("the token has been revoked")),
+            }
+        })
+    }
+}

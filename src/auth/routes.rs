@@ -1,0 +1,443 @@
+//! HTTP: `/v1/auth/token` (passwords and API client credentials), users and API clients.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::jwt::{Claims, AUDIENCE, ISSUER};
+use super::store::{self, PrincipalRow};
+use super::{password, Principal, Role};
+use crate::app::AppState;
+use crate::audit;
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::json::ApiJson;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(token)
+        .service(create_user)
+        .service(create_client)
+        .service(list_users)
+        .service(disable)
+        .service(enable)
+        .service(revoke);
+}
+
+/// Log in with a password, or as an API client (OAuth2 client-credentials style).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "admin", "password": "correct horse battery staple"}))]
+pub struct TokenRequest {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `client_credentials` for API clients.
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9…", "token_type": "Bearer", "expires_in": 3600}))]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+}
+
+/// Signs a token for a principal.
+pub fn mint(
+    state_keys: &super::jwt::Keys,
+    p: &PrincipalRow,
+    now: DateTime<Utc>,
+    ttl: i64,
+) -> ApiResult<String> {
+    let iat = now.timestamp();
+    state_keys.encode(&Claims {
+        sub: p.username.clone(),
+        uid: p.id,
+        party_id: p.party_id,
+        role: p.role.clone(),
+        iat,
+        nbf: iat,
+        exp: iat + ttl,
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        ver: p.token_version,
+    })
+}
+
+#[utoipa::path(post, path = "/v1/auth/token", tag = "auth", operation_id = "issueToken",
+    summary = "Obtain an access token", security(()),
+    request_body = TokenRequest,
+    responses((status = 200, description = "A bearer token", body = TokenResponse),
+        (status = 401, description = "Wrong credentials, or a disabled principal", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/auth/token")]
+async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiResult<HttpResponse> {
+    let b = body.value;
+    let (name, secret, kind) = match (b.grant_type.as_deref(), b.username, b.password, b.client_id, b.client_secret) {
+        (None | Some("password"), Some(u), Some(p), None, None) => (u, p, "user"),
+        (Some("client_credentials"), None, None, Some(id), Some(s)) => (id, s, "client"),
+        (Some(g), ..) if g != "password" && g != "client_credentials" => {
+            return Err(ApiError::invalid_field("grant_type", "password or client_credentials"))
+        }
+        _ => {
+            return Err(ApiError::invalid_field(
+                "body",
+                "give username and password, or grant_type client_credentials with client_id and client_secret",
+            ))
+        }
+    };
+    let row = state
+        .db(move |conn| Ok(store::find_by_username(conn, &name)?))
+        .await?;
+    let row = web::block(move || {
+        let ok = match &row {
+            Some(r) => r.kind == kind && password::verify(&secret, &r.secret_hash) && !r.disabled,
+            None => false,
+        };
+        ok.then_some(row).flatten()
+    })
+    .await?
+    .ok_or_else(|| {
+        let mut e = ApiError::unauthorized("wrong credentials, or the account is disabled");
+        e.code = "invalid_credentials";
+        e
+    })?;
+    let ttl = state.token_ttl;
+    let access_token = mint(&state.keys, &row, state.clock.now(), ttl)?;
+    Ok(HttpResponse::Ok().json(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+    }))
+}
+
+/// A user or an API client, as operators see it. Secrets are never shown here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrincipalView {
+    pub id: i64,
+    /// `user` or `client`.
+    pub kind: String,
+    /// Username, or an API client's client_id.
+    pub username: String,
+    pub role: Role,
+    pub party_id: Option<i64>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PrincipalRow> for PrincipalView {
+    fn from(r: PrincipalRow) -> Self {
+        PrincipalView {
+            id: r.id,
+            kind: r.kind,
+            username: r.username,
+            role: r.role.parse().unwrap_or(Role::Regulator),
+            party_id: r.party_id,
+            disabled: r.disabled,
+            created_at: r.created_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "cib-credit-01", "password": "a long passphrase", "role": "bank", "party_id": 2}))]
+pub struct NewUser {
+    pub username: String,
+    /// At least 12 characters.
+    pub password: String,
+    pub role: Role,
+    /// Required for enterprise and bank users.
+    pub party_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "bank", "party_id": 2}))]
+pub struct NewClient {
+    pub role: Role,
+    pub party_id: i64,
+}
+
+/// Checks that a role and party fit together; shared by the API and `registry user add`.
+pub fn check_binding(conn: &mut DbConn, role: Role, party_id: Option<i64>) -> ApiResult<()> {
+    let party = match party_id {
+        Some(id) => Some(
+            crate::parties::store::find(conn, id)?
+                .ok_or_else(|| ApiError::invalid_field("party_id", "no such party"))?,
+        ),
+        None => None,
+    };
+    let fits = match (role, &party) {
+        (Role::Enterprise, Some(p)) => p.kind == "enterprise" || p.kind == "individual",
+        (Role::Bank, Some(p)) => p.kind == "bank",
+        (Role::Enterprise | Role::Bank, None) => false,
+        (Role::Operator, p) => p.as_ref().is_none_or(|p| p.kind == "exchange"),
+        (Role::Regulator, p) => p.as_ref().is_none_or(|p| p.kind == "regulator"),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "party_id",
+            format!(
+                "a {} must belong to a party of the matching kind",
+                role.as_str()
+            ),
+        ))
+    }
+}
+
+/// Creates a principal; a duplicate name is a 409.
+pub fn add_principal(
+    conn: &mut DbConn,
+    kind: &str,
+    username: &str,
+    secret_hash: &str,
+    role: Role,
+    party_id: Option<i64>,
+    now: chrono::NaiveDateTime,
+    actor: &str,
+) -> ApiResult<PrincipalRow> {
+    check_binding(conn, role, party_id)?;
+    let row = store::insert(
+        conn,
+        &store::NewPrincipal {
+            kind,
+            username,
+            secret_hash,
+            role: role.as_str(),
+            party_id,
+            created_at: now,
+        },
+    )
+    .map_err(|e| {
+        if db::is_unique_violation(&e) {
+            ApiError::conflict("username_taken", "this username is taken")
+        } else {
+            e.into()
+        }
+    })?;
+    principal_audit(conn, &row, &format!("{kind}.created"), actor, now)?;
+    Ok(row)
+}
+
+fn principal_audit(
+    conn: &mut DbConn,
+    p: &PrincipalRow,
+    action: &str,
+    actor: &str,
+    at: chrono::NaiveDateTime,
+) -> ApiResult<()> {
+    audit::record(
+        conn,
+        audit::Event {
+            chain: format!("principal:{}", p.id),
+            actor,
+            action,
+            object_type: "principal",
+            object_id: p.id.to_string(),
+            payload: json!({"username": p.username, "role": p.role, "party_id": p.party_id, "disabled": p.disabled}),
+            at,
+        },
+    )?;
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/v1/users", tag = "auth", operation_id = "createUser", summary = "Create a user",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = NewUser, responses((status = 201, description = "Created", body = PrincipalView)))]
+#[post("/v1/users")]
+async fn create_user(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<NewUser>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let b = body.value;
+    let username = b.username.trim().to_string();
+    if username.is_empty()
+        || username.len() > 64
+        || !username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+    {
+        return Err(ApiError::invalid_field(
+            "username",
+            "1–64 characters of letters, digits, - _ . @",
+        ));
+    }
+    if b.password.chars().count() < 12 {
+        return Err(ApiError::invalid_field(
+            "password",
+            "must be at least 12 characters",
+        ));
+    }
+    let cost = state.hash_cost;
+    let hash = web::block(move || password::hash(&b.password, cost))
+        .await?
+        .map_err(ApiError::internal)?;
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::CREATED,
+        move |conn| {
+            let row = add_principal(
+                conn, "user", &username, &hash, b.role, b.party_id, now, &actor,
+            )?;
+            Outcome::of(&PrincipalView::from(row))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientCreated {
+    #[serde(flatten)]
+    pub client: PrincipalView,
+    /// Shown once, never again: store it in the bank's secret store.
+    pub client_secret: String,
+}
+
+#[utoipa::path(post, path = "/v1/api-clients", tag = "auth", operation_id = "createApiClient",
+    summary = "Create an API client for a bank's or enterprise's systems",
+    description = "The client secret is returned once; a replay of this request omits it.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = NewClient, responses((status = 201, description = "Created", body = ClientCreated)))]
+#[post("/v1/api-clients")]
+async fn create_client(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<NewClient>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let b = body.value;
+    let client_id = format!("cli_{}", password::random_secret(16).to_lowercase());
+    let secret = password::random_secret(40);
+    let cost = state.hash_cost;
+    let to_hash = secret.clone();
+    let hash = web::block(move || password::hash(&to_hash, cost))
+        .await?
+        .map_err(ApiError::internal)?;
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::CREATED,
+        move |conn| {
+            let row = add_principal(
+                conn,
+                "client",
+                &client_id,
+                &hash,
+                b.role,
+                Some(b.party_id),
+                now,
+                &actor,
+            )?;
+            let mut out = Outcome::of(&PrincipalView::from(row))?;
+            out.secrets = Some(json!({ "client_secret": secret }));
+            Ok(out)
+        },
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/v1/users", tag = "auth", operation_id = "listUsers", summary = "List users and API clients",
+    responses((status = 200, description = "Every principal", body = Vec<PrincipalView>)))]
+#[get("/v1/users")]
+async fn list_users(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpResponse> {
+    use crate::schema::principals as p;
+    use diesel::prelude::*;
+    who.require(&[Role::Operator, Role::Regulator])?;
+    let rows = state
+        .db(|conn| {
+            Ok(p::table
+                .order(p::id)
+                .select(PrincipalRow::as_select())
+                .load(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(
+        rows.into_iter()
+            .map(PrincipalView::from)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+async fn change(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: i64,
+    action: &'static str,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    let row = state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                let n = match action {
+                    "disabled" => store::set_disabled(conn, id, true)?,
+                    "enabled" => store::set_disabled(conn, id, false)?,
+                    _ => store::revoke_tokens(conn, id)?,
+                };
+                let row = store::find_by_id(conn, id)?
+                    .filter(|_| n == 1)
+                    .ok_or_else(|| ApiError::not_found("user"))?;
+                principal_audit(conn, &row, &format!("principal.{action}"), &actor, now)?;
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(PrincipalView::from(row)))
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/disable", tag = "auth", operation_id = "disableUser",
+    summary = "Disable a user or API client; its tokens stop working at once",
+    params(("id" = i64, Path, description = "Principal id")), responses((status = 200, description = "Disabled", body = PrincipalView)))]
+#[post("/v1/users/{id}/disable")]
+async fn disable(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    change(state, who, id.into_inner(), "disabled").await
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/enable", tag = "auth", operation_id = "enableUser",
+    summary = "Enable a user or API client again (old tokens stay revoked)",
+    params(("id" = i64, Path, description = "Principal id")), responses((status = 200, description = "Enabled", body = PrincipalView)))]
+#[post("/v1/users/{id}/enable")]
+async fn enable(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    change(state, who, id.into_inner(), "enabled").await
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/revoke-tokens", tag = "auth", operation_id = "revokeTokens",
+    summary = "Revoke every token issued so far to a user or API client",
+    params(("id" = i64, Path, description = "Principal id")), responses((status = 200, description = "Revoked", body = PrincipalView)))]
+#[post("/v1/users/{id}/revoke-tokens")]
+async fn revoke(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    change(state, who, id.into_inner(), "tokens_revoked").await
+}

@@ -1,0 +1,160 @@
+//! Command line and environment configuration. Every option has a safe default: the service
+//! binds to loopback and stores its data in an embedded SQLite file under `./data/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "registry",
+    version,
+    about = "Environmental rights and green collateral registry"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// postgres://… for PostgreSQL; a file path or sqlite://path for SQLite.
+    /// Default: `<data-dir>/registry.db`.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Where the embedded database and other local state live.
+    #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// A file holding the JWT signing secret (at least 32 bytes). Without it the secret is
+    /// generated on first start and kept in the database, shared by every process.
+    #[arg(long, env = "REGISTRY_JWT_KEY_FILE", global = true)]
+    pub jwt_key_file: Option<PathBuf>,
+    /// A file holding the registry's Ed25519 signing key (32 raw bytes or 64 hex characters).
+    #[arg(long, env = "REGISTRY_SIGNING_KEY_FILE", global = true)]
+    pub signing_key_file: Option<PathBuf>,
+    /// Argon2 cost for password hashes; `fast` is for tests only.
+    #[arg(
+        long,
+        env = "REGISTRY_PASSWORD_HASH_COST",
+        value_enum,
+        default_value = "standard",
+        global = true
+    )]
+    pub password_hash_cost: HashCost,
+    /// Log output format.
+    #[arg(
+        long,
+        env = "REGISTRY_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+impl CommonArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("registry.db")
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HashCost {
+    Standard,
+    Fast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Mint an access token for an existing user or API client from the configured key.
+    Token(TokenArgs),
+    /// Audit trail tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Print the OpenAPI description (as committed in openapi/openapi.json).
+    Openapi,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "REGISTRY_WORKERS")]
+    pub workers: Option<usize>,
+    /// Database connections per process.
+    #[arg(long, env = "REGISTRY_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "REGISTRY_TOKEN_TTL", default_value_t = 3600)]
+    pub token_ttl: i64,
+    /// Let clients move this process's clock through `PUT /v1/test/clock`. Never in production.
+    #[arg(long, hide = true)]
+    pub test_clock: bool,
+    /// Seconds between signed audit checkpoints (0: only on request).
+    #[arg(long, env = "REGISTRY_CHECKPOINT_INTERVAL", default_value_t = 300)]
+    pub checkpoint_interval: u64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            bind: "127.0.0.1:8080".into(),
+            workers: None,
+            db_pool_size: 16,
+            token_ttl: 3600,
+            test_clock: false,
+            checkpoint_interval: 300,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from REGISTRY_USER_PASSWORD, or generated and printed.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        party_id: Option<i64>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The user or API client the token is for.
+    #[arg(long)]
+    pub username: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every hash chain and check the signed checkpoints; exit 1 on any mismatch.
+    Verify,
+}

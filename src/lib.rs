@@ -1,0 +1,18 @@
+//! The Nanping environmental-rights trading and collateral registry.
+//!
+//! One module per capability (parties, auth, audit, …), each with its pure rules, its diesel
+//! queries and its HTTP routes; a shared kernel (config, db, error, amounts, clock, idempotency).
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod kernel;
+pub mod openapi;
+pub mod ops;
+pub mod parties;
+pub mod schema;
+pub mod telemetry;

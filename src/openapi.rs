@@ -1,0 +1,134 @@
+//! The OpenAPI 3.1 description, generated from the handlers' annotations. The committed copy in
+//! `openapi/openapi.json` is checked against this by a test (`registry openapi` prints it).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::Problem;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Nanping environmental-rights and green-collateral registry",
+        description = "Registers, prices, transfers and pledges emission, energy-use and carbon rights, records forest-rights mortgages, and shows lenders every encumbrance. Amounts are decimal strings; errors are RFC 9457 problem documents with a stable `code`.",
+        version = "0.1.0",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    servers((url = "/", description = "This registry")),
+    paths(
+        crate::ops::healthz, crate::ops::readyz,
+        crate::auth::routes::token, crate::auth::routes::create_user, crate::auth::routes::create_client,
+        crate::auth::routes::list_users, crate::auth::routes::disable, crate::auth::routes::enable,
+        crate::auth::routes::revoke,
+        crate::parties::routes::create_party, crate::parties::routes::list_parties,
+        crate::parties::routes::get_party, crate::parties::routes::change_party,
+        crate::parties::routes::party_history, crate::parties::routes::add_flag,
+        crate::parties::routes::clear_flag, crate::parties::routes::list_flags,
+        crate::audit::routes::verify, crate::audit::routes::checkpoint,
+    ),
+    components(schemas(Problem, crate::error::FieldError)),
+    modifiers(&Conventions),
+    tags(
+        (name = "auth", description = "Tokens, users and API clients"),
+        (name = "parties", description = "Enterprises, banks, the exchange, regulators and individuals"),
+        (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "ops", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds what every operation shares: bearer security and the standard problem responses.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        let problem = |desc: &str| -> RefOr<utoipa::openapi::Response> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(desc)
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in api.paths.paths.iter_mut() {
+            let public = path == "/healthz" || path == "/readyz" || path == "/v1/auth/token";
+            for op in operations(item) {
+                let r = &mut op.responses.responses;
+                if !public {
+                    r.entry("401".into())
+                        .or_insert_with(|| problem("Missing, invalid, expired or revoked token"));
+                    r.entry("403".into())
+                        .or_insert_with(|| problem("The caller's role may not do this"));
+                    op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
+                }
+                if path.contains('{') {
+                    r.entry("404".into())
+                        .or_insert_with(|| problem("No such object, or not visible to the caller"));
+                }
+                if op.request_body.is_some() {
+                    r.entry("413".into())
+                        .or_insert_with(|| problem("Body larger than 1 MiB"));
+                    r.entry("415".into())
+                        .or_insert_with(|| problem("Body is not application/json"));
+                    r.entry("422".into())
+                        .or_insert_with(|| problem("Invalid body; `errors` names each field"));
+                }
+                r.entry("400".into()).or_insert_with(|| {
+                    problem("Bad request (e.g. a missing or invalid Idempotency-Key)")
+                });
+                r.entry("503".into())
+                    .or_insert_with(|| problem("Database unavailable; retry"));
+            }
+        }
+    }
+}
+
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .filter_map(|o| o.as_mut())
+}
+
+pub fn spec() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The spec as committed: pretty JSON with a trailing newline.
+pub fn spec_json() -> String {
+    let mut s = spec().to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Swagger UI at `/docs`, its assets compiled into the binary; the spec at `/openapi.json`.
+pub fn docs(spec: utoipa::openapi::OpenApi) -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec)
+}

@@ -1,0 +1,136 @@
+//! Operational endpoints: health, readiness, the test clock, and answers for unknown routes.
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(healthz)
+        .service(readyz)
+        .service(set_clock)
+        .service(web::redirect("/docs", "/docs/"));
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "healthz", summary = "The process is up",
+    security(()), responses((status = 200, description = "Up", body = Health)))]
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz",
+    summary = "The database is reachable and its migrations are current", security(()),
+    responses((status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let current = state
+        .db(|conn| {
+            crate::db::migrations_current(conn).map_err(|e| ApiError::unavailable(e.to_string()))
+        })
+        .await?;
+    if !current {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "migrations_pending",
+            "migrations are not current",
+        ));
+    }
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ready".into(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockSetting {
+    now: DateTime<Utc>,
+}
+
+/// Only with `--test-clock`: moves this process's clock. Not part of the public API.
+#[put("/v1/test/clock")]
+async fn set_clock(
+    state: web::Data<AppState>,
+    body: crate::kernel::json::ApiJson<ClockSetting>,
+) -> ApiResult<HttpResponse> {
+    if !state.test_clock {
+        return Err(ApiError::not_found("route"));
+    }
+    state.clock.set(body.value.now);
+    Ok(HttpResponse::Ok().json(serde_json::json!({"now": state.clock.now()})))
+}
+
+/// The API's path templates and their methods, read from the OpenAPI spec, so that an unknown
+/// method on a known path is a 405 with `Allow`, and anything else a 404.
+pub struct KnownRoutes(Vec<(Vec<String>, Vec<Method>)>);
+
+impl KnownRoutes {
+    pub fn from_spec(spec: &utoipa::openapi::OpenApi) -> KnownRoutes {
+        let value = serde_json::to_value(spec).unwrap_or_default();
+        let mut routes = Vec::new();
+        if let Some(paths) = value.get("paths").and_then(|p| p.as_object()) {
+            for (path, item) in paths {
+                let methods = item
+                    .as_object()
+                    .map(|m| {
+                        m.keys()
+                            .filter_map(|k| {
+                                Method::from_bytes(k.to_ascii_uppercase().as_bytes()).ok()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                routes.push((path.split('/').map(str::to_string).collect(), methods));
+            }
+        }
+        KnownRoutes(routes)
+    }
+
+    fn methods_for(&self, path: &str) -> Option<&[Method]> {
+        let segs: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(tpl, methods)| {
+            let fits = tpl.len() == segs.len()
+                && tpl
+                    .iter()
+                    .zip(&segs)
+                    .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s);
+            fits.then_some(methods.as_slice())
+        })
+    }
+}
+
+pub async fn unmatched(req: HttpRequest, known: web::Data<KnownRoutes>) -> ApiResult<HttpResponse> {
+    match known.methods_for(req.path()) {
+        Some(methods) if !methods.contains(req.method()) => {
+            let allow = methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut res = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("use {allow}"),
+            )
+            .problem();
+            res.detail = format!("{} is not allowed here; use {allow}", req.method());
+            Ok(HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, allow))
+                .content_type("application/problem+json")
+                .json(res))
+        }
+        _ => Err(ApiError::not_found("route")),
+    }
+}
