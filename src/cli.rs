@@ -46,17 +46,16 @@ fn user_add(
     };
     let hash = password::hash(&secret, common.password_hash_cost)?;
     let now = db::now_micros(chrono::Utc::now());
+    let new = auth::store::NewPrincipal {
+        kind: "user",
+        username,
+        secret_hash: &hash,
+        role: role.as_str(),
+        party_id,
+        created_at: now,
+    };
     let row = db::write_tx(&mut conn, |conn| {
-        auth_routes::add_principal(
-            conn,
-            "user",
-            username,
-            &hash,
-            role,
-            party_id,
-            now,
-            "cli:user-add",
-        )
+        auth_routes::add_principal(conn, &new, "cli:user-add")
     })
     .map_err(|e| e.detail)?;
     println!(

@@ -152,6 +152,13 @@ impl From<diesel::result::Error> for ApiError {
                 "retry",
                 "concurrent update, retry",
             ),
+            E::DatabaseError(_, info) if info.message().contains("database is locked") => {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_busy",
+                    "the database is busy; retry",
+                )
+            }
             E::DatabaseError(_, info) if is_connection_message(info.message()) => {
                 ApiError::unavailable(format!("database unavailable: {e}"))
             }

@@ -193,37 +193,31 @@ pub fn check_binding(conn: &mut DbConn, role: Role, party_id: Option<i64>) -> Ap
     }
 }
 
-/// Creates a principal; a duplicate name is a 409.
+/// Creates a principal after checking its role and party fit; a duplicate name is a 409.
 pub fn add_principal(
     conn: &mut DbConn,
-    kind: &str,
-    username: &str,
-    secret_hash: &str,
-    role: Role,
-    party_id: Option<i64>,
-    now: chrono::NaiveDateTime,
+    new: &store::NewPrincipal,
     actor: &str,
 ) -> ApiResult<PrincipalRow> {
-    check_binding(conn, role, party_id)?;
-    let row = store::insert(
-        conn,
-        &store::NewPrincipal {
-            kind,
-            username,
-            secret_hash,
-            role: role.as_str(),
-            party_id,
-            created_at: now,
-        },
-    )
-    .map_err(|e| {
+    let role: Role = new
+        .role
+        .parse()
+        .map_err(|e: String| ApiError::invalid_field("role", e))?;
+    check_binding(conn, role, new.party_id)?;
+    let row = store::insert(conn, new).map_err(|e| {
         if db::is_unique_violation(&e) {
             ApiError::conflict("username_taken", "this username is taken")
         } else {
             e.into()
         }
     })?;
-    principal_audit(conn, &row, &format!("{kind}.created"), actor, now)?;
+    principal_audit(
+        conn,
+        &row,
+        &format!("{}.created", new.kind),
+        actor,
+        new.created_at,
+    )?;
     Ok(row)
 }
 
@@ -292,9 +286,15 @@ async fn create_user(
         KeyPolicy::Optional,
         StatusCode::CREATED,
         move |conn| {
-            let row = add_principal(
-                conn, "user", &username, &hash, b.role, b.party_id, now, &actor,
-            )?;
+            let new = store::NewPrincipal {
+                kind: "user",
+                username: &username,
+                secret_hash: &hash,
+                role: b.role.as_str(),
+                party_id: b.party_id,
+                created_at: now,
+            };
+            let row = add_principal(conn, &new, &actor)?;
             Outcome::of(&PrincipalView::from(row))
         },
     )
@@ -339,16 +339,15 @@ async fn create_client(
         KeyPolicy::Optional,
         StatusCode::CREATED,
         move |conn| {
-            let row = add_principal(
-                conn,
-                "client",
-                &client_id,
-                &hash,
-                b.role,
-                Some(b.party_id),
-                now,
-                &actor,
-            )?;
+            let new = store::NewPrincipal {
+                kind: "client",
+                username: &client_id,
+                secret_hash: &hash,
+                role: b.role.as_str(),
+                party_id: Some(b.party_id),
+                created_at: now,
+            };
+            let row = add_principal(conn, &new, &actor)?;
             let mut out = Outcome::of(&PrincipalView::from(row))?;
             out.secrets = Some(json!({ "client_secret": secret }));
             Ok(out)

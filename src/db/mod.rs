@@ -6,7 +6,7 @@
 
 mod pool;
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -52,11 +52,11 @@ pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
             let mut conn = SqliteConnection::establish(path)?;
             // Durable commits, enforced references, and a wait instead of an immediate
             // "database is locked" when another connection holds the write lock.
-            diesel::sql_query(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+            // batch_execute: `sql_query` would run only the first statement.
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
             )
-            .execute(&mut conn)
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Sqlite(conn))
         }

@@ -85,25 +85,17 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// For "missing field `x`" and "unknown field `x`" serde reports the field in the message, not
-/// the path; otherwise the path is the field.
+/// For "missing field `x`" serde reports the field in the message and the path stops at its
+/// parent; for every other error (unknown field included) the path is the field.
 fn field_name(path: &str, message: &str) -> String {
-    let named = message.find('`').and_then(|s| {
-        message[s + 1..]
-            .find('`')
-            .map(|l| &message[s + 1..s + 1 + l])
-    });
-    let prefix = if path == "." {
-        String::new()
-    } else {
-        format!("{path}.")
-    };
-    match named {
-        Some(n) if message.starts_with("missing field") || message.starts_with("unknown field") => {
-            format!("{prefix}{n}")
-        }
-        _ if path == "." => "body".to_string(),
-        _ => path.to_string(),
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (missing, path) {
+        (Some(name), ".") => name.to_string(),
+        (Some(name), parent) => format!("{parent}.{name}"),
+        (None, ".") => "body".to_string(),
+        (None, field) => field.to_string(),
     }
 }
 

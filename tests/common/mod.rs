@@ -1,0 +1,360 @@
+//! The shared test kit: spawn the real `registry` binary on a fresh database of either backend,
+//! talk HTTP to it, log in as each role.
+#![allow(dead_code)]
+
+pub mod pg;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `mod name { fn sqlite(); fn postgres(); }` so every black-box test runs, and is
+/// reported, on both backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name($crate::common::Backend::Postgres)
+            }
+        }
+    )*};
+}
+
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// A database for one test: its URL and the directory that holds SQLite files and logs.
+#[derive(Clone)]
+pub struct Db {
+    pub url: String,
+    pub backend: Backend,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+impl Db {
+    pub fn fresh(backend: Backend) -> Db {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let url = match backend {
+            Backend::Sqlite => dir
+                .path()
+                .join("registry.db")
+                .to_string_lossy()
+                .into_owned(),
+            Backend::Postgres => pg::fresh_database(),
+        };
+        Db { url, backend, dir }
+    }
+
+    pub fn with_url(url: String, backend: Backend) -> Db {
+        Db {
+            url,
+            backend,
+            dir: Arc::new(tempfile::tempdir().expect("temp dir")),
+        }
+    }
+}
+
+/// A running `registry serve` process; killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub db: Db,
+    pub log: PathBuf,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_registry")
+}
+
+/// A `registry` command on `db` with the test settings.
+pub fn command(db: &Db) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.env("DATABASE_URL", &db.url)
+        .env("REGISTRY_DATA_DIR", db.dir.path())
+        .env("REGISTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("REGISTRY_PASSWORD_HASH_COST", "fast")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+impl Server {
+    pub fn start(backend: Backend) -> Server {
+        Server::on(Db::fresh(backend))
+    }
+
+    /// Starts another process on the same database.
+    pub fn on(db: Db) -> Server {
+        Server::on_with(db, &[])
+    }
+
+    pub fn on_with(db: Db, extra: &[&str]) -> Server {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = db.dir.path().join(format!("server-{n}.log"));
+        let mut cmd = command(&db);
+        cmd.args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--test-clock",
+            "--checkpoint-interval",
+            "0",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"));
+        let mut child = cmd.spawn().expect("spawn registry");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("registry listening on ") {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            }
+        };
+        Server {
+            child,
+            base,
+            db,
+            log,
+        }
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(&self.base)
+    }
+
+    /// Kills the process at once (kill -9).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn admin(&self) -> Api {
+        self.api().login("admin", ADMIN_PASSWORD)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP client for one server, optionally carrying a bearer token.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+    client: Client,
+}
+
+/// A response: status, headers and JSON body (Null when not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    fn from(r: Response) -> Reply {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+    /// Asserts the status, printing the body when it differs.
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected reply: {}",
+            self.body
+        );
+        self
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Api {
+            base: base.to_string(),
+            token: None,
+            client,
+        }
+    }
+
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub fn login(&self, username: &str, password: &str) -> Api {
+        let r = self
+            .post(
+                "/v1/auth/token",
+                &json!({"username": username, "password": password}),
+            )
+            .expect(200);
+        self.with_token(r.body["access_token"].as_str().expect("token"))
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        let mut b = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            b = b.bearer_auth(t);
+        }
+        b
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        Reply::from(self.req(reqwest::Method::GET, path).send().expect("GET"))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        Reply::from(
+            self.req(reqwest::Method::POST, path)
+                .json(body)
+                .send()
+                .expect("POST"),
+        )
+    }
+
+    /// POST with an Idempotency-Key.
+    pub fn post_key(&self, path: &str, key: &str, body: &Value) -> Reply {
+        Reply::from(
+            self.req(reqwest::Method::POST, path)
+                .header("Idempotency-Key", key)
+                .json(body)
+                .send()
+                .expect("POST"),
+        )
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Reply {
+        Reply::from(
+            self.req(reqwest::Method::PUT, path)
+                .json(body)
+                .send()
+                .expect("PUT"),
+        )
+    }
+
+    /// A request with a raw body and content type.
+    pub fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        Reply::from(
+            self.req(m, path)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .expect("request"),
+        )
+    }
+
+    /// Moves the server's clock (it must run with --test-clock).
+    pub fn set_clock(&self, now: &str) {
+        self.put("/v1/test/clock", &json!({ "now": now }))
+            .expect(200);
+    }
+}
+
+/// A valid credit code for `n` (a test-only generator over R1's check character).
+pub fn uscc(n: u32) -> String {
+    const SET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    const W: [u32; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
+    let first = format!("91350702{:09}", n % 1_000_000_000);
+    let sum: u32 = first
+        .bytes()
+        .zip(W)
+        .map(|(c, w)| SET.iter().position(|s| *s == c).unwrap() as u32 * w)
+        .sum();
+    let check = SET[((31 - sum % 31) % 31) as usize] as char;
+    format!("{first}{check}")
+}
+
+/// Registers a party of `kind` and returns its id.
+pub fn party(admin: &Api, kind: &str, n: u32) -> i64 {
+    let r = admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": kind, "name_zh": format!("测试{kind}{n}"), "uscc": uscc(n), "region_code": "350702"}),
+        )
+        .expect(201);
+    r.body["id"].as_i64().expect("id")
+}
+
+/// Creates a user bound to a party and returns a logged-in client.
+pub fn user(admin: &Api, role: &str, party_id: Option<i64>, name: &str) -> Api {
+    let password = format!("{name}-password-long");
+    admin
+        .post(
+            "/v1/users",
+            &json!({"username": name, "password": password, "role": role, "party_id": party_id}),
+        )
+        .expect(201);
+    admin.login(name, &password)
+}
+
+/// Polls `f` until it returns true or the deadline passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

@@ -1,0 +1,60 @@
+//! The committed OpenAPI description is exactly what the code generates, and it is served.
+
+mod common;
+
+use common::{Backend, Server};
+
+#[test]
+fn committed_spec_equals_generated() {
+    let out = std::process::Command::new(common::binary())
+        .arg("openapi")
+        .output()
+        .expect("run registry openapi");
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).expect("utf-8");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("openapi/openapi.json is committed");
+    assert!(
+        generated == committed,
+        "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`"
+    );
+    let spec: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    // Every operation has an id, a summary and error responses.
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path} has no operationId"
+            );
+            assert!(op["summary"].is_string(), "{method} {path} has no summary");
+            let codes: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            assert!(
+                codes.iter().any(|c| c.starts_with('4')),
+                "{method} {path} lists no error response"
+            );
+        }
+    }
+}
+
+fn docs_and_spec_are_served(b: Backend) {
+    let srv = Server::start(b);
+    let api = srv.api();
+    let spec = api.get("/openapi.json").expect(200);
+    assert!(spec.body["paths"]["/v1/parties"].is_object());
+    let client = reqwest::blocking::Client::new();
+    let page = client.get(format!("{}/docs/", srv.base)).send().unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.text().unwrap().contains("swagger"),
+        "Swagger UI is served from the binary"
+    );
+    let asset = client
+        .get(format!("{}/docs/swagger-ui-bundle.js", srv.base))
+        .send()
+        .unwrap();
+    assert_eq!(asset.status().as_u16(), 200);
+}
+
+both_backends!(docs_and_spec_are_served);
