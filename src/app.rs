@@ -83,6 +83,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::auth::routes::configure(cfg);
     crate::parties::routes::configure(cfg);
     crate::audit::routes::configure(cfg);
+    crate::rights::routes::configure(cfg);
+    crate::rights::retirements::configure(cfg);
+    crate::transfers::routes::configure(cfg);
+    crate::proposals::routes::configure(cfg);
 }
 
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {

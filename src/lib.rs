@@ -14,5 +14,8 @@ pub mod kernel;
 pub mod openapi;
 pub mod ops;
 pub mod parties;
+pub mod proposals;
+pub mod rights;
 pub mod schema;
 pub mod telemetry;
+pub mod transfers;

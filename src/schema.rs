@@ -115,6 +115,160 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    right_types (code) {
+        code -> Text,
+        name_zh -> Text,
+        name_en -> Text,
+        unit -> Text,
+        max_places -> Integer,
+        requires_approval -> Bool,
+        sub_kind_label -> Nullable<Text>,
+        sub_kinds -> Text,
+        serialized -> Bool,
+        priced_per_year -> Bool,
+    }
+}
+
+diesel::table! {
+    proposals (id) {
+        id -> BigInt,
+        kind -> Text,
+        payload -> Text,
+        status -> Text,
+        source_document -> Nullable<Text>,
+        proposed_by -> BigInt,
+        proposed_by_name -> Text,
+        decided_by -> Nullable<BigInt>,
+        decided_by_name -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Nullable<Text>,
+        result -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lots (id) {
+        id -> BigInt,
+        right_type -> Text,
+        sub_kind -> Nullable<Text>,
+        certificate_no -> Text,
+        source_document -> Text,
+        vintage -> Integer,
+        compliance_year -> Nullable<Integer>,
+        valid_from -> Date,
+        valid_to -> Date,
+        region_code -> Text,
+        origin -> Text,
+        project -> Nullable<Text>,
+        monitoring_period -> Nullable<Text>,
+        issued -> BigInt,
+        retired -> BigInt,
+        cancelled -> BigInt,
+        first_holder_id -> BigInt,
+        proposed_by -> Text,
+        approved_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    holdings (id) {
+        id -> BigInt,
+        party_id -> BigInt,
+        lot_id -> BigInt,
+        available -> BigInt,
+        listed -> BigInt,
+        in_transfer -> BigInt,
+        pledged -> BigInt,
+        frozen -> BigInt,
+        acquired_free -> BigInt,
+        acquired_paid -> BigInt,
+        acquired_market -> BigInt,
+        acquired_forced -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    serial_ranges (id) {
+        id -> BigInt,
+        lot_id -> BigInt,
+        party_id -> Nullable<BigInt>,
+        state -> Text,
+        first_serial -> BigInt,
+        last_serial -> BigInt,
+    }
+}
+
+diesel::table! {
+    movements (id) {
+        id -> BigInt,
+        lot_id -> BigInt,
+        from_party_id -> Nullable<BigInt>,
+        from_bucket -> Text,
+        to_party_id -> Nullable<BigInt>,
+        to_bucket -> Text,
+        quantity -> BigInt,
+        cause -> Text,
+        reference -> Text,
+        serials -> Nullable<Text>,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    transfers (id) {
+        id -> BigInt,
+        lot_id -> BigInt,
+        from_party_id -> BigInt,
+        to_party_id -> BigInt,
+        quantity -> BigInt,
+        kind -> Text,
+        status -> Text,
+        requires_approval -> Bool,
+        unit_price -> Nullable<BigInt>,
+        years -> Nullable<Integer>,
+        amount -> Nullable<BigInt>,
+        document_ref -> Nullable<Text>,
+        note -> Nullable<Text>,
+        serials -> Nullable<Text>,
+        requested_by -> Text,
+        confirmed_by -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decision_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    retirements (id) {
+        id -> BigInt,
+        lot_id -> BigInt,
+        party_id -> BigInt,
+        kind -> Text,
+        quantity -> BigInt,
+        reason -> Text,
+        beneficiary -> Nullable<Text>,
+        compliance_year -> Nullable<Integer>,
+        serials -> Nullable<Text>,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(holdings -> lots (lot_id));
+diesel::joinable!(holdings -> parties (party_id));
+diesel::joinable!(lots -> right_types (right_type));
+diesel::joinable!(transfers -> lots (lot_id));
+diesel::joinable!(movements -> lots (lot_id));
+diesel::joinable!(serial_ranges -> lots (lot_id));
+diesel::joinable!(retirements -> lots (lot_id));
+
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
@@ -129,4 +283,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_chain_heads,
     audit_events,
     audit_checkpoints,
+    right_types,
+    proposals,
+    lots,
+    holdings,
+    serial_ranges,
+    movements,
+    transfers,
+    retirements,
 );

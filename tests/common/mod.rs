@@ -2,6 +2,7 @@
 //! talk HTTP to it, log in as each role.
 #![allow(dead_code)]
 
+pub mod ledger;
 pub mod pg;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,236 @@
+//! HTTP: `/v1/proposals` — list, inspect, approve (which runs the effect) and reject.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{decide, find, set_result, ProposalKind, ProposalRow, ProposalView};
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::json::ApiJson;
+use crate::kernel::pagination::{Page, PageParams};
+use crate::rights::issuance::{self, CancellationPlan, IssuancePlan, LotView};
+use crate::schema::proposals as p;
+use crate::transfers::routes::{execute_forced, ForcedTransfer};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(get_one)
+        .service(approve)
+        .service(reject);
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProposalQuery {
+    /// pending, approved or rejected.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/proposals", tag = "proposals", operation_id = "listProposals",
+    summary = "Maker-checker proposals (operators, regulators)",
+    params(ProposalQuery), responses((status = 200, description = "A page", body = Page<ProposalView>)))]
+#[get("/v1/proposals")]
+async fn list(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<ProposalQuery>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator, Role::Regulator])?;
+    let q = q.into_inner();
+    let (after, limit) = PageParams {
+        cursor: q.cursor,
+        limit: q.limit,
+    }
+    .resolve()?;
+    let rows = state
+        .db(move |conn| {
+            let mut query = p::table
+                .filter(p::id.gt(after))
+                .order(p::id)
+                .limit(limit + 1)
+                .select(ProposalRow::as_select())
+                .into_boxed();
+            if let Some(s) = q.status {
+                query = query.filter(p::status.eq(s));
+            }
+            Ok(query.load(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows.into_iter().map(ProposalView::from).collect(),
+        limit,
+        |v| v.id,
+    )))
+}
+
+#[utoipa::path(get, path = "/v1/proposals/{id}", tag = "proposals", operation_id = "getProposal", summary = "A proposal",
+    params(("id" = i64, Path, description = "Proposal id")), responses((status = 200, description = "The proposal", body = ProposalView)))]
+#[get("/v1/proposals/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator, Role::Regulator])?;
+    let id = id.into_inner();
+    let row = state
+        .db(move |conn| find(conn, id)?.ok_or_else(|| ApiError::not_found("proposal")))
+        .await?;
+    Ok(HttpResponse::Ok().json(ProposalView::from(row)))
+}
+
+fn payload<T: serde::de::DeserializeOwned>(row: &ProposalRow) -> ApiResult<T> {
+    serde_json::from_str(&row.payload)
+        .map_err(|e| ApiError::internal(format!("stored proposal unreadable: {e}")))
+}
+
+/// Runs what an approved proposal asks for, in the approval's transaction.
+fn execute(
+    conn: &mut DbConn,
+    row: &ProposalRow,
+    actor: &str,
+    today: chrono::NaiveDate,
+    at: chrono::NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let to_json =
+        |v: LotView| serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()));
+    match row.kind.as_str() {
+        "issuance" => {
+            let plan: IssuancePlan = payload(row)?;
+            let lot = issuance::execute(conn, &plan, &row.proposed_by_name, actor, at)?;
+            let lot = crate::rights::store::lot(conn, lot.id)?
+                .ok_or_else(|| ApiError::not_found("lot"))?;
+            to_json(LotView::of(lot, today))
+        }
+        "cancellation" => issuance::execute_cancellation(
+            conn,
+            &payload::<CancellationPlan>(row)?,
+            row.id,
+            actor,
+            at,
+        ),
+        "forced_transfer" => execute_forced(
+            conn,
+            &payload::<ForcedTransfer>(row)?,
+            row.id,
+            &row.proposed_by_name,
+            actor,
+            at,
+        ),
+        other => Err(ApiError::internal(format!("unknown proposal kind {other}"))),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/proposals/{id}/approve", tag = "proposals", operation_id = "approveProposal",
+    summary = "A second operator approves; the issuance, cancellation or forced transfer happens now",
+    params(("id" = i64, Path, description = "Proposal id"), ("Idempotency-Key" = String, Header, description = "Required: approval moves quantity")),
+    responses((status = 200, description = "Approved, with its result", body = ProposalView),
+        (status = 403, description = "maker_checker: the proposer cannot approve", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "proposal_decided", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/proposals/{id}/approve")]
+async fn approve(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let (id, now, today) = (
+        id.into_inner(),
+        db::now_micros(state.clock.now()),
+        state.clock.today(),
+    );
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        "",
+        KeyPolicy::Required,
+        StatusCode::OK,
+        move |conn| {
+            let row = decide(conn, id, &w, "approved", None, now)?;
+            let result = execute(conn, &row, &w.actor(), today, now)?;
+            set_result(conn, id, &result)?;
+            audit_decision(conn, &row, "approved", &w.actor(), now)?;
+            let row = find(conn, id)?.ok_or_else(|| ApiError::not_found("proposal"))?;
+            Outcome::of(&ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectProposal {
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/proposals/{id}/reject", tag = "proposals", operation_id = "rejectProposal",
+    summary = "A second operator rejects a proposal",
+    params(("id" = i64, Path, description = "Proposal id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = RejectProposal, responses((status = 200, description = "Rejected", body = ProposalView)))]
+#[post("/v1/proposals/{id}/reject")]
+async fn reject(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<RejectProposal>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let reason = body.value.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "a rejection states its reason",
+        ));
+    }
+    let (id, now) = (id.into_inner(), db::now_micros(state.clock.now()));
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::OK,
+        move |conn| {
+            let row = decide(conn, id, &w, "rejected", Some(&reason), now)?;
+            audit_decision(conn, &row, "rejected", &w.actor(), now)?;
+            Outcome::of(&ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+fn audit_decision(
+    conn: &mut DbConn,
+    row: &ProposalRow,
+    decision: &str,
+    actor: &str,
+    at: chrono::NaiveDateTime,
+) -> ApiResult<()> {
+    let kind = ProposalKind::parse(&row.kind);
+    crate::audit::record(
+        conn,
+        crate::audit::Event {
+            chain: format!("proposal:{}", row.id),
+            actor,
+            action: &format!("{}.{decision}", kind.as_str()),
+            object_type: "proposal",
+            object_id: row.id.to_string(),
+            payload: serde_json::json!({"decision": decision, "reason": row.decision_reason}),
+            at,
+        },
+    )?;
+    Ok(())
+}

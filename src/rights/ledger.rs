@@ -1,0 +1,287 @@
+//! The one place where quantity moves. Each call, inside the caller's write transaction and after
+//! the caller has locked the lot ([`super::store::lock_lot`]): takes quantity out of one bucket with
+//! a conditional UPDATE (never below zero: no check-then-act), puts it in another, moves serial
+//! ranges for serialized lots, and writes the journal row.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::serials::{self, Owner, Range};
+use super::store::LotRow;
+use super::{Acquisition, Bucket};
+use crate::db::DbConn;
+use crate::error::{ApiError, ApiResult};
+use crate::schema::{holdings as h, lots, movements as mv, serial_ranges as sr};
+
+/// One side of a movement: a holder's bucket, or the lot's retired/cancelled/issued totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Side {
+    pub party: Option<i64>,
+    pub bucket: Bucket,
+}
+
+impl Side {
+    pub fn holder(party: i64, bucket: Bucket) -> Side {
+        Side {
+            party: Some(party),
+            bucket,
+        }
+    }
+    pub fn lot(bucket: Bucket) -> Side {
+        Side {
+            party: None,
+            bucket,
+        }
+    }
+    fn owner(&self) -> Owner {
+        Owner {
+            party: self.party,
+            state: self.bucket.as_str().to_string(),
+        }
+    }
+}
+
+pub struct Movement<'a> {
+    pub lot: &'a LotRow,
+    pub from: Side,
+    pub to: Side,
+    pub quantity: i64,
+    /// Why: issuance, transfer_request, transfer_settle, retirement, …
+    pub cause: &'a str,
+    /// The business object, e.g. `transfer:12`.
+    pub reference: String,
+    pub actor: &'a str,
+    pub at: NaiveDateTime,
+    /// Recorded on the receiving holding when quantity arrives in `available` from elsewhere.
+    pub acquisition: Option<Acquisition>,
+    /// For serialized lots: move exactly these serial ranges instead of the lowest ones.
+    pub named_serials: Option<&'a [(i64, i64)]>,
+}
+
+/// Moves quantity; answers 409 `insufficient_quantity` when the source bucket holds too little.
+/// Returns the serial ranges that moved (empty for lots without serials).
+pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
+    if m.quantity <= 0 {
+        return Err(ApiError::invalid_field(
+            "quantity",
+            "must be greater than zero",
+        ));
+    }
+    match m.from.party {
+        Some(p) => {
+            if add(conn, p, m.lot.id, m.from.bucket, -m.quantity, m.at)? != 1 {
+                return Err(ApiError::conflict(
+                    "insufficient_quantity",
+                    format!(
+                        "the {} quantity of this holding is less than requested",
+                        m.from.bucket.as_str()
+                    ),
+                ));
+            }
+        }
+        None if m.from.bucket == Bucket::Issued => {}
+        None => {
+            return Err(ApiError::internal(
+                "quantity never leaves retired or cancelled",
+            ))
+        }
+    }
+    match m.to.party {
+        Some(p) => {
+            crate::insert_or_ignore!(
+                conn,
+                h::table,
+                (
+                    h::party_id.eq(p),
+                    h::lot_id.eq(m.lot.id),
+                    h::updated_at.eq(m.at)
+                )
+            )?;
+            add(conn, p, m.lot.id, m.to.bucket, m.quantity, m.at)?;
+            if let Some(a) = m.acquisition {
+                record_acquisition(conn, p, m.lot.id, a, m.quantity)?;
+            }
+        }
+        None => {
+            let lot = lots::table.find(m.lot.id);
+            match m.to.bucket {
+                Bucket::Retired => diesel::update(lot)
+                    .set(lots::retired.eq(lots::retired + m.quantity))
+                    .execute(conn)?,
+                Bucket::Cancelled => diesel::update(lot)
+                    .set(lots::cancelled.eq(lots::cancelled + m.quantity))
+                    .execute(conn)?,
+                _ => {
+                    return Err(ApiError::internal(
+                        "quantity may only leave circulation as retired or cancelled",
+                    ))
+                }
+            };
+        }
+    }
+    let moved = if is_serialized(conn, m.lot)? {
+        move_serials(conn, &m)?
+    } else {
+        Vec::new()
+    };
+    let serial_text = (!moved.is_empty()).then(|| {
+        moved
+            .iter()
+            .map(|r| format!("{}-{}", r.first, r.last))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    diesel::insert_into(mv::table)
+        .values((
+            mv::lot_id.eq(m.lot.id),
+            mv::from_party_id.eq(m.from.party),
+            mv::from_bucket.eq(m.from.bucket.as_str()),
+            mv::to_party_id.eq(m.to.party),
+            mv::to_bucket.eq(m.to.bucket.as_str()),
+            mv::quantity.eq(m.quantity),
+            mv::cause.eq(m.cause),
+            mv::reference.eq(&m.reference),
+            mv::serials.eq(serial_text),
+            mv::actor.eq(m.actor),
+            mv::at.eq(m.at),
+        ))
+        .execute(conn)?;
+    Ok(moved)
+}
+
+/// Adds `delta` to one bucket of a holding, refusing to go below zero. Returns rows changed.
+fn add(
+    conn: &mut DbConn,
+    party: i64,
+    lot: i64,
+    bucket: Bucket,
+    delta: i64,
+    at: NaiveDateTime,
+) -> ApiResult<usize> {
+    let target = h::table
+        .filter(h::party_id.eq(party))
+        .filter(h::lot_id.eq(lot));
+    macro_rules! bump {
+        ($col:expr) => {
+            diesel::update(target.filter($col.ge(-delta)))
+                .set(($col.eq($col + delta), h::updated_at.eq(at)))
+                .execute(conn)?
+        };
+    }
+    Ok(match bucket {
+        Bucket::Available => bump!(h::available),
+        Bucket::Listed => bump!(h::listed),
+        Bucket::InTransfer => bump!(h::in_transfer),
+        Bucket::Pledged => bump!(h::pledged),
+        Bucket::Frozen => bump!(h::frozen),
+        other => {
+            return Err(ApiError::internal(format!(
+                "{} is not a holding bucket",
+                other.as_str()
+            )))
+        }
+    })
+}
+
+fn record_acquisition(
+    conn: &mut DbConn,
+    party: i64,
+    lot: i64,
+    a: Acquisition,
+    q: i64,
+) -> ApiResult<()> {
+    let target = h::table
+        .filter(h::party_id.eq(party))
+        .filter(h::lot_id.eq(lot));
+    match a {
+        Acquisition::Free => diesel::update(target)
+            .set(h::acquired_free.eq(h::acquired_free + q))
+            .execute(conn)?,
+        Acquisition::Paid => diesel::update(target)
+            .set(h::acquired_paid.eq(h::acquired_paid + q))
+            .execute(conn)?,
+        Acquisition::Market => diesel::update(target)
+            .set(h::acquired_market.eq(h::acquired_market + q))
+            .execute(conn)?,
+        Acquisition::Forced => diesel::update(target)
+            .set(h::acquired_forced.eq(h::acquired_forced + q))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+fn is_serialized(conn: &mut DbConn, lot: &LotRow) -> ApiResult<bool> {
+    Ok(super::store::right_type(conn, &lot.right_type)?.is_some_and(|t| t.serialized))
+}
+
+/// Serialized lots count whole units: stored quantity / 10^4 serials.
+const UNIT: i64 = 10_000;
+
+/// Loads the lot's ranges, moves serials between owners, and writes the new set back.
+fn move_serials(conn: &mut DbConn, m: &Movement) -> ApiResult<Vec<Range>> {
+    let current = load_ranges(conn, m.lot.id)?;
+    let from = if m.from.bucket == Bucket::Issued {
+        Owner {
+            party: None,
+            state: Bucket::Issued.as_str().into(),
+        }
+    } else {
+        m.from.owner()
+    };
+    let result = match m.named_serials {
+        Some(named) => serials::transfer_named(&current, &from, &m.to.owner(), named),
+        None => serials::transfer(&current, &from, &m.to.owner(), m.quantity / UNIT),
+    };
+    let (next, moved) =
+        result.map_err(|e| ApiError::conflict("serials_unavailable", e.to_string()))?;
+    let moved_total: i64 = moved.iter().map(Range::len).sum();
+    if moved_total * UNIT != m.quantity {
+        return Err(ApiError::invalid_field(
+            "serials",
+            "the named serials do not add up to the quantity",
+        ));
+    }
+    diesel::delete(sr::table.filter(sr::lot_id.eq(m.lot.id))).execute(conn)?;
+    for r in &next {
+        diesel::insert_into(sr::table)
+            .values((
+                sr::lot_id.eq(m.lot.id),
+                sr::party_id.eq(r.owner.party),
+                sr::state.eq(&r.owner.state),
+                sr::first_serial.eq(r.first),
+                sr::last_serial.eq(r.last),
+            ))
+            .execute(conn)?;
+    }
+    Ok(moved)
+}
+
+pub fn load_ranges(conn: &mut DbConn, lot_id: i64) -> QueryResult<Vec<Range>> {
+    let rows: Vec<(Option<i64>, String, i64, i64)> = sr::table
+        .filter(sr::lot_id.eq(lot_id))
+        .order(sr::first_serial)
+        .select((sr::party_id, sr::state, sr::first_serial, sr::last_serial))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(party, state, first, last)| Range {
+            first,
+            last,
+            owner: Owner { party, state },
+        })
+        .collect())
+}
+
+/// Creates the single range of a new serialized lot, owned by "issued" until issuance moves it.
+pub fn seed_serials(conn: &mut DbConn, lot_id: i64, issued: i64) -> QueryResult<()> {
+    diesel::insert_into(sr::table)
+        .values((
+            sr::lot_id.eq(lot_id),
+            sr::party_id.eq(None::<i64>),
+            sr::state.eq(Bucket::Issued.as_str()),
+            sr::first_serial.eq(1i64),
+            sr::last_serial.eq(issued / UNIT),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

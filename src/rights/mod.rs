@@ -1,0 +1,91 @@
+//! The rights ledger: right types, lots, holdings by bucket, serial ranges and the movement
+//! journal. Every change of a bucket goes through [`ledger::move_quantity`].
+
+pub mod issuance;
+pub mod ledger;
+pub mod retirements;
+pub mod routes;
+pub mod serials;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Where quantity sits. A holder's buckets, or the lot's retired and cancelled totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    Available,
+    /// Frozen for sale (挂牌).
+    Listed,
+    /// Frozen from a transfer request until it ends.
+    InTransfer,
+    /// Encumbered by a registered pledge.
+    Pledged,
+    /// Under a judicial freeze (查封/冻结).
+    Frozen,
+    /// 注销/履约清缴: left circulation.
+    Retired,
+    /// Cancelled by the registry: left circulation.
+    Cancelled,
+    /// The source of an issuance.
+    Issued,
+}
+
+impl Bucket {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Available => "available",
+            Bucket::Listed => "listed",
+            Bucket::InTransfer => "in_transfer",
+            Bucket::Pledged => "pledged",
+            Bucket::Frozen => "frozen",
+            Bucket::Retired => "retired",
+            Bucket::Cancelled => "cancelled",
+            Bucket::Issued => "issued",
+        }
+    }
+}
+
+/// How a holder acquired quantity; pledge eligibility (R11) reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Acquisition {
+    /// Initial allocation free of charge, reserve or offset issuance, or a gift.
+    Free,
+    /// Paid-use allocation (有偿使用).
+    Paid,
+    /// Bought on the market (a transfer with a price).
+    Market,
+    /// Court order or merger.
+    Forced,
+}
+
+/// Where a lot came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// 初始分配 (free).
+    InitialAllocation,
+    /// 有偿使用 (paid-use purchase from the government).
+    PaidUse,
+    Reserve,
+    OffsetProject,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::InitialAllocation => "initial_allocation",
+            Origin::PaidUse => "paid_use",
+            Origin::Reserve => "reserve",
+            Origin::OffsetProject => "offset_project",
+        }
+    }
+    pub fn acquisition(self) -> Acquisition {
+        match self {
+            Origin::PaidUse => Acquisition::Paid,
+            _ => Acquisition::Free,
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Rows and queries of right types, lots and holdings.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::error::{ApiError, ApiResult};
+use crate::schema::{holdings as h, lots, right_types as rt};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = rt)]
+pub struct RightTypeRow {
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub unit: String,
+    pub max_places: i32,
+    pub requires_approval: bool,
+    pub sub_kind_label: Option<String>,
+    pub sub_kinds: String,
+    pub serialized: bool,
+    pub priced_per_year: bool,
+}
+
+impl RightTypeRow {
+    pub fn sub_kinds(&self) -> Vec<String> {
+        serde_json::from_str(&self.sub_kinds).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = lots)]
+pub struct LotRow {
+    pub id: i64,
+    pub right_type: String,
+    pub sub_kind: Option<String>,
+    pub certificate_no: String,
+    pub source_document: String,
+    pub vintage: i32,
+    pub compliance_year: Option<i32>,
+    pub valid_from: NaiveDate,
+    pub valid_to: NaiveDate,
+    pub region_code: String,
+    pub origin: String,
+    pub project: Option<String>,
+    pub monitoring_period: Option<String>,
+    pub issued: i64,
+    pub retired: i64,
+    pub cancelled: i64,
+    pub first_holder_id: i64,
+    pub proposed_by: String,
+    pub approved_by: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+}
+
+impl LotRow {
+    /// R6: a lot is expired once its validity has ended.
+    pub fn expired(&self, today: NaiveDate) -> bool {
+        today > self.valid_to
+    }
+
+    /// Refuses a new obligation on an expired lot (R6).
+    pub fn require_live(&self, today: NaiveDate) -> ApiResult<()> {
+        if self.expired(today) {
+            Err(ApiError::conflict(
+                "lot_expired",
+                format!("lot {} expired on {}", self.certificate_no, self.valid_to),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = h)]
+pub struct HoldingRow {
+    pub id: i64,
+    pub party_id: i64,
+    pub lot_id: i64,
+    pub available: i64,
+    pub listed: i64,
+    pub in_transfer: i64,
+    pub pledged: i64,
+    pub frozen: i64,
+    pub acquired_free: i64,
+    pub acquired_paid: i64,
+    pub acquired_market: i64,
+    pub acquired_forced: i64,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn right_types(conn: &mut DbConn) -> QueryResult<Vec<RightTypeRow>> {
+    rt::table
+        .order(rt::code)
+        .select(RightTypeRow::as_select())
+        .load(conn)
+}
+
+pub fn right_type(conn: &mut DbConn, code: &str) -> QueryResult<Option<RightTypeRow>> {
+    rt::table
+        .find(code)
+        .select(RightTypeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn lot(conn: &mut DbConn, id: i64) -> QueryResult<Option<LotRow>> {
+    lots::table
+        .find(id)
+        .select(LotRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Takes the lot's row lock (PostgreSQL) before any of its holdings: every movement locks in
+/// the same order, lot first, so two opposite transfers cannot deadlock.
+pub fn lock_lot(conn: &mut DbConn, id: i64) -> ApiResult<LotRow> {
+    let n = diesel::update(lots::table.find(id))
+        .set(lots::version.eq(lots::version + 1))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(ApiError::not_found("lot"));
+    }
+    lot(conn, id)?.ok_or_else(|| ApiError::not_found("lot"))
+}
+
+pub fn holding(conn: &mut DbConn, party_id: i64, lot_id: i64) -> QueryResult<Option<HoldingRow>> {
+    h::table
+        .filter(h::party_id.eq(party_id))
+        .filter(h::lot_id.eq(lot_id))
+        .select(HoldingRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Filters for listing holdings.
+#[derive(Default)]
+pub struct HoldingFilter {
+    pub party_id: Option<i64>,
+    pub lot_id: Option<i64>,
+    /// Restrict to holdings whose ids are in this set (a lender's view).
+    pub only_ids: Option<Vec<i64>>,
+}
+
+pub fn holdings(
+    conn: &mut DbConn,
+    f: &HoldingFilter,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<HoldingRow>> {
+    let mut q = h::table
+        .filter(h::id.gt(after))
+        .order(h::id)
+        .limit(limit + 1)
+        .select(HoldingRow::as_select())
+        .into_boxed();
+    if let Some(p) = f.party_id {
+        q = q.filter(h::party_id.eq(p));
+    }
+    if let Some(l) = f.lot_id {
+        q = q.filter(h::lot_id.eq(l));
+    }
+    if let Some(ids) = &f.only_ids {
+        q = q.filter(h::id.eq_any(ids.clone()));
+    }
+    q.load(conn)
+}
+
+/// Whether `party_id` holds or ever held part of a lot (what makes a lot visible to it).
+pub fn party_has_holding(conn: &mut DbConn, party_id: i64, lot_id: i64) -> QueryResult<bool> {
+    Ok(holding(conn, party_id, lot_id)?.is_some())
+}

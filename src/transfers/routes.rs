@@ -1,0 +1,744 @@
+//! HTTP: `/v1/transfers` — request, confirm, approve, reject, cancel; forced transfers.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::rules::{self, Action, Actor, Status};
+use super::store::{self, NewTransfer, TransferRow};
+use crate::app::AppState;
+use crate::audit;
+use crate::auth::{Principal, Role};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::amount::{price_to_stored, trade_amount_fen, Dec};
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::json::ApiJson;
+use crate::kernel::pagination::{Page, PageParams};
+use crate::proposals::{self, ProposalKind, ProposalView};
+use crate::rights::issuance::parse_quantity;
+use crate::rights::ledger::{self, Movement, Side};
+use crate::rights::serials::Range;
+use crate::rights::store::{self as rights, LotRow};
+use crate::rights::{Acquisition, Bucket};
+use crate::schema::transfers as t;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(request)
+        .service(forced)
+        .service(list)
+        .service(get_one)
+        .service(confirm)
+        .service(approve)
+        .service(reject)
+        .service(cancel);
+}
+
+/// Request a transfer of part of one's holding to another party.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"lot_id": 1, "to_party_id": 5, "quantity": "20.5", "unit_price": "6300", "years": 5}))]
+pub struct RequestTransfer {
+    pub lot_id: i64,
+    pub to_party_id: i64,
+    pub quantity: Dec,
+    /// Unit price in CNY when this is a trade (EM: per ton per year, R3).
+    pub unit_price: Option<Dec>,
+    /// EM trades: years of the remaining term traded (R3).
+    pub years: Option<i32>,
+    pub note: Option<String>,
+    /// Carbon-sink lots: exactly which serial ranges, as [first, last] pairs.
+    pub serials: Option<Vec<(i64, i64)>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferView {
+    pub id: i64,
+    pub lot_id: i64,
+    pub from_party_id: i64,
+    pub to_party_id: i64,
+    pub quantity: Dec,
+    /// `bilateral`, `court_order` or `merger`.
+    pub kind: String,
+    pub status: Status,
+    pub requires_approval: bool,
+    pub unit_price: Option<Dec>,
+    pub years: Option<i32>,
+    /// quantity × unit price (× years for EM), rounded once half-up to the fen (R3).
+    pub amount: Option<Dec>,
+    pub document_ref: Option<String>,
+    pub note: Option<String>,
+    pub serials: Option<String>,
+    pub requested_by: String,
+    pub confirmed_by: Option<String>,
+    pub decided_by: Option<String>,
+    pub decision_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<TransferRow> for TransferView {
+    fn from(r: TransferRow) -> Self {
+        TransferView {
+            id: r.id,
+            lot_id: r.lot_id,
+            from_party_id: r.from_party_id,
+            to_party_id: r.to_party_id,
+            quantity: Dec::qty(r.quantity),
+            kind: r.kind,
+            status: Status::parse(&r.status).unwrap_or(Status::Requested),
+            requires_approval: r.requires_approval,
+            unit_price: r.unit_price.map(Dec::price),
+            years: r.years,
+            amount: r.amount.map(Dec::money),
+            document_ref: r.document_ref,
+            note: r.note,
+            serials: r.serials,
+            requested_by: r.requested_by,
+            confirmed_by: r.confirmed_by,
+            decided_by: r.decided_by,
+            decision_reason: r.decision_reason,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
+}
+
+fn serial_text(ranges: &[Range]) -> Option<String> {
+    (!ranges.is_empty()).then(|| {
+        ranges
+            .iter()
+            .map(|r| format!("{}-{}", r.first, r.last))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+fn parse_serial_text(s: &Option<String>) -> Option<Vec<(i64, i64)>> {
+    s.as_ref().map(|s| {
+        s.split(',')
+            .filter_map(|p| p.split_once('-'))
+            .filter_map(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .collect()
+    })
+}
+
+fn transfer_audit(
+    conn: &mut DbConn,
+    tr: &TransferRow,
+    action: &str,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    audit::record(
+        conn,
+        audit::Event {
+            chain: format!("lot:{}", tr.lot_id),
+            actor,
+            action,
+            object_type: "transfer",
+            object_id: tr.id.to_string(),
+            payload: json!({"from": tr.from_party_id, "to": tr.to_party_id, "quantity": tr.quantity,
+                "status": tr.status, "amount": tr.amount, "document_ref": tr.document_ref}),
+            at,
+        },
+    )?;
+    Ok(())
+}
+
+/// Validates the receiving party: registered, not the sender, able to hold rights.
+fn check_receiver(conn: &mut DbConn, from: i64, to: i64) -> ApiResult<()> {
+    let party = crate::parties::store::find(conn, to)?
+        .ok_or_else(|| ApiError::invalid_field("to_party_id", "no such party"))?;
+    if to == from {
+        return Err(ApiError::invalid_field(
+            "to_party_id",
+            "a transfer goes to another party",
+        ));
+    }
+    if party.kind == "bank" || party.kind == "regulator" {
+        return Err(ApiError::invalid_field(
+            "to_party_id",
+            "banks and regulators do not hold rights",
+        ));
+    }
+    Ok(())
+}
+
+/// Price and amount of a trade (R3): EM is priced per ton-year and trades a number of years of
+/// its remaining term; other rights quantity × price.
+fn pricing(
+    lot: &LotRow,
+    priced_per_year: bool,
+    quantity: i64,
+    price: Option<Dec>,
+    years: Option<i32>,
+    today: chrono::NaiveDate,
+) -> ApiResult<(Option<i64>, Option<i32>, Option<i64>)> {
+    let Some(price) = price else {
+        if years.is_some() {
+            return Err(ApiError::invalid_field(
+                "years",
+                "years go with a unit price",
+            ));
+        }
+        return Ok((None, None, None));
+    };
+    let price = price_to_stored(price.0)
+        .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
+    let years = if priced_per_year {
+        let remaining = (lot.valid_to.year() - today.year().max(lot.valid_from.year()) + 1).max(1);
+        match years {
+            Some(y) if (1..=remaining).contains(&y) => y,
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "years",
+                    format!("between 1 and the {remaining} years left of the term"),
+                ))
+            }
+            None => {
+                return Err(ApiError::invalid_field(
+                    "years",
+                    "an emission-right trade states the years traded (R3)",
+                ))
+            }
+        }
+    } else {
+        if years.is_some() {
+            return Err(ApiError::invalid_field(
+                "years",
+                "only emission rights are priced per year",
+            ));
+        }
+        1
+    };
+    let amount = trade_amount_fen(quantity, price, years as u32)
+        .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
+    Ok((Some(price), priced_per_year.then_some(years), Some(amount)))
+}
+
+#[utoipa::path(post, path = "/v1/transfers", tag = "transfers", operation_id = "requestTransfer",
+    summary = "Request a transfer (the quantity is frozen at once)",
+    params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
+    request_body = RequestTransfer,
+    responses((status = 201, description = "Requested", body = TransferView),
+        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/transfers")]
+async fn request(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<RequestTransfer>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Enterprise])?;
+    let from = who
+        .party_id
+        .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?;
+    let r = body.value;
+    let note = r
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    let (actor, now, today) = (
+        who.actor(),
+        db::now_micros(state.clock.now()),
+        state.clock.today(),
+    );
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        StatusCode::CREATED,
+        move |conn| {
+            let lot = rights::lock_lot(conn, r.lot_id)?;
+            if rights::holding(conn, from, lot.id)?.is_none() {
+                return Err(ApiError::not_found("holding"));
+            }
+            let rt = rights::right_type(conn, &lot.right_type)?
+                .ok_or_else(|| ApiError::internal("right type vanished"))?;
+            let quantity = parse_quantity("quantity", r.quantity, &rt)?;
+            check_receiver(conn, from, r.to_party_id)?;
+            if r.serials.is_some() && !rt.serialized {
+                return Err(ApiError::invalid_field(
+                    "serials",
+                    "this right type has no serial numbers",
+                ));
+            }
+            let (unit_price, years, amount) = pricing(
+                &lot,
+                rt.priced_per_year,
+                quantity,
+                r.unit_price,
+                r.years,
+                today,
+            )?;
+            lot.require_live(today)?;
+            let mut tr = store::insert(
+                conn,
+                &NewTransfer {
+                    lot_id: lot.id,
+                    from_party_id: from,
+                    to_party_id: r.to_party_id,
+                    quantity,
+                    kind: "bilateral".into(),
+                    status: Status::Requested.as_str().into(),
+                    requires_approval: rt.requires_approval,
+                    unit_price,
+                    years,
+                    amount,
+                    document_ref: None,
+                    note,
+                    serials: None,
+                    requested_by: actor.clone(),
+                    created_at: now,
+                    updated_at: now,
+                },
+            )?;
+            let moved = ledger::move_quantity(
+                conn,
+                Movement {
+                    lot: &lot,
+                    from: Side::holder(from, Bucket::Available),
+                    to: Side::holder(from, Bucket::InTransfer),
+                    quantity,
+                    cause: "transfer_request",
+                    reference: format!("transfer:{}", tr.id),
+                    actor: &actor,
+                    at: now,
+                    acquisition: None,
+                    named_serials: r.serials.as_deref(),
+                },
+            )?;
+            if let Some(text) = serial_text(&moved) {
+                diesel::update(t::table.find(tr.id))
+                    .set(t::serials.eq(&text))
+                    .execute(conn)?;
+                tr.serials = Some(text);
+            }
+            transfer_audit(conn, &tr, "transfer.requested", &actor, now)?;
+            Outcome::of(&TransferView::from(tr))
+        },
+    )
+    .await
+}
+
+/// A reason, for rejections and cancellations.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub reason: Option<String>,
+}
+
+fn actor_of(who: &Principal, tr: &TransferRow) -> Actor {
+    match (who.role, who.party_id) {
+        (Role::Operator, _) => Actor::Operator,
+        (_, Some(p)) if p == tr.from_party_id => Actor::Sender,
+        (_, Some(p)) if p == tr.to_party_id => Actor::Receiver,
+        _ => Actor::Other,
+    }
+}
+
+/// Applies an action to a transfer in one transaction: lot lock, status change, movement, audit.
+async fn act(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: i64,
+    body_hash: String,
+    action: Action,
+    reason: Option<String>,
+) -> ApiResult<HttpResponse> {
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body_hash,
+        KeyPolicy::Required,
+        StatusCode::OK,
+        move |conn| {
+            let lot_id = store::find(conn, id)?
+                .ok_or_else(|| ApiError::not_found("transfer"))?
+                .lot_id;
+            let lot = rights::lock_lot(conn, lot_id)?;
+            // Re-read under the lot lock: this is the state every concurrent action queues behind.
+            let tr = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
+            let role = actor_of(&w, &tr);
+            if role == Actor::Other && !w.role.sees_all() {
+                return Err(ApiError::not_found("transfer"));
+            }
+            let status = Status::parse(&tr.status)
+                .ok_or_else(|| ApiError::internal("unknown transfer status"))?;
+            let next =
+                rules::next(status, action, role, tr.requires_approval).map_err(|not_theirs| {
+                    if not_theirs {
+                        ApiError::forbidden("this party may not take this action on the transfer")
+                    } else {
+                        ApiError::conflict(
+                            "transfer_not_pending",
+                            format!("the transfer is {}", tr.status),
+                        )
+                    }
+                })?;
+            let changed = if action == Action::Confirm {
+                store::confirm(conn, id, &tr.status, next.as_str(), &actor, now)?
+            } else {
+                store::decide(
+                    conn,
+                    id,
+                    &tr.status,
+                    next.as_str(),
+                    &actor,
+                    reason.as_deref(),
+                    now,
+                )?
+            };
+            if changed != 1 {
+                return Err(ApiError::conflict(
+                    "transfer_not_pending",
+                    "the transfer changed meanwhile",
+                ));
+            }
+            let (to, cause, acquisition) = match next {
+                Status::Settled => (
+                    Side::holder(tr.to_party_id, Bucket::Available),
+                    "transfer_settle",
+                    Some(if tr.unit_price.is_some() {
+                        Acquisition::Market
+                    } else {
+                        Acquisition::Free
+                    }),
+                ),
+                Status::Rejected | Status::Cancelled => (
+                    Side::holder(tr.from_party_id, Bucket::Available),
+                    "transfer_unwind",
+                    None,
+                ),
+                _ => (Side::holder(tr.from_party_id, Bucket::InTransfer), "", None),
+            };
+            if !cause.is_empty() {
+                let named = parse_serial_text(&tr.serials);
+                ledger::move_quantity(
+                    conn,
+                    Movement {
+                        lot: &lot,
+                        from: Side::holder(tr.from_party_id, Bucket::InTransfer),
+                        to,
+                        quantity: tr.quantity,
+                        cause,
+                        reference: format!("transfer:{id}"),
+                        actor: &actor,
+                        at: now,
+                        acquisition,
+                        named_serials: named.as_deref(),
+                    },
+                )?;
+            }
+            let tr = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
+            transfer_audit(
+                conn,
+                &tr,
+                &format!("transfer.{}", next.as_str()),
+                &actor,
+                now,
+            )?;
+            Outcome::of(&TransferView::from(tr))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/confirm", tag = "transfers", operation_id = "confirmTransfer",
+    summary = "The receiver confirms (settles at once unless the right type needs an operator's approval)",
+    params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 200, description = "Confirmed or settled", body = TransferView),
+        (status = 409, description = "transfer_not_pending", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/transfers/{id}/confirm")]
+async fn confirm(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    act(
+        state,
+        who,
+        idem,
+        id.into_inner(),
+        String::new(),
+        Action::Confirm,
+        None,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/approve", tag = "transfers", operation_id = "approveTransfer",
+    summary = "An operator approves a confirmed transfer, which settles it",
+    params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 200, description = "Settled", body = TransferView)))]
+#[post("/v1/transfers/{id}/approve")]
+async fn approve(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    act(
+        state,
+        who,
+        idem,
+        id.into_inner(),
+        String::new(),
+        Action::Approve,
+        None,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/reject", tag = "transfers", operation_id = "rejectTransfer",
+    summary = "The receiver (before confirming) or an operator rejects; the quantity returns",
+    params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
+    request_body = Decision, responses((status = 200, description = "Rejected", body = TransferView)))]
+#[post("/v1/transfers/{id}/reject")]
+async fn reject(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<Decision>,
+) -> ApiResult<HttpResponse> {
+    act(
+        state,
+        who,
+        idem,
+        id.into_inner(),
+        body.body_hash.clone(),
+        Action::Reject,
+        body.value.reason,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/cancel", tag = "transfers", operation_id = "cancelTransfer",
+    summary = "The sender cancels a pending transfer; the quantity returns (allowed on expired lots)",
+    params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
+    request_body = Decision, responses((status = 200, description = "Cancelled", body = TransferView)))]
+#[post("/v1/transfers/{id}/cancel")]
+async fn cancel(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<Decision>,
+) -> ApiResult<HttpResponse> {
+    act(
+        state,
+        who,
+        idem,
+        id.into_inner(),
+        body.body_hash.clone(),
+        Action::Cancel,
+        body.value.reason,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TransferQuery {
+    pub lot_id: Option<i64>,
+    pub status: Option<Status>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/transfers", tag = "transfers", operation_id = "listTransfers",
+    summary = "Transfers the caller is party to (all for operators and regulators)",
+    params(TransferQuery), responses((status = 200, description = "A page", body = Page<TransferView>)))]
+#[get("/v1/transfers")]
+async fn list(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<TransferQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let (after, limit) = PageParams {
+        cursor: q.cursor,
+        limit: q.limit,
+    }
+    .resolve()?;
+    let rows = state
+        .db(move |conn| {
+            let mut query = t::table
+                .filter(t::id.gt(after))
+                .order(t::id)
+                .limit(limit + 1)
+                .select(TransferRow::as_select())
+                .into_boxed();
+            if !who.role.sees_all() {
+                let p = who.party_id.unwrap_or(-1);
+                query = query.filter(t::from_party_id.eq(p).or(t::to_party_id.eq(p)));
+            }
+            if let Some(l) = q.lot_id {
+                query = query.filter(t::lot_id.eq(l));
+            }
+            if let Some(s) = q.status {
+                query = query.filter(t::status.eq(s.as_str()));
+            }
+            Ok(query.load(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows.into_iter().map(TransferView::from).collect(),
+        limit,
+        |v| v.id,
+    )))
+}
+
+#[utoipa::path(get, path = "/v1/transfers/{id}", tag = "transfers", operation_id = "getTransfer", summary = "A transfer",
+    params(("id" = i64, Path, description = "Transfer id")), responses((status = 200, description = "The transfer", body = TransferView)))]
+#[get("/v1/transfers/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let tr = state
+        .db(move |conn| store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer")))
+        .await?;
+    if !(who.sees_party(tr.from_party_id) || who.sees_party(tr.to_party_id)) {
+        return Err(ApiError::not_found("transfer"));
+    }
+    Ok(HttpResponse::Ok().json(TransferView::from(tr)))
+}
+
+/// A transfer that needs no consent of the sender: a court order or a merger (合并分立).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"lot_id": 1, "from_party_id": 3, "to_party_id": 5, "quantity": "10", "kind": "court_order",
+    "document_ref": "(2026)闽0702执123号"}))]
+pub struct ForcedTransfer {
+    pub lot_id: i64,
+    pub from_party_id: i64,
+    pub to_party_id: i64,
+    pub quantity: Dec,
+    /// `court_order` or `merger`.
+    pub kind: String,
+    /// The court order or merger document.
+    pub document_ref: String,
+}
+
+#[utoipa::path(post, path = "/v1/transfers/forced", tag = "transfers", operation_id = "proposeForcedTransfer",
+    summary = "Propose a forced transfer (court order, merger); a second operator approves",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = ForcedTransfer, responses((status = 202, description = "Proposed", body = ProposalView)))]
+#[post("/v1/transfers/forced")]
+async fn forced(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<ForcedTransfer>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let r = body.value;
+    if r.kind != "court_order" && r.kind != "merger" {
+        return Err(ApiError::invalid_field("kind", "court_order or merger"));
+    }
+    if r.document_ref.trim().is_empty() {
+        return Err(ApiError::invalid_field(
+            "document_ref",
+            "a forced transfer names its document",
+        ));
+    }
+    let now = db::now_micros(state.clock.now());
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            let lot = rights::lot(conn, r.lot_id)?
+                .ok_or_else(|| ApiError::invalid_field("lot_id", "no such lot"))?;
+            let rt = rights::right_type(conn, &lot.right_type)?
+                .ok_or_else(|| ApiError::internal("right type vanished"))?;
+            parse_quantity("quantity", r.quantity, &rt)?;
+            rights::holding(conn, r.from_party_id, lot.id)?.ok_or_else(|| {
+                ApiError::invalid_field("from_party_id", "holds nothing of this lot")
+            })?;
+            check_receiver(conn, r.from_party_id, r.to_party_id)?;
+            let row = proposals::propose(conn, ProposalKind::ForcedTransfer, &r, None, &w, now)?;
+            Outcome::of(&ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+/// Runs an approved forced transfer: available quantity moves straight to the receiver.
+pub fn execute_forced(
+    conn: &mut DbConn,
+    r: &ForcedTransfer,
+    proposal_id: i64,
+    proposed_by: &str,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let lot = rights::lock_lot(conn, r.lot_id)?;
+    let rt = rights::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    let quantity = parse_quantity("quantity", r.quantity, &rt)?;
+    let mut tr = store::insert(
+        conn,
+        &NewTransfer {
+            lot_id: lot.id,
+            from_party_id: r.from_party_id,
+            to_party_id: r.to_party_id,
+            quantity,
+            kind: r.kind.clone(),
+            status: Status::Settled.as_str().into(),
+            requires_approval: true,
+            unit_price: None,
+            years: None,
+            amount: None,
+            document_ref: Some(r.document_ref.clone()),
+            note: Some(format!("proposal {proposal_id}")),
+            serials: None,
+            requested_by: proposed_by.to_string(),
+            created_at: at,
+            updated_at: at,
+        },
+    )?;
+    let moved = ledger::move_quantity(
+        conn,
+        Movement {
+            lot: &lot,
+            from: Side::holder(r.from_party_id, Bucket::Available),
+            to: Side::holder(r.to_party_id, Bucket::Available),
+            quantity,
+            cause: "forced_transfer",
+            reference: format!("transfer:{}", tr.id),
+            actor,
+            at,
+            acquisition: Some(Acquisition::Forced),
+            named_serials: None,
+        },
+    )?;
+    diesel::update(t::table.find(tr.id))
+        .set((t::decided_by.eq(actor), t::serials.eq(serial_text(&moved))))
+        .execute(conn)?;
+    tr = store::find(conn, tr.id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
+    transfer_audit(conn, &tr, "transfer.forced", actor, at)?;
+    serde_json::to_value(TransferView::from(tr)).map_err(|e| ApiError::internal(e.to_string()))
+}
