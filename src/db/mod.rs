@@ -73,6 +73,13 @@ where
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(inner) => {
+            let nested = AnsiTransactionManager::transaction_manager_status_mut(inner)
+                .transaction_depth()?
+                .is_some();
+            if nested {
+                // Already inside a write transaction, which holds the lock: a savepoint.
+                return conn.transaction(f);
+            }
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             let result = f(conn);
             let DbConn::Sqlite(inner) = conn else {
@@ -110,8 +117,8 @@ pub fn migrations_current(
     })
 }
 
-/// Runs `f` while holding the cluster-wide bootstrap lock (PostgreSQL advisory lock; SQLite is a
-/// single file whose write lock already serialises the work).
+/// Runs `f` while holding the cluster-wide bootstrap lock: on PostgreSQL an advisory lock, on
+/// SQLite the file's write lock (an immediate transaction; migrations nest as savepoints).
 pub fn with_bootstrap_lock<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -126,7 +133,7 @@ where
         }
         result
     } else {
-        f(conn)
+        write_tx(conn, f)
     }
 }
 
