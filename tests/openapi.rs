@@ -58,3 +58,35 @@ fn docs_and_spec_are_served(b: Backend) {
 }
 
 both_backends!(docs_and_spec_are_served);
+
+fn metrics_and_json_logs(b: Backend) {
+    let db = common::Db::fresh(b);
+    let srv = Server::on_with(db, &["--log-format", "json"]);
+    let api = srv.api();
+    api.get("/healthz").expect(200);
+    api.get("/v1/no-such-route").expect(404);
+    let metrics = reqwest::blocking::get(format!("{}/metrics", srv.base))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("registry_http_requests_total")
+                && l.contains("endpoint=\"/healthz\"")
+                && l.contains("status=\"200\"")),
+        "{metrics}"
+    );
+    // Unknown paths are one label, not one series per path.
+    assert!(!metrics.contains("no-such-route"));
+    // Every log line is a JSON object.
+    let log = std::fs::read_to_string(&srv.log).unwrap();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v.is_object()),
+            "not JSON: {line}"
+        );
+    }
+}
+
+both_backends!(metrics_and_json_logs);

@@ -91,7 +91,7 @@ pub fn command(db: &Db) -> Command {
         .env("REGISTRY_DATA_DIR", db.dir.path())
         .env("REGISTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("REGISTRY_PASSWORD_HASH_COST", "fast")
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "info");
     cmd
 }
 
