@@ -87,6 +87,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::rights::retirements::configure(cfg);
     crate::transfers::routes::configure(cfg);
     crate::proposals::routes::configure(cfg);
+    crate::collateral::pledges::configure(cfg);
+    crate::collateral::freezes::configure(cfg);
+    crate::collateral::lender::configure(cfg);
 }
 
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {
@@ -146,6 +149,7 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
     if args.checkpoint_interval > 0 {
         spawn_checkpoints(state.clone(), Duration::from_secs(args.checkpoint_interval));
     }
+    spawn_pledge_sweeper(state.clone(), Duration::from_secs(60));
     server.run().await?;
     Ok(())
 }
@@ -167,6 +171,24 @@ fn spawn_checkpoints(state: web::Data<AppState>, every: Duration) {
                 .await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "audit checkpoint failed");
+            }
+        }
+    });
+}
+
+/// Lapses pledges whose registration period ended and warns lenders 90 days ahead. Safe with
+/// several processes: each pledge is handled under its lot's lock and re-checked there.
+fn spawn_pledge_sweeper(state: web::Data<AppState>, every: Duration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        loop {
+            tick.tick().await;
+            let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
+            let r = state
+                .db(move |conn| crate::collateral::pledges::run_sweep(conn, today, now))
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "pledge sweep failed");
             }
         }
     });

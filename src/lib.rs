@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod collateral;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -37,6 +37,14 @@ use crate::error::Problem;
         crate::transfers::routes::reject, crate::transfers::routes::cancel,
         crate::proposals::routes::list, crate::proposals::routes::get_one,
         crate::proposals::routes::approve, crate::proposals::routes::reject,
+        crate::collateral::pledges::apply, crate::collateral::pledges::list, crate::collateral::pledges::get_one,
+        crate::collateral::pledges::accept, crate::collateral::pledges::withdraw, crate::collateral::pledges::release,
+        crate::collateral::pledges::renew, crate::collateral::pledges::amend, crate::collateral::pledges::rotate_code,
+        crate::collateral::pledges::enforce, crate::collateral::pledges::dispose, crate::collateral::pledges::valuation,
+        crate::collateral::pledges::sweep,
+        crate::collateral::freezes::freeze, crate::collateral::freezes::lift, crate::collateral::freezes::list,
+        crate::collateral::lender::search, crate::collateral::lender::verify, crate::collateral::lender::certify,
+        crate::collateral::lender::get_certificate, crate::collateral::lender::registry_keys,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -46,6 +54,8 @@ use crate::error::Problem;
         (name = "rights", description = "Right types, lots, holdings, retirements"),
         (name = "transfers", description = "Transfers between holders, and forced transfers"),
         (name = "proposals", description = "Maker-checker: what one operator proposes, another approves"),
+        (name = "pledges", description = "Pledges of rights, their lifecycle, and judicial freezes"),
+        (name = "lender", description = "What banks integrate against: search, verification, signed certificates"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "ops", description = "Health and readiness"),
     )
@@ -81,7 +91,14 @@ impl Modify for Conventions {
             )
         };
         for (path, item) in api.paths.paths.iter_mut() {
-            let public = path == "/healthz" || path == "/readyz" || path == "/v1/auth/token";
+            let public = matches!(
+                path.as_str(),
+                "/healthz"
+                    | "/readyz"
+                    | "/v1/auth/token"
+                    | "/v1/registry-keys"
+                    | "/v1/encumbrances/{registration_no}"
+            );
             for op in operations(item) {
                 let r = &mut op.responses.responses;
                 if !public {

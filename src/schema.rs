@@ -269,6 +269,86 @@ diesel::joinable!(movements -> lots (lot_id));
 diesel::joinable!(serial_ranges -> lots (lot_id));
 diesel::joinable!(retirements -> lots (lot_id));
 
+diesel::table! {
+    pledges (id) {
+        id -> BigInt,
+        registration_no -> Nullable<Text>,
+        lot_id -> BigInt,
+        pledgor_id -> BigInt,
+        lender_id -> BigInt,
+        quantity -> BigInt,
+        applied_quantity -> BigInt,
+        serials -> Nullable<Text>,
+        status -> Text,
+        rank -> Nullable<Integer>,
+        secured_amount -> Nullable<BigInt>,
+        loan_reference -> Nullable<Text>,
+        loan_maturity -> Nullable<Date>,
+        period_end -> Nullable<Date>,
+        registered_at -> Nullable<Timestamp>,
+        appraisal_value -> Nullable<BigInt>,
+        appraiser -> Nullable<Text>,
+        appraisal_date -> Nullable<Date>,
+        pboc_registration_no -> Nullable<Text>,
+        verification_code -> Nullable<Text>,
+        amendment_code_hash -> Nullable<Text>,
+        claim_amount -> Nullable<BigInt>,
+        claim_detail -> Nullable<Text>,
+        proceeds -> Nullable<BigInt>,
+        paid_to_lender -> Nullable<BigInt>,
+        paid_to_pledgor -> Nullable<BigInt>,
+        lapse_warned_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pledge_entries (id) {
+        id -> BigInt,
+        pledge_id -> BigInt,
+        seq -> Integer,
+        kind -> Text,
+        details -> Text,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    judicial_freezes (id) {
+        id -> BigInt,
+        lot_id -> BigInt,
+        party_id -> BigInt,
+        quantity -> BigInt,
+        court -> Text,
+        case_no -> Text,
+        document_ref -> Text,
+        status -> Text,
+        ordered_by -> Text,
+        ordered_at -> Timestamp,
+        lift_document_ref -> Nullable<Text>,
+        lifted_by -> Nullable<Text>,
+        lifted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    search_certificates (id) {
+        id -> BigInt,
+        certificate_no -> Text,
+        requested_by -> BigInt,
+        body -> Text,
+        key_id -> Text,
+        signature -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(pledges -> lots (lot_id));
+diesel::joinable!(pledge_entries -> pledges (pledge_id));
+diesel::joinable!(judicial_freezes -> lots (lot_id));
+
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
@@ -291,4 +371,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     movements,
     transfers,
     retirements,
+    pledges,
+    pledge_entries,
+    judicial_freezes,
+    search_certificates,
 );

@@ -130,3 +130,20 @@ impl FromRequest for Principal {
         })
     }
 }
+
+/// The caller if it sent a token, None if it sent none (for endpoints that also answer without a
+/// login, like verification by code). A token that is sent must be valid.
+pub struct MaybePrincipal(pub Option<Principal>);
+
+impl FromRequest for MaybePrincipal {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if req.headers().get(header::AUTHORIZATION).is_none() {
+            return Box::pin(async { Ok(MaybePrincipal(None)) });
+        }
+        let fut = Principal::from_request(req, payload);
+        Box::pin(async move { fut.await.map(|p| MaybePrincipal(Some(p))) })
+    }
+}

@@ -514,9 +514,9 @@ async fn holdings_page(
             lot_id: q.lot_id,
             only_ids: None,
         },
-        // A lender sees only holdings pledged or applied to it; pledges come with the collateral module.
+        // A lender sees only the holdings a pledgor applied to it with (DESIGN §5).
         Role::Bank => HoldingFilter {
-            party_id: party,
+            party_id: party.or(q.party_id),
             lot_id: q.lot_id,
             only_ids: Some(Vec::new()),
         },
@@ -529,8 +529,15 @@ async fn holdings_page(
             },
         },
     };
+    let lender = (who.role == Role::Bank).then(|| who.party_id.unwrap_or(-1));
     let rows = state
-        .db(move |conn| Ok(store::holdings(conn, &filter, after, limit)?))
+        .db(move |conn| {
+            let mut filter = filter;
+            if let Some(bank) = lender {
+                filter.only_ids = Some(store::holdings_applied_to(conn, bank)?);
+            }
+            Ok(store::holdings(conn, &filter, after, limit)?)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows.into_iter().map(HoldingView::from).collect(),

@@ -172,3 +172,20 @@ pub fn holdings(
 pub fn party_has_holding(conn: &mut DbConn, party_id: i64, lot_id: i64) -> QueryResult<bool> {
     Ok(holding(conn, party_id, lot_id)?.is_some())
 }
+
+/// Ids of the holdings whose holder applied to pledge them to `lender`.
+pub fn holdings_applied_to(conn: &mut DbConn, lender: i64) -> QueryResult<Vec<i64>> {
+    use crate::schema::pledges as pl;
+    let pairs: Vec<(i64, i64)> = pl::table
+        .filter(pl::lender_id.eq(lender))
+        .select((pl::pledgor_id, pl::lot_id))
+        .distinct()
+        .load(conn)?;
+    let mut ids = Vec::new();
+    for (party, lot) in pairs {
+        if let Some(h) = holding(conn, party, lot)? {
+            ids.push(h.id);
+        }
+    }
+    Ok(ids)
+}

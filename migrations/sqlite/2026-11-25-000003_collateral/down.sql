@@ -1,0 +1,4 @@
+DROP TABLE search_certificates;
+DROP TABLE judicial_freezes;
+DROP TABLE pledge_entries;
+DROP TABLE pledges;

@@ -1,0 +1,463 @@
+//! The lender API (DESIGN §5): search every live encumbrance of a grantor or an asset, verify one
+//! by registration number (with a verification code, without login), and signed search
+//! certificates that anyone can verify offline with the published registry keys.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use ed25519_dalek::Signer;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::freezes::{self, FreezeRow};
+use super::pledges::{self, EntryView};
+use super::{find_by_registration, PledgeRow, LIVE};
+use crate::app::AppState;
+use crate::audit::{canonical, key_id};
+use crate::auth::{MaybePrincipal, Principal, Role};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::amount::Dec;
+use crate::kernel::json::ApiJson;
+use crate::parties::store::{self as parties, PartyRow};
+use crate::parties::uscc::IdNumber;
+use crate::rights::store as rights;
+use crate::schema::{parties as pt, pledges as pl, search_certificates as sc};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(search)
+        .service(verify)
+        .service(certify)
+        .service(get_certificate)
+        .service(registry_keys);
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PartyRef {
+    pub party_id: i64,
+    pub name_zh: String,
+    pub uscc: Option<String>,
+    /// Individuals: the ID number, masked (R15).
+    pub id_number_masked: Option<String>,
+}
+
+impl From<PartyRow> for PartyRef {
+    fn from(p: PartyRow) -> Self {
+        PartyRef {
+            party_id: p.id,
+            name_zh: p.name_zh,
+            uscc: p.uscc,
+            id_number_masked: p.id_number_masked,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AssetRef {
+    pub lot_id: i64,
+    pub certificate_no: String,
+    pub right_type: String,
+    pub sub_kind: Option<String>,
+    /// The quantity encumbered.
+    pub quantity: Dec,
+}
+
+/// What every authenticated bank may see of an encumbrance (DESIGN §5).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Notice {
+    /// `pledge` or `judicial_freeze`.
+    pub kind: String,
+    pub registration_no: String,
+    /// registered, enforcing, released, lapsed, disposed (pledges); active, lifted (freezes).
+    pub status: String,
+    pub asset: AssetRef,
+    pub grantor: PartyRef,
+    /// The pledgee; absent for judicial freezes.
+    pub lender: Option<PartyRef>,
+    /// Priority among encumbrances on the asset (R9).
+    pub rank: Option<i32>,
+    pub secured_amount: Option<Dec>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub period_end: Option<NaiveDate>,
+    pub loan_maturity: Option<NaiveDate>,
+    pub pboc_registration_no: Option<String>,
+    /// Judicial freezes: the court, case and order.
+    pub court: Option<String>,
+    pub case_no: Option<String>,
+    pub document_ref: Option<String>,
+}
+
+fn party_ref(conn: &mut DbConn, id: i64) -> ApiResult<PartyRef> {
+    Ok(parties::find(conn, id)?
+        .ok_or_else(|| ApiError::internal("party vanished"))?
+        .into())
+}
+
+fn asset(conn: &mut DbConn, lot_id: i64, quantity: i64) -> ApiResult<AssetRef> {
+    let lot = rights::lot(conn, lot_id)?.ok_or_else(|| ApiError::internal("lot vanished"))?;
+    Ok(AssetRef {
+        lot_id,
+        certificate_no: lot.certificate_no,
+        right_type: lot.right_type,
+        sub_kind: lot.sub_kind,
+        quantity: Dec::qty(quantity),
+    })
+}
+
+pub fn pledge_notice(conn: &mut DbConn, p: &PledgeRow) -> ApiResult<Notice> {
+    Ok(Notice {
+        kind: "pledge".into(),
+        registration_no: p.registration_no.clone().unwrap_or_default(),
+        status: p.status.clone(),
+        asset: asset(conn, p.lot_id, p.quantity)?,
+        grantor: party_ref(conn, p.pledgor_id)?,
+        lender: Some(party_ref(conn, p.lender_id)?),
+        rank: p.rank,
+        secured_amount: p.secured_amount.map(Dec::money),
+        registered_at: p.registered_at.map(|t| t.and_utc()),
+        period_end: p.period_end,
+        loan_maturity: p.loan_maturity,
+        pboc_registration_no: p.pboc_registration_no.clone(),
+        court: None,
+        case_no: None,
+        document_ref: None,
+    })
+}
+
+fn freeze_notice(conn: &mut DbConn, f: &FreezeRow) -> ApiResult<Notice> {
+    Ok(Notice {
+        kind: "judicial_freeze".into(),
+        registration_no: f.registration_no(),
+        status: f.status.clone(),
+        asset: asset(conn, f.lot_id, f.quantity)?,
+        grantor: party_ref(conn, f.party_id)?,
+        lender: None,
+        rank: None,
+        secured_amount: None,
+        registered_at: Some(f.ordered_at.and_utc()),
+        period_end: None,
+        loan_maturity: None,
+        pboc_registration_no: None,
+        court: Some(f.court.clone()),
+        case_no: Some(f.case_no.clone()),
+        document_ref: Some(f.document_ref.clone()),
+    })
+}
+
+/// Whom or what to search.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+#[schema(example = json!({"grantor_uscc": "91350702MA2XYZ1234"}))]
+pub struct SearchQuery {
+    /// The grantor's unified social credit code.
+    pub grantor_uscc: Option<String>,
+    /// An individual grantor's full ID number (R15); never echoed back.
+    #[serde(skip_serializing)]
+    pub grantor_id_number: Option<String>,
+    /// One asset: a lot.
+    pub lot_id: Option<i64>,
+}
+
+/// Every live encumbrance (registered or enforcing pledges, active freezes) matching the query.
+fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Vec<Notice>> {
+    let grantor: Option<Option<i64>> = match (&q.grantor_uscc, &q.grantor_id_number, q.lot_id) {
+        (Some(u), None, None) => Some(parties::find_by_uscc(conn, u)?.map(|p| p.id)),
+        (None, Some(n), None) => {
+            let hash = IdNumber::parse(n)
+                .map_err(|e| ApiError::invalid_field("grantor_id_number", e.to_string()))?
+                .keyed_hash(id_key);
+            Some(
+                pt::table
+                    .filter(pt::id_number_hash.eq(hash))
+                    .select(pt::id)
+                    .first(conn)
+                    .optional()?,
+            )
+        }
+        (None, None, Some(_)) => None,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "query",
+                "give exactly one of grantor_uscc, grantor_id_number, lot_id",
+            ))
+        }
+    };
+    let (pledge_rows, freeze_rows): (Vec<PledgeRow>, Vec<FreezeRow>) = match grantor {
+        Some(None) => return Ok(Vec::new()),
+        Some(Some(party)) => (
+            pl::table
+                .filter(pl::pledgor_id.eq(party))
+                .filter(pl::status.eq_any(LIVE))
+                .order(pl::id)
+                .select(PledgeRow::as_select())
+                .load(conn)?,
+            freezes::active_for_party(conn, party)?,
+        ),
+        None => {
+            let lot = q.lot_id.unwrap_or(-1);
+            (
+                pl::table
+                    .filter(pl::lot_id.eq(lot))
+                    .filter(pl::status.eq_any(LIVE))
+                    .order(pl::id)
+                    .select(PledgeRow::as_select())
+                    .load(conn)?,
+                freezes::active_for_lot(conn, lot)?,
+            )
+        }
+    };
+    let mut out = Vec::new();
+    for p in &pledge_rows {
+        out.push(pledge_notice(conn, p)?);
+    }
+    for f in &freeze_rows {
+        out.push(freeze_notice(conn, f)?);
+    }
+    Ok(out)
+}
+
+/// Banks, operators and regulators search anyone; an enterprise only itself.
+fn may_search(conn: &mut DbConn, who: &Principal, q: &SearchQuery) -> ApiResult<()> {
+    match who.role {
+        Role::Bank | Role::Operator | Role::Regulator => Ok(()),
+        Role::Enterprise => {
+            let own = who
+                .party_id
+                .map(|p| parties::find(conn, p))
+                .transpose()?
+                .flatten();
+            match (own, &q.grantor_uscc) {
+                (Some(p), Some(u)) if p.uscc.as_deref() == Some(u.as_str()) => Ok(()),
+                _ => Err(ApiError::forbidden(
+                    "enterprises may search only their own encumbrances",
+                )),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResult {
+    pub as_of: DateTime<Utc>,
+    pub encumbrances: Vec<Notice>,
+}
+
+#[utoipa::path(get, path = "/v1/encumbrances", tag = "lender", operation_id = "searchEncumbrances",
+    summary = "Every live encumbrance and judicial freeze of a grantor or on an asset",
+    params(SearchQuery), responses((status = 200, description = "The live encumbrances, with rank", body = SearchResult)))]
+#[get("/v1/encumbrances")]
+async fn search(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<SearchQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let key = state.secrets.id_hmac_key.clone();
+    let as_of = state.clock.now();
+    let encumbrances = state
+        .db(move |conn| {
+            may_search(conn, &who, &q)?;
+            run_search(conn, &q, &key)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(SearchResult {
+        as_of,
+        encumbrances,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    /// With the registration's verification code, the notice is answered without login.
+    pub verification_code: Option<String>,
+}
+
+/// One encumbrance: the notice, its numbered entries, and the private terms for its parties.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EncumbranceView {
+    pub as_of: DateTime<Utc>,
+    pub notice: Notice,
+    /// Judicial freezes on the same holding, which block it too.
+    pub freezes: Vec<Notice>,
+    pub entries: Vec<EntryView>,
+    /// Loan reference, appraisal, claim and disposal: only for the parties, operators and regulators.
+    pub private_terms: Option<Value>,
+}
+
+#[utoipa::path(get, path = "/v1/encumbrances/{registration_no}", tag = "lender", operation_id = "verifyEncumbrance",
+    summary = "Verify one encumbrance by registration number (with a verification code, no login is needed)",
+    security((), ("bearer" = [])),
+    params(("registration_no" = String, Path, description = "Registration number"), VerifyQuery),
+    responses((status = 200, description = "The notice", body = EncumbranceView)))]
+#[get("/v1/encumbrances/{registration_no}")]
+async fn verify(
+    state: web::Data<AppState>,
+    who: MaybePrincipal,
+    no: web::Path<String>,
+    q: web::Query<VerifyQuery>,
+) -> ApiResult<HttpResponse> {
+    let (no, code, as_of) = (
+        no.into_inner(),
+        q.into_inner().verification_code,
+        state.clock.now(),
+    );
+    let view = state
+        .db(move |conn| {
+            let p = find_by_registration(conn, &no)?.ok_or_else(|| ApiError::not_found("encumbrance"))?;
+            let by_code = code.as_deref().is_some_and(|c| p.verification_code.as_deref() == Some(c));
+            let party = who.0.as_ref().is_some_and(|w| w.sees_party(p.pledgor_id) || w.sees_party(p.lender_id));
+            let bank = who.0.as_ref().is_some_and(|w| w.role == Role::Bank);
+            if !(by_code || party || bank) {
+                return Err(ApiError::not_found("encumbrance"));
+            }
+            let freezes = freezes::active_for_party(conn, p.pledgor_id)?
+                .into_iter()
+                .filter(|f| f.lot_id == p.lot_id)
+                .map(|f| freeze_notice(conn, &f))
+                .collect::<ApiResult<Vec<_>>>()?;
+            let notice = pledge_notice(conn, &p)?;
+            let full = pledges::view(conn, p)?;
+            let private_terms = party.then(|| {
+                json!({"loan_reference": full.loan_reference, "appraisal": full.appraisal, "claim_amount": full.claim_amount,
+                    "claim_detail": full.claim_detail, "proceeds": full.proceeds, "paid_to_lender": full.paid_to_lender,
+                    "paid_to_pledgor": full.paid_to_pledgor})
+            });
+            Ok(EncumbranceView { as_of, notice, freezes, entries: full.entries, private_terms })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// A search certificate: the statement and the registry's Ed25519 signature over its RFC 8785
+/// canonical JSON.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Certificate {
+    pub statement: Statement,
+    pub algorithm: String,
+    pub key_id: String,
+    /// Base64 of the 64-byte Ed25519 signature over the canonical JSON of `statement`.
+    pub signature: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Statement {
+    pub certificate_no: String,
+    pub issuer: String,
+    pub as_of: DateTime<Utc>,
+    pub query: SearchQuery,
+    pub encumbrances: Vec<Notice>,
+}
+
+#[utoipa::path(post, path = "/v1/search-certificates", tag = "lender", operation_id = "createSearchCertificate",
+    summary = "Run a search and get a signed certificate of its result",
+    request_body = SearchQuery,
+    responses((status = 201, description = "The certificate; verify it offline with GET /v1/registry-keys", body = Certificate)))]
+#[post("/v1/search-certificates")]
+async fn certify(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: ApiJson<SearchQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = body.value;
+    let key = state.secrets.signing_key.clone();
+    let id_key = state.secrets.id_hmac_key.clone();
+    let (as_of, now) = (state.clock.now(), db::now_micros(state.clock.now()));
+    let cert = state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                may_search(conn, &who, &q)?;
+                let encumbrances = run_search(conn, &q, &id_key)?;
+                let certificate_no =
+                    format!("NPCX-{}-{}", as_of.format("%Y%m%d"), super::random_code(8));
+                let statement = Statement {
+                    certificate_no,
+                    issuer: crate::auth::jwt::ISSUER.into(),
+                    as_of,
+                    query: q,
+                    encumbrances,
+                };
+                let cert = sign(&statement, &key)?;
+                diesel::insert_into(sc::table)
+                    .values((
+                        sc::certificate_no.eq(&cert.statement.certificate_no),
+                        sc::requested_by.eq(who.id),
+                        sc::body.eq(serde_json::to_string(&cert)
+                            .map_err(|e| ApiError::internal(e.to_string()))?),
+                        sc::key_id.eq(&cert.key_id),
+                        sc::signature.eq(&cert.signature),
+                        sc::created_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                Ok(cert)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(cert))
+}
+
+fn sign(statement: &Statement, key: &ed25519_dalek::SigningKey) -> ApiResult<Certificate> {
+    let value = serde_json::to_value(statement).map_err(|e| ApiError::internal(e.to_string()))?;
+    let signature = key.sign(canonical(&value).as_bytes());
+    Ok(Certificate {
+        statement: serde_json::from_value(value).map_err(|e| ApiError::internal(e.to_string()))?,
+        algorithm: "Ed25519".into(),
+        key_id: key_id(&key.verifying_key()),
+        signature: B64.encode(signature.to_bytes()),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/search-certificates/{no}", tag = "lender", operation_id = "getSearchCertificate",
+    summary = "A search certificate again, by number (any authenticated caller, R10)",
+    params(("no" = String, Path, description = "Certificate number")),
+    responses((status = 200, description = "The certificate as issued", body = Certificate)))]
+#[get("/v1/search-certificates/{no}")]
+async fn get_certificate(
+    state: web::Data<AppState>,
+    _who: Principal,
+    no: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let no = no.into_inner();
+    let body: String = state
+        .db(move |conn| {
+            sc::table
+                .filter(sc::certificate_no.eq(&no))
+                .select(sc::body)
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("certificate"))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistryKey {
+    pub key_id: String,
+    pub algorithm: String,
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
+    /// `active` signs new certificates; retired keys stay listed so old certificates verify.
+    pub status: String,
+}
+
+#[utoipa::path(get, path = "/v1/registry-keys", tag = "lender", operation_id = "registryKeys",
+    summary = "The registry's public signing keys, for verifying certificates offline", security(()),
+    responses((status = 200, description = "The keys", body = Vec<RegistryKey>)))]
+#[get("/v1/registry-keys")]
+async fn registry_keys(state: web::Data<AppState>) -> HttpResponse {
+    let public = state.secrets.signing_key.verifying_key();
+    HttpResponse::Ok().json(vec![RegistryKey {
+        key_id: key_id(&public),
+        algorithm: "Ed25519".into(),
+        public_key: B64.encode(public.as_bytes()),
+        status: "active".into(),
+    }])
+}
