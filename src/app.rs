@@ -90,6 +90,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::collateral::pledges::configure(cfg);
     crate::collateral::freezes::configure(cfg);
     crate::collateral::lender::configure(cfg);
+    crate::collateral::webhooks::configure(cfg);
 }
 
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {
@@ -150,6 +151,11 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
         spawn_checkpoints(state.clone(), Duration::from_secs(args.checkpoint_interval));
     }
     spawn_pledge_sweeper(state.clone(), Duration::from_secs(60));
+    crate::collateral::webhooks::spawn_worker(
+        state.clone(),
+        Duration::from_millis(args.webhook_poll_ms.max(10)),
+        Duration::from_millis(args.webhook_backoff_ms.max(10)),
+    );
     server.run().await?;
     Ok(())
 }

@@ -112,6 +112,13 @@ pub struct ServeArgs {
     /// Let clients move this process's clock through `PUT /v1/test/clock`. Never in production.
     #[arg(long, hide = true)]
     pub test_clock: bool,
+    /// How often the webhook worker looks for due deliveries, in milliseconds.
+    #[arg(long, env = "REGISTRY_WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+    /// First retry delay of a failed webhook delivery, in milliseconds; it doubles per attempt
+    /// up to five minutes.
+    #[arg(long, env = "REGISTRY_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
+    pub webhook_backoff_ms: u64,
     /// Seconds between signed audit checkpoints (0: only on request).
     #[arg(long, env = "REGISTRY_CHECKPOINT_INTERVAL", default_value_t = 300)]
     pub checkpoint_interval: u64,
@@ -125,6 +132,8 @@ impl Default for ServeArgs {
             db_pool_size: 16,
             token_ttl: 3600,
             test_clock: false,
+            webhook_poll_ms: 1000,
+            webhook_backoff_ms: 1000,
             checkpoint_interval: 300,
         }
     }

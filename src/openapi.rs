@@ -45,6 +45,8 @@ use crate::error::Problem;
         crate::collateral::freezes::freeze, crate::collateral::freezes::lift, crate::collateral::freezes::list,
         crate::collateral::lender::search, crate::collateral::lender::verify, crate::collateral::lender::certify,
         crate::collateral::lender::get_certificate, crate::collateral::lender::registry_keys,
+        crate::collateral::webhooks::create, crate::collateral::webhooks::list,
+        crate::collateral::webhooks::disable, crate::collateral::webhooks::deliveries,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),

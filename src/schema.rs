@@ -349,6 +349,44 @@ diesel::joinable!(pledges -> lots (lot_id));
 diesel::joinable!(pledge_entries -> pledges (pledge_id));
 diesel::joinable!(judicial_freezes -> lots (lot_id));
 
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> BigInt,
+        party_id -> BigInt,
+        url -> Text,
+        secret -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        endpoint_id -> BigInt,
+        ordering_key -> Text,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        last_status -> Nullable<Integer>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    signing_keys (key_id) {
+        key_id -> Text,
+        public_key -> Text,
+        first_used_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
@@ -375,4 +413,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pledge_entries,
     judicial_freezes,
     search_certificates,
+    webhook_endpoints,
+    webhook_deliveries,
+    signing_keys,
 );

@@ -32,7 +32,10 @@ struct World {
 }
 
 fn world(backend: Backend) -> World {
-    let srv = Server::start(backend);
+    world_on(Server::start(backend))
+}
+
+fn world_on(srv: Server) -> World {
     let admin = srv.admin();
     let checker = user(&admin, "operator", None, "checker");
     let a = party(&admin, "enterprise", 1);
@@ -689,10 +692,213 @@ fn lapse_and_judicial_freeze(backend: Backend) {
     assert_conserved(&w.admin, w.em);
 }
 
+/// A tiny HTTP receiver: answers 200 to every request and hands over (headers, body).
+fn receiver(listener: std::net::TcpListener, tx: std::sync::mpsc::Sender<(String, String)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx
+                .send((
+                    head.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+}
+
+fn header_value(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{name}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn webhooks_survive_a_receiver_outage(backend: Backend) {
+    // The receiver's port, with nobody listening yet: the bank's system is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let srv = Server::on_with(
+        common::Db::fresh(backend),
+        &["--webhook-poll-ms", "100", "--webhook-backoff-ms", "100"],
+    );
+    let w = world_on(srv);
+    let hook = w
+        .banker1
+        .post(
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{port}/registry-events")}),
+        )
+        .expect(201);
+    let secret = hook.body["secret"].as_str().unwrap().to_string();
+    let hook_id = hook.body["id"].as_i64().unwrap();
+    w.banker1
+        .post("/v1/webhooks", &json!({"url": "https://bank.example/hook"}))
+        .expect(422);
+    let (id, _, _, code) = pledge(&w, w.em, "100", "2028-12-31");
+    for _ in 0..2 {
+        w.banker1
+            .post_key(
+                &format!("/v1/pledges/{id}/release"),
+                &key(),
+                &json!({"amendment_code": code, "quantity": "10"}),
+            )
+            .expect(200);
+    }
+    // While the receiver is down, deliveries fail and stay queued.
+    assert!(common::eventually(
+        std::time::Duration::from_secs(20),
+        || {
+            let log = w
+                .banker1
+                .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
+                .expect(200)
+                .body;
+            log[0]["attempts"].as_i64().unwrap_or(0) >= 2 && log[0]["last_error"].is_string()
+        }
+    ));
+    let log = w
+        .banker1
+        .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
+        .expect(200)
+        .body;
+    assert_eq!(log.as_array().unwrap().len(), 4);
+    assert!(log
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["status"] == "pending"));
+    // Another bank cannot read this delivery log.
+    w.banker2
+        .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
+        .expect(404);
+
+    // The receiver comes back: every event arrives, once, in order, correctly signed.
+    let (tx, rx) = std::sync::mpsc::channel();
+    receiver(
+        std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        tx,
+    );
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let (head, body) = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a delivery");
+        let ts = header_value(&head, "x-registry-timestamp");
+        let expected = {
+            use hmac::{Hmac, Mac};
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(format!("{ts}.{body}").as_bytes());
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        };
+        assert_eq!(
+            header_value(&head, "x-registry-signature"),
+            expected,
+            "signature of {body}"
+        );
+        got.push(
+            serde_json::from_str::<Value>(&body).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        got,
+        [
+            "pledge.applied",
+            "pledge.registered",
+            "pledge.released",
+            "pledge.released"
+        ]
+    );
+    assert!(common::eventually(
+        std::time::Duration::from_secs(10),
+        || {
+            let log = w
+                .banker1
+                .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
+                .expect(200)
+                .body;
+            log.as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["status"] == "delivered")
+        }
+    ));
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(500))
+            .is_err(),
+        "nothing is delivered twice"
+    );
+}
+
+fn certificates_survive_key_rotation(backend: Backend) {
+    let db = common::Db::fresh(backend);
+    let (k1, k2) = (db.dir.path().join("k1"), db.dir.path().join("k2"));
+    std::fs::write(&k1, hex::encode([7u8; 32])).unwrap();
+    std::fs::write(&k2, hex::encode([9u8; 32])).unwrap();
+    let first = Server::on_with(db.clone(), &["--signing-key-file", k1.to_str().unwrap()]);
+    let w = world_on(first);
+    pledge(&w, w.em, "100", "2028-12-31");
+    let cert = w
+        .banker1
+        .post("/v1/search-certificates", &json!({"grantor_uscc": uscc(1)}))
+        .expect(201)
+        .body;
+    drop(w);
+    // The registry restarts with a new key: the old one stays published, retired.
+    let second = Server::on_with(db, &["--signing-key-file", k2.to_str().unwrap()]);
+    let keys = second.api().get("/v1/registry-keys").expect(200).body;
+    let statuses: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["retired", "active"]);
+    assert!(
+        verify_offline(&cert, &keys),
+        "a certificate signed before the rotation still verifies"
+    );
+}
+
 both_backends!(
     bank_flow,
     privacy_and_amendment_code,
     double_pledge_race,
     eligibility,
-    lapse_and_judicial_freeze
+    lapse_and_judicial_freeze,
+    webhooks_survive_a_receiver_outage,
+    certificates_survive_key_rotation,
 );

@@ -41,11 +41,13 @@ pub fn run(
                 .and_then(|s| s.try_into().ok())
                 .ok_or("the signing key must be 32 bytes")?;
             let id_hmac_key = setting_or_create(conn, "id_hmac_key")?;
+            let signing_key = SigningKey::from_bytes(&seed);
+            publish_key(conn, &signing_key, now)?;
             let generated = ensure_admin(conn, common, now)?;
             Ok((
                 Secrets {
                     jwt_secret,
-                    signing_key: SigningKey::from_bytes(&seed),
+                    signing_key,
                     id_hmac_key,
                 },
                 generated,
@@ -115,4 +117,26 @@ fn read_key_file(path: &std::path::Path, min_len: usize) -> Result<Vec<u8>, Boot
         return Err(format!("{} holds fewer than {min_len} bytes", path.display()).into());
     }
     Ok(bytes)
+}
+
+/// Records the public half of the signing key in use, once: the registry keeps listing every key
+/// it ever signed with, so certificates signed before a rotation still verify.
+fn publish_key(
+    conn: &mut DbConn,
+    key: &SigningKey,
+    now: chrono::NaiveDateTime,
+) -> Result<(), BootError> {
+    use crate::schema::signing_keys as sk;
+    use base64::Engine;
+    let public = key.verifying_key();
+    crate::insert_or_ignore!(
+        conn,
+        sk::table,
+        (
+            sk::key_id.eq(crate::audit::key_id(&public)),
+            sk::public_key.eq(base64::engine::general_purpose::STANDARD.encode(public.as_bytes())),
+            sk::first_used_at.eq(now),
+        )
+    )?;
+    Ok(())
 }

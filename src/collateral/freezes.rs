@@ -105,6 +105,28 @@ pub fn active_for_lot(conn: &mut DbConn, lot: i64) -> QueryResult<Vec<FreezeRow>
         .load(conn)
 }
 
+/// Tells the lenders of live pledges on the frozen holding.
+fn notify_lenders(
+    conn: &mut DbConn,
+    f: &FreezeRow,
+    event: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    use crate::schema::pledges as pl;
+    let live: Vec<(i64, i64, Option<String>)> = pl::table
+        .filter(pl::lot_id.eq(f.lot_id))
+        .filter(pl::pledgor_id.eq(f.party_id))
+        .filter(pl::status.eq_any(super::LIVE))
+        .select((pl::id, pl::lender_id, pl::registration_no))
+        .load(conn)?;
+    for (pledge, lender, registration_no) in live {
+        let data = json!({"pledge_id": pledge, "registration_no": registration_no, "freeze": f.registration_no(),
+            "court": f.court, "case_no": f.case_no, "quantity": Dec::qty(f.quantity)});
+        super::webhooks::enqueue(conn, lender, &format!("pledge:{pledge}"), event, data, at)?;
+    }
+    Ok(())
+}
+
 fn audit(
     conn: &mut DbConn,
     f: &FreezeRow,
@@ -213,6 +235,7 @@ async fn freeze(
                 },
             )?;
             audit(conn, &f, "freeze.recorded", &actor, now)?;
+            notify_lenders(conn, &f, "judicial_freeze.recorded", now)?;
             Outcome::of(&FreezeView::from(f))
         },
     )
@@ -301,6 +324,7 @@ async fn lift(
                 },
             )?;
             audit(conn, &f, "freeze.lifted", &actor, now)?;
+            notify_lenders(conn, &f, "judicial_freeze.lifted", now)?;
             Outcome::of(&FreezeView::from(f))
         },
     )

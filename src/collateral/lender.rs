@@ -450,14 +450,32 @@ pub struct RegistryKey {
 
 #[utoipa::path(get, path = "/v1/registry-keys", tag = "lender", operation_id = "registryKeys",
     summary = "The registry's public signing keys, for verifying certificates offline", security(()),
-    responses((status = 200, description = "The keys", body = Vec<RegistryKey>)))]
+    responses((status = 200, description = "Every key the registry has signed with", body = Vec<RegistryKey>)))]
 #[get("/v1/registry-keys")]
-async fn registry_keys(state: web::Data<AppState>) -> HttpResponse {
-    let public = state.secrets.signing_key.verifying_key();
-    HttpResponse::Ok().json(vec![RegistryKey {
-        key_id: key_id(&public),
-        algorithm: "Ed25519".into(),
-        public_key: B64.encode(public.as_bytes()),
-        status: "active".into(),
-    }])
+async fn registry_keys(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    use crate::schema::signing_keys as sk;
+    let current = key_id(&state.secrets.signing_key.verifying_key());
+    let rows: Vec<(String, String)> = state
+        .db(|conn| {
+            Ok(sk::table
+                .order(sk::first_used_at)
+                .select((sk::key_id, sk::public_key))
+                .load(conn)?)
+        })
+        .await?;
+    let keys: Vec<RegistryKey> = rows
+        .into_iter()
+        .map(|(key_id, public_key)| RegistryKey {
+            status: if key_id == current {
+                "active"
+            } else {
+                "retired"
+            }
+            .into(),
+            key_id,
+            algorithm: "Ed25519".into(),
+            public_key,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(keys))
 }

@@ -5,9 +5,11 @@ pub mod freezes;
 pub mod lender;
 pub mod pledges;
 pub mod rules;
+pub mod webhooks;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::db::DbConn;
@@ -90,6 +92,15 @@ pub fn add_entry(
             pe::at.eq(at),
         ))
         .execute(conn)?;
+    let event = json!({"pledge_id": p.id, "registration_no": p.registration_no, "entry": kind, "details": details});
+    webhooks::enqueue(
+        conn,
+        p.lender_id,
+        &format!("pledge:{}", p.id),
+        &format!("pledge.{kind}"),
+        event,
+        at,
+    )?;
     crate::audit::record(
         conn,
         crate::audit::Event {
