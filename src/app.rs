@@ -131,7 +131,7 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
                     Ok(res)
                 }
             })
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .wrap(prometheus.clone())
             .configure(routes)
             .service(crate::openapi::docs(spec.clone()))

@@ -292,6 +292,16 @@ fn parties_and_credit_codes(b: Backend) {
     assert_eq!(found.body["items"][0]["id"], r.body["id"]);
     assert!(!found.body.to_string().contains("199001016234"));
     admin.post("/v1/parties", &ind).expect(409);
+    // R15: the full number is never logged, not even from a query string.
+    admin
+        .get("/v1/parties?id_number=35070219900101623X")
+        .expect(422);
+    let log = std::fs::read_to_string(&srv.log).unwrap();
+    assert!(log.contains("/v1/parties"), "requests are logged");
+    assert!(
+        !log.contains("350702199001016234") && !log.contains("35070219900101623X"),
+        "an ID number reached the log"
+    );
 
     // A rename and a merger keep their history.
     let pid = r.body["id"].as_i64().unwrap();

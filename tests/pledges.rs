@@ -337,6 +337,23 @@ fn bank_flow(backend: Backend) {
         (r.body["status"].as_str(), r.body["claim_amount"].as_str()),
         (Some("enforcing"), Some("513345.67"))
     );
+    // Another bank sees that enforcement began, not the claim or who recorded it.
+    let seen = w
+        .banker2
+        .get(&format!("/v1/encumbrances/{reg}"))
+        .expect(200)
+        .body;
+    assert_eq!(seen["notice"]["status"], "enforcing");
+    assert!(seen["private_terms"].is_null());
+    assert!(seen["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e.get("details").is_none() && e.get("actor").is_none()));
+    assert!(
+        !seen.to_string().contains("51334567"),
+        "the claim leaked to another bank"
+    );
     let buyer = party(&w.admin, "enterprise", 9);
     let r = w
         .admin

@@ -323,12 +323,13 @@ async fn verify(
                 .collect::<ApiResult<Vec<_>>>()?;
             let notice = pledge_notice(conn, &p)?;
             let full = pledges::view(conn, p)?;
+            let entries = if party { full.entries.clone() } else { full.entries.iter().cloned().map(EntryView::public).collect() };
             let private_terms = party.then(|| {
                 json!({"loan_reference": full.loan_reference, "appraisal": full.appraisal, "claim_amount": full.claim_amount,
                     "claim_detail": full.claim_detail, "proceeds": full.proceeds, "paid_to_lender": full.paid_to_lender,
                     "paid_to_pledgor": full.paid_to_pledgor})
             });
-            Ok(EncumbranceView { as_of, notice, freezes, entries: full.entries, private_terms })
+            Ok(EncumbranceView { as_of, notice, freezes, entries, private_terms })
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

@@ -58,15 +58,30 @@ pub struct AppraisalView {
     pub date: Option<NaiveDate>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EntryView {
     /// Entries are numbered from 1 per pledge and never change (R8).
     pub seq: i32,
     /// applied, registered, amended, renewed, released, lapse_warning, lapsed, enforcement, disposal, code_rotated, withdrawn.
     pub kind: String,
-    pub details: serde_json::Value,
-    pub actor: String,
+    /// What the entry recorded; only for the parties, operators and regulators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+    /// Who made it; only for the parties, operators and regulators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+impl EntryView {
+    /// The entry as a non-party sees it: that it happened and when, not the private details.
+    pub fn public(self) -> EntryView {
+        EntryView {
+            details: None,
+            actor: None,
+            ..self
+        }
+    }
 }
 
 /// A pledge as its parties (and operators, regulators) see it: notice and private terms.
@@ -110,8 +125,8 @@ pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
         .map(|e| EntryView {
             seq: e.seq,
             kind: e.kind,
-            details: serde_json::from_str(&e.details).unwrap_or_default(),
-            actor: e.actor,
+            details: serde_json::from_str(&e.details).ok(),
+            actor: Some(e.actor),
             at: e.at.and_utc(),
         })
         .collect();
@@ -304,6 +319,7 @@ async fn apply(
                 .execute(conn)?;
             let p: PledgeRow = pl::table
                 .filter(pl::pledgor_id.eq(pledgor))
+                .filter(pl::lot_id.eq(lot.id))
                 .order(pl::id.desc())
                 .select(PledgeRow::as_select())
                 .first(conn)?;
@@ -433,13 +449,12 @@ async fn accept(
                 named_serials: None,
             },
         )?;
-        // R9: rank on the asset is the order of registration.
-        let earlier: i64 = pl::table
+        // R9: rank on the asset is the order of registration; ranks are never reused.
+        let last_rank: Option<i32> = pl::table
             .filter(pl::lot_id.eq(lot.id))
             .filter(pl::pledgor_id.eq(p.pledgor_id))
-            .filter(pl::status.eq_any(LIVE))
-            .count()
-            .get_result(conn)?;
+            .select(diesel::dsl::max(pl::rank))
+            .first(conn)?;
         let registration_no = format!("NPZY-{}-{:06}", today.year(), id);
         let verification = random_code(10);
         let amendment = random_code(16);
@@ -447,7 +462,7 @@ async fn accept(
             .set((
                 pl::status.eq("registered"),
                 pl::registration_no.eq(&registration_no),
-                pl::rank.eq(earlier as i32 + 1),
+                pl::rank.eq(last_rank.unwrap_or(0) + 1),
                 pl::secured_amount.eq(secured),
                 pl::loan_reference.eq(&reference),
                 pl::loan_maturity.eq(r.loan_maturity),
@@ -826,25 +841,18 @@ async fn amend(
     .await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CodeOnly {
-    pub amendment_code: String,
-}
-
 #[utoipa::path(post, path = "/v1/pledges/{id}/amendment-code", tag = "pledges", operation_id = "rotateAmendmentCode",
     summary = "The lender replaces the amendment code; the new one is shown once",
+    description = "Needs only the lender's own login, not the old code: a lender whose acceptance response was lost (a replay omits the code) gets a working code this way. Every rotation is an entry in the pledge's history.",
     params(("id" = i64, Path, description = "Pledge id")),
-    request_body = CodeOnly, responses((status = 200, description = "The pledge, with `amendment_code` this once", body = PledgeView)))]
+    responses((status = 200, description = "The pledge, with `amendment_code` this once", body = PledgeView)))]
 #[post("/v1/pledges/{id}/amendment-code")]
 async fn rotate_code(
     state: web::Data<AppState>,
     who: Principal,
     id: web::Path<i64>,
-    body: ApiJson<CodeOnly>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank])?;
-    let code = body.value.amendment_code;
     let (id, actor, now) = (
         id.into_inner(),
         who.actor(),
@@ -856,7 +864,7 @@ async fn rotate_code(
             db::write_tx(conn, |conn| {
                 let (p, _) = lock(conn, &who, id)?;
                 require_lender(&who, &p)?;
-                check_code(&p, &code)?;
+
                 let fresh = random_code(16);
                 diesel::update(pl::table.find(id))
                     .set((

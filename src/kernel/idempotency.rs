@@ -161,7 +161,8 @@ where
                         ik::table
                             .filter(ik::principal_id.eq(principal_id))
                             .filter(ik::idem_key.eq(&key))
-                            .filter(ik::owner.eq(&owner)),
+                            .filter(ik::owner.eq(&owner))
+                            .filter(ik::state.eq("in_progress")),
                     )
                     .execute(conn)
                     .map_err(ApiError::from)
@@ -244,14 +245,20 @@ fn claim(
     if row.lease_until > now {
         return Err(in_progress());
     }
-    // The first attempt died before committing its effect: take the key over.
-    diesel::update(
+    // The first attempt died before committing its effect: take the key over, but only if it is
+    // still unfinished and its lease still expired (a concurrent finish or takeover wins).
+    let taken = diesel::update(
         ik::table
             .filter(ik::principal_id.eq(principal_id))
-            .filter(ik::idem_key.eq(key)),
+            .filter(ik::idem_key.eq(key))
+            .filter(ik::state.eq("in_progress"))
+            .filter(ik::lease_until.le(now)),
     )
     .set((ik::owner.eq(owner), ik::lease_until.eq(lease_until)))
     .execute(conn)?;
+    if taken != 1 {
+        return Err(in_progress());
+    }
     Ok(Claim::Owned)
 }
 

@@ -452,6 +452,8 @@ async fn change_party(
     let actor = who.actor();
     let now = db::now_micros(state.clock.now());
     idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
+        // Lock the row first (PostgreSQL), so concurrent changes apply one after the other.
+        diesel::update(p::table.find(id)).set(p::updated_at.eq(p::updated_at)).execute(conn)?;
         let before = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("party"))?;
         if let Some(rel) = c.related_party_id {
             if rel == id || store::find(conn, rel)?.is_none() {

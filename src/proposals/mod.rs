@@ -124,6 +124,7 @@ pub fn propose<T: Serialize>(
         .execute(conn)?;
     let row = p::table
         .filter(p::proposed_by.eq(who.id))
+        .filter(p::payload.eq(&payload))
         .order(p::id.desc())
         .select(ProposalRow::as_select())
         .first(conn)?;

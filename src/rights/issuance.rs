@@ -121,6 +121,14 @@ pub fn plan(conn: &mut DbConn, r: IssueLot) -> ApiResult<IssuancePlan> {
             "a year between 1990 and 2100",
         ));
     }
+    if r.compliance_year
+        .is_some_and(|y| !(1990..=2100).contains(&y))
+    {
+        return Err(ApiError::invalid_field(
+            "compliance_year",
+            "a year between 1990 and 2100",
+        ));
+    }
     if t.code == "CA" && r.compliance_year.is_none() {
         return Err(ApiError::invalid_field(
             "compliance_year",

@@ -178,6 +178,7 @@ pub fn holdings_applied_to(conn: &mut DbConn, lender: i64) -> QueryResult<Vec<i6
     use crate::schema::pledges as pl;
     let pairs: Vec<(i64, i64)> = pl::table
         .filter(pl::lender_id.eq(lender))
+        .filter(pl::status.eq_any(["applied", "registered", "enforcing"]))
         .select((pl::pledgor_id, pl::lot_id))
         .distinct()
         .load(conn)?;
