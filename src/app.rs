@@ -91,6 +91,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::collateral::freezes::configure(cfg);
     crate::collateral::lender::configure(cfg);
     crate::collateral::webhooks::configure(cfg);
+    crate::forest::parcels::configure(cfg);
+    crate::forest::mortgages::configure(cfg);
 }
 
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {

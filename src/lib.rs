@@ -11,6 +11,7 @@ pub mod collateral;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod forest;
 pub mod kernel;
 pub mod openapi;
 pub mod ops;

@@ -387,6 +387,94 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
+diesel::table! {
+    forest_parcels (id) {
+        id -> BigInt,
+        certificate_no -> Text,
+        holder_id -> BigInt,
+        rights -> Text,
+        county_code -> Text,
+        township -> Text,
+        village -> Text,
+        compartment -> Text,
+        sub_compartment -> Text,
+        place_name -> Nullable<Text>,
+        area_mu -> BigInt,
+        forest_category -> Text,
+        commercial_kind -> Nullable<Text>,
+        origin -> Text,
+        dominant_species -> Text,
+        age_group -> Nullable<Text>,
+        stock_volume -> BigInt,
+        woodland_term_end -> Date,
+        ownership -> Text,
+        management_form -> Text,
+        registered -> Bool,
+        disputed -> Bool,
+        boundary -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    forest_mortgages (id) {
+        id -> BigInt,
+        registration_no -> Nullable<Text>,
+        mortgagor_id -> BigInt,
+        lender_id -> BigInt,
+        status -> Text,
+        secured_amount -> Nullable<BigInt>,
+        loan_start -> Nullable<Date>,
+        loan_end -> Nullable<Date>,
+        appraisal_value -> Nullable<BigInt>,
+        appraiser -> Nullable<Text>,
+        appraisal_kind -> Nullable<Text>,
+        appraisal_date -> Nullable<Date>,
+        appraisal_report_no -> Nullable<Text>,
+        insurance_policy_no -> Nullable<Text>,
+        insurer -> Nullable<Text>,
+        insured_amount -> Nullable<BigInt>,
+        insurance_beneficiary_id -> Nullable<BigInt>,
+        consent -> Nullable<Text>,
+        transfer_ban -> Bool,
+        official_certificate_no -> Nullable<Text>,
+        official_registered_at -> Nullable<Timestamp>,
+        claim_amount -> Nullable<BigInt>,
+        claim_detail -> Nullable<Text>,
+        proceeds -> Nullable<BigInt>,
+        paid_to_lender -> Nullable<BigInt>,
+        paid_to_mortgagor -> Nullable<BigInt>,
+        verification_code -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    forest_mortgage_parcels (mortgage_id, parcel_id) {
+        mortgage_id -> BigInt,
+        parcel_id -> BigInt,
+        rank_at_registration -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    forest_mortgage_entries (id) {
+        id -> BigInt,
+        mortgage_id -> BigInt,
+        seq -> Integer,
+        kind -> Text,
+        details -> Text,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(forest_mortgage_parcels -> forest_mortgages (mortgage_id));
+diesel::joinable!(forest_mortgage_parcels -> forest_parcels (parcel_id));
+diesel::joinable!(forest_mortgage_entries -> forest_mortgages (mortgage_id));
+
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
@@ -416,4 +504,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_deliveries,
     signing_keys,
+    forest_parcels,
+    forest_mortgages,
+    forest_mortgage_parcels,
+    forest_mortgage_entries,
 );

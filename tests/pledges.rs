@@ -8,8 +8,7 @@ use std::str::FromStr;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::ledger::{assert_conserved, available, dec, holding, issue, key, lot_request};
-use common::{party, uscc, user, Api, Backend, Server};
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use common::{party, uscc, user, verify_offline, Api, Backend, Server};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -99,34 +98,6 @@ fn pledge(w: &World, lot: i64, quantity: &str, period_end: &str) -> (i64, String
         s("verification_code"),
         s("amendment_code"),
     )
-}
-
-/// Verifies a search certificate with nothing but the published key: what a bank does offline.
-fn verify_offline(cert: &Value, keys: &Value) -> bool {
-    let Some(key) = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["key_id"] == cert["key_id"])
-    else {
-        return false;
-    };
-    let public: [u8; 32] = B64
-        .decode(key["public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let Ok(signature) = B64.decode(cert["signature"].as_str().unwrap_or("")) else {
-        return false;
-    };
-    let Ok(signature) = Signature::from_slice(&signature) else {
-        return false;
-    };
-    let message = serde_json_canonicalizer::to_string(&cert["statement"]).unwrap();
-    VerifyingKey::from_bytes(&public)
-        .unwrap()
-        .verify(message.as_bytes(), &signature)
-        .is_ok()
 }
 
 fn bank_flow(backend: Backend) {

@@ -21,6 +21,8 @@ use crate::audit::{canonical, key_id};
 use crate::auth::{MaybePrincipal, Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
+use crate::forest::mortgages::MortgagedParcel;
+use crate::forest::MortgageRow;
 use crate::kernel::amount::Dec;
 use crate::kernel::json::ApiJson;
 use crate::parties::store::{self as parties, PartyRow};
@@ -36,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(registry_keys);
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PartyRef {
     pub party_id: i64,
     pub name_zh: String,
@@ -56,7 +58,7 @@ impl From<PartyRow> for PartyRef {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AssetRef {
     pub lot_id: i64,
     pub certificate_no: String,
@@ -67,14 +69,19 @@ pub struct AssetRef {
 }
 
 /// What every authenticated bank may see of an encumbrance (DESIGN §5).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Notice {
     /// `pledge` or `judicial_freeze`.
     pub kind: String,
     pub registration_no: String,
     /// registered, enforcing, released, lapsed, disposed (pledges); active, lifted (freezes).
     pub status: String,
-    pub asset: AssetRef,
+    /// The encumbered quantity of a lot (pledges, freezes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<AssetRef>,
+    /// The mortgaged parcels with their ranks (forest mortgages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parcels: Option<Vec<MortgagedParcel>>,
     pub grantor: PartyRef,
     /// The pledgee; absent for judicial freezes.
     pub lender: Option<PartyRef>,
@@ -113,7 +120,8 @@ pub fn pledge_notice(conn: &mut DbConn, p: &PledgeRow) -> ApiResult<Notice> {
         kind: "pledge".into(),
         registration_no: p.registration_no.clone().unwrap_or_default(),
         status: p.status.clone(),
-        asset: asset(conn, p.lot_id, p.quantity)?,
+        asset: Some(asset(conn, p.lot_id, p.quantity)?),
+        parcels: None,
         grantor: party_ref(conn, p.pledgor_id)?,
         lender: Some(party_ref(conn, p.lender_id)?),
         rank: p.rank,
@@ -133,7 +141,8 @@ fn freeze_notice(conn: &mut DbConn, f: &FreezeRow) -> ApiResult<Notice> {
         kind: "judicial_freeze".into(),
         registration_no: f.registration_no(),
         status: f.status.clone(),
-        asset: asset(conn, f.lot_id, f.quantity)?,
+        asset: Some(asset(conn, f.lot_id, f.quantity)?),
+        parcels: None,
         grantor: party_ref(conn, f.party_id)?,
         lender: None,
         rank: None,
@@ -161,11 +170,60 @@ pub struct SearchQuery {
     pub grantor_id_number: Option<String>,
     /// One asset: a lot.
     pub lot_id: Option<i64>,
+    /// One asset: a forest parcel.
+    pub parcel_id: Option<i64>,
+}
+
+/// A forest mortgage's notice: parcels and ranks instead of a quantity.
+pub fn forest_notice(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Notice> {
+    let parcels = crate::forest::mortgages::parcel_ranks(conn, m)?;
+    Ok(Notice {
+        kind: "forest_mortgage".into(),
+        registration_no: m.registration_no.clone().unwrap_or_default(),
+        status: m.status.clone(),
+        asset: None,
+        rank: parcels.first().and_then(|p| p.rank),
+        parcels: Some(parcels),
+        grantor: party_ref(conn, m.mortgagor_id)?,
+        lender: Some(party_ref(conn, m.lender_id)?),
+        secured_amount: m.secured_amount.map(Dec::money),
+        registered_at: m.official_registered_at.map(|t| t.and_utc()),
+        period_end: None,
+        loan_maturity: m.loan_end,
+        pboc_registration_no: None,
+        court: None,
+        case_no: None,
+        document_ref: m.official_certificate_no.clone(),
+    })
+}
+
+/// Live forest mortgages of a grantor: those it gave, and those on parcels it now holds.
+fn forest_of_party(conn: &mut DbConn, party: i64) -> ApiResult<Vec<MortgageRow>> {
+    use crate::schema::{
+        forest_mortgage_parcels as fmp, forest_mortgages as fm, forest_parcels as fp,
+    };
+    let held = fmp::table
+        .filter(fmp::parcel_id.eq_any(fp::table.filter(fp::holder_id.eq(party)).select(fp::id)))
+        .select(fmp::mortgage_id);
+    Ok(fm::table
+        .filter(fm::mortgagor_id.eq(party).or(fm::id.eq_any(held)))
+        .filter(fm::status.eq_any(crate::forest::LIVE))
+        .order(fm::id)
+        .select(MortgageRow::as_select())
+        .load(conn)?)
 }
 
 /// Every live encumbrance (registered or enforcing pledges, active freezes) matching the query.
 fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Vec<Notice>> {
-    let grantor: Option<Option<i64>> = match (&q.grantor_uscc, &q.grantor_id_number, q.lot_id) {
+    let assets = usize::from(q.lot_id.is_some()) + usize::from(q.parcel_id.is_some());
+    if assets > 1 || (assets == 1 && (q.grantor_uscc.is_some() || q.grantor_id_number.is_some())) {
+        return Err(ApiError::invalid_field(
+            "query",
+            "give exactly one of grantor_uscc, grantor_id_number, lot_id, parcel_id",
+        ));
+    }
+    let asset_query = if assets == 1 { Some(0) } else { None };
+    let grantor: Option<Option<i64>> = match (&q.grantor_uscc, &q.grantor_id_number, asset_query) {
         (Some(u), None, None) => Some(parties::find_by_uscc(conn, u)?.map(|p| p.id)),
         (None, Some(n), None) => {
             let hash = IdNumber::parse(n)
@@ -183,9 +241,14 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
         _ => {
             return Err(ApiError::invalid_field(
                 "query",
-                "give exactly one of grantor_uscc, grantor_id_number, lot_id",
+                "give exactly one of grantor_uscc, grantor_id_number, lot_id, parcel_id",
             ))
         }
+    };
+    let forest_rows = match (grantor, q.parcel_id) {
+        (Some(Some(party)), _) => forest_of_party(conn, party)?,
+        (None, Some(parcel)) => crate::forest::mortgages_on(conn, parcel, &crate::forest::LIVE)?,
+        _ => Vec::new(),
     };
     let (pledge_rows, freeze_rows): (Vec<PledgeRow>, Vec<FreezeRow>) = match grantor {
         Some(None) => return Ok(Vec::new()),
@@ -217,6 +280,9 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
     }
     for f in &freeze_rows {
         out.push(freeze_notice(conn, f)?);
+    }
+    for m in &forest_rows {
+        out.push(forest_notice(conn, m)?);
     }
     Ok(out)
 }
@@ -309,7 +375,9 @@ async fn verify(
     );
     let view = state
         .db(move |conn| {
-            let p = find_by_registration(conn, &no)?.ok_or_else(|| ApiError::not_found("encumbrance"))?;
+            let Some(p) = find_by_registration(conn, &no)? else {
+                return verify_forest(conn, &no, code.as_deref(), who.0.as_ref(), as_of);
+            };
             let by_code = code.as_deref().is_some_and(|c| p.verification_code.as_deref() == Some(c));
             let party = who.0.as_ref().is_some_and(|w| w.sees_party(p.pledgor_id) || w.sees_party(p.lender_id));
             let bank = who.0.as_ref().is_some_and(|w| w.role == Role::Bank);
@@ -337,7 +405,7 @@ async fn verify(
 
 /// A search certificate: the statement and the registry's Ed25519 signature over its RFC 8785
 /// canonical JSON.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Certificate {
     pub statement: Statement,
     pub algorithm: String,
@@ -346,7 +414,7 @@ pub struct Certificate {
     pub signature: String,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Statement {
     pub certificate_no: String,
     pub issuer: String,
@@ -383,7 +451,7 @@ async fn certify(
                     query: q,
                     encumbrances,
                 };
-                let cert = sign(&statement, &key)?;
+                let cert = sign(statement, &key)?;
                 diesel::insert_into(sc::table)
                     .values((
                         sc::certificate_no.eq(&cert.statement.certificate_no),
@@ -402,11 +470,11 @@ async fn certify(
     Ok(HttpResponse::build(StatusCode::CREATED).json(cert))
 }
 
-fn sign(statement: &Statement, key: &ed25519_dalek::SigningKey) -> ApiResult<Certificate> {
-    let value = serde_json::to_value(statement).map_err(|e| ApiError::internal(e.to_string()))?;
+fn sign(statement: Statement, key: &ed25519_dalek::SigningKey) -> ApiResult<Certificate> {
+    let value = serde_json::to_value(&statement).map_err(|e| ApiError::internal(e.to_string()))?;
     let signature = key.sign(canonical(&value).as_bytes());
     Ok(Certificate {
-        statement: serde_json::from_value(value).map_err(|e| ApiError::internal(e.to_string()))?,
+        statement,
         algorithm: "Ed25519".into(),
         key_id: key_id(&key.verifying_key()),
         signature: B64.encode(signature.to_bytes()),
@@ -479,4 +547,46 @@ async fn registry_keys(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         })
         .collect();
     Ok(HttpResponse::Ok().json(keys))
+}
+
+/// `GET /v1/encumbrances/{no}` for a forest mortgage.
+fn verify_forest(
+    conn: &mut DbConn,
+    no: &str,
+    code: Option<&str>,
+    who: Option<&Principal>,
+    as_of: DateTime<Utc>,
+) -> ApiResult<EncumbranceView> {
+    let m = crate::forest::mortgage_by_registration(conn, no)?
+        .ok_or_else(|| ApiError::not_found("encumbrance"))?;
+    let by_code = code.is_some_and(|c| m.verification_code.as_deref() == Some(c));
+    let party = who.is_some_and(|w| w.sees_party(m.mortgagor_id) || w.sees_party(m.lender_id));
+    let bank = who.is_some_and(|w| w.role == Role::Bank);
+    if !(by_code || party || bank) {
+        return Err(ApiError::not_found("encumbrance"));
+    }
+    let notice = forest_notice(conn, &m)?;
+    let full = crate::forest::mortgages::view(conn, m)?;
+    let entries = if party {
+        full.entries.clone()
+    } else {
+        full.entries
+            .iter()
+            .cloned()
+            .map(EntryView::public)
+            .collect()
+    };
+    let private_terms = party.then(|| {
+        json!({"loan_start": full.loan_start, "appraisal_value": full.appraisal_value, "appraiser": full.appraiser,
+            "appraisal_kind": full.appraisal_kind, "insurance_policy_no": full.insurance_policy_no, "insurer": full.insurer,
+            "consent": full.consent, "transfer_ban": full.transfer_ban, "claim_amount": full.claim_amount,
+            "proceeds": full.proceeds, "paid_to_lender": full.paid_to_lender, "paid_to_mortgagor": full.paid_to_mortgagor})
+    });
+    Ok(EncumbranceView {
+        as_of,
+        notice,
+        freezes: Vec::new(),
+        entries,
+        private_terms,
+    })
 }

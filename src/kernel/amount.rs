@@ -420,3 +420,8 @@ impl Dec {
         Dec(fen_to_money(fen))
     }
 }
+
+/// A measure kept at two places (area in mu, stock volume in m³): same rules as money.
+pub fn hundredths(d: Decimal, allow_zero: bool) -> Result<i64, AmountError> {
+    money_to_fen(d, allow_zero)
+}

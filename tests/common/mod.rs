@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -358,4 +361,32 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// Verifies a search certificate with nothing but the published key: what a bank does offline.
+pub fn verify_offline(cert: &Value, keys: &Value) -> bool {
+    let Some(key) = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == cert["key_id"])
+    else {
+        return false;
+    };
+    let public: [u8; 32] = B64
+        .decode(key["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let Ok(signature) = B64.decode(cert["signature"].as_str().unwrap_or("")) else {
+        return false;
+    };
+    let Ok(signature) = Signature::from_slice(&signature) else {
+        return false;
+    };
+    let message = serde_json_canonicalizer::to_string(&cert["statement"]).unwrap();
+    VerifyingKey::from_bytes(&public)
+        .unwrap()
+        .verify(message.as_bytes(), &signature)
+        .is_ok()
 }

@@ -1,0 +1,224 @@
+//! Forest rights (林权) as collateral: the parcel registry and forest-rights mortgages (林权抵押),
+//! which share the lender API (search, verification, certificates, webhooks) with pledges.
+
+pub mod mortgages;
+pub mod parcels;
+pub mod rules;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::db::DbConn;
+use crate::error::ApiResult;
+use crate::schema::{
+    forest_mortgage_entries as fe, forest_mortgage_parcels as fmp, forest_mortgages as fm,
+    forest_parcels as fp,
+};
+
+/// Mortgage statuses that burden a parcel and show in searches.
+pub const LIVE: [&str; 3] = ["pending_official_registration", "registered", "enforcing"];
+/// Statuses that hold a rank (officially registered).
+pub const RANKED: [&str; 2] = ["registered", "enforcing"];
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = fp)]
+pub struct ParcelRow {
+    pub id: i64,
+    pub certificate_no: String,
+    pub holder_id: i64,
+    pub rights: String,
+    pub county_code: String,
+    pub township: String,
+    pub village: String,
+    pub compartment: String,
+    pub sub_compartment: String,
+    pub place_name: Option<String>,
+    pub area_mu: i64,
+    pub forest_category: String,
+    pub commercial_kind: Option<String>,
+    pub origin: String,
+    pub dominant_species: String,
+    pub age_group: Option<String>,
+    pub stock_volume: i64,
+    pub woodland_term_end: NaiveDate,
+    pub ownership: String,
+    pub management_form: String,
+    pub registered: bool,
+    pub disputed: bool,
+    pub boundary: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = fm)]
+pub struct MortgageRow {
+    pub id: i64,
+    pub registration_no: Option<String>,
+    pub mortgagor_id: i64,
+    pub lender_id: i64,
+    pub status: String,
+    pub secured_amount: Option<i64>,
+    pub loan_start: Option<NaiveDate>,
+    pub loan_end: Option<NaiveDate>,
+    pub appraisal_value: Option<i64>,
+    pub appraiser: Option<String>,
+    pub appraisal_kind: Option<String>,
+    pub appraisal_date: Option<NaiveDate>,
+    pub appraisal_report_no: Option<String>,
+    pub insurance_policy_no: Option<String>,
+    pub insurer: Option<String>,
+    pub insured_amount: Option<i64>,
+    pub insurance_beneficiary_id: Option<i64>,
+    pub consent: Option<String>,
+    pub transfer_ban: bool,
+    pub official_certificate_no: Option<String>,
+    pub official_registered_at: Option<NaiveDateTime>,
+    pub claim_amount: Option<i64>,
+    pub claim_detail: Option<String>,
+    pub proceeds: Option<i64>,
+    pub paid_to_lender: Option<i64>,
+    pub paid_to_mortgagor: Option<i64>,
+    pub verification_code: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn parcel(conn: &mut DbConn, id: i64) -> QueryResult<Option<ParcelRow>> {
+    fp::table
+        .find(id)
+        .select(ParcelRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn mortgage(conn: &mut DbConn, id: i64) -> QueryResult<Option<MortgageRow>> {
+    fm::table
+        .find(id)
+        .select(MortgageRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn mortgage_by_registration(conn: &mut DbConn, no: &str) -> QueryResult<Option<MortgageRow>> {
+    fm::table
+        .filter(fm::registration_no.eq(no))
+        .select(MortgageRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The parcels a mortgage burdens, with the rank each had when it was registered.
+pub fn mortgage_parcels(
+    conn: &mut DbConn,
+    mortgage_id: i64,
+) -> QueryResult<Vec<(ParcelRow, Option<i32>)>> {
+    fmp::table
+        .inner_join(fp::table)
+        .filter(fmp::mortgage_id.eq(mortgage_id))
+        .order(fp::id)
+        .select((ParcelRow::as_select(), fmp::rank_at_registration))
+        .load(conn)
+}
+
+/// Mortgages on a parcel with the given statuses, in rank order: official registration time, then id (R9, R14).
+pub fn mortgages_on(
+    conn: &mut DbConn,
+    parcel_id: i64,
+    statuses: &[&str],
+) -> QueryResult<Vec<MortgageRow>> {
+    fm::table
+        .filter(
+            fm::id.eq_any(
+                fmp::table
+                    .filter(fmp::parcel_id.eq(parcel_id))
+                    .select(fmp::mortgage_id),
+            ),
+        )
+        .filter(fm::status.eq_any(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
+        .order((fm::official_registered_at.asc(), fm::id.asc()))
+        .select(MortgageRow::as_select())
+        .load(conn)
+}
+
+/// The current rank of a mortgage on a parcel: its place among the registered mortgages still
+/// burdening it. A released earlier mortgage moves the later ones up.
+pub fn current_rank(
+    conn: &mut DbConn,
+    parcel_id: i64,
+    mortgage_id: i64,
+) -> QueryResult<Option<i32>> {
+    let ranked = mortgages_on(conn, parcel_id, &RANKED)?;
+    Ok(ranked
+        .iter()
+        .position(|m| m.id == mortgage_id)
+        .map(|i| i as i32 + 1))
+}
+
+/// Appends a numbered entry, notifies the lender, and audits it (on each parcel's chain).
+pub fn add_entry(
+    conn: &mut DbConn,
+    m: &MortgageRow,
+    kind: &str,
+    details: serde_json::Value,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    let last: Option<i32> = fe::table
+        .filter(fe::mortgage_id.eq(m.id))
+        .select(diesel::dsl::max(fe::seq))
+        .first(conn)?;
+    diesel::insert_into(fe::table)
+        .values((
+            fe::mortgage_id.eq(m.id),
+            fe::seq.eq(last.unwrap_or(0) + 1),
+            fe::kind.eq(kind),
+            fe::details.eq(details.to_string()),
+            fe::actor.eq(actor),
+            fe::at.eq(at),
+        ))
+        .execute(conn)?;
+    let event = json!({"forest_mortgage_id": m.id, "registration_no": m.registration_no, "entry": kind, "details": details});
+    crate::collateral::webhooks::enqueue(
+        conn,
+        m.lender_id,
+        &format!("forest_mortgage:{}", m.id),
+        &format!("forest_mortgage.{kind}"),
+        event,
+        at,
+    )?;
+    crate::audit::record(
+        conn,
+        crate::audit::Event {
+            chain: format!("forest_mortgage:{}", m.id),
+            actor,
+            action: &format!("forest_mortgage.{kind}"),
+            object_type: "forest_mortgage",
+            object_id: m.id.to_string(),
+            payload: details,
+            at,
+        },
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = fe)]
+pub struct EntryRow {
+    pub id: i64,
+    pub mortgage_id: i64,
+    pub seq: i32,
+    pub kind: String,
+    pub details: String,
+    pub actor: String,
+    pub at: NaiveDateTime,
+}
+
+pub fn entries(conn: &mut DbConn, mortgage_id: i64) -> QueryResult<Vec<EntryRow>> {
+    fe::table
+        .filter(fe::mortgage_id.eq(mortgage_id))
+        .order(fe::seq)
+        .select(EntryRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,758 @@
+//! HTTP: `/v1/forest-mortgages` — apply, complete (R12), official registration (R14), release,
+//! enforce, dispose (proceeds by rank, R13).
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::rules::{self, Consent, ParcelFacts, Terms};
+use super::{
+    add_entry, current_rank, entries, mortgage, mortgage_parcels, mortgages_on, MortgageRow, RANKED,
+};
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::collateral::pledges::EntryView;
+use crate::collateral::{random_code, rules::split_proceeds};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::amount::{money_to_fen, Dec};
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::json::ApiJson;
+use crate::kernel::pagination::{Page, PageParams};
+use crate::schema::{forest_mortgage_parcels as fmp, forest_mortgages as fm, forest_parcels as fp};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(apply)
+        .service(list)
+        .service(get_one)
+        .service(complete)
+        .service(official)
+        .service(release)
+        .service(enforce)
+        .service(dispose);
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MortgagedParcel {
+    pub parcel_id: i64,
+    pub certificate_no: String,
+    /// Rank now, among the registered mortgages still on the parcel (R9, R14).
+    pub rank: Option<i32>,
+    /// Rank when this mortgage was registered (history keeps it).
+    pub rank_at_registration: Option<i32>,
+}
+
+/// A forest mortgage as its parties (and operators, regulators) see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MortgageView {
+    pub id: i64,
+    pub registration_no: Option<String>,
+    pub mortgagor_id: i64,
+    pub lender_id: i64,
+    /// applied, pending_official_registration, registered, released, enforcing, disposed, withdrawn.
+    pub status: String,
+    pub parcels: Vec<MortgagedParcel>,
+    pub secured_amount: Option<Dec>,
+    pub loan_start: Option<NaiveDate>,
+    pub loan_end: Option<NaiveDate>,
+    pub appraisal_value: Option<Dec>,
+    pub appraiser: Option<String>,
+    pub appraisal_kind: Option<String>,
+    pub appraisal_date: Option<NaiveDate>,
+    pub appraisal_report_no: Option<String>,
+    pub insurance_policy_no: Option<String>,
+    pub insurer: Option<String>,
+    pub insured_amount: Option<Dec>,
+    pub insurance_beneficiary_id: Option<i64>,
+    pub consent: Option<serde_json::Value>,
+    pub transfer_ban: bool,
+    /// 不动产登记证明号 and time (R14).
+    pub official_certificate_no: Option<String>,
+    pub official_registered_at: Option<DateTime<Utc>>,
+    pub verification_code: Option<String>,
+    pub claim_amount: Option<Dec>,
+    pub proceeds: Option<Dec>,
+    pub paid_to_lender: Option<Dec>,
+    pub paid_to_mortgagor: Option<Dec>,
+    pub entries: Vec<EntryView>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn parcel_ranks(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Vec<MortgagedParcel>> {
+    let mut out = Vec::new();
+    for (p, at_registration) in mortgage_parcels(conn, m.id)? {
+        let rank = current_rank(conn, p.id, m.id)?;
+        out.push(MortgagedParcel {
+            parcel_id: p.id,
+            certificate_no: p.certificate_no,
+            rank,
+            rank_at_registration: at_registration,
+        });
+    }
+    Ok(out)
+}
+
+pub fn view(conn: &mut DbConn, m: MortgageRow) -> ApiResult<MortgageView> {
+    let parcels = parcel_ranks(conn, &m)?;
+    let entries = entries(conn, m.id)?
+        .into_iter()
+        .map(|e| EntryView {
+            seq: e.seq,
+            kind: e.kind,
+            details: serde_json::from_str(&e.details).ok(),
+            actor: Some(e.actor),
+            at: e.at.and_utc(),
+        })
+        .collect();
+    Ok(MortgageView {
+        id: m.id,
+        registration_no: m.registration_no,
+        mortgagor_id: m.mortgagor_id,
+        lender_id: m.lender_id,
+        status: m.status,
+        parcels,
+        secured_amount: m.secured_amount.map(Dec::money),
+        loan_start: m.loan_start,
+        loan_end: m.loan_end,
+        appraisal_value: m.appraisal_value.map(Dec::money),
+        appraiser: m.appraiser,
+        appraisal_kind: m.appraisal_kind,
+        appraisal_date: m.appraisal_date,
+        appraisal_report_no: m.appraisal_report_no,
+        insurance_policy_no: m.insurance_policy_no,
+        insurer: m.insurer,
+        insured_amount: m.insured_amount.map(Dec::money),
+        insurance_beneficiary_id: m.insurance_beneficiary_id,
+        consent: m.consent.and_then(|c| serde_json::from_str(&c).ok()),
+        transfer_ban: m.transfer_ban,
+        official_certificate_no: m.official_certificate_no,
+        official_registered_at: m.official_registered_at.map(|t| t.and_utc()),
+        verification_code: m.verification_code,
+        claim_amount: m.claim_amount.map(Dec::money),
+        proceeds: m.proceeds.map(Dec::money),
+        paid_to_lender: m.paid_to_lender.map(Dec::money),
+        paid_to_mortgagor: m.paid_to_mortgagor.map(Dec::money),
+        entries,
+        created_at: m.created_at.and_utc(),
+    })
+}
+
+fn outcome(conn: &mut DbConn, id: i64) -> ApiResult<Outcome> {
+    let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
+    Outcome::of(&view(conn, m)?)
+}
+
+fn visible(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<MortgageRow> {
+    let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
+    if who.sees_party(m.mortgagor_id) || who.sees_party(m.lender_id) {
+        Ok(m)
+    } else {
+        Err(ApiError::not_found("forest mortgage"))
+    }
+}
+
+/// Locks every parcel of the mortgage (in id order, so two mortgages never deadlock), then
+/// re-reads the mortgage: changes of mortgages and holders on a parcel queue here.
+fn lock(conn: &mut DbConn, who: &Principal, id: i64, now: NaiveDateTime) -> ApiResult<MortgageRow> {
+    visible(conn, who, id)?;
+    let mut parcel_ids: Vec<i64> = fmp::table
+        .filter(fmp::mortgage_id.eq(id))
+        .select(fmp::parcel_id)
+        .load(conn)?;
+    parcel_ids.sort_unstable();
+    for p in parcel_ids {
+        diesel::update(fp::table.find(p))
+            .set(fp::updated_at.eq(now))
+            .execute(conn)?;
+    }
+    mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))
+}
+
+fn require_status(m: &MortgageRow, allowed: &[&str]) -> ApiResult<()> {
+    if allowed.contains(&m.status.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "mortgage_status",
+            format!("the mortgage is {}", m.status),
+        ))
+    }
+}
+
+fn require_lender(who: &Principal, m: &MortgageRow) -> ApiResult<()> {
+    if who.role == Role::Bank && who.party_id == Some(m.lender_id) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the lender may do this"))
+    }
+}
+
+fn fen(field: &str, d: Dec, allow_zero: bool) -> ApiResult<i64> {
+    money_to_fen(d.0, allow_zero).map_err(|e| ApiError::invalid_field(field, e.to_string()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"parcel_ids": [1, 2], "lender_party_id": 3}))]
+pub struct ApplyMortgage {
+    pub parcel_ids: Vec<i64>,
+    pub lender_party_id: i64,
+}
+
+#[utoipa::path(post, path = "/v1/forest-mortgages", tag = "forest", operation_id = "applyForestMortgage",
+    summary = "The holder applies to mortgage one or more parcels to a lender",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = ApplyMortgage, responses((status = 201, description = "Applied", body = MortgageView)))]
+#[post("/v1/forest-mortgages")]
+async fn apply(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<ApplyMortgage>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Enterprise])?;
+    let holder = who
+        .party_id
+        .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?;
+    let r = body.value;
+    let mut parcels = r.parcel_ids.clone();
+    parcels.sort_unstable();
+    parcels.dedup();
+    if parcels.is_empty() || parcels.len() > 100 {
+        return Err(ApiError::invalid_field("parcel_ids", "1 to 100 parcels"));
+    }
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::CREATED,
+        move |conn| {
+            for p in &parcels {
+                let row = super::parcel(conn, *p)?.filter(|row| row.holder_id == holder);
+                if row.is_none() {
+                    return Err(ApiError::not_found("parcel"));
+                }
+            }
+            let lender =
+                crate::parties::store::find(conn, r.lender_party_id)?.filter(|p| p.kind == "bank");
+            if lender.is_none() {
+                return Err(ApiError::invalid_field(
+                    "lender_party_id",
+                    "not a registered bank",
+                ));
+            }
+            diesel::insert_into(fm::table)
+                .values((
+                    fm::mortgagor_id.eq(holder),
+                    fm::lender_id.eq(r.lender_party_id),
+                    fm::status.eq("applied"),
+                    fm::created_at.eq(now),
+                    fm::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            let m: MortgageRow = fm::table
+                .filter(fm::mortgagor_id.eq(holder))
+                .filter(fm::created_at.eq(now))
+                .order(fm::id.desc())
+                .select(MortgageRow::as_select())
+                .first(conn)?;
+            for p in &parcels {
+                diesel::insert_into(fmp::table)
+                    .values((fmp::mortgage_id.eq(m.id), fmp::parcel_id.eq(p)))
+                    .execute(conn)?;
+            }
+            add_entry(
+                conn,
+                &m,
+                "applied",
+                json!({"parcel_ids": parcels, "lender_id": r.lender_party_id}),
+                &actor,
+                now,
+            )?;
+            outcome(conn, m.id)
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Appraisal {
+    pub value: Dec,
+    pub appraiser: String,
+    /// professional (a licensed appraiser) or bank_internal.
+    pub kind: String,
+    pub date: NaiveDate,
+    pub report_no: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Insurance {
+    pub policy_no: String,
+    pub insurer: String,
+    pub insured_amount: Dec,
+    /// Must be the lender (R12).
+    pub beneficiary_party_id: i64,
+}
+
+/// The lender completes the mortgage with the loan terms (R12 is checked here).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"secured_amount": "200000.00", "loan_start": "2026-12-01", "loan_end": "2029-11-30",
+    "appraisal": {"value": "520000.00", "appraiser": "南平林业资产评估有限公司", "kind": "professional", "date": "2026-11-20", "report_no": "南林评〔2026〕88号"},
+    "insurance": {"policy_no": "PICC-NP-2026-7781", "insurer": "中国人民财产保险南平分公司", "insured_amount": "520000.00", "beneficiary_party_id": 3},
+    "transfer_ban": false}))]
+pub struct CompleteMortgage {
+    pub secured_amount: Dec,
+    pub loan_start: NaiveDate,
+    /// The mortgage's end; not after any parcel's woodland-use term.
+    pub loan_end: NaiveDate,
+    pub appraisal: Appraisal,
+    pub insurance: Insurance,
+    /// Required for collectively managed or company forest.
+    pub consent: Option<Consent>,
+    /// Bars a change of holder while the mortgage lives.
+    #[serde(default)]
+    pub transfer_ban: bool,
+}
+
+fn refusal(r: rules::Refusal) -> ApiError {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    ApiError::new(status, r.code, r.message)
+}
+
+#[utoipa::path(post, path = "/v1/forest-mortgages/{id}/complete", tag = "forest", operation_id = "completeForestMortgage",
+    summary = "The lender completes the terms; the mortgage then awaits its official registration (R14)",
+    params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = CompleteMortgage,
+    responses((status = 200, description = "pending_official_registration", body = MortgageView),
+        (status = 409, description = "disputed_forest, mortgage_status", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/forest-mortgages/{id}/complete")]
+async fn complete(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<CompleteMortgage>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Bank])?;
+    let r = body.value;
+    let secured = fen("secured_amount", r.secured_amount, false)?;
+    let appraisal = fen("appraisal.value", r.appraisal.value, false)?;
+    let insured = fen(
+        "insurance.insured_amount",
+        r.insurance.insured_amount,
+        false,
+    )?;
+    if r.appraisal.kind != "professional" && r.appraisal.kind != "bank_internal" {
+        return Err(ApiError::invalid_field(
+            "appraisal.kind",
+            "professional or bank_internal",
+        ));
+    }
+    if r.loan_end <= r.loan_start {
+        return Err(ApiError::invalid_field("loan_end", "after loan_start"));
+    }
+    let (id, actor, now, today) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+        state.clock.today(),
+    );
+    let w = who.clone();
+    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
+        let m = lock(conn, &w, id, now)?;
+        require_lender(&w, &m)?;
+        require_status(&m, &["applied"])?;
+        let parcels: Vec<_> = mortgage_parcels(conn, id)?.into_iter().map(|(p, _)| p).collect();
+        let facts: Vec<ParcelFacts> = parcels
+            .iter()
+            .map(|p| ParcelFacts {
+                certificate_no: &p.certificate_no,
+                public_welfare: p.forest_category == "public_welfare",
+                registered: p.registered,
+                disputed: p.disputed,
+                management_form: &p.management_form,
+                has_woodland_use: p.rights.split(',').any(|r| r == "woodland_use"),
+                woodland_term_end: p.woodland_term_end,
+            })
+            .collect();
+        let terms = Terms {
+            loan_end: r.loan_end,
+            secured_fen: secured,
+            appraisal_fen: appraisal,
+            cap_bp: rules::DEFAULT_LTV_CAP_BP,
+            professional_appraisal: r.appraisal.kind == "professional",
+            insurance_names_lender: r.insurance.beneficiary_party_id == m.lender_id,
+            consent: r.consent.as_ref(),
+        };
+        rules::check(&facts, &terms).map_err(refusal)?;
+        let registration_no = format!("NPLQ-{}-{:06}", today.year(), id);
+        diesel::update(fm::table.find(id))
+            .set((
+                fm::status.eq("pending_official_registration"),
+                fm::registration_no.eq(&registration_no),
+                fm::secured_amount.eq(secured),
+                fm::loan_start.eq(r.loan_start),
+                fm::loan_end.eq(r.loan_end),
+                fm::appraisal_value.eq(appraisal),
+                fm::appraiser.eq(&r.appraisal.appraiser),
+                fm::appraisal_kind.eq(&r.appraisal.kind),
+                fm::appraisal_date.eq(r.appraisal.date),
+                fm::appraisal_report_no.eq(&r.appraisal.report_no),
+                fm::insurance_policy_no.eq(&r.insurance.policy_no),
+                fm::insurer.eq(&r.insurance.insurer),
+                fm::insured_amount.eq(insured),
+                fm::insurance_beneficiary_id.eq(r.insurance.beneficiary_party_id),
+                fm::consent.eq(r.consent.as_ref().map(|c| json!(c).to_string())),
+                fm::transfer_ban.eq(r.transfer_ban),
+                fm::verification_code.eq(random_code(10)),
+                fm::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
+        add_entry(conn, &m, "completed", json!({"registration_no": registration_no, "secured_amount": secured, "transfer_ban": r.transfer_ban}), &actor, now)?;
+        outcome(conn, id)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"certificate_no": "闽(2026)顺昌县不动产证明第0004567号", "registered_at": "2026-12-03T10:15:00Z"}))]
+pub struct OfficialRegistration {
+    /// 不动产登记证明号 issued by the real-estate registration authority.
+    pub certificate_no: String,
+    /// The official registration time; rank follows it (R14).
+    pub registered_at: DateTime<Utc>,
+}
+
+#[utoipa::path(post, path = "/v1/forest-mortgages/{id}/official-registration", tag = "forest", operation_id = "recordOfficialRegistration",
+    summary = "Record the real-estate registration certificate: the mortgage becomes registered (R14)",
+    params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = OfficialRegistration, responses((status = 200, description = "Registered", body = MortgageView)))]
+#[post("/v1/forest-mortgages/{id}/official-registration")]
+async fn official(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<OfficialRegistration>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Bank, Role::Operator])?;
+    let r = body.value;
+    if r.certificate_no.trim().is_empty() {
+        return Err(ApiError::invalid_field("certificate_no", "required"));
+    }
+    let at = db::now_micros(r.registered_at);
+    let (id, actor, now) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+    );
+    let w = who.clone();
+    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
+        let m = lock(conn, &w, id, now)?;
+        if w.role == Role::Bank {
+            require_lender(&w, &m)?;
+        }
+        require_status(&m, &["pending_official_registration"])?;
+        diesel::update(fm::table.find(id))
+            .set((
+                fm::status.eq("registered"),
+                fm::official_certificate_no.eq(r.certificate_no.trim()),
+                fm::official_registered_at.eq(at),
+                fm::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        // Keep each parcel's rank at registration for the history.
+        let parcels: Vec<i64> = fmp::table.filter(fmp::mortgage_id.eq(id)).select(fmp::parcel_id).load(conn)?;
+        for p in parcels {
+            let rank = current_rank(conn, p, id)?;
+            diesel::update(fmp::table.filter(fmp::mortgage_id.eq(id)).filter(fmp::parcel_id.eq(p)))
+                .set(fmp::rank_at_registration.eq(rank))
+                .execute(conn)?;
+        }
+        let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
+        add_entry(conn, &m, "registered", json!({"official_certificate_no": r.certificate_no.trim(), "registered_at": r.registered_at}), &actor, now)?;
+        outcome(conn, id)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseMortgage {
+    /// The official deregistration document (注销登记).
+    pub document_ref: String,
+}
+
+#[utoipa::path(post, path = "/v1/forest-mortgages/{id}/release", tag = "forest", operation_id = "releaseForestMortgage",
+    summary = "The lender releases the mortgage; later mortgages move up in rank",
+    params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = ReleaseMortgage, responses((status = 200, description = "Released", body = MortgageView)))]
+#[post("/v1/forest-mortgages/{id}/release")]
+async fn release(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<ReleaseMortgage>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Bank])?;
+    let doc = body.value.document_ref.trim().to_string();
+    if doc.is_empty() {
+        return Err(ApiError::invalid_field("document_ref", "required"));
+    }
+    let (id, actor, now) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+    );
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::OK,
+        move |conn| {
+            let m = lock(conn, &w, id, now)?;
+            require_lender(&w, &m)?;
+            require_status(&m, &["pending_official_registration", "registered"])?;
+            diesel::update(fm::table.find(id))
+                .set((fm::status.eq("released"), fm::updated_at.eq(now)))
+                .execute(conn)?;
+            add_entry(
+                conn,
+                &m,
+                "released",
+                json!({"document_ref": doc}),
+                &actor,
+                now,
+            )?;
+            outcome(conn, id)
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"principal": "200000.00", "interest": "9100.50", "costs": "1200.00"}))]
+pub struct EnforceMortgage {
+    pub principal: Dec,
+    pub interest: Dec,
+    pub costs: Dec,
+}
+
+#[utoipa::path(post, path = "/v1/forest-mortgages/{id}/enforce", tag = "forest", operation_id = "enforceForestMortgage",
+    summary = "The lender declares default and its outstanding claim",
+    params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = String, Header, description = "Required")),
+    request_body = EnforceMortgage, responses((status = 200, description = "Enforcing", body = MortgageView)))]
+#[post("/v1/forest-mortgages/{id}/enforce")]
+async fn enforce(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<EnforceMortgage>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Bank])?;
+    let r = body.value;
+    let claim = [
+        fen("principal", r.principal, true)?,
+        fen("interest", r.interest, true)?,
+        fen("costs", r.costs, true)?,
+    ]
+    .into_iter()
+    .try_fold(0i64, |a, b| a.checked_add(b))
+    .ok_or_else(|| ApiError::invalid_field("principal", "is too large"))?;
+    let detail =
+        json!({"principal": r.principal, "interest": r.interest, "costs": r.costs}).to_string();
+    let (id, actor, now) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+    );
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        StatusCode::OK,
+        move |conn| {
+            let m = lock(conn, &w, id, now)?;
+            require_lender(&w, &m)?;
+            require_status(&m, &["registered"])?;
+            diesel::update(fm::table.find(id))
+                .set((
+                    fm::status.eq("enforcing"),
+                    fm::claim_amount.eq(claim),
+                    fm::claim_detail.eq(&detail),
+                    fm::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            add_entry(
+                conn,
+                &m,
+                "enforcement",
+                json!({"claim": claim}),
+                &actor,
+                now,
+            )?;
+            outcome(conn, id)
+        },
+    )
+    .await
+}
+
+/// The exchange's sale of the mortgaged parcels (until the market module runs disposal).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"proceeds": "480000.00", "buyer_party_id": 9}))]
+pub struct DisposeMortgage {
+    pub proceeds: Dec,
+    pub buyer_party_id: i64,
+}
+
+#[utoipa::path(post, path = "/v1/forest-mortgages/{id}/dispose", tag = "forest", operation_id = "disposeForestMortgage",
+    summary = "An operator records the sale: proceeds pay every registered mortgage on the parcels in rank order, each up to its claim; the rest to the mortgagor",
+    params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = String, Header, description = "Required")),
+    request_body = DisposeMortgage, responses((status = 200, description = "Disposed", body = MortgageView)))]
+#[post("/v1/forest-mortgages/{id}/dispose")]
+async fn dispose(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<DisposeMortgage>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let r = body.value;
+    let proceeds = fen("proceeds", r.proceeds, true)?;
+    let (id, actor, now) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+    );
+    let w = who.clone();
+    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Required, StatusCode::OK, move |conn| {
+        let m = lock(conn, &w, id, now)?;
+        require_status(&m, &["enforcing"])?;
+        let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
+        if buyer.is_none_or(|b| b.kind == "bank" || b.kind == "regulator") {
+            return Err(ApiError::invalid_field("buyer_party_id", "a registered enterprise or individual"));
+        }
+        // Every registered mortgage on the sold parcels, in rank order (by the first parcel's ranking,
+        // the same on each when mortgages cover the same parcels).
+        let parcels: Vec<i64> = fmp::table.filter(fmp::mortgage_id.eq(id)).select(fmp::parcel_id).order(fmp::parcel_id).load(conn)?;
+        let mut burdens: Vec<MortgageRow> = Vec::new();
+        for p in &parcels {
+            for b in mortgages_on(conn, *p, &RANKED)? {
+                if !burdens.iter().any(|x| x.id == b.id) {
+                    burdens.push(b);
+                }
+            }
+        }
+        burdens.sort_by_key(|b| (b.official_registered_at, b.id));
+        let claims: Vec<i64> = burdens.iter().map(|b| b.claim_amount.or(b.secured_amount).unwrap_or(0)).collect();
+        let (paid, rest) = split_proceeds(proceeds, &claims);
+        for (b, amount) in burdens.iter().zip(&paid) {
+            let remainder = (b.id == id).then_some(rest);
+            diesel::update(fm::table.find(b.id))
+                .set((
+                    fm::status.eq("disposed"),
+                    fm::proceeds.eq(proceeds),
+                    fm::paid_to_lender.eq(amount),
+                    fm::paid_to_mortgagor.eq(remainder),
+                    fm::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            add_entry(conn, b, "disposal", json!({"proceeds": proceeds, "paid_to_lender": amount, "buyer": r.buyer_party_id}), &actor, now)?;
+        }
+        for p in &parcels {
+            diesel::update(fp::table.find(p)).set(fp::holder_id.eq(r.buyer_party_id)).execute(conn)?;
+        }
+        outcome(conn, id)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MortgageQuery {
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/forest-mortgages", tag = "forest", operation_id = "listForestMortgages",
+    summary = "Forest mortgages the caller is party to (all for operators and regulators)",
+    params(MortgageQuery), responses((status = 200, description = "A page", body = Page<MortgageView>)))]
+#[get("/v1/forest-mortgages")]
+async fn list(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<MortgageQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let (after, limit) = PageParams {
+        cursor: q.cursor,
+        limit: q.limit,
+    }
+    .resolve()?;
+    let page = state
+        .db(move |conn| {
+            let mut query = fm::table
+                .filter(fm::id.gt(after))
+                .order(fm::id)
+                .limit(limit + 1)
+                .select(MortgageRow::as_select())
+                .into_boxed();
+            if !who.role.sees_all() {
+                let me = who.party_id.unwrap_or(-1);
+                query = query.filter(fm::mortgagor_id.eq(me).or(fm::lender_id.eq(me)));
+            }
+            if let Some(s) = q.status {
+                query = query.filter(fm::status.eq(s));
+            }
+            let rows: Vec<MortgageRow> = query.load(conn)?;
+            let views = rows
+                .into_iter()
+                .map(|m| view(conn, m))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok(Page::from_rows(views, limit, |v| v.id))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(get, path = "/v1/forest-mortgages/{id}", tag = "forest", operation_id = "getForestMortgage", summary = "A forest mortgage with its entries",
+    params(("id" = i64, Path, description = "Mortgage id")), responses((status = 200, description = "The mortgage", body = MortgageView)))]
+#[get("/v1/forest-mortgages/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let v = state
+        .db(move |conn| {
+            let m = visible(conn, &who, id)?;
+            view(conn, m)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
+}

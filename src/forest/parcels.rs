@@ -1,0 +1,533 @@
+//! HTTP: `/v1/forest-rights` — register parcels, search them, and change their holder (the
+//! mortgages follow the parcel unless a transfer ban was registered, Civil Code art. 406).
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{add_entry, mortgages_on, parcel, ParcelRow, LIVE};
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::collateral::lender::PartyRef;
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::amount::{hundredths, Dec};
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::json::ApiJson;
+use crate::kernel::pagination::{Page, PageParams};
+use crate::parties::uscc::IdNumber;
+use crate::schema::{forest_parcels as fp, parties as pt};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(register)
+        .service(search)
+        .service(get_one)
+        .service(change_holder);
+}
+
+/// Register a forest parcel (林权证 / 不动产权证书).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"certificate_no": "闽(2026)顺昌县不动产权第0001234号", "holder_party_id": 5,
+    "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": "350721", "township": "埔上镇", "village": "大坪村",
+    "compartment": "012", "sub_compartment": "03", "area_mu": "126.50", "forest_category": "commercial", "commercial_kind": "timber",
+    "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00", "woodland_term_end": "2056-12-31",
+    "ownership": "collective", "management_form": "household"}))]
+pub struct RegisterParcel {
+    pub certificate_no: String,
+    pub holder_party_id: i64,
+    /// woodland_use (林地使用权), tree_ownership (林木所有权), tree_use (林木使用权).
+    pub rights: Vec<String>,
+    /// County (GB/T 2260), e.g. 350721 顺昌县.
+    pub county_code: String,
+    pub township: String,
+    pub village: String,
+    /// 林班.
+    pub compartment: String,
+    /// 小班.
+    pub sub_compartment: String,
+    pub place_name: Option<String>,
+    /// Area in mu (亩), at most 2 places.
+    pub area_mu: Dec,
+    /// commercial (商品林) or public_welfare (生态公益林).
+    pub forest_category: String,
+    /// For commercial forest: timber, economic, fuelwood or bamboo.
+    pub commercial_kind: Option<String>,
+    /// natural or planted.
+    pub origin: String,
+    pub dominant_species: String,
+    pub age_group: Option<String>,
+    /// Stock volume in m³, at most 2 places.
+    pub stock_volume: Dec,
+    pub woodland_term_end: NaiveDate,
+    /// state, collective or individual.
+    pub ownership: String,
+    /// collective (集体统一经营), household (家庭承包) or company.
+    pub management_form: String,
+    /// False for forest not (yet) in the real-estate register; it cannot be mortgaged.
+    #[serde(default = "yes")]
+    pub registered: bool,
+    #[serde(default)]
+    pub disputed: bool,
+    /// A GeoJSON Polygon or MultiPolygon (WGS 84), validated and kept as text.
+    pub boundary: Option<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one_of(field: &str, v: &str, allowed: &[&str]) -> ApiResult<()> {
+    if allowed.contains(&v) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            field,
+            format!("one of {}", allowed.join(", ")),
+        ))
+    }
+}
+
+fn text(field: &str, v: &str) -> ApiResult<String> {
+    let t = v.trim();
+    if t.is_empty() || t.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            field,
+            "must be 1 to 200 characters",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// A GeoJSON Polygon/MultiPolygon whose rings are closed lists of [lon, lat] within range.
+fn check_boundary(v: &serde_json::Value) -> ApiResult<String> {
+    let bad = |m: &str| ApiError::invalid_field("boundary", m.to_string());
+    let polygons: Vec<&serde_json::Value> = match (v["type"].as_str(), v["coordinates"].as_array())
+    {
+        (Some("Polygon"), Some(_)) => vec![&v["coordinates"]],
+        (Some("MultiPolygon"), Some(ps)) => ps.iter().collect(),
+        _ => return Err(bad("a GeoJSON Polygon or MultiPolygon with coordinates")),
+    };
+    for polygon in polygons {
+        let rings = polygon
+            .as_array()
+            .ok_or_else(|| bad("a polygon is a list of rings"))?;
+        if rings.is_empty() {
+            return Err(bad("a polygon has at least one ring"));
+        }
+        for ring in rings {
+            let points = ring
+                .as_array()
+                .ok_or_else(|| bad("a ring is a list of positions"))?;
+            let coords: Option<Vec<(f64, f64)>> = points
+                .iter()
+                .map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                .collect();
+            let coords = coords.ok_or_else(|| bad("a position is [longitude, latitude]"))?;
+            if coords.len() < 4 || coords.first() != coords.last() {
+                return Err(bad("a ring has at least 4 positions and is closed"));
+            }
+            if coords
+                .iter()
+                .any(|(lon, lat)| lon.abs() > 180.0 || lat.abs() > 90.0)
+            {
+                return Err(bad("a position is out of range"));
+            }
+        }
+    }
+    Ok(v.to_string())
+}
+
+/// A parcel as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParcelView {
+    pub id: i64,
+    pub certificate_no: String,
+    pub holder: PartyRef,
+    pub rights: Vec<String>,
+    pub county_code: String,
+    pub township: String,
+    pub village: String,
+    pub compartment: String,
+    pub sub_compartment: String,
+    pub place_name: Option<String>,
+    pub area_mu: Dec,
+    /// The same area in hectares (15 mu = 1 ha), 4 places.
+    pub area_ha: Dec,
+    pub forest_category: String,
+    pub commercial_kind: Option<String>,
+    pub origin: String,
+    pub dominant_species: String,
+    pub age_group: Option<String>,
+    pub stock_volume: Dec,
+    pub woodland_term_end: NaiveDate,
+    pub ownership: String,
+    pub management_form: String,
+    pub registered: bool,
+    pub disputed: bool,
+    pub boundary: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn view(conn: &mut DbConn, p: ParcelRow) -> ApiResult<ParcelView> {
+    let holder = crate::parties::store::find(conn, p.holder_id)?
+        .ok_or_else(|| ApiError::internal("holder vanished"))?;
+    let ha = (Decimal::new(p.area_mu, 2) / Decimal::from(15)).round_dp(4);
+    Ok(ParcelView {
+        id: p.id,
+        certificate_no: p.certificate_no,
+        holder: holder.into(),
+        rights: p.rights.split(',').map(str::to_string).collect(),
+        county_code: p.county_code,
+        township: p.township,
+        village: p.village,
+        compartment: p.compartment,
+        sub_compartment: p.sub_compartment,
+        place_name: p.place_name,
+        area_mu: Dec::money(p.area_mu),
+        area_ha: Dec(ha),
+        forest_category: p.forest_category,
+        commercial_kind: p.commercial_kind,
+        origin: p.origin,
+        dominant_species: p.dominant_species,
+        age_group: p.age_group,
+        stock_volume: Dec::money(p.stock_volume),
+        woodland_term_end: p.woodland_term_end,
+        ownership: p.ownership,
+        management_form: p.management_form,
+        registered: p.registered,
+        disputed: p.disputed,
+        boundary: p.boundary.and_then(|b| serde_json::from_str(&b).ok()),
+        created_at: p.created_at.and_utc(),
+        updated_at: p.updated_at.and_utc(),
+    })
+}
+
+#[utoipa::path(post, path = "/v1/forest-rights", tag = "forest", operation_id = "registerParcel",
+    summary = "Register a forest parcel",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = RegisterParcel,
+    responses((status = 201, description = "Registered", body = ParcelView),
+        (status = 409, description = "parcel_exists", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/forest-rights")]
+async fn register(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<RegisterParcel>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let r = body.value;
+    let certificate_no = text("certificate_no", &r.certificate_no)?;
+    let mut rights = r.rights.clone();
+    rights.sort();
+    rights.dedup();
+    if rights.is_empty() {
+        return Err(ApiError::invalid_field(
+            "rights",
+            "at least one of woodland_use, tree_ownership, tree_use",
+        ));
+    }
+    for right in &rights {
+        one_of(
+            "rights",
+            right,
+            &["woodland_use", "tree_ownership", "tree_use"],
+        )?;
+    }
+    if !crate::parties::uscc::region_code_valid(&r.county_code) {
+        return Err(ApiError::invalid_field(
+            "county_code",
+            "not a 6-digit GB/T 2260 division code",
+        ));
+    }
+    one_of(
+        "forest_category",
+        &r.forest_category,
+        &["commercial", "public_welfare"],
+    )?;
+    if let Some(k) = &r.commercial_kind {
+        one_of(
+            "commercial_kind",
+            k,
+            &["timber", "economic", "fuelwood", "bamboo"],
+        )?;
+    }
+    one_of("origin", &r.origin, &["natural", "planted"])?;
+    one_of(
+        "ownership",
+        &r.ownership,
+        &["state", "collective", "individual"],
+    )?;
+    one_of(
+        "management_form",
+        &r.management_form,
+        &["collective", "household", "company"],
+    )?;
+    let area = hundredths(r.area_mu.0, false)
+        .map_err(|e| ApiError::invalid_field("area_mu", e.to_string()))?;
+    let volume = hundredths(r.stock_volume.0, true)
+        .map_err(|e| ApiError::invalid_field("stock_volume", e.to_string()))?;
+    let boundary = r.boundary.as_ref().map(check_boundary).transpose()?;
+    let fields = [
+        ("township", text("township", &r.township)?),
+        ("village", text("village", &r.village)?),
+        ("compartment", text("compartment", &r.compartment)?),
+        (
+            "sub_compartment",
+            text("sub_compartment", &r.sub_compartment)?,
+        ),
+        (
+            "dominant_species",
+            text("dominant_species", &r.dominant_species)?,
+        ),
+    ];
+    let [township, village, compartment, sub_compartment, species] = fields.map(|(_, v)| v);
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::CREATED, move |conn| {
+        let holder = crate::parties::store::find(conn, r.holder_party_id)?;
+        if holder.is_none_or(|h| h.kind == "bank" || h.kind == "regulator") {
+            return Err(ApiError::invalid_field("holder_party_id", "a registered enterprise or individual"));
+        }
+        diesel::insert_into(fp::table)
+            .values((
+                fp::certificate_no.eq(&certificate_no),
+                fp::holder_id.eq(r.holder_party_id),
+                fp::rights.eq(rights.join(",")),
+                fp::county_code.eq(&r.county_code),
+                fp::township.eq(&township),
+                fp::village.eq(&village),
+                fp::compartment.eq(&compartment),
+                fp::sub_compartment.eq(&sub_compartment),
+                fp::place_name.eq(&r.place_name),
+                fp::area_mu.eq(area),
+                fp::forest_category.eq(&r.forest_category),
+                fp::commercial_kind.eq(&r.commercial_kind),
+                fp::origin.eq(&r.origin),
+                fp::dominant_species.eq(&species),
+                fp::age_group.eq(&r.age_group),
+                fp::stock_volume.eq(volume),
+                fp::woodland_term_end.eq(r.woodland_term_end),
+                fp::ownership.eq(&r.ownership),
+                fp::management_form.eq(&r.management_form),
+                fp::registered.eq(r.registered),
+                fp::disputed.eq(r.disputed),
+                fp::boundary.eq(&boundary),
+                fp::created_at.eq(now),
+                fp::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map_err(|e| {
+                if db::is_unique_violation(&e) {
+                    ApiError::conflict("parcel_exists", "a parcel with this certificate number is registered")
+                } else {
+                    e.into()
+                }
+            })?;
+        let row: ParcelRow = fp::table.filter(fp::certificate_no.eq(&certificate_no)).select(ParcelRow::as_select()).first(conn)?;
+        crate::audit::record(
+            conn,
+            crate::audit::Event {
+                chain: format!("parcel:{}", row.id),
+                actor: &actor,
+                action: "parcel.registered",
+                object_type: "forest_parcel",
+                object_id: row.id.to_string(),
+                payload: json!({"certificate_no": row.certificate_no, "holder_id": row.holder_id}),
+                at: now,
+            },
+        )?;
+        Outcome::of(&view(conn, row)?)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ParcelQuery {
+    pub certificate_no: Option<String>,
+    pub holder_uscc: Option<String>,
+    /// An individual holder's full ID number (R15); matched by keyed hash, never shown.
+    pub holder_id_number: Option<String>,
+    pub county_code: Option<String>,
+    pub township: Option<String>,
+    pub village: Option<String>,
+    pub compartment: Option<String>,
+    pub sub_compartment: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/forest-rights", tag = "forest", operation_id = "searchParcels",
+    summary = "Search parcels by certificate, holder or location (enterprises see their own)",
+    params(ParcelQuery), responses((status = 200, description = "A page of parcels", body = Page<ParcelView>)))]
+#[get("/v1/forest-rights")]
+async fn search(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<ParcelQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let (after, limit) = PageParams {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    }
+    .resolve()?;
+    let id_hash = match &q.holder_id_number {
+        Some(n) => Some(
+            IdNumber::parse(n)
+                .map_err(|e| ApiError::invalid_field("holder_id_number", e.to_string()))?
+                .keyed_hash(&state.secrets.id_hmac_key),
+        ),
+        None => None,
+    };
+    let page = state
+        .db(move |conn| {
+            let mut query = fp::table
+                .filter(fp::id.gt(after))
+                .order(fp::id)
+                .limit(limit + 1)
+                .select(ParcelRow::as_select())
+                .into_boxed();
+            if who.role == Role::Enterprise {
+                query = query.filter(fp::holder_id.eq(who.party_id.unwrap_or(-1)));
+            }
+            if let Some(v) = q.certificate_no {
+                query = query.filter(fp::certificate_no.eq(v));
+            }
+            if let Some(v) = q.holder_uscc {
+                query = query
+                    .filter(fp::holder_id.eq_any(pt::table.filter(pt::uscc.eq(v)).select(pt::id)));
+            }
+            if let Some(h) = id_hash {
+                query = query.filter(
+                    fp::holder_id.eq_any(pt::table.filter(pt::id_number_hash.eq(h)).select(pt::id)),
+                );
+            }
+            for (col, v) in [
+                (0, q.county_code),
+                (1, q.township),
+                (2, q.village),
+                (3, q.compartment),
+                (4, q.sub_compartment),
+            ] {
+                if let Some(v) = v {
+                    query = match col {
+                        0 => query.filter(fp::county_code.eq(v)),
+                        1 => query.filter(fp::township.eq(v)),
+                        2 => query.filter(fp::village.eq(v)),
+                        3 => query.filter(fp::compartment.eq(v)),
+                        _ => query.filter(fp::sub_compartment.eq(v)),
+                    };
+                }
+            }
+            let rows: Vec<ParcelRow> = query.load(conn)?;
+            let views = rows
+                .into_iter()
+                .map(|r| view(conn, r))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok(Page::from_rows(views, limit, |v| v.id))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Loads a parcel the caller may see (enterprises: their own).
+pub fn visible(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<ParcelRow> {
+    let p = parcel(conn, id)?.ok_or_else(|| ApiError::not_found("parcel"))?;
+    if who.role == Role::Enterprise && who.party_id != Some(p.holder_id) {
+        return Err(ApiError::not_found("parcel"));
+    }
+    Ok(p)
+}
+
+#[utoipa::path(get, path = "/v1/forest-rights/{id}", tag = "forest", operation_id = "getParcel", summary = "A parcel",
+    params(("id" = i64, Path, description = "Parcel id")), responses((status = 200, description = "The parcel", body = ParcelView)))]
+#[get("/v1/forest-rights/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let v = state
+        .db(move |conn| {
+            let p = visible(conn, &who, id)?;
+            view(conn, p)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"new_holder_party_id": 8, "document_ref": "林权流转合同 2026-031"}))]
+pub struct HolderChange {
+    pub new_holder_party_id: i64,
+    pub document_ref: String,
+}
+
+#[utoipa::path(post, path = "/v1/forest-rights/{id}/holder-changes", tag = "forest", operation_id = "changeParcelHolder",
+    summary = "Record a change of holder; mortgages follow the parcel and their lenders are notified",
+    params(("id" = i64, Path, description = "Parcel id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = HolderChange,
+    responses((status = 200, description = "Changed", body = ParcelView),
+        (status = 409, description = "transfer_banned: a mortgage on the parcel registered a transfer ban", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/forest-rights/{id}/holder-changes")]
+async fn change_holder(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<HolderChange>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let r = body.value;
+    let doc = text("document_ref", &r.document_ref)?;
+    let (id, actor, now) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+    );
+    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
+        // Lock the parcel first: mortgages on it are completed and registered under the same lock.
+        let n = diesel::update(fp::table.find(id)).set(fp::updated_at.eq(now)).execute(conn)?;
+        let p = parcel(conn, id)?.filter(|_| n == 1).ok_or_else(|| ApiError::not_found("parcel"))?;
+        let holder = crate::parties::store::find(conn, r.new_holder_party_id)?;
+        if holder.is_none_or(|h| h.kind == "bank" || h.kind == "regulator" || h.id == p.holder_id) {
+            return Err(ApiError::invalid_field("new_holder_party_id", "another registered enterprise or individual"));
+        }
+        let burdens = mortgages_on(conn, id, &LIVE)?;
+        if let Some(m) = burdens.iter().find(|m| m.transfer_ban) {
+            return Err(ApiError::conflict(
+                "transfer_banned",
+                format!("mortgage {} registered a transfer ban on this parcel", m.registration_no.clone().unwrap_or_default()),
+            ));
+        }
+        diesel::update(fp::table.find(id)).set(fp::holder_id.eq(r.new_holder_party_id)).execute(conn)?;
+        for m in &burdens {
+            add_entry(conn, m, "holder_changed", json!({"parcel_id": id, "from": p.holder_id, "to": r.new_holder_party_id, "document_ref": doc}), &actor, now)?;
+        }
+        crate::audit::record(
+            conn,
+            crate::audit::Event {
+                chain: format!("parcel:{id}"),
+                actor: &actor,
+                action: "parcel.holder_changed",
+                object_type: "forest_parcel",
+                object_id: id.to_string(),
+                payload: json!({"from": p.holder_id, "to": r.new_holder_party_id, "document_ref": doc}),
+                at: now,
+            },
+        )?;
+        let p = parcel(conn, id)?.ok_or_else(|| ApiError::not_found("parcel"))?;
+        Outcome::of(&view(conn, p)?)
+    })
+    .await
+}

@@ -1,0 +1,477 @@
+//! Forest rights as collateral: R12 refusals, official registration (R14), ranks, holder changes
+//! with and without a transfer ban, disposal by rank, and a farmer's privacy (R15).
+
+mod common;
+
+use common::ledger::key;
+use common::{party, uscc, user, verify_offline, Api, Backend, Server};
+use serde_json::{json, Value};
+
+const FARMER_ID: &str = "350721198507154516";
+
+struct World {
+    srv: Server,
+    admin: Api,
+    farmer: i64,
+    farmer_api: Api,
+    bank1: i64,
+    banker1: Api,
+    bank2: i64,
+    banker2: Api,
+}
+
+fn world(b: Backend) -> World {
+    let srv = Server::start(b);
+    let admin = srv.admin();
+    let f = admin
+        .post("/v1/parties", &json!({"kind": "individual", "name_zh": "林木生", "id_number": FARMER_ID, "region_code": "350721"}))
+        .expect(201);
+    let farmer = f.body["id"].as_i64().unwrap();
+    let farmer_api = user(&admin, "enterprise", Some(farmer), "farmer");
+    let bank1 = party(&admin, "bank", 1);
+    let bank2 = party(&admin, "bank", 2);
+    let banker1 = user(&admin, "bank", Some(bank1), "banker-1");
+    let banker2 = user(&admin, "bank", Some(bank2), "banker-2");
+    World {
+        srv,
+        admin,
+        farmer,
+        farmer_api,
+        bank1,
+        banker1,
+        bank2,
+        banker2,
+    }
+}
+
+fn parcel_body(holder: i64, n: u32) -> Value {
+    json!({"certificate_no": format!("闽(2026)顺昌县不动产权第{n:07}号"), "holder_party_id": holder,
+        "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": "350721", "township": "埔上镇", "village": "大坪村",
+        "compartment": "012", "sub_compartment": format!("{n:02}"), "area_mu": "126.50", "forest_category": "commercial",
+        "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
+        "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household",
+        "boundary": {"type": "Polygon", "coordinates": [[[117.80, 26.80], [117.81, 26.80], [117.81, 26.81], [117.80, 26.80]]]}})
+}
+
+fn register(w: &World, body: Value) -> i64 {
+    w.admin.post("/v1/forest-rights", &body).expect(201).body["id"]
+        .as_i64()
+        .unwrap()
+}
+
+fn terms(lender: i64, secured: &str) -> Value {
+    json!({"secured_amount": secured, "loan_start": "2026-12-01", "loan_end": "2029-11-30",
+        "appraisal": {"value": "520000.00", "appraiser": "南平林业资产评估有限公司", "kind": "professional", "date": "2026-11-20", "report_no": "南林评〔2026〕88号"},
+        "insurance": {"policy_no": "PICC-NP-2026-7781", "insurer": "人保财险南平分公司", "insured_amount": "520000.00", "beneficiary_party_id": lender},
+        "transfer_ban": false})
+}
+
+/// Applies (as the farmer) and completes (as the lender); returns the mortgage id.
+fn mortgage(w: &World, banker: &Api, lender: i64, parcels: &[i64], terms: Value) -> i64 {
+    let m = w
+        .farmer_api
+        .post(
+            "/v1/forest-mortgages",
+            &json!({"parcel_ids": parcels, "lender_party_id": lender}),
+        )
+        .expect(201);
+    let id = m.body["id"].as_i64().unwrap();
+    let r = banker
+        .post(&format!("/v1/forest-mortgages/{id}/complete"), &terms)
+        .expect(200);
+    assert_eq!(r.body["status"], "pending_official_registration");
+    id
+}
+
+fn register_officially(banker: &Api, id: i64, at: &str) -> Value {
+    banker
+        .post(&format!("/v1/forest-mortgages/{id}/official-registration"), &json!({"certificate_no": format!("闽(2026)顺昌县不动产证明第{id:07}号"), "registered_at": at}))
+        .expect(200)
+        .body
+}
+
+fn r12_refusals(b: Backend) {
+    let w = world(b);
+    let cases: Vec<(&str, Value, Value)> = vec![
+        (
+            "public_welfare_forest",
+            json!({"forest_category": "public_welfare"}),
+            json!({}),
+        ),
+        (
+            "unregistered_forest",
+            json!({"registered": false}),
+            json!({}),
+        ),
+        ("disputed_forest", json!({"disputed": true}), json!({})),
+        (
+            "woodland_use_not_included",
+            json!({"rights": ["tree_ownership"]}),
+            json!({}),
+        ),
+        (
+            "term_after_woodland_use",
+            json!({"woodland_term_end": "2029-06-30"}),
+            json!({}),
+        ),
+        (
+            "consent_missing",
+            json!({"management_form": "collective"}),
+            json!({}),
+        ),
+        (
+            "resolution_missing",
+            json!({"management_form": "company"}),
+            json!({}),
+        ),
+        (
+            "ltv_exceeded",
+            json!({}),
+            json!({"secured_amount": "260000.01"}),
+        ),
+        (
+            "professional_appraisal_required",
+            json!({}),
+            json!({"secured_amount": "300000.00", "appraisal": {"value": "700000.00", "appraiser": "本行", "kind": "bank_internal", "date": "2026-11-20", "report_no": "内评-1"}}),
+        ),
+        (
+            "fire_insurance_required",
+            json!({}),
+            json!({"insurance": {"policy_no": "P", "insurer": "I", "insured_amount": "1.00", "beneficiary_party_id": w.farmer}}),
+        ),
+    ];
+    for (n, (code, parcel_changes, term_changes)) in cases.into_iter().enumerate() {
+        let mut body = parcel_body(w.farmer, 100 + n as u32);
+        for (k, v) in parcel_changes.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let p = register(&w, body);
+        let mut t = terms(w.bank1, "200000.00");
+        for (k, v) in term_changes.as_object().unwrap() {
+            t[k] = v.clone();
+        }
+        let m = w
+            .farmer_api
+            .post(
+                "/v1/forest-mortgages",
+                &json!({"parcel_ids": [p], "lender_party_id": w.bank1}),
+            )
+            .expect(201);
+        let r = w.banker1.post(
+            &format!("/v1/forest-mortgages/{}/complete", m.body["id"]),
+            &t,
+        );
+        assert_eq!(r.code(), code, "{}", r.body);
+        assert!(
+            r.status.as_u16() == 422 || r.status.as_u16() == 409,
+            "{code}: {}",
+            r.status
+        );
+        assert_eq!(
+            w.banker1
+                .get(&format!("/v1/forest-mortgages/{}", m.body["id"]))
+                .expect(200)
+                .body["status"],
+            "applied"
+        );
+    }
+    // A valid commercial-forest mortgage on two parcels: one collectively managed with a 2/3 vote.
+    let p1 = register(&w, parcel_body(w.farmer, 1));
+    let mut collective = parcel_body(w.farmer, 2);
+    collective["management_form"] = json!("collective");
+    let p2 = register(&w, collective);
+    let mut t = terms(w.bank1, "200000.00");
+    t["consent"] = json!({"kind": "village_assembly", "meeting_date": "2026-10-08", "votes_for": 34, "votes_eligible": 45, "document_ref": "大坪村村民代表大会决议〔2026〕5号"});
+    let id = mortgage(&w, &w.banker1, w.bank1, &[p1, p2], t);
+    let m = w
+        .banker1
+        .get(&format!("/v1/forest-mortgages/{id}"))
+        .expect(200);
+    assert_eq!(m.body["parcels"].as_array().unwrap().len(), 2);
+    assert_eq!(m.body["consent"]["votes_for"], 34);
+    // A bad boundary is refused at registration.
+    let mut bad = parcel_body(w.farmer, 3);
+    bad["boundary"] = json!({"type": "Polygon", "coordinates": [[[117.8, 26.8], [117.9, 26.8]]]});
+    assert_eq!(
+        w.admin.post("/v1/forest-rights", &bad).expect(422).body["errors"][0]["field"],
+        "boundary"
+    );
+}
+
+fn ranks_follow_official_registration(b: Backend) {
+    let w = world(b);
+    let p = register(&w, parcel_body(w.farmer, 1));
+    let first = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "100000.00"));
+    // Until the official certificate is recorded it shows as pending in searches.
+    let s = w
+        .banker2
+        .get(&format!("/v1/encumbrances?parcel_id={p}"))
+        .expect(200);
+    assert_eq!(
+        s.body["encumbrances"][0]["status"],
+        "pending_official_registration"
+    );
+    register_officially(&w.banker1, first, "2026-12-03T10:15:00Z");
+    let second = mortgage(&w, &w.banker2, w.bank2, &[p], terms(w.bank2, "100000.00"));
+    let r = register_officially(&w.banker2, second, "2026-12-10T09:00:00Z");
+    assert_eq!(r["parcels"][0]["rank"], 2);
+    // The second lender sees what ranks ahead of it.
+    let s = w
+        .banker2
+        .get(&format!("/v1/encumbrances?parcel_id={p}"))
+        .expect(200)
+        .body;
+    let ranks: Vec<(i64, i64)> = s["encumbrances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["parcels"][0]["rank"].as_i64().unwrap(),
+                e["lender"]["party_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ranks, vec![(1, w.bank1), (2, w.bank2)]);
+    // Release of the first moves the second up; its history keeps rank 2.
+    w.banker1
+        .post(
+            &format!("/v1/forest-mortgages/{first}/release"),
+            &json!({"document_ref": "抵押权注销登记 2027-1"}),
+        )
+        .expect(200);
+    let s = w
+        .banker2
+        .get(&format!("/v1/encumbrances?parcel_id={p}"))
+        .expect(200)
+        .body;
+    assert_eq!(s["encumbrances"].as_array().unwrap().len(), 1);
+    assert_eq!(s["encumbrances"][0]["parcels"][0]["rank"], 1);
+    let m = w
+        .banker2
+        .get(&format!("/v1/forest-mortgages/{second}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            m["parcels"][0]["rank"].as_i64(),
+            m["parcels"][0]["rank_at_registration"].as_i64()
+        ),
+        (Some(1), Some(2))
+    );
+}
+
+fn farmer_privacy_and_bank_flow(b: Backend) {
+    let w = world(b);
+    let p = register(&w, parcel_body(w.farmer, 1));
+    // A bank finds the farmer's parcels and encumbrances by full ID number; the number is masked.
+    let found = w
+        .banker1
+        .get(&format!("/v1/forest-rights?holder_id_number={FARMER_ID}"))
+        .expect(200)
+        .body;
+    assert_eq!(found["items"][0]["id"].as_i64(), Some(p));
+    assert_eq!(
+        found["items"][0]["holder"]["id_number_masked"],
+        "3507**********4516"
+    );
+    assert_eq!(found["items"][0]["area_ha"], "8.4333");
+    let none = w
+        .banker1
+        .get(&format!("/v1/encumbrances?grantor_id_number={FARMER_ID}"))
+        .expect(200)
+        .body;
+    assert!(none["encumbrances"].as_array().unwrap().is_empty());
+    let id = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "200000.00"));
+    let reg = register_officially(&w.banker1, id, "2026-12-03T10:15:00Z");
+    let registration_no = reg["registration_no"].as_str().unwrap().to_string();
+    let s = w
+        .banker2
+        .get(&format!("/v1/encumbrances?grantor_id_number={FARMER_ID}"))
+        .expect(200)
+        .body;
+    assert_eq!(s["encumbrances"][0]["kind"], "forest_mortgage");
+    assert_eq!(
+        s["encumbrances"][0]["registration_no"],
+        registration_no.as_str()
+    );
+    // Verification: another bank sees the notice only; with the code, no login is needed.
+    let v = w
+        .banker2
+        .get(&format!("/v1/encumbrances/{registration_no}"))
+        .expect(200)
+        .body;
+    assert!(v["private_terms"].is_null());
+    let own = w
+        .banker1
+        .get(&format!("/v1/encumbrances/{registration_no}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        own["private_terms"]["insurance_policy_no"],
+        "PICC-NP-2026-7781"
+    );
+    let code = reg["verification_code"].as_str().unwrap();
+    w.srv
+        .api()
+        .get(&format!(
+            "/v1/encumbrances/{registration_no}?verification_code={code}"
+        ))
+        .expect(200);
+    // A certificate that verifies offline.
+    let cert = w
+        .banker1
+        .post(
+            "/v1/search-certificates",
+            &json!({"grantor_id_number": FARMER_ID}),
+        )
+        .expect(201)
+        .body;
+    let keys = w.srv.api().get("/v1/registry-keys").expect(200).body;
+    assert!(verify_offline(&cert, &keys));
+    assert_eq!(
+        cert["statement"]["encumbrances"][0]["kind"],
+        "forest_mortgage"
+    );
+    // The full ID number appears in no response and no log line.
+    let everything = [
+        cert.to_string(),
+        s.to_string(),
+        found.to_string(),
+        own.to_string(),
+    ]
+    .join("\n");
+    assert!(!everything.contains(FARMER_ID));
+    assert!(
+        !std::fs::read_to_string(&w.srv.log)
+            .unwrap()
+            .contains(FARMER_ID),
+        "the ID number reached the log"
+    );
+    // Another farmer's (enterprise) user sees nothing of it.
+    let other = party(&w.admin, "enterprise", 7);
+    let other_api = user(&w.admin, "enterprise", Some(other), "other");
+    other_api
+        .get(&format!("/v1/forest-mortgages/{id}"))
+        .expect(404);
+    other_api.get(&format!("/v1/forest-rights/{p}")).expect(404);
+}
+
+fn holder_changes_and_transfer_ban(b: Backend) {
+    let w = world(b);
+    let buyer = party(&w.admin, "enterprise", 5);
+    let banned = register(&w, parcel_body(w.farmer, 1));
+    let mut t = terms(w.bank1, "100000.00");
+    t["transfer_ban"] = json!(true);
+    let m1 = mortgage(&w, &w.banker1, w.bank1, &[banned], t);
+    register_officially(&w.banker1, m1, "2026-12-03T10:15:00Z");
+    let r = w
+        .admin
+        .post(
+            &format!("/v1/forest-rights/{banned}/holder-changes"),
+            &json!({"new_holder_party_id": buyer, "document_ref": "流转合同 1"}),
+        )
+        .expect(409);
+    assert_eq!(r.code(), "transfer_banned");
+    let free = register(&w, parcel_body(w.farmer, 2));
+    let m2 = mortgage(
+        &w,
+        &w.banker1,
+        w.bank1,
+        &[free],
+        terms(w.bank1, "100000.00"),
+    );
+    register_officially(&w.banker1, m2, "2026-12-04T10:15:00Z");
+    let r = w
+        .admin
+        .post(
+            &format!("/v1/forest-rights/{free}/holder-changes"),
+            &json!({"new_holder_party_id": buyer, "document_ref": "流转合同 2"}),
+        )
+        .expect(200);
+    assert_eq!(r.body["holder"]["party_id"].as_i64(), Some(buyer));
+    // The mortgage follows the parcel; its lender has an entry (and a webhook event) about it.
+    let m = w
+        .banker1
+        .get(&format!("/v1/forest-mortgages/{m2}"))
+        .expect(200)
+        .body;
+    assert_eq!(m["status"], "registered");
+    assert!(m["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "holder_changed"));
+    let s = w
+        .banker2
+        .get(&format!("/v1/encumbrances?grantor_uscc={}", uscc(5)))
+        .expect(200)
+        .body;
+    assert_eq!(
+        s["encumbrances"].as_array().unwrap().len(),
+        1,
+        "the new holder's parcel carries the mortgage"
+    );
+}
+
+fn disposal_pays_by_rank(b: Backend) {
+    let w = world(b);
+    let p = register(&w, parcel_body(w.farmer, 1));
+    let first = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "200000.00"));
+    register_officially(&w.banker1, first, "2026-12-03T10:15:00Z");
+    let second = mortgage(&w, &w.banker2, w.bank2, &[p], terms(w.bank2, "100000.00"));
+    register_officially(&w.banker2, second, "2026-12-10T09:00:00Z");
+    w.banker1
+        .post_key(
+            &format!("/v1/forest-mortgages/{first}/enforce"),
+            &key(),
+            &json!({"principal": "150000.00", "interest": "1234.56", "costs": "0"}),
+        )
+        .expect(200);
+    let buyer = party(&w.admin, "enterprise", 9);
+    let r = w
+        .admin
+        .post_key(
+            &format!("/v1/forest-mortgages/{first}/dispose"),
+            &key(),
+            &json!({"proceeds": "300000.00", "buyer_party_id": buyer}),
+        )
+        .expect(200);
+    // Rank 1 is paid its claim, rank 2 up to its secured amount, the rest to the farmer.
+    assert_eq!(r.body["paid_to_lender"], "151234.56");
+    assert_eq!(r.body["paid_to_mortgagor"], "48765.44");
+    let m2 = w
+        .banker2
+        .get(&format!("/v1/forest-mortgages/{second}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (m2["status"].as_str(), m2["paid_to_lender"].as_str()),
+        (Some("disposed"), Some("100000.00"))
+    );
+    assert_eq!(
+        w.admin
+            .get(&format!("/v1/forest-rights/{p}"))
+            .expect(200)
+            .body["holder"]["party_id"]
+            .as_i64(),
+        Some(buyer)
+    );
+    assert!(w
+        .banker1
+        .get(&format!("/v1/encumbrances?parcel_id={p}"))
+        .expect(200)
+        .body["encumbrances"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(w.admin.get("/v1/audit/verify").expect(200).body["ok"], true);
+}
+
+both_backends!(
+    r12_refusals,
+    ranks_follow_official_registration,
+    farmer_privacy_and_bank_flow,
+    holder_changes_and_transfer_ban,
+    disposal_pays_by_rank,
+);
