@@ -93,6 +93,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::collateral::webhooks::configure(cfg);
     crate::forest::parcels::configure(cfg);
     crate::forest::mortgages::configure(cfg);
+    crate::forest::freezes::configure(cfg);
 }
 
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {

@@ -414,6 +414,8 @@ diesel::table! {
         boundary -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        status -> Text,
+        split_from -> Nullable<BigInt>,
     }
 }
 
@@ -475,6 +477,23 @@ diesel::joinable!(forest_mortgage_parcels -> forest_mortgages (mortgage_id));
 diesel::joinable!(forest_mortgage_parcels -> forest_parcels (parcel_id));
 diesel::joinable!(forest_mortgage_entries -> forest_mortgages (mortgage_id));
 
+diesel::table! {
+    parcel_freezes (id) {
+        id -> BigInt,
+        parcel_id -> BigInt,
+        court -> Text,
+        case_no -> Text,
+        document_ref -> Text,
+        status -> Text,
+        ordered_by -> Text,
+        ordered_at -> Timestamp,
+        lift_document_ref -> Nullable<Text>,
+        lifted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(parcel_freezes -> forest_parcels (parcel_id));
+
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
@@ -508,4 +527,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     forest_mortgages,
     forest_mortgage_parcels,
     forest_mortgage_entries,
+    parcel_freezes,
 );

@@ -468,10 +468,130 @@ fn disposal_pays_by_rank(b: Backend) {
     assert_eq!(w.admin.get("/v1/audit/verify").expect(200).body["ok"], true);
 }
 
+fn freeze_and_split(b: Backend) {
+    let w = world(b);
+    let p = register(&w, parcel_body(w.farmer, 1));
+    let m = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "100000.00"));
+    register_officially(&w.banker1, m, "2026-12-03T10:15:00Z");
+    let buyer = party(&w.admin, "enterprise", 5);
+    // A court freezes the parcel: no holder change, no split, no new mortgage; it shows in search.
+    let f = w.admin.post(&format!("/v1/forest-rights/{p}/freezes"), &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"})).expect(201);
+    let r = w
+        .admin
+        .post(
+            &format!("/v1/forest-rights/{p}/holder-changes"),
+            &json!({"new_holder_party_id": buyer, "document_ref": "x"}),
+        )
+        .expect(409);
+    assert_eq!(r.code(), "parcel_frozen");
+    let parts = json!({"document_ref": "分割登记 2027-3", "parts": [
+        {"certificate_no": "闽(2027)顺昌县不动产权第0002001号", "sub_compartment": "01-1", "area_mu": "60.00", "stock_volume": "750.00"},
+        {"certificate_no": "闽(2027)顺昌县不动产权第0002002号", "sub_compartment": "01-2", "area_mu": "66.50", "stock_volume": "830.00"}]});
+    assert_eq!(
+        w.admin
+            .post(&format!("/v1/forest-rights/{p}/split"), &parts)
+            .expect(409)
+            .code(),
+        "parcel_frozen"
+    );
+    assert_eq!(
+        w.farmer_api
+            .post(
+                "/v1/forest-mortgages",
+                &json!({"parcel_ids": [p], "lender_party_id": w.bank2})
+            )
+            .expect(409)
+            .code(),
+        "parcel_frozen"
+    );
+    let s = w
+        .banker2
+        .get(&format!("/v1/encumbrances?grantor_id_number={FARMER_ID}"))
+        .expect(200)
+        .body;
+    let kinds: Vec<&str> = s["encumbrances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["forest_mortgage", "judicial_freeze"]);
+    let entries = w
+        .banker1
+        .get(&format!("/v1/forest-mortgages/{m}"))
+        .expect(200)
+        .body["entries"]
+        .clone();
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "judicial_freeze"),
+        "the lender is told"
+    );
+    w.admin
+        .post(
+            &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
+            &json!({"document_ref": "解除查封裁定书"}),
+        )
+        .expect(200);
+
+    // A split must add up; the mortgage then burdens every part with its rank.
+    let mut wrong = parts.clone();
+    wrong["parts"][1]["area_mu"] = json!("66.49");
+    w.admin
+        .post(&format!("/v1/forest-rights/{p}/split"), &wrong)
+        .expect(422);
+    let split = w
+        .admin
+        .post(&format!("/v1/forest-rights/{p}/split"), &parts)
+        .expect(201)
+        .body;
+    let part = split[1]["id"].as_i64().unwrap();
+    assert_eq!(split[1]["split_from"].as_i64(), Some(p));
+    let s = w
+        .banker2
+        .get(&format!("/v1/encumbrances?parcel_id={part}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        s["encumbrances"][0]["registration_no"],
+        w.banker1
+            .get(&format!("/v1/forest-mortgages/{m}"))
+            .expect(200)
+            .body["registration_no"]
+    );
+    assert_eq!(
+        w.admin
+            .get(&format!("/v1/forest-rights/{p}"))
+            .expect(200)
+            .body["status"],
+        "split"
+    );
+    assert_eq!(
+        w.farmer_api
+            .post(
+                "/v1/forest-mortgages",
+                &json!({"parcel_ids": [p], "lender_party_id": w.bank2})
+            )
+            .expect(409)
+            .code(),
+        "parcel_split"
+    );
+    w.farmer_api
+        .post(
+            "/v1/forest-mortgages",
+            &json!({"parcel_ids": [part], "lender_party_id": w.bank2}),
+        )
+        .expect(201);
+}
+
 both_backends!(
     r12_refusals,
     ranks_follow_official_registration,
     farmer_privacy_and_bank_flow,
     holder_changes_and_transfer_ban,
     disposal_pays_by_rank,
+    freeze_and_split,
 );

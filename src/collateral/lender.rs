@@ -284,6 +284,14 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
     for m in &forest_rows {
         out.push(forest_notice(conn, m)?);
     }
+    let parcel_freezes = match (grantor, q.parcel_id) {
+        (Some(Some(party)), _) => crate::forest::freezes::active_for_holder(conn, party)?,
+        (None, Some(parcel)) => crate::forest::freezes::active(conn, parcel)?,
+        _ => Vec::new(),
+    };
+    for f in &parcel_freezes {
+        out.push(parcel_freeze_notice(conn, f)?);
+    }
     Ok(out)
 }
 
@@ -588,5 +596,36 @@ fn verify_forest(
         freezes: Vec::new(),
         entries,
         private_terms,
+    })
+}
+
+fn parcel_freeze_notice(
+    conn: &mut DbConn,
+    f: &crate::forest::freezes::ParcelFreezeRow,
+) -> ApiResult<Notice> {
+    let p = crate::forest::parcel(conn, f.parcel_id)?
+        .ok_or_else(|| ApiError::internal("parcel vanished"))?;
+    Ok(Notice {
+        kind: "judicial_freeze".into(),
+        registration_no: f.registration_no(),
+        status: f.status.clone(),
+        asset: None,
+        parcels: Some(vec![MortgagedParcel {
+            parcel_id: p.id,
+            certificate_no: p.certificate_no,
+            rank: None,
+            rank_at_registration: None,
+        }]),
+        grantor: party_ref(conn, p.holder_id)?,
+        lender: None,
+        rank: None,
+        secured_amount: None,
+        registered_at: Some(f.ordered_at.and_utc()),
+        period_end: None,
+        loan_maturity: None,
+        pboc_registration_no: None,
+        court: Some(f.court.clone()),
+        case_no: Some(f.case_no.clone()),
+        document_ref: Some(f.document_ref.clone()),
     })
 }

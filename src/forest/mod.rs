@@ -1,6 +1,7 @@
 //! Forest rights (林权) as collateral: the parcel registry and forest-rights mortgages (林权抵押),
 //! which share the lender API (search, verification, certificates, webhooks) with pledges.
 
+pub mod freezes;
 pub mod mortgages;
 pub mod parcels;
 pub mod rules;
@@ -49,6 +50,9 @@ pub struct ParcelRow {
     pub boundary: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `active`, or `split` once divided into new parcels.
+    pub status: String,
+    pub split_from: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -235,10 +235,10 @@ async fn apply(
         StatusCode::CREATED,
         move |conn| {
             for p in &parcels {
-                let row = super::parcel(conn, *p)?.filter(|row| row.holder_id == holder);
-                if row.is_none() {
-                    return Err(ApiError::not_found("parcel"));
-                }
+                let row = super::parcel(conn, *p)?
+                    .filter(|row| row.holder_id == holder)
+                    .ok_or_else(|| ApiError::not_found("parcel"))?;
+                super::freezes::require_changeable(conn, &row)?;
             }
             let lender =
                 crate::parties::store::find(conn, r.lender_party_id)?.filter(|p| p.kind == "bank");
@@ -372,7 +372,10 @@ async fn complete(
         let m = lock(conn, &w, id, now)?;
         require_lender(&w, &m)?;
         require_status(&m, &["applied"])?;
-        let parcels: Vec<_> = mortgage_parcels(conn, id)?.into_iter().map(|(p, _)| p).collect();
+                let parcels: Vec<_> = mortgage_parcels(conn, id)?.into_iter().map(|(p, _)| p).collect();
+        for p in &parcels {
+            super::freezes::require_changeable(conn, p)?;
+        }
         let facts: Vec<ParcelFacts> = parcels
             .iter()
             .map(|p| ParcelFacts {

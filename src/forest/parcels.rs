@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(register)
         .service(search)
         .service(get_one)
-        .service(change_holder);
+        .service(change_holder)
+        .service(split);
 }
 
 /// Register a forest parcel (林权证 / 不动产权证书).
@@ -171,6 +172,10 @@ pub struct ParcelView {
     pub registered: bool,
     pub disputed: bool,
     pub boundary: Option<serde_json::Value>,
+    /// `active`, or `split` once divided into new parcels.
+    pub status: String,
+    /// The parcel this one was split from.
+    pub split_from: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -204,6 +209,8 @@ pub fn view(conn: &mut DbConn, p: ParcelRow) -> ApiResult<ParcelView> {
         registered: p.registered,
         disputed: p.disputed,
         boundary: p.boundary.and_then(|b| serde_json::from_str(&b).ok()),
+        status: p.status,
+        split_from: p.split_from,
         created_at: p.created_at.and_utc(),
         updated_at: p.updated_at.and_utc(),
     })
@@ -498,7 +505,8 @@ async fn change_holder(
     idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
         // Lock the parcel first: mortgages on it are completed and registered under the same lock.
         let n = diesel::update(fp::table.find(id)).set(fp::updated_at.eq(now)).execute(conn)?;
-        let p = parcel(conn, id)?.filter(|_| n == 1).ok_or_else(|| ApiError::not_found("parcel"))?;
+                let p = parcel(conn, id)?.filter(|_| n == 1).ok_or_else(|| ApiError::not_found("parcel"))?;
+        super::freezes::require_changeable(conn, &p)?;
         let holder = crate::parties::store::find(conn, r.new_holder_party_id)?;
         if holder.is_none_or(|h| h.kind == "bank" || h.kind == "regulator" || h.id == p.holder_id) {
             return Err(ApiError::invalid_field("new_holder_party_id", "another registered enterprise or individual"));
@@ -529,5 +537,187 @@ async fn change_holder(
         let p = parcel(conn, id)?.ok_or_else(|| ApiError::not_found("parcel"))?;
         Outcome::of(&view(conn, p)?)
     })
+    .await
+}
+
+/// One part of a split.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitPart {
+    pub certificate_no: String,
+    pub sub_compartment: String,
+    pub area_mu: Dec,
+    pub stock_volume: Dec,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"document_ref": "分割登记 2027-3", "parts": [
+    {"certificate_no": "闽(2027)顺昌县不动产权第0002001号", "sub_compartment": "03-1", "area_mu": "60.00", "stock_volume": "750.00"},
+    {"certificate_no": "闽(2027)顺昌县不动产权第0002002号", "sub_compartment": "03-2", "area_mu": "66.50", "stock_volume": "830.00"}]}))]
+pub struct Split {
+    pub document_ref: String,
+    /// At least two parts whose areas and stock volumes add up to the parcel's.
+    pub parts: Vec<SplitPart>,
+}
+
+#[utoipa::path(post, path = "/v1/forest-rights/{id}/split", tag = "forest", operation_id = "splitParcel",
+    summary = "Split a parcel; its mortgages burden every part, with their ranks",
+    params(("id" = i64, Path, description = "Parcel id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = Split, responses((status = 201, description = "The new parcels", body = Vec<ParcelView>)))]
+#[post("/v1/forest-rights/{id}/split")]
+async fn split(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<Split>,
+) -> ApiResult<HttpResponse> {
+    use crate::schema::forest_mortgage_parcels as fmp;
+    who.require(&[Role::Operator])?;
+    let r = body.value;
+    let doc = text("document_ref", &r.document_ref)?;
+    if r.parts.len() < 2 || r.parts.len() > 50 {
+        return Err(ApiError::invalid_field("parts", "2 to 50 parts"));
+    }
+    let mut parts = Vec::new();
+    for part in &r.parts {
+        let area = hundredths(part.area_mu.0, false)
+            .map_err(|e| ApiError::invalid_field("parts.area_mu", e.to_string()))?;
+        let volume = hundredths(part.stock_volume.0, true)
+            .map_err(|e| ApiError::invalid_field("parts.stock_volume", e.to_string()))?;
+        parts.push((
+            text("parts.certificate_no", &part.certificate_no)?,
+            text("parts.sub_compartment", &part.sub_compartment)?,
+            area,
+            volume,
+        ));
+    }
+    let (id, actor, now) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+    );
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::CREATED,
+        move |conn| {
+            let n = diesel::update(fp::table.find(id))
+                .set(fp::updated_at.eq(now))
+                .execute(conn)?;
+            let p = parcel(conn, id)?
+                .filter(|_| n == 1)
+                .ok_or_else(|| ApiError::not_found("parcel"))?;
+            super::freezes::require_changeable(conn, &p)?;
+            if parts.iter().map(|x| x.2).sum::<i64>() != p.area_mu
+                || parts.iter().map(|x| x.3).sum::<i64>() != p.stock_volume
+            {
+                return Err(ApiError::invalid_field(
+                    "parts",
+                    "the parts' areas and stock volumes must add up to the parcel's",
+                ));
+            }
+            let burdens = mortgages_on(conn, id, &LIVE)?;
+            let ranks: Vec<(i64, Option<i32>)> = fmp::table
+                .filter(fmp::parcel_id.eq(id))
+                .select((fmp::mortgage_id, fmp::rank_at_registration))
+                .load(conn)?;
+            diesel::update(fp::table.find(id))
+                .set(fp::status.eq("split"))
+                .execute(conn)?;
+            let mut created = Vec::new();
+            for (certificate_no, sub_compartment, area, volume) in &parts {
+                diesel::insert_into(fp::table)
+                    .values((
+                        fp::certificate_no.eq(certificate_no),
+                        fp::holder_id.eq(p.holder_id),
+                        fp::rights.eq(&p.rights),
+                        fp::county_code.eq(&p.county_code),
+                        fp::township.eq(&p.township),
+                        fp::village.eq(&p.village),
+                        fp::compartment.eq(&p.compartment),
+                        fp::sub_compartment.eq(sub_compartment),
+                        fp::place_name.eq(&p.place_name),
+                        fp::area_mu.eq(area),
+                        fp::forest_category.eq(&p.forest_category),
+                        fp::commercial_kind.eq(&p.commercial_kind),
+                        fp::origin.eq(&p.origin),
+                        fp::dominant_species.eq(&p.dominant_species),
+                        fp::age_group.eq(&p.age_group),
+                        fp::stock_volume.eq(volume),
+                        fp::woodland_term_end.eq(p.woodland_term_end),
+                        fp::ownership.eq(&p.ownership),
+                        fp::management_form.eq(&p.management_form),
+                        fp::registered.eq(p.registered),
+                        fp::disputed.eq(p.disputed),
+                        fp::split_from.eq(Some(id)),
+                        fp::created_at.eq(now),
+                        fp::updated_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .map_err(|e| {
+                        if db::is_unique_violation(&e) {
+                            ApiError::conflict(
+                                "parcel_exists",
+                                format!("{certificate_no} is registered"),
+                            )
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                let part: ParcelRow = fp::table
+                    .filter(fp::certificate_no.eq(certificate_no))
+                    .select(ParcelRow::as_select())
+                    .first(conn)?;
+                // Every live mortgage burdens every part, keeping its rank.
+                for m in &burdens {
+                    let rank = ranks
+                        .iter()
+                        .find(|(mid, _)| *mid == m.id)
+                        .and_then(|(_, r)| *r);
+                    diesel::insert_into(fmp::table)
+                        .values((
+                            fmp::mortgage_id.eq(m.id),
+                            fmp::parcel_id.eq(part.id),
+                            fmp::rank_at_registration.eq(rank),
+                        ))
+                        .execute(conn)?;
+                }
+                created.push(part);
+            }
+            let part_ids: Vec<i64> = created.iter().map(|c| c.id).collect();
+            for m in &burdens {
+                add_entry(
+                    conn,
+                    m,
+                    "parcel_split",
+                    json!({"parcel_id": id, "parts": part_ids, "document_ref": doc}),
+                    &actor,
+                    now,
+                )?;
+            }
+            crate::audit::record(
+                conn,
+                crate::audit::Event {
+                    chain: format!("parcel:{id}"),
+                    actor: &actor,
+                    action: "parcel.split",
+                    object_type: "forest_parcel",
+                    object_id: id.to_string(),
+                    payload: json!({"parts": part_ids, "document_ref": doc}),
+                    at: now,
+                },
+            )?;
+            let views = created
+                .into_iter()
+                .map(|c| view(conn, c))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Outcome::of(&views)
+        },
+    )
     .await
 }

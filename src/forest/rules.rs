@@ -114,13 +114,15 @@ pub fn check(parcels: &[ParcelFacts], terms: &Terms) -> Result<(), Refusal> {
                 }),
             ) if *votes_eligible > 0 && (*votes_for as i64) * 3 >= (*votes_eligible as i64) * 2 => {
             }
-            ("collective", _) => return refuse(
-                422,
-                "consent_missing",
-                format!(
+            ("collective", _) => {
+                return refuse(
+                    422,
+                    "consent_missing",
+                    format!(
                     "{c} is collectively managed: two thirds of the village assembly must consent"
                 ),
-            ),
+                )
+            }
             ("company", Some(Consent::CompanyResolution { .. })) => {}
             ("company", _) => {
                 return refuse(
