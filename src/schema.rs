@@ -494,6 +494,16 @@ diesel::table! {
 
 diesel::joinable!(parcel_freezes -> forest_parcels (parcel_id));
 
+diesel::table! {
+    parcel_holders (parcel_id, party_id) {
+        parcel_id -> BigInt,
+        party_id -> BigInt,
+        share_bp -> Integer,
+    }
+}
+
+diesel::joinable!(parcel_holders -> forest_parcels (parcel_id));
+
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
@@ -528,4 +538,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     forest_mortgage_parcels,
     forest_mortgage_entries,
     parcel_freezes,
+    parcel_holders,
 );

@@ -587,6 +587,49 @@ fn freeze_and_split(b: Backend) {
         .expect(201);
 }
 
+fn co_held_parcels(b: Backend) {
+    let w = world(b);
+    let wife = w
+        .admin
+        .post("/v1/parties", &json!({"kind": "individual", "name_zh": "陈秀英", "id_number": "350721198803214528", "region_code": "350721"}))
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let mut body = parcel_body(w.farmer, 1);
+    body["co_holders"] =
+        json!([{"party_id": w.farmer, "share": "60"}, {"party_id": wife, "share": "30"}]);
+    assert_eq!(
+        w.admin.post("/v1/forest-rights", &body).expect(422).body["errors"][0]["field"],
+        "co_holders"
+    );
+    body["co_holders"] =
+        json!([{"party_id": wife, "share": "40"}, {"party_id": w.farmer, "share": "60"}]);
+    let p = w.admin.post("/v1/forest-rights", &body).expect(201).body;
+    assert_eq!(p["holder"]["party_id"].as_i64(), Some(w.farmer));
+    assert_eq!(p["holders"].as_array().unwrap().len(), 2);
+    // Either holder's ID number finds it.
+    let found = w
+        .banker1
+        .get("/v1/forest-rights?holder_id_number=350721198803214528")
+        .expect(200)
+        .body;
+    assert_eq!(found["items"][0]["id"], p["id"]);
+    // Mortgaging it takes co-holders with two thirds of the shares.
+    let apply = json!({"parcel_ids": [p["id"]], "lender_party_id": w.bank1});
+    assert_eq!(
+        w.farmer_api
+            .post("/v1/forest-mortgages", &apply)
+            .expect(422)
+            .code(),
+        "co_holder_consent_missing"
+    );
+    let mut with = apply.clone();
+    with["co_holder_consent"] =
+        json!({"party_ids": [wife], "document_ref": "共有人同意书 2026-11-18"});
+    w.farmer_api.post("/v1/forest-mortgages", &with).expect(201);
+}
+
 both_backends!(
     r12_refusals,
     ranks_follow_official_registration,
@@ -594,4 +637,5 @@ both_backends!(
     holder_changes_and_transfer_ban,
     disposal_pays_by_rank,
     freeze_and_split,
+    co_held_parcels,
 );

@@ -199,11 +199,9 @@ pub fn forest_notice(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Notice> {
 
 /// Live forest mortgages of a grantor: those it gave, and those on parcels it now holds.
 fn forest_of_party(conn: &mut DbConn, party: i64) -> ApiResult<Vec<MortgageRow>> {
-    use crate::schema::{
-        forest_mortgage_parcels as fmp, forest_mortgages as fm, forest_parcels as fp,
-    };
+    use crate::schema::{forest_mortgage_parcels as fmp, forest_mortgages as fm};
     let held = fmp::table
-        .filter(fmp::parcel_id.eq_any(fp::table.filter(fp::holder_id.eq(party)).select(fp::id)))
+        .filter(fmp::parcel_id.eq_any(crate::parcels_held_by!(party)))
         .select(fmp::mortgage_id);
     Ok(fm::table
         .filter(fm::mortgagor_id.eq(party).or(fm::id.eq_any(held)))

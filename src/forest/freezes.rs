@@ -56,7 +56,7 @@ pub fn active(conn: &mut DbConn, parcel_id: i64) -> QueryResult<Vec<ParcelFreeze
 /// Active freezes on the parcels a party holds.
 pub fn active_for_holder(conn: &mut DbConn, party: i64) -> QueryResult<Vec<ParcelFreezeRow>> {
     pf::table
-        .filter(pf::parcel_id.eq_any(fp::table.filter(fp::holder_id.eq(party)).select(fp::id)))
+        .filter(pf::parcel_id.eq_any(crate::parcels_held_by!(party)))
         .filter(pf::status.eq("active"))
         .order(pf::id)
         .select(ParcelFreezeRow::as_select())

@@ -226,3 +226,45 @@ pub fn entries(conn: &mut DbConn, mortgage_id: i64) -> QueryResult<Vec<EntryRow>
         .select(EntryRow::as_select())
         .load(conn)
 }
+
+/// The holders of a parcel and their shares in basis points (10000 = the whole).
+pub fn holders(conn: &mut DbConn, parcel_id: i64) -> QueryResult<Vec<(i64, i32)>> {
+    use crate::schema::parcel_holders as ph;
+    ph::table
+        .filter(ph::parcel_id.eq(parcel_id))
+        .order(ph::party_id)
+        .select((ph::party_id, ph::share_bp))
+        .load(conn)
+}
+
+/// Replaces a parcel's holders; the first is its representative holder (`holder_id`).
+pub fn set_holders(conn: &mut DbConn, parcel_id: i64, holders: &[(i64, i32)]) -> QueryResult<()> {
+    use crate::schema::parcel_holders as ph;
+    diesel::delete(ph::table.filter(ph::parcel_id.eq(parcel_id))).execute(conn)?;
+    for (party, share) in holders {
+        diesel::insert_into(ph::table)
+            .values((
+                ph::parcel_id.eq(parcel_id),
+                ph::party_id.eq(party),
+                ph::share_bp.eq(share),
+            ))
+            .execute(conn)?;
+    }
+    if let Some((first, _)) = holders.first() {
+        diesel::update(fp::table.find(parcel_id))
+            .set(fp::holder_id.eq(first))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Ids of the parcels `party` holds, alone or with others, as a subquery expression (a macro:
+/// a boxed subquery cannot be embedded in another query on the multi-backend connection).
+#[macro_export]
+macro_rules! parcels_held_by {
+    ($party:expr) => {
+        $crate::schema::parcel_holders::table
+            .filter($crate::schema::parcel_holders::party_id.eq($party))
+            .select($crate::schema::parcel_holders::parcel_id)
+    };
+}

@@ -201,6 +201,16 @@ fn fen(field: &str, d: Dec, allow_zero: bool) -> ApiResult<i64> {
 pub struct ApplyMortgage {
     pub parcel_ids: Vec<i64>,
     pub lender_party_id: i64,
+    /// For co-held parcels: the co-holders who consent (the applicant counts), holding at least
+    /// two thirds of the shares (Civil Code art. 301), and the document recording it.
+    pub co_holder_consent: Option<CoHolderConsent>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoHolderConsent {
+    pub party_ids: Vec<i64>,
+    pub document_ref: String,
 }
 
 #[utoipa::path(post, path = "/v1/forest-mortgages", tag = "forest", operation_id = "applyForestMortgage",
@@ -236,9 +246,24 @@ async fn apply(
         move |conn| {
             for p in &parcels {
                 let row = super::parcel(conn, *p)?
-                    .filter(|row| row.holder_id == holder)
+                    .filter(|row| row.holder_id == holder || super::holders(conn, row.id).is_ok_and(|hs| hs.iter().any(|(h, _)| *h == holder)))
                     .ok_or_else(|| ApiError::not_found("parcel"))?;
-                super::freezes::require_changeable(conn, &row)?;
+                            super::freezes::require_changeable(conn, &row)?;
+            let hs = super::holders(conn, row.id)?;
+            if hs.len() > 1 {
+                let consenting: i64 = hs
+                    .iter()
+                    .filter(|(h, _)| *h == holder || r.co_holder_consent.as_ref().is_some_and(|c| c.party_ids.contains(h)))
+                    .map(|(_, share)| i64::from(*share))
+                    .sum();
+                let documented = r.co_holder_consent.as_ref().is_some_and(|c| !c.document_ref.trim().is_empty());
+                if consenting * 3 < 20_000 || !documented {
+                    return Err(ApiError::unprocessable(
+                        "co_holder_consent_missing",
+                        format!("{} is co-held: co-holders with two thirds of the shares must consent, with the document", row.certificate_no),
+                    ));
+                }
+            }
             }
             let lender =
                 crate::parties::store::find(conn, r.lender_party_id)?.filter(|p| p.kind == "bank");
@@ -686,7 +711,7 @@ async fn dispose(
             add_entry(conn, b, "disposal", json!({"proceeds": proceeds, "paid_to_lender": amount, "buyer": r.buyer_party_id}), &actor, now)?;
         }
         for p in &parcels {
-            diesel::update(fp::table.find(p)).set(fp::holder_id.eq(r.buyer_party_id)).execute(conn)?;
+            super::set_holders(conn, *p, &[(r.buyer_party_id, 10_000)])?;
         }
         outcome(conn, id)
     })

@@ -21,7 +21,7 @@ use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
 use crate::parties::uscc::IdNumber;
-use crate::schema::{forest_parcels as fp, parties as pt};
+use crate::schema::{forest_parcels as fp, parcel_holders as ph, parties as pt};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(register)
@@ -77,6 +77,24 @@ pub struct RegisterParcel {
     pub disputed: bool,
     /// A GeoJSON Polygon or MultiPolygon (WGS 84), validated and kept as text.
     pub boundary: Option<serde_json::Value>,
+    /// Co-held parcels: every holder with its share in percent (adding up to 100, and including
+    /// `holder_party_id`). Without it, `holder_party_id` holds the whole.
+    pub co_holders: Option<Vec<CoHolder>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoHolder {
+    pub party_id: i64,
+    /// Percent, at most 2 places.
+    pub share: Dec,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HolderShare {
+    pub party: PartyRef,
+    /// Percent of the parcel.
+    pub share: Dec,
 }
 
 fn yes() -> bool {
@@ -149,7 +167,10 @@ fn check_boundary(v: &serde_json::Value) -> ApiResult<String> {
 pub struct ParcelView {
     pub id: i64,
     pub certificate_no: String,
+    /// The representative holder.
     pub holder: PartyRef,
+    /// Every holder with its share.
+    pub holders: Vec<HolderShare>,
     pub rights: Vec<String>,
     pub county_code: String,
     pub township: String,
@@ -184,10 +205,20 @@ pub fn view(conn: &mut DbConn, p: ParcelRow) -> ApiResult<ParcelView> {
     let holder = crate::parties::store::find(conn, p.holder_id)?
         .ok_or_else(|| ApiError::internal("holder vanished"))?;
     let ha = (Decimal::new(p.area_mu, 2) / Decimal::from(15)).round_dp(4);
+    let mut holders = Vec::new();
+    for (party, share) in super::holders(conn, p.id)? {
+        let row = crate::parties::store::find(conn, party)?
+            .ok_or_else(|| ApiError::internal("holder vanished"))?;
+        holders.push(HolderShare {
+            party: row.into(),
+            share: Dec::money(i64::from(share)),
+        });
+    }
     Ok(ParcelView {
         id: p.id,
         certificate_no: p.certificate_no,
         holder: holder.into(),
+        holders,
         rights: p.rights.split(',').map(str::to_string).collect(),
         county_code: p.county_code,
         township: p.township,
@@ -282,6 +313,34 @@ async fn register(
     let volume = hundredths(r.stock_volume.0, true)
         .map_err(|e| ApiError::invalid_field("stock_volume", e.to_string()))?;
     let boundary = r.boundary.as_ref().map(check_boundary).transpose()?;
+    let shares: Vec<(i64, i32)> = match &r.co_holders {
+        None => vec![(r.holder_party_id, 10_000)],
+        Some(list) => {
+            let mut out = vec![];
+            for c in list {
+                let bp = hundredths(c.share.0, false)
+                    .map_err(|e| ApiError::invalid_field("co_holders.share", e.to_string()))?;
+                if bp > 10_000 || out.iter().any(|(p, _)| *p == c.party_id) {
+                    return Err(ApiError::invalid_field(
+                        "co_holders",
+                        "each holder once, with a share of at most 100",
+                    ));
+                }
+                out.push((c.party_id, bp as i32));
+            }
+            // The representative holder first.
+            out.sort_by_key(|(p, _)| *p != r.holder_party_id);
+            if out.iter().map(|(_, s)| i64::from(*s)).sum::<i64>() != 10_000
+                || out.first().map(|(p, _)| *p) != Some(r.holder_party_id)
+            {
+                return Err(ApiError::invalid_field(
+                    "co_holders",
+                    "shares add up to 100 and include holder_party_id",
+                ));
+            }
+            out
+        }
+    };
     let fields = [
         ("township", text("township", &r.township)?),
         ("village", text("village", &r.village)?),
@@ -298,9 +357,11 @@ async fn register(
     let [township, village, compartment, sub_compartment, species] = fields.map(|(_, v)| v);
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
     idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::CREATED, move |conn| {
-        let holder = crate::parties::store::find(conn, r.holder_party_id)?;
-        if holder.is_none_or(|h| h.kind == "bank" || h.kind == "regulator") {
-            return Err(ApiError::invalid_field("holder_party_id", "a registered enterprise or individual"));
+                for (party, _) in &shares {
+            let holder = crate::parties::store::find(conn, *party)?;
+            if holder.is_none_or(|h| h.kind == "bank" || h.kind == "regulator") {
+                return Err(ApiError::invalid_field("holder_party_id", "each holder is a registered enterprise or individual"));
+            }
         }
         diesel::insert_into(fp::table)
             .values((
@@ -337,7 +398,8 @@ async fn register(
                     e.into()
                 }
             })?;
-        let row: ParcelRow = fp::table.filter(fp::certificate_no.eq(&certificate_no)).select(ParcelRow::as_select()).first(conn)?;
+                let row: ParcelRow = fp::table.filter(fp::certificate_no.eq(&certificate_no)).select(ParcelRow::as_select()).first(conn)?;
+        super::set_holders(conn, row.id, &shares)?;
         crate::audit::record(
             conn,
             crate::audit::Event {
@@ -403,19 +465,35 @@ async fn search(
                 .select(ParcelRow::as_select())
                 .into_boxed();
             if who.role == Role::Enterprise {
-                query = query.filter(fp::holder_id.eq(who.party_id.unwrap_or(-1)));
+                query = query
+                    .filter(fp::id.eq_any(crate::parcels_held_by!(who.party_id.unwrap_or(-1))));
             }
             if let Some(v) = q.certificate_no {
                 query = query.filter(fp::certificate_no.eq(v));
             }
             if let Some(v) = q.holder_uscc {
-                query = query
-                    .filter(fp::holder_id.eq_any(pt::table.filter(pt::uscc.eq(v)).select(pt::id)));
+                query = query.filter(
+                    fp::id.eq_any(
+                        ph::table
+                            .filter(
+                                ph::party_id
+                                    .eq_any(pt::table.filter(pt::uscc.eq(v)).select(pt::id)),
+                            )
+                            .select(ph::parcel_id),
+                    ),
+                );
             }
             if let Some(h) = id_hash {
-                query = query.filter(
-                    fp::holder_id.eq_any(pt::table.filter(pt::id_number_hash.eq(h)).select(pt::id)),
-                );
+                query =
+                    query.filter(
+                        fp::id.eq_any(
+                            ph::table
+                                .filter(ph::party_id.eq_any(
+                                    pt::table.filter(pt::id_number_hash.eq(h)).select(pt::id),
+                                ))
+                                .select(ph::parcel_id),
+                        ),
+                    );
             }
             for (col, v) in [
                 (0, q.county_code),
@@ -448,7 +526,10 @@ async fn search(
 /// Loads a parcel the caller may see (enterprises: their own).
 pub fn visible(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<ParcelRow> {
     let p = parcel(conn, id)?.ok_or_else(|| ApiError::not_found("parcel"))?;
-    if who.role == Role::Enterprise && who.party_id != Some(p.holder_id) {
+    let holds = who.party_id.is_some_and(|me| {
+        super::holders(conn, p.id).is_ok_and(|hs| hs.iter().any(|(h, _)| *h == me))
+    });
+    if who.role == Role::Enterprise && !holds {
         return Err(ApiError::not_found("parcel"));
     }
     Ok(p)
@@ -518,7 +599,7 @@ async fn change_holder(
                 format!("mortgage {} registered a transfer ban on this parcel", m.registration_no.clone().unwrap_or_default()),
             ));
         }
-        diesel::update(fp::table.find(id)).set(fp::holder_id.eq(r.new_holder_party_id)).execute(conn)?;
+        super::set_holders(conn, id, &[(r.new_holder_party_id, 10_000)])?;
         for m in &burdens {
             add_entry(conn, m, "holder_changed", json!({"parcel_id": id, "from": p.holder_id, "to": r.new_holder_party_id, "document_ref": doc}), &actor, now)?;
         }
@@ -673,6 +754,8 @@ async fn split(
                     .filter(fp::certificate_no.eq(certificate_no))
                     .select(ParcelRow::as_select())
                     .first(conn)?;
+                let shares = super::holders(conn, id)?;
+                super::set_holders(conn, part.id, &shares)?;
                 // Every live mortgage burdens every part, keeping its rank.
                 for m in &burdens {
                     let rank = ranks
