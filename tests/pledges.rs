@@ -607,6 +607,73 @@ fn eligibility(backend: Backend) {
         .expect(422);
 }
 
+/// Moves EM quantity from one enterprise to another through request, confirm and approval.
+fn em_transfer(
+    w: &World,
+    from: &Api,
+    to: &Api,
+    to_party: i64,
+    lot: i64,
+    quantity: &str,
+    price: Option<&str>,
+) {
+    let mut body = json!({"lot_id": lot, "to_party_id": to_party, "quantity": quantity});
+    if let Some(p) = price {
+        body["unit_price"] = json!(p);
+        body["years"] = json!(1);
+    }
+    let t = from.post_key("/v1/transfers", &key(), &body).expect(201);
+    to.post_key(
+        &format!("/v1/transfers/{}/confirm", t.body["id"]),
+        &key(),
+        &json!({}),
+    )
+    .expect(200);
+    w.checker
+        .post_key(
+            &format!("/v1/transfers/{}/approve", t.body["id"]),
+            &key(),
+            &json!({}),
+        )
+        .expect(200);
+}
+
+fn eligibility_follows_what_is_held(backend: Backend) {
+    let w = world(backend);
+    let c = party(&w.admin, "enterprise", 8);
+    let ent_c = user(&w.admin, "enterprise", Some(c), "ent-c");
+    let lot = issue(
+        &w.admin,
+        &w.checker,
+        lot_request("EM", w.b, "200", "南环有偿〔2026〕77号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    // A buys 50 and sells them on: what it bought has left with them.
+    em_transfer(&w, &w.ent_b, &w.ent_a, w.a, lot, "50", Some("6300"));
+    assert_eq!(holding(&w.admin, w.a, lot)["acquired"]["market"], "50");
+    em_transfer(&w, &w.ent_a, &ent_c, c, lot, "50", Some("6400"));
+    assert_eq!(holding(&w.admin, w.a, lot)["acquired"]["market"], "0");
+    // Then it receives 50 free of charge: those cannot be pledged (R11).
+    em_transfer(&w, &w.ent_b, &w.ent_a, w.a, lot, "50", None);
+    let r = w
+        .ent_a
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": lot, "quantity": "50", "lender_party_id": w.bank1}),
+        )
+        .expect(422);
+    assert_eq!(r.code(), "right_not_eligible");
+    // C bought its 50: it may pledge them.
+    ent_c
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": lot, "quantity": "50", "lender_party_id": w.bank1}),
+        )
+        .expect(201);
+    assert_conserved(&w.admin, lot);
+}
+
 fn lapse_and_judicial_freeze(backend: Backend) {
     let w = world(backend);
     let (id, _, _, _) = pledge(&w, w.em, "100", "2027-01-31");
@@ -886,6 +953,7 @@ both_backends!(
     privacy_and_amendment_code,
     double_pledge_race,
     eligibility,
+    eligibility_follows_what_is_held,
     lapse_and_judicial_freeze,
     webhooks_survive_a_receiver_outage,
     certificates_survive_key_rotation,

@@ -86,6 +86,10 @@ pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
             ))
         }
     }
+    // Quantity leaving its holder takes its acquisition record with it.
+    if let Some(p) = m.from.party.filter(|p| m.to.party != Some(*p)) {
+        release_acquisition(conn, p, m.lot.id, m.quantity)?;
+    }
     match m.to.party {
         Some(p) => {
             crate::insert_or_ignore!(
@@ -281,6 +285,39 @@ pub fn seed_serials(conn: &mut DbConn, lot_id: i64, issued: i64) -> QueryResult<
             sr::state.eq(Bucket::Issued.as_str()),
             sr::first_serial.eq(1i64),
             sr::last_serial.eq(issued / UNIT),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Reduces a holder's acquisition record when quantity leaves it, so that the record describes
+/// what it still holds (R11 reads it). Free and forced acquisitions are used up first, then market
+/// purchases, then paid-use allocations: a holder keeps its pledgeable quantity longest.
+fn release_acquisition(conn: &mut DbConn, party: i64, lot: i64, quantity: i64) -> ApiResult<()> {
+    let target = h::table
+        .filter(h::party_id.eq(party))
+        .filter(h::lot_id.eq(lot));
+    let (free, forced, market, paid): (i64, i64, i64, i64) = target
+        .select((
+            h::acquired_free,
+            h::acquired_forced,
+            h::acquired_market,
+            h::acquired_paid,
+        ))
+        .first(conn)?;
+    let mut left = quantity;
+    let mut take = |have: i64| {
+        let t = have.min(left).max(0);
+        left -= t;
+        have - t
+    };
+    let (free, forced, market, paid) = (take(free), take(forced), take(market), take(paid));
+    diesel::update(target)
+        .set((
+            h::acquired_free.eq(free),
+            h::acquired_forced.eq(forced),
+            h::acquired_market.eq(market),
+            h::acquired_paid.eq(paid),
         ))
         .execute(conn)?;
     Ok(())

@@ -452,7 +452,8 @@ pub struct HoldingView {
     pub frozen: Dec,
     /// The sum of the buckets.
     pub total: Dec,
-    /// How the quantity was acquired, cumulatively (R11 reads the paid and market parts).
+    /// How the quantity still held was acquired (R11 reads the paid and market parts); quantity
+    /// leaving uses up free and forced acquisitions first, then market, then paid.
     pub acquired: AcquiredView,
     pub updated_at: DateTime<Utc>,
 }
