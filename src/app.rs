@@ -91,6 +91,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::collateral::freezes::configure(cfg);
     crate::collateral::lender::configure(cfg);
     crate::collateral::webhooks::configure(cfg);
+    crate::collateral::page::configure(cfg);
     crate::forest::parcels::configure(cfg);
     crate::forest::mortgages::configure(cfg);
     crate::forest::freezes::configure(cfg);

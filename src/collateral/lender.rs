@@ -380,33 +380,57 @@ async fn verify(
         state.clock.now(),
     );
     let view = state
-        .db(move |conn| {
-            let Some(p) = find_by_registration(conn, &no)? else {
-                return verify_forest(conn, &no, code.as_deref(), who.0.as_ref(), as_of);
-            };
-            let by_code = code.as_deref().is_some_and(|c| p.verification_code.as_deref() == Some(c));
-            let party = who.0.as_ref().is_some_and(|w| w.sees_party(p.pledgor_id) || w.sees_party(p.lender_id));
-            let bank = who.0.as_ref().is_some_and(|w| w.role == Role::Bank);
-            if !(by_code || party || bank) {
-                return Err(ApiError::not_found("encumbrance"));
-            }
-            let freezes = freezes::active_for_party(conn, p.pledgor_id)?
-                .into_iter()
-                .filter(|f| f.lot_id == p.lot_id)
-                .map(|f| freeze_notice(conn, &f))
-                .collect::<ApiResult<Vec<_>>>()?;
-            let notice = pledge_notice(conn, &p)?;
-            let full = pledges::view(conn, p)?;
-            let entries = if party { full.entries.clone() } else { full.entries.iter().cloned().map(EntryView::public).collect() };
-            let private_terms = party.then(|| {
-                json!({"loan_reference": full.loan_reference, "appraisal": full.appraisal, "claim_amount": full.claim_amount,
-                    "claim_detail": full.claim_detail, "proceeds": full.proceeds, "paid_to_lender": full.paid_to_lender,
-                    "paid_to_pledgor": full.paid_to_pledgor})
-            });
-            Ok(EncumbranceView { as_of, notice, freezes, entries, private_terms })
-        })
+        .db(move |conn| lookup(conn, &no, code.as_deref(), who.0.as_ref(), as_of))
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// One encumbrance by registration number, as `who` (or anyone with the verification code) may
+/// see it; a 404 for everyone else. Shared by the API and the /verify page.
+pub fn lookup(
+    conn: &mut DbConn,
+    no: &str,
+    code: Option<&str>,
+    who: Option<&Principal>,
+    as_of: DateTime<Utc>,
+) -> ApiResult<EncumbranceView> {
+    let Some(p) = find_by_registration(conn, no)? else {
+        return verify_forest(conn, no, code, who, as_of);
+    };
+    let by_code = code.is_some_and(|c| p.verification_code.as_deref() == Some(c));
+    let party = who.is_some_and(|w| w.sees_party(p.pledgor_id) || w.sees_party(p.lender_id));
+    let bank = who.is_some_and(|w| w.role == Role::Bank);
+    if !(by_code || party || bank) {
+        return Err(ApiError::not_found("encumbrance"));
+    }
+    let freezes = freezes::active_for_party(conn, p.pledgor_id)?
+        .into_iter()
+        .filter(|f| f.lot_id == p.lot_id)
+        .map(|f| freeze_notice(conn, &f))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let notice = pledge_notice(conn, &p)?;
+    let full = pledges::view(conn, p)?;
+    let entries = if party {
+        full.entries.clone()
+    } else {
+        full.entries
+            .iter()
+            .cloned()
+            .map(EntryView::public)
+            .collect()
+    };
+    let private_terms = party.then(|| {
+        json!({"loan_reference": full.loan_reference, "appraisal": full.appraisal, "claim_amount": full.claim_amount,
+            "claim_detail": full.claim_detail, "proceeds": full.proceeds, "paid_to_lender": full.paid_to_lender,
+            "paid_to_pledgor": full.paid_to_pledgor})
+    });
+    Ok(EncumbranceView {
+        as_of,
+        notice,
+        freezes,
+        entries,
+        private_terms,
+    })
 }
 
 /// A search certificate: the statement and the registry's Ed25519 signature over its RFC 8785

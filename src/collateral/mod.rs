@@ -3,6 +3,7 @@
 
 pub mod freezes;
 pub mod lender;
+pub mod page;
 pub mod pledges;
 pub mod rules;
 pub mod webhooks;
