@@ -95,6 +95,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::forest::parcels::configure(cfg);
     crate::forest::mortgages::configure(cfg);
     crate::forest::freezes::configure(cfg);
+    crate::forest::products::configure(cfg);
 }
 
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {

@@ -50,6 +50,7 @@ use crate::error::Problem;
         crate::forest::parcels::register, crate::forest::parcels::search, crate::forest::parcels::get_one,
         crate::forest::parcels::change_holder, crate::forest::parcels::split,
         crate::forest::freezes::freeze, crate::forest::freezes::lift,
+        crate::forest::products::create, crate::forest::products::list,
         crate::forest::mortgages::apply, crate::forest::mortgages::list, crate::forest::mortgages::get_one,
         crate::forest::mortgages::complete, crate::forest::mortgages::official, crate::forest::mortgages::release,
         crate::forest::mortgages::enforce, crate::forest::mortgages::dispose,

@@ -504,6 +504,17 @@ diesel::table! {
 
 diesel::joinable!(parcel_holders -> forest_parcels (parcel_id));
 
+diesel::table! {
+    lender_products (id) {
+        id -> BigInt,
+        lender_id -> BigInt,
+        code -> Text,
+        name -> Text,
+        forest_ltv_cap_bp -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
@@ -539,4 +550,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     forest_mortgage_entries,
     parcel_freezes,
     parcel_holders,
+    lender_products,
 );

@@ -630,6 +630,56 @@ fn co_held_parcels(b: Backend) {
     w.farmer_api.post("/v1/forest-mortgages", &with).expect(201);
 }
 
+fn lender_product_caps(b: Backend) {
+    let w = world(b);
+    let product = json!({"lender_party_id": w.bank1, "code": "FULINDAI", "name": "福林贷", "forest_ltv_cap_percent": "40"});
+    w.banker1.post("/v1/lender-products", &product).expect(403);
+    w.admin.post("/v1/lender-products", &product).expect(201);
+    assert_eq!(
+        w.banker1.get("/v1/lender-products").expect(200).body[0]["forest_ltv_cap_percent"],
+        "40.00"
+    );
+    assert!(w
+        .banker2
+        .get("/v1/lender-products")
+        .expect(200)
+        .body
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let p = register(&w, parcel_body(w.farmer, 1));
+    let m = w
+        .farmer_api
+        .post(
+            "/v1/forest-mortgages",
+            &json!({"parcel_ids": [p], "lender_party_id": w.bank1}),
+        )
+        .expect(201);
+    let id = m.body["id"].as_i64().unwrap();
+    // 220,000 of a 520,000 appraisal is 42 %: within the default 50 %, over the product's 40 %.
+    let mut t = terms(w.bank1, "220000.00");
+    t["product_code"] = json!("FULINDAI");
+    assert_eq!(
+        w.banker1
+            .post(&format!("/v1/forest-mortgages/{id}/complete"), &t)
+            .expect(422)
+            .code(),
+        "ltv_exceeded"
+    );
+    t["product_code"] = json!("NO-SUCH");
+    assert_eq!(
+        w.banker1
+            .post(&format!("/v1/forest-mortgages/{id}/complete"), &t)
+            .expect(422)
+            .body["errors"][0]["field"],
+        "product_code"
+    );
+    t.as_object_mut().unwrap().remove("product_code");
+    w.banker1
+        .post(&format!("/v1/forest-mortgages/{id}/complete"), &t)
+        .expect(200);
+}
+
 both_backends!(
     r12_refusals,
     ranks_follow_official_registration,
@@ -638,4 +688,5 @@ both_backends!(
     disposal_pays_by_rank,
     freeze_and_split,
     co_held_parcels,
+    lender_product_caps,
 );

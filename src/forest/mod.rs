@@ -4,6 +4,7 @@
 pub mod freezes;
 pub mod mortgages;
 pub mod parcels;
+pub mod products;
 pub mod rules;
 
 use chrono::{NaiveDate, NaiveDateTime};

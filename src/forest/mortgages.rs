@@ -347,6 +347,8 @@ pub struct CompleteMortgage {
     /// Bars a change of holder while the mortgage lives.
     #[serde(default)]
     pub transfer_ban: bool,
+    /// The lender product whose LTV cap applies (`/v1/lender-products`); the R12 default of 50 % without one.
+    pub product_code: Option<String>,
 }
 
 fn refusal(r: rules::Refusal) -> ApiError {
@@ -417,7 +419,7 @@ async fn complete(
             loan_end: r.loan_end,
             secured_fen: secured,
             appraisal_fen: appraisal,
-            cap_bp: rules::DEFAULT_LTV_CAP_BP,
+            cap_bp: super::products::forest_cap_bp(conn, m.lender_id, r.product_code.as_deref())?,
             professional_appraisal: r.appraisal.kind == "professional",
             insurance_names_lender: r.insurance.beneficiary_party_id == m.lender_id,
             consent: r.consent.as_ref(),

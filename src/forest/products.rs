@@ -1,0 +1,181 @@
+//! Lender products: R12's loan-to-value cap for forest mortgages is 50 % by default and may be set
+//! per lender product. Operators register products, so a bank cannot raise its own cap.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::amount::{hundredths, Dec};
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::json::ApiJson;
+use crate::schema::lender_products as lp;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create).service(list);
+}
+
+/// The cap (basis points) of a lender's product, or the R12 default without one.
+pub fn forest_cap_bp(conn: &mut DbConn, lender: i64, product: Option<&str>) -> ApiResult<i64> {
+    let Some(code) = product else {
+        return Ok(super::rules::DEFAULT_LTV_CAP_BP);
+    };
+    let cap: Option<i32> = lp::table
+        .filter(lp::lender_id.eq(lender))
+        .filter(lp::code.eq(code))
+        .select(lp::forest_ltv_cap_bp)
+        .first(conn)
+        .optional()?;
+    cap.map(i64::from)
+        .ok_or_else(|| ApiError::invalid_field("product_code", "not a product of this lender"))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"lender_party_id": 3, "code": "FULINDAI", "name": "福林贷", "forest_ltv_cap_percent": "40"}))]
+pub struct NewProduct {
+    pub lender_party_id: i64,
+    pub code: String,
+    pub name: String,
+    /// Percent of the appraised value, at most 2 places.
+    pub forest_ltv_cap_percent: Dec,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductView {
+    pub id: i64,
+    pub lender_party_id: i64,
+    pub code: String,
+    pub name: String,
+    pub forest_ltv_cap_percent: Dec,
+    pub created_at: DateTime<Utc>,
+}
+
+type Row = (i64, i64, String, String, i32, NaiveDateTime);
+
+fn view(r: Row) -> ProductView {
+    ProductView {
+        id: r.0,
+        lender_party_id: r.1,
+        code: r.2,
+        name: r.3,
+        forest_ltv_cap_percent: Dec::money(i64::from(r.4)),
+        created_at: r.5.and_utc(),
+    }
+}
+
+fn columns() -> (
+    lp::id,
+    lp::lender_id,
+    lp::code,
+    lp::name,
+    lp::forest_ltv_cap_bp,
+    lp::created_at,
+) {
+    (
+        lp::id,
+        lp::lender_id,
+        lp::code,
+        lp::name,
+        lp::forest_ltv_cap_bp,
+        lp::created_at,
+    )
+}
+
+#[utoipa::path(post, path = "/v1/lender-products", tag = "forest", operation_id = "createLenderProduct",
+    summary = "Register a lender's loan product with its forest-mortgage LTV cap",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = NewProduct, responses((status = 201, description = "Registered", body = ProductView)))]
+#[post("/v1/lender-products")]
+async fn create(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<NewProduct>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let r = body.value;
+    let cap = hundredths(r.forest_ltv_cap_percent.0, false)
+        .map_err(|e| ApiError::invalid_field("forest_ltv_cap_percent", e.to_string()))?;
+    if cap > 10_000 {
+        return Err(ApiError::invalid_field(
+            "forest_ltv_cap_percent",
+            "at most 100",
+        ));
+    }
+    let (code, name) = (r.code.trim().to_string(), r.name.trim().to_string());
+    if code.is_empty() || name.is_empty() {
+        return Err(ApiError::invalid_field(
+            if code.is_empty() { "code" } else { "name" },
+            "required",
+        ));
+    }
+    let now = db::now_micros(state.clock.now());
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::CREATED,
+        move |conn| {
+            if crate::parties::store::find(conn, r.lender_party_id)?
+                .is_none_or(|p| p.kind != "bank")
+            {
+                return Err(ApiError::invalid_field(
+                    "lender_party_id",
+                    "not a registered bank",
+                ));
+            }
+            diesel::insert_into(lp::table)
+                .values((
+                    lp::lender_id.eq(r.lender_party_id),
+                    lp::code.eq(&code),
+                    lp::name.eq(&name),
+                    lp::forest_ltv_cap_bp.eq(cap as i32),
+                    lp::created_at.eq(now),
+                ))
+                .execute(conn)
+                .map_err(|e| {
+                    if db::is_unique_violation(&e) {
+                        ApiError::conflict(
+                            "product_exists",
+                            "this lender already has a product with this code",
+                        )
+                    } else {
+                        e.into()
+                    }
+                })?;
+            let row: Row = lp::table
+                .filter(lp::lender_id.eq(r.lender_party_id))
+                .filter(lp::code.eq(&code))
+                .select(columns())
+                .first(conn)?;
+            Outcome::of(&view(row))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/v1/lender-products", tag = "forest", operation_id = "listLenderProducts",
+    summary = "Lender products (a bank sees its own)", responses((status = 200, description = "Products", body = Vec<ProductView>)))]
+#[get("/v1/lender-products")]
+async fn list(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpResponse> {
+    let only = (!who.role.sees_all()).then(|| who.party_id.unwrap_or(-1));
+    let rows: Vec<Row> = state
+        .db(move |conn| {
+            let mut q = lp::table.order(lp::id).select(columns()).into_boxed();
+            if let Some(p) = only {
+                q = q.filter(lp::lender_id.eq(p));
+            }
+            Ok(q.load(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(view).collect::<Vec<_>>()))
+}
