@@ -948,6 +948,53 @@ fn certificates_survive_key_rotation(backend: Backend) {
     );
 }
 
+fn ltv_alert(backend: Backend) {
+    let w = world(backend);
+    let hook = w
+        .banker1
+        .post(
+            "/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/nobody-listens"}),
+        )
+        .expect(201);
+    let hook_id = hook.body["id"].as_i64().unwrap();
+    // 2,000,000 of an appraisal of 3,150,000 is 63 %: below the 70 % alert.
+    let (id, _, _, code) = pledge(&w, w.em, "100", "2028-12-31");
+    let events = |w: &World| -> Vec<String> {
+        let log = w
+            .banker1
+            .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
+            .expect(200)
+            .body;
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["event"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!events(&w).iter().any(|e| e == "pledge.ltv_above_threshold"));
+    // Amended to 2,400,000: 76.19 %, above the alert, still under the 80 % cap.
+    w.banker1
+        .post(
+            &format!("/v1/pledges/{id}/amend"),
+            &json!({"amendment_code": code, "secured_amount": "2400000.00"}),
+        )
+        .expect(200);
+    assert_eq!(
+        events(&w).last().map(String::as_str),
+        Some("pledge.ltv_above_threshold")
+    );
+    let v = w
+        .banker1
+        .get(&format!("/v1/pledges/{id}/valuation"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["method"].as_str(), v["loan_to_value_percent"].as_str()),
+        (Some("appraisal"), Some("76.19"))
+    );
+}
+
 both_backends!(
     bank_flow,
     privacy_and_amendment_code,
@@ -957,4 +1004,5 @@ both_backends!(
     lapse_and_judicial_freeze,
     webhooks_survive_a_receiver_outage,
     certificates_survive_key_rotation,
+    ltv_alert,
 );

@@ -480,6 +480,7 @@ async fn accept(
             .execute(conn)?;
         let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
         add_entry(conn, &p, "registered", json!({"registration_no": registration_no, "secured_amount": secured, "period_end": r.period_end}), &actor, now)?;
+        alert_ltv(conn, &p, secured, now)?;
         let mut out = outcome(conn, id)?;
         out.secrets = Some(json!({ "amendment_code": amendment }));
         Ok(out)
@@ -836,6 +837,7 @@ async fn amend(
             ))
             .execute(conn)?;
         add_entry(conn, &p, "amended", json!({"secured_amount": secured, "loan_maturity": r.loan_maturity, "loan_reference_changed": r.loan_reference.is_some()}), &actor, now)?;
+        alert_ltv(conn, &p, new_secured, now)?;
         outcome(conn, id)
     })
     .await
@@ -1268,4 +1270,28 @@ async fn sweep(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpResp
     let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
     let r = state.db(move |conn| run_sweep(conn, today, now)).await?;
     Ok(HttpResponse::Ok().json(r))
+}
+
+/// Queues `pledge.ltv_above_threshold` for the lender when the loan-to-value (secured amount over
+/// the current valuation, the appraisal until market prices exist) is above the alert level.
+fn alert_ltv(conn: &mut DbConn, p: &PledgeRow, secured: i64, at: NaiveDateTime) -> ApiResult<()> {
+    let Some(ltv) = p
+        .appraisal_value
+        .or(find(conn, p.id)?.and_then(|f| f.appraisal_value))
+        .and_then(|v| rules::ltv_bp(secured, v))
+    else {
+        return Ok(());
+    };
+    if ltv > rules::LTV_ALERT_BP {
+        let data = json!({"pledge_id": p.id, "registration_no": p.registration_no, "ltv_percent": Dec::money(ltv), "alert_percent": Dec::money(rules::LTV_ALERT_BP)});
+        super::webhooks::enqueue(
+            conn,
+            p.lender_id,
+            &format!("pledge:{}", p.id),
+            "pledge.ltv_above_threshold",
+            data,
+            at,
+        )?;
+    }
+    Ok(())
 }

@@ -5,6 +5,9 @@ use chrono::{Months, NaiveDate};
 
 /// R11: by default a loan may be at most 80 % of the appraised value of pledged rights.
 pub const LTV_CAP_BP: i64 = 8_000;
+/// Lenders are told (webhook `pledge.ltv_above_threshold`) when a pledge's loan-to-value rises
+/// above this, so they can act before it reaches the cap.
+pub const LTV_ALERT_BP: i64 = 7_000;
 /// R8: renewal is accepted only in the 90 days before the registration period ends; the lender
 /// is warned of a coming lapse as many days ahead.
 pub const RENEWAL_WINDOW_DAYS: i64 = 90;
