@@ -182,6 +182,45 @@ pub mod opt_decimal_str {
     }
 }
 
+/// A decimal at the API edge: a JSON string both ways (plain form only), a string in the spec.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct Dec(#[serde(with = "decimal_str")] pub Decimal);
+
+impl utoipa::PartialSchema for Dec {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("decimal".into())))
+            .pattern(Some(r"^-?[0-9]+(\.[0-9]+)?$"))
+            .description(Some("An exact decimal, as a string"))
+            .examples(["485.2"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Dec {}
+
+impl Dec {
+    /// A stored quantity (scale 4) for output.
+    pub fn qty(stored: i64) -> Dec {
+        Dec(stored_to_qty(stored))
+    }
+    pub fn price(stored: i64) -> Dec {
+        Dec(stored_to_price(stored))
+    }
+    pub fn money(fen: i64) -> Dec {
+        Dec(fen_to_money(fen))
+    }
+}
+
+/// A measure kept at two places (area in mu, stock volume in m³): same rules as money.
+pub fn hundredths(d: Decimal, allow_zero: bool) -> Result<i64, AmountError> {
+    money_to_fen(d, allow_zero)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,43 +424,4 @@ mod tests {
             prop_assert_eq!(got, want);
         }
     }
-}
-
-/// A decimal at the API edge: a JSON string both ways (plain form only), a string in the spec.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub struct Dec(#[serde(with = "decimal_str")] pub Decimal);
-
-impl utoipa::PartialSchema for Dec {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::Custom("decimal".into())))
-            .pattern(Some(r"^-?[0-9]+(\.[0-9]+)?$"))
-            .description(Some("An exact decimal, as a string"))
-            .examples(["485.2"])
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Dec {}
-
-impl Dec {
-    /// A stored quantity (scale 4) for output.
-    pub fn qty(stored: i64) -> Dec {
-        Dec(stored_to_qty(stored))
-    }
-    pub fn price(stored: i64) -> Dec {
-        Dec(stored_to_price(stored))
-    }
-    pub fn money(fen: i64) -> Dec {
-        Dec(fen_to_money(fen))
-    }
-}
-
-/// A measure kept at two places (area in mu, stock volume in m³): same rules as money.
-pub fn hundredths(d: Decimal, allow_zero: bool) -> Result<i64, AmountError> {
-    money_to_fen(d, allow_zero)
 }
