@@ -44,3 +44,16 @@ pub fn verify(secret: &str, stored: &str) -> bool {
 pub fn random_secret(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rng(), len)
 }
+
+/// A hash of a random secret at the configured cost, made once, to verify against when a login
+/// names no known principal.
+pub fn dummy_hash(cost: HashCost) -> &'static str {
+    use std::sync::OnceLock;
+    static STANDARD: OnceLock<String> = OnceLock::new();
+    static FAST: OnceLock<String> = OnceLock::new();
+    let cell = match cost {
+        HashCost::Standard => &STANDARD,
+        HashCost::Fast => &FAST,
+    };
+    cell.get_or_init(|| hash(&random_secret(32), cost).unwrap_or_default())
+}

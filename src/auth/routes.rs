@@ -94,10 +94,15 @@ async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiRe
     let row = state
         .db(move |conn| Ok(store::find_by_username(conn, &name)?))
         .await?;
+    let cost = state.hash_cost;
     let row = web::block(move || {
         let ok = match &row {
             Some(r) => r.kind == kind && password::verify(&secret, &r.secret_hash) && !r.disabled,
-            None => false,
+            // Spend the same work on an unknown name, so timing does not tell which names exist.
+            None => {
+                let _ = password::verify(&secret, password::dummy_hash(cost));
+                false
+            }
         };
         ok.then_some(row).flatten()
     })
