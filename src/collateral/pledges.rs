@@ -474,7 +474,7 @@ async fn accept(
                 pl::pboc_registration_no.eq(&r.pboc_registration_no),
                 pl::verification_code.eq(&verification),
                 pl::amendment_code_hash.eq(code_hash(&amendment)),
-                pl::serials.eq(serial_text(&moved)),
+                pl::serials.eq(serials::to_text(&moved)),
                 pl::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -486,16 +486,6 @@ async fn accept(
         Ok(out)
     })
     .await
-}
-
-fn serial_text(ranges: &[Range]) -> Option<String> {
-    (!ranges.is_empty()).then(|| {
-        ranges
-            .iter()
-            .map(|r| format!("{}-{}", r.first, r.last))
-            .collect::<Vec<_>>()
-            .join(",")
-    })
 }
 
 /// An inclusive range of serial numbers.
@@ -517,22 +507,19 @@ fn split_serials(
         party: None,
         state: "moving".into(),
     };
-    let ranges: Vec<Range> = text
-        .split(',')
-        .filter_map(|s| s.split_once('-'))
-        .filter_map(|(a, b)| {
-            Some(Range {
-                first: a.parse().ok()?,
-                last: b.parse().ok()?,
-                owner: mine.clone(),
-            })
+    let ranges: Vec<Range> = serials::parse_text(text)
+        .into_iter()
+        .map(|(first, last)| Range {
+            first,
+            last,
+            owner: mine.clone(),
         })
         .collect();
     let (rest, moved) = serials::transfer(&ranges, &mine, &moving, quantity / 10_000)
         .map_err(|e| ApiError::conflict("serials_unavailable", e.to_string()))?;
     let named = moved.iter().map(|r| (r.first, r.last)).collect();
     let remaining: Vec<Range> = rest.into_iter().filter(|r| r.owner == mine).collect();
-    Ok((Some(named), serial_text(&remaining)))
+    Ok((Some(named), serials::to_text(&remaining)))
 }
 
 /// Moves `quantity` of a pledge out of the pledgor's pledged bucket.

@@ -128,13 +128,7 @@ pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
     } else {
         Vec::new()
     };
-    let serial_text = (!moved.is_empty()).then(|| {
-        moved
-            .iter()
-            .map(|r| format!("{}-{}", r.first, r.last))
-            .collect::<Vec<_>>()
-            .join(",")
-    });
+    let serial_text = super::serials::to_text(&moved);
     diesel::insert_into(mv::table)
         .values((
             mv::lot_id.eq(m.lot.id),

@@ -118,13 +118,7 @@ pub fn record(
     actor: &str,
     at: NaiveDateTime,
 ) -> ApiResult<serde_json::Value> {
-    let serial_text = (!serials.is_empty()).then(|| {
-        serials
-            .iter()
-            .map(|r| format!("{}-{}", r.first, r.last))
-            .collect::<Vec<_>>()
-            .join(",")
-    });
+    let serial_text = super::serials::to_text(serials);
     diesel::insert_into(rt::table)
         .values((
             rt::lot_id.eq(lot.id),

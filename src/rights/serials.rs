@@ -238,6 +238,25 @@ fn apply(ranges: &[Range], moves: &[(i64, i64)], to: &Owner) -> (Vec<Range>, Vec
     (normalize(out), normalize(moved))
 }
 
+/// Ranges as the text stored on journal rows, transfers and pledges: "1-100,151-300"; None for none.
+pub fn to_text(ranges: &[Range]) -> Option<String> {
+    (!ranges.is_empty()).then(|| {
+        ranges
+            .iter()
+            .map(|r| format!("{}-{}", r.first, r.last))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+/// The (first, last) pairs of a text written by [`to_text`].
+pub fn parse_text(text: &str) -> Vec<(i64, i64)> {
+    text.split(',')
+        .filter_map(|p| p.split_once('-'))
+        .filter_map(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

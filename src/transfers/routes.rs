@@ -22,7 +22,7 @@ use crate::kernel::pagination::{Page, PageParams};
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
-use crate::rights::serials::Range;
+use crate::rights::serials;
 use crate::rights::store::{self as rights, LotRow};
 use crate::rights::{Acquisition, Bucket};
 use crate::schema::transfers as t;
@@ -106,25 +106,6 @@ impl From<TransferRow> for TransferView {
             updated_at: r.updated_at.and_utc(),
         }
     }
-}
-
-fn serial_text(ranges: &[Range]) -> Option<String> {
-    (!ranges.is_empty()).then(|| {
-        ranges
-            .iter()
-            .map(|r| format!("{}-{}", r.first, r.last))
-            .collect::<Vec<_>>()
-            .join(",")
-    })
-}
-
-fn parse_serial_text(s: &Option<String>) -> Option<Vec<(i64, i64)>> {
-    s.as_ref().map(|s| {
-        s.split(',')
-            .filter_map(|p| p.split_once('-'))
-            .filter_map(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-            .collect()
-    })
 }
 
 fn transfer_audit(
@@ -317,7 +298,7 @@ async fn request(
                     named_serials: r.serials.as_deref(),
                 },
             )?;
-            if let Some(text) = serial_text(&moved) {
+            if let Some(text) = serials::to_text(&moved) {
                 diesel::update(t::table.find(tr.id))
                     .set(t::serials.eq(&text))
                     .execute(conn)?;
@@ -426,7 +407,7 @@ async fn act(
                 _ => (Side::holder(tr.from_party_id, Bucket::InTransfer), "", None),
             };
             if !cause.is_empty() {
-                let named = parse_serial_text(&tr.serials);
+                let named = tr.serials.as_deref().map(serials::parse_text);
                 ledger::move_quantity(
                     conn,
                     Movement {
@@ -736,7 +717,10 @@ pub fn execute_forced(
         },
     )?;
     diesel::update(t::table.find(tr.id))
-        .set((t::decided_by.eq(actor), t::serials.eq(serial_text(&moved))))
+        .set((
+            t::decided_by.eq(actor),
+            t::serials.eq(serials::to_text(&moved)),
+        ))
         .execute(conn)?;
     tr = store::find(conn, tr.id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
     transfer_audit(conn, &tr, "transfer.forced", actor, at)?;
