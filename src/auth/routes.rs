@@ -113,7 +113,9 @@ async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiRe
         e
     })?;
     let ttl = state.token_ttl;
-    let access_token = mint(&state.keys, &row, state.clock.now(), ttl)?;
+    // Token lifetimes follow the wall clock, as their validation does: a moved business clock
+    // (tests' --test-clock) must not mint tokens that are not yet valid or already expired.
+    let access_token = mint(&state.keys, &row, chrono::Utc::now(), ttl)?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
