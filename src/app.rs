@@ -96,6 +96,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::forest::mortgages::configure(cfg);
     crate::forest::freezes::configure(cfg);
     crate::forest::products::configure(cfg);
+    crate::market::settings::configure(cfg);
+    crate::market::benchmarks::configure(cfg);
+    crate::market::listings::configure(cfg);
+    crate::market::auctions::configure(cfg);
+    crate::market::trades::configure(cfg);
+    crate::market::prices::configure(cfg);
+    crate::market::sweep::configure(cfg);
 }
 
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {
@@ -156,6 +163,10 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
         spawn_checkpoints(state.clone(), Duration::from_secs(args.checkpoint_interval));
     }
     spawn_pledge_sweeper(state.clone(), Duration::from_secs(60));
+    spawn_market_clock(
+        state.clone(),
+        Duration::from_millis(args.market_poll_ms.max(50)),
+    );
     crate::collateral::webhooks::spawn_worker(
         state.clone(),
         Duration::from_millis(args.webhook_poll_ms.max(10)),
@@ -200,6 +211,24 @@ fn spawn_pledge_sweeper(state: web::Data<AppState>, every: Duration) {
                 .await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "pledge sweep failed");
+            }
+        }
+    });
+}
+
+/// Closes due auctions and expires ended listings and unpaid trades on the clock. Every process
+/// runs it; each item is claimed by a conditional UPDATE, so it happens exactly once.
+fn spawn_market_clock(state: web::Data<AppState>, every: Duration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        loop {
+            tick.tick().await;
+            let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
+            let r = state
+                .db(move |conn| crate::market::sweep::run(conn, today, now))
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "market sweep failed");
             }
         }
     });

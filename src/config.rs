@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// up to five minutes.
     #[arg(long, env = "REGISTRY_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
     pub webhook_backoff_ms: u64,
+    /// How often the market clock closes due auctions and expires listings and unpaid trades, in
+    /// milliseconds.
+    #[arg(long, env = "REGISTRY_MARKET_POLL_MS", default_value_t = 1000)]
+    pub market_poll_ms: u64,
     /// Seconds between signed audit checkpoints (0: only on request).
     #[arg(long, env = "REGISTRY_CHECKPOINT_INTERVAL", default_value_t = 300)]
     pub checkpoint_interval: u64,
@@ -134,6 +138,7 @@ impl Default for ServeArgs {
             test_clock: false,
             webhook_poll_ms: 1000,
             webhook_backoff_ms: 1000,
+            market_poll_ms: 1000,
             checkpoint_interval: 300,
         }
     }

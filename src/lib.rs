@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod forest;
 pub mod kernel;
+pub mod market;
 pub mod openapi;
 pub mod ops;
 pub mod parties;

@@ -515,6 +515,137 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    benchmark_prices (id) {
+        id -> BigInt,
+        right_type -> Text,
+        sub_kind -> Nullable<Text>,
+        region_code -> Text,
+        unit_price -> BigInt,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        document_ref -> Text,
+        proposal_id -> BigInt,
+        proposed_by -> Text,
+        approved_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    region_flags (id) {
+        id -> BigInt,
+        region_code -> Text,
+        pollutant -> Text,
+        non_attainment -> Bool,
+        document_ref -> Text,
+        set_by -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    listings (id) {
+        id -> BigInt,
+        lot_id -> BigInt,
+        seller_id -> BigInt,
+        pledge_id -> Nullable<BigInt>,
+        quantity -> BigInt,
+        remaining -> BigInt,
+        unit_price -> BigInt,
+        years -> Nullable<Integer>,
+        min_lot -> BigInt,
+        ends_at -> Timestamp,
+        restriction -> Text,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    auctions (id) {
+        id -> BigInt,
+        lot_id -> BigInt,
+        seller_id -> BigInt,
+        pledge_id -> Nullable<BigInt>,
+        quantity -> BigInt,
+        reserve_price -> BigInt,
+        increment -> BigInt,
+        min_bid -> BigInt,
+        max_bid -> BigInt,
+        years -> Nullable<Integer>,
+        opens_at -> Timestamp,
+        closes_at -> Timestamp,
+        extension_minutes -> Integer,
+        sealed -> Bool,
+        uniform_price -> Bool,
+        restriction -> Text,
+        deposit -> BigInt,
+        status -> Text,
+        clearing_price -> Nullable<BigInt>,
+        allocated -> BigInt,
+        bid_count -> Integer,
+        closed_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    auction_bidders (auction_id, party_id) {
+        auction_id -> BigInt,
+        party_id -> BigInt,
+        deposit -> BigInt,
+        deposit_ref -> Text,
+        registered_by -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bids (id) {
+        id -> BigInt,
+        auction_id -> BigInt,
+        party_id -> BigInt,
+        unit_price -> BigInt,
+        quantity -> BigInt,
+        status -> Text,
+        allocated -> BigInt,
+        placed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    trades (id) {
+        id -> BigInt,
+        lot_id -> BigInt,
+        seller_id -> BigInt,
+        buyer_id -> BigInt,
+        listing_id -> Nullable<BigInt>,
+        auction_id -> Nullable<BigInt>,
+        pledge_id -> Nullable<BigInt>,
+        quantity -> BigInt,
+        unit_price -> BigInt,
+        years -> Nullable<Integer>,
+        amount -> BigInt,
+        buyer_fee -> BigInt,
+        seller_fee -> BigInt,
+        status -> Text,
+        trade_date -> Date,
+        pay_by -> Timestamp,
+        payment_ref -> Nullable<Text>,
+        transfer_id -> Nullable<BigInt>,
+        confirmed_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(trades -> lots (lot_id));
+
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
@@ -551,4 +682,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     parcel_freezes,
     parcel_holders,
     lender_products,
+    benchmark_prices,
+    region_flags,
+    listings,
+    auctions,
+    auction_bidders,
+    bids,
+    trades,
 );

@@ -524,7 +524,7 @@ fn split_serials(
 
 /// Moves `quantity` of a pledge out of the pledgor's pledged bucket.
 #[allow(clippy::too_many_arguments)]
-fn unpledge(
+pub(crate) fn unpledge(
     conn: &mut DbConn,
     p: &PledgeRow,
     lot: &LotRow,
@@ -1137,9 +1137,14 @@ async fn get_one(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Valuation {
     pub pledge_id: i64,
-    /// How the value was obtained: `appraisal` (the lender's registered appraisal) until the
-    /// market supplies traded or benchmark prices.
+    /// How the value was obtained (R3): `vwap_<N>d` (settled trades of the lot's market over N
+    /// days), `benchmark` (the benchmark price in force), or `appraisal` (the lender's registered
+    /// appraisal) when the market shows no price.
     pub method: String,
+    /// The reference price per unit (EM: per ton-year), for the market methods.
+    pub unit_price: Option<Dec>,
+    /// EM: the remaining years of the term the value counts (R3).
+    pub years: Option<i32>,
     pub value: Option<Dec>,
     pub secured_amount: Option<Dec>,
     /// secured ÷ value, in percent with 2 places.
@@ -1147,8 +1152,26 @@ pub struct Valuation {
     pub as_of: DateTime<Utc>,
 }
 
+/// The pledge's current value: its encumbered quantity at market prices (R3), else the appraisal.
+pub fn current_value(
+    conn: &mut DbConn,
+    p: &PledgeRow,
+    today: NaiveDate,
+) -> ApiResult<(String, Option<crate::market::prices::Valued>, Option<i64>)> {
+    let lot = rights::lot(conn, p.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
+    let quantity = if p.quantity > 0 {
+        p.quantity
+    } else {
+        p.applied_quantity
+    };
+    match crate::market::prices::value_of(conn, &lot, quantity, today)? {
+        Some(v) => Ok((v.method.clone(), Some(v), None)),
+        None => Ok(("appraisal".into(), None, p.appraisal_value)),
+    }
+}
+
 #[utoipa::path(get, path = "/v1/pledges/{id}/valuation", tag = "pledges", operation_id = "pledgeValuation",
-    summary = "The collateral's current value with its method, and the loan-to-value",
+    summary = "The collateral's current value with its method (market prices per R3, else the appraisal), and the loan-to-value",
     params(("id" = i64, Path, description = "Pledge id")), responses((status = 200, description = "The valuation", body = Valuation)))]
 #[get("/v1/pledges/{id}/valuation")]
 async fn valuation(
@@ -1157,20 +1180,29 @@ async fn valuation(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let as_of = state.clock.now();
-    let p = state.db(move |conn| visible(conn, &who, id)).await?;
-    let ltv = match (p.secured_amount, p.appraisal_value) {
-        (Some(s), Some(v)) => rules::ltv_bp(s, v).map(Dec::money),
-        _ => None,
-    };
-    Ok(HttpResponse::Ok().json(Valuation {
-        pledge_id: p.id,
-        method: "appraisal".into(),
-        value: p.appraisal_value.map(Dec::money),
-        secured_amount: p.secured_amount.map(Dec::money),
-        loan_to_value_percent: ltv,
-        as_of,
-    }))
+    let (as_of, today) = (state.clock.now(), state.clock.today());
+    let v = state
+        .db(move |conn| {
+            let p = visible(conn, &who, id)?;
+            let (method, market, appraisal) = current_value(conn, &p, today)?;
+            let value = market.as_ref().map(|m| m.value).or(appraisal);
+            let ltv = match (p.secured_amount, value) {
+                (Some(s), Some(v)) => rules::ltv_bp(s, v).map(Dec::money),
+                _ => None,
+            };
+            Ok(Valuation {
+                pledge_id: p.id,
+                method,
+                unit_price: market.as_ref().map(|m| Dec::price(m.unit_price)),
+                years: market.as_ref().map(|m| m.years),
+                value: value.map(Dec::money),
+                secured_amount: p.secured_amount.map(Dec::money),
+                loan_to_value_percent: ltv,
+                as_of,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -1260,17 +1292,21 @@ async fn sweep(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpResp
 }
 
 /// Queues `pledge.ltv_above_threshold` for the lender when the loan-to-value (secured amount over
-/// the current valuation, the appraisal until market prices exist) is above the alert level.
+/// the current valuation: market prices per R3, else the appraisal) is above the alert level.
 fn alert_ltv(conn: &mut DbConn, p: &PledgeRow, secured: i64, at: NaiveDateTime) -> ApiResult<()> {
-    let Some(ltv) = p
-        .appraisal_value
-        .or(find(conn, p.id)?.and_then(|f| f.appraisal_value))
+    let current = find(conn, p.id)?.unwrap_or_else(|| p.clone());
+    let (method, market, appraisal) = current_value(conn, &current, at.date())?;
+    let Some(ltv) = market
+        .map(|m| m.value)
+        .or(appraisal)
+        .or(p.appraisal_value)
         .and_then(|v| rules::ltv_bp(secured, v))
     else {
         return Ok(());
     };
     if ltv > rules::LTV_ALERT_BP {
-        let data = json!({"pledge_id": p.id, "registration_no": p.registration_no, "ltv_percent": Dec::money(ltv), "alert_percent": Dec::money(rules::LTV_ALERT_BP)});
+        let data = json!({"pledge_id": p.id, "registration_no": p.registration_no, "ltv_percent": Dec::money(ltv),
+            "alert_percent": Dec::money(rules::LTV_ALERT_BP), "valuation_method": method});
         super::webhooks::enqueue(
             conn,
             p.lender_id,

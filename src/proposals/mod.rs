@@ -1,4 +1,4 @@
-//! Maker-checker (DESIGN §4): issuance, cancellation and forced transfers take two different
+//! Maker-checker (DESIGN §4): issuance, cancellation, forced transfers and benchmark prices take two different
 //! operators. One proposes (the request is validated and stored); another approves, and the
 //! effect runs in the approval's transaction. The proposer approving is a 403.
 
@@ -21,6 +21,7 @@ pub enum ProposalKind {
     Issuance,
     Cancellation,
     ForcedTransfer,
+    BenchmarkPrice,
 }
 
 impl ProposalKind {
@@ -29,12 +30,14 @@ impl ProposalKind {
             ProposalKind::Issuance => "issuance",
             ProposalKind::Cancellation => "cancellation",
             ProposalKind::ForcedTransfer => "forced_transfer",
+            ProposalKind::BenchmarkPrice => "benchmark_price",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
         match s {
             "cancellation" => ProposalKind::Cancellation,
             "forced_transfer" => ProposalKind::ForcedTransfer,
+            "benchmark_price" => ProposalKind::BenchmarkPrice,
             _ => ProposalKind::Issuance,
         }
     }

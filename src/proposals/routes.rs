@@ -125,6 +125,13 @@ fn execute(
             actor,
             at,
         ),
+        "benchmark_price" => crate::market::benchmarks::execute(
+            conn,
+            &payload::<crate::market::benchmarks::SetBenchmark>(row)?,
+            row,
+            actor,
+            at,
+        ),
         other => Err(ApiError::internal(format!("unknown proposal kind {other}"))),
     }
 }

@@ -1,0 +1,590 @@
+//! Listings (挂牌): a holder offers a quantity at a unit price with a minimum lot and an end time;
+//! the quantity is frozen (`listed`) at once. Purchases take part or all of it, each opening a
+//! trade; withdrawal or expiry returns the rest. A listing never sells more than it froze: every
+//! purchase decrements `remaining` with a conditional UPDATE under the lot's lock.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::rules::Restriction;
+use super::trades::{self, Deal, TradeView};
+use super::{benchmarks, check_buyer, offer_years, restriction_of, restriction_text};
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::amount::{price_to_stored, Dec};
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::json::ApiJson;
+use crate::kernel::pagination::{Page, PageParams};
+use crate::rights::issuance::parse_quantity;
+use crate::rights::ledger::{self, Movement, Side};
+use crate::rights::store::{self as rights, LotRow};
+use crate::rights::Bucket;
+use crate::schema::listings as li;
+
+/// Statuses in which a listing still sells.
+pub const SELLING: [&str; 2] = ["open", "partly_filled"];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get_one)
+        .service(purchase)
+        .service(withdraw);
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = li)]
+pub struct ListingRow {
+    pub id: i64,
+    pub lot_id: i64,
+    pub seller_id: i64,
+    pub pledge_id: Option<i64>,
+    pub quantity: i64,
+    pub remaining: i64,
+    pub unit_price: i64,
+    pub years: Option<i32>,
+    pub min_lot: i64,
+    pub ends_at: NaiveDateTime,
+    pub restriction: String,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"lot_id": 1, "quantity": "10", "unit_price": "6500", "years": 5, "min_lot": "1",
+    "ends_at": "2026-12-31T08:00:00Z", "restriction": {"regions": ["350700"]}}))]
+pub struct CreateListing {
+    pub lot_id: i64,
+    pub quantity: Dec,
+    /// Per unit (EM: yuan per ton-year, R3); EM not below the benchmark in force (R4).
+    pub unit_price: Dec,
+    /// EM: years of the remaining term sold with each unit (R3).
+    pub years: Option<i32>,
+    /// The smallest quantity one purchase may take (the last remainder excepted).
+    pub min_lot: Dec,
+    pub ends_at: DateTime<Utc>,
+    pub restriction: Option<Restriction>,
+    /// Operators only: dispose of this enforced pledge's quantity (R13); the pledgor is the seller.
+    pub pledge_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListingView {
+    pub id: i64,
+    pub lot_id: i64,
+    pub right_type: String,
+    pub sub_kind: Option<String>,
+    pub region_code: String,
+    pub seller_id: i64,
+    /// True when the listing disposes of an enforced pledge (R13).
+    pub disposal: bool,
+    pub quantity: Dec,
+    /// Still for sale.
+    pub remaining: Dec,
+    pub unit_price: Dec,
+    pub years: Option<i32>,
+    pub min_lot: Dec,
+    pub ends_at: DateTime<Utc>,
+    pub restriction: Restriction,
+    /// open, partly_filled, filled, withdrawn or expired.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn view(r: ListingRow, lot: &LotRow) -> ListingView {
+    ListingView {
+        id: r.id,
+        lot_id: r.lot_id,
+        right_type: lot.right_type.clone(),
+        sub_kind: lot.sub_kind.clone(),
+        region_code: lot.region_code.clone(),
+        seller_id: r.seller_id,
+        disposal: r.pledge_id.is_some(),
+        quantity: Dec::qty(r.quantity),
+        remaining: Dec::qty(r.remaining),
+        unit_price: Dec::price(r.unit_price),
+        years: r.years,
+        min_lot: Dec::qty(r.min_lot),
+        ends_at: r.ends_at.and_utc(),
+        restriction: restriction_of(&r.restriction),
+        status: r.status,
+        created_at: r.created_at.and_utc(),
+        updated_at: r.updated_at.and_utc(),
+    }
+}
+
+fn load_view(conn: &mut DbConn, id: i64) -> ApiResult<ListingView> {
+    let r = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+    let lot = rights::lot(conn, r.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
+    Ok(view(r, &lot))
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<ListingRow>> {
+    li::table
+        .find(id)
+        .select(ListingRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+fn audit(
+    conn: &mut DbConn,
+    r: &ListingRow,
+    action: &str,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    crate::audit::record(
+        conn,
+        crate::audit::Event {
+            chain: format!("lot:{}", r.lot_id),
+            actor,
+            action,
+            object_type: "listing",
+            object_id: r.id.to_string(),
+            payload: json!({"seller": r.seller_id, "quantity": r.quantity, "remaining": r.remaining,
+                "unit_price": r.unit_price, "years": r.years, "status": r.status, "pledge": r.pledge_id}),
+            at,
+        },
+    )?;
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/v1/listings", tag = "market", operation_id = "createListing",
+    summary = "List a quantity for sale (挂牌); it is frozen at once",
+    params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
+    request_body = CreateListing,
+    responses((status = 201, description = "Listed", body = ListingView),
+        (status = 409, description = "insufficient_quantity, lot_expired, pledge_not_enforcing", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/listings")]
+async fn create(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<CreateListing>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Enterprise, Role::Operator])?;
+    let r = body.value;
+    let restriction = restriction_text(&r.restriction)?;
+    let price = price_to_stored(r.unit_price.0)
+        .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
+    let (actor, now, today) = (
+        who.actor(),
+        db::now_micros(state.clock.now()),
+        state.clock.today(),
+    );
+    let ends_at = db::now_micros(r.ends_at);
+    if ends_at <= now {
+        return Err(ApiError::invalid_field("ends_at", "in the future"));
+    }
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        StatusCode::CREATED,
+        move |conn| {
+            let lot = rights::lock_lot(conn, r.lot_id)?;
+            let pledge = match (w.role, r.pledge_id) {
+                (Role::Operator, Some(p)) => {
+                    Some(crate::collateral::disposal::enforcing(conn, p, lot.id)?)
+                }
+                (Role::Operator, None) => {
+                    return Err(ApiError::invalid_field(
+                        "pledge_id",
+                        "operators list only to dispose of an enforced pledge",
+                    ))
+                }
+                (_, Some(_)) => {
+                    return Err(ApiError::forbidden(
+                        "only operators dispose of pledged quantity",
+                    ))
+                }
+                (_, None) => None,
+            };
+            let seller = match &pledge {
+                Some(p) => p.pledgor_id,
+                None => w
+                    .party_id
+                    .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?,
+            };
+            if rights::holding(conn, seller, lot.id)?.is_none() {
+                return Err(ApiError::not_found("holding"));
+            }
+            let rt = rights::right_type(conn, &lot.right_type)?
+                .ok_or_else(|| ApiError::internal("right type vanished"))?;
+            let quantity = parse_quantity("quantity", r.quantity, &rt)?;
+            let min_lot = parse_quantity("min_lot", r.min_lot, &rt)?;
+            if min_lot > quantity {
+                return Err(ApiError::invalid_field(
+                    "min_lot",
+                    "not more than the quantity listed",
+                ));
+            }
+            let years = offer_years(&rt, &lot, r.years, today)?;
+            lot.require_live(today)?;
+            if pledge.is_none() {
+                benchmarks::check_floor(conn, &lot, price, today)?;
+            }
+            diesel::insert_into(li::table)
+                .values((
+                    li::lot_id.eq(lot.id),
+                    li::seller_id.eq(seller),
+                    li::pledge_id.eq(r.pledge_id),
+                    li::quantity.eq(quantity),
+                    li::remaining.eq(quantity),
+                    li::unit_price.eq(price),
+                    li::years.eq(years),
+                    li::min_lot.eq(min_lot),
+                    li::ends_at.eq(ends_at),
+                    li::restriction.eq(&restriction),
+                    li::status.eq("open"),
+                    li::created_by.eq(&actor),
+                    li::created_at.eq(now),
+                    li::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            let row: ListingRow = li::table
+                .filter(li::lot_id.eq(lot.id))
+                .order(li::id.desc())
+                .select(ListingRow::as_select())
+                .first(conn)?;
+            match &pledge {
+                Some(p) => crate::collateral::disposal::offer(
+                    conn,
+                    p,
+                    &lot,
+                    quantity,
+                    &format!("listing:{}", row.id),
+                    &actor,
+                    now,
+                )?,
+                None => {
+                    ledger::move_quantity(
+                        conn,
+                        Movement {
+                            lot: &lot,
+                            from: Side::holder(seller, Bucket::Available),
+                            to: Side::holder(seller, Bucket::Listed),
+                            quantity,
+                            cause: "listing",
+                            reference: format!("listing:{}", row.id),
+                            actor: &actor,
+                            at: now,
+                            acquisition: None,
+                            named_serials: None,
+                        },
+                    )?;
+                }
+            }
+            audit(conn, &row, "listing.opened", &actor, now)?;
+            Outcome::of(&view(row, &lot))
+        },
+    )
+    .await
+}
+
+/// Ends a listing that still sells and returns what is left to the seller (or under the pledge).
+pub fn close(
+    conn: &mut DbConn,
+    r: &ListingRow,
+    lot: &LotRow,
+    status: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<()> {
+    let n = diesel::update(
+        li::table
+            .filter(li::id.eq(r.id))
+            .filter(li::status.eq_any(SELLING)),
+    )
+    .set((
+        li::status.eq(status),
+        li::remaining.eq(0),
+        li::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(ApiError::conflict(
+            "listing_closed",
+            "this listing no longer sells",
+        ));
+    }
+    if r.remaining > 0 {
+        match r.pledge_id {
+            Some(p) => crate::collateral::disposal::take_back(
+                conn,
+                p,
+                lot,
+                r.remaining,
+                Bucket::Listed,
+                actor,
+                now,
+            )?,
+            None => {
+                ledger::move_quantity(
+                    conn,
+                    Movement {
+                        lot,
+                        from: Side::holder(r.seller_id, Bucket::Listed),
+                        to: Side::holder(r.seller_id, Bucket::Available),
+                        quantity: r.remaining,
+                        cause: "listing_end",
+                        reference: format!("listing:{}", r.id),
+                        actor,
+                        at: now,
+                        acquisition: None,
+                        named_serials: None,
+                    },
+                )?;
+            }
+        }
+    }
+    let row = find(conn, r.id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+    audit(conn, &row, &format!("listing.{status}"), actor, now)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"quantity": "2"}))]
+pub struct Purchase {
+    pub quantity: Dec,
+}
+
+#[utoipa::path(post, path = "/v1/listings/{id}/purchases", tag = "market", operation_id = "purchaseListing",
+    summary = "Buy part or all of a listing; opens a trade awaiting payment",
+    params(("id" = i64, Path, description = "Listing id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
+    request_body = Purchase,
+    responses((status = 201, description = "A trade awaiting payment", body = TradeView),
+        (status = 409, description = "listing_closed, insufficient_quantity", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/listings/{id}/purchases")]
+async fn purchase(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<Purchase>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Enterprise])?;
+    let buyer = who
+        .party_id
+        .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?;
+    let asked = body.value.quantity;
+    let (id, actor, now, today) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+        state.clock.today(),
+    );
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        StatusCode::CREATED,
+        move |conn| {
+            let first = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+            let lot = rights::lock_lot(conn, first.lot_id)?;
+            // Re-read under the lot's lock: this is the state every concurrent buyer sees in turn.
+            let l = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+            if !SELLING.contains(&l.status.as_str()) || l.ends_at <= now {
+                return Err(ApiError::conflict(
+                    "listing_closed",
+                    format!("this listing is {}", l.status),
+                ));
+            }
+            let rt = rights::right_type(conn, &lot.right_type)?
+                .ok_or_else(|| ApiError::internal("right type vanished"))?;
+            let quantity = parse_quantity("quantity", asked, &rt)?;
+            if quantity > l.remaining {
+                return Err(ApiError::conflict(
+                    "insufficient_quantity",
+                    format!("only {} is left", Dec::qty(l.remaining).0),
+                ));
+            }
+            if quantity < l.min_lot && quantity != l.remaining {
+                return Err(ApiError::invalid_field(
+                    "quantity",
+                    format!("at least the minimum lot {}", Dec::qty(l.min_lot).0),
+                ));
+            }
+            lot.require_live(today)?;
+            check_buyer(
+                conn,
+                buyer,
+                l.seller_id,
+                &lot,
+                &restriction_of(&l.restriction),
+            )?;
+            if l.pledge_id.is_none() {
+                benchmarks::check_floor(conn, &lot, l.unit_price, today)?;
+            }
+            let left = l.remaining - quantity;
+            let status = if left == 0 { "filled" } else { "partly_filled" };
+            let n = diesel::update(
+                li::table
+                    .filter(li::id.eq(id))
+                    .filter(li::remaining.ge(quantity))
+                    .filter(li::status.eq_any(SELLING)),
+            )
+            .set((
+                li::remaining.eq(li::remaining - quantity),
+                li::status.eq(status),
+                li::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+            if n == 0 {
+                return Err(ApiError::conflict(
+                    "insufficient_quantity",
+                    "the listing sold out meanwhile",
+                ));
+            }
+            let t = trades::open(
+                conn,
+                Deal {
+                    lot: &lot,
+                    seller_id: l.seller_id,
+                    buyer_id: buyer,
+                    quantity,
+                    unit_price: l.unit_price,
+                    years: l.years,
+                    listing_id: Some(l.id),
+                    auction_id: None,
+                    pledge_id: l.pledge_id,
+                },
+                &actor,
+                today,
+                now,
+            )?;
+            Outcome::of(&trades::view(t, &w))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/listings/{id}/withdraw", tag = "market", operation_id = "withdrawListing",
+    summary = "The seller (or an operator) withdraws a listing; what is unsold returns",
+    params(("id" = i64, Path, description = "Listing id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
+    responses((status = 200, description = "Withdrawn", body = ListingView),
+        (status = 409, description = "listing_closed", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/listings/{id}/withdraw")]
+async fn withdraw(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Enterprise, Role::Operator])?;
+    let (id, actor, now) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+    );
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        "",
+        KeyPolicy::Required,
+        StatusCode::OK,
+        move |conn| {
+            let first = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+            let lot = rights::lock_lot(conn, first.lot_id)?;
+            let l = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+            let own = w.role == Role::Operator
+                || (l.pledge_id.is_none() && w.party_id == Some(l.seller_id));
+            if !own {
+                return Err(ApiError::forbidden(
+                    "only the seller or an operator withdraws a listing",
+                ));
+            }
+            close(conn, &l, &lot, "withdrawn", &actor, now)?;
+            Outcome::of(&load_view(conn, id)?)
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListingQuery {
+    /// open, partly_filled, filled, withdrawn or expired.
+    pub status: Option<String>,
+    pub lot_id: Option<i64>,
+    pub seller_id: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/listings", tag = "market", operation_id = "listListings",
+    summary = "Listings (public to every authenticated user)",
+    params(ListingQuery), responses((status = 200, description = "A page", body = Page<ListingView>)))]
+#[get("/v1/listings")]
+async fn list(
+    state: web::Data<AppState>,
+    _who: Principal,
+    q: web::Query<ListingQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let (after, limit) = PageParams {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    }
+    .resolve()?;
+    let views = state
+        .db(move |conn| {
+            let mut query = li::table
+                .filter(li::id.gt(after))
+                .order(li::id)
+                .limit(limit + 1)
+                .select(ListingRow::as_select())
+                .into_boxed();
+            if let Some(s) = q.status {
+                query = query.filter(li::status.eq(s));
+            }
+            if let Some(l) = q.lot_id {
+                query = query.filter(li::lot_id.eq(l));
+            }
+            if let Some(p) = q.seller_id {
+                query = query.filter(li::seller_id.eq(p));
+            }
+            let rows = query.load(conn)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let lot = rights::lot(conn, r.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
+                out.push(view(r, &lot));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id)))
+}
+
+#[utoipa::path(get, path = "/v1/listings/{id}", tag = "market", operation_id = "getListing", summary = "A listing",
+    params(("id" = i64, Path, description = "Listing id")), responses((status = 200, description = "The listing", body = ListingView)))]
+#[get("/v1/listings/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    _who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let v = state.db(move |conn| load_view(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(v))
+}

@@ -1,0 +1,535 @@
+//! Trades (成交) and their settlement: delivery versus payment. A purchase or an auction award
+//! opens a trade and moves the quantity from the seller's `listed` to `in_transfer`; it moves to
+//! the buyer only when an operator confirms payment, in one transaction with a settled transfer.
+//! Unpaid trades expire and the quantity returns to the seller (or under the pledge).
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{rules, settings};
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::amount::{trade_amount_fen, Dec};
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::json::ApiJson;
+use crate::kernel::pagination::{Page, PageParams};
+use crate::rights::ledger::{self, Movement, Side};
+use crate::rights::store::{self as rights, LotRow};
+use crate::rights::{Acquisition, Bucket};
+use crate::schema::{auctions as au, listings as li, trades as tr};
+use crate::transfers::store::{self as transfers, NewTransfer};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list).service(get_one).service(confirm_payment);
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tr)]
+pub struct TradeRow {
+    pub id: i64,
+    pub lot_id: i64,
+    pub seller_id: i64,
+    pub buyer_id: i64,
+    pub listing_id: Option<i64>,
+    pub auction_id: Option<i64>,
+    pub pledge_id: Option<i64>,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub years: Option<i32>,
+    pub amount: i64,
+    pub buyer_fee: i64,
+    pub seller_fee: i64,
+    pub status: String,
+    pub trade_date: NaiveDate,
+    pub pay_by: NaiveDateTime,
+    pub payment_ref: Option<String>,
+    pub transfer_id: Option<i64>,
+    pub confirmed_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A trade. Its price, quantity and date are public market data; who traded, the fees and the
+/// payment only the two parties, operators and regulators see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TradeView {
+    pub id: i64,
+    pub lot_id: i64,
+    pub listing_id: Option<i64>,
+    pub auction_id: Option<i64>,
+    pub quantity: Dec,
+    /// Per unit (EM: per ton-year, R3).
+    pub unit_price: Dec,
+    /// EM: years of the term traded.
+    pub years: Option<i32>,
+    /// quantity × unit price (× years for EM), rounded once half-up to the fen.
+    pub amount: Dec,
+    /// `awaiting_payment`, `settled` or `expired`.
+    pub status: String,
+    pub trade_date: NaiveDate,
+    pub pay_by: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parties: Option<TradeParties>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TradeParties {
+    pub seller_id: i64,
+    pub buyer_id: i64,
+    /// Set when the sale disposes of an enforced pledge (R13).
+    pub pledge_id: Option<i64>,
+    /// Exchange fee of each side, rounded half-up to the fen.
+    pub buyer_fee: Dec,
+    pub seller_fee: Dec,
+    /// What the buyer pays: amount + buyer fee.
+    pub buyer_pays: Dec,
+    /// What the seller receives: amount − seller fee.
+    pub seller_receives: Dec,
+    pub payment_ref: Option<String>,
+    /// The settled transfer through the ledger.
+    pub transfer_id: Option<i64>,
+    pub confirmed_by: Option<String>,
+}
+
+pub fn view(r: TradeRow, who: &Principal) -> TradeView {
+    let parties =
+        (who.sees_party(r.seller_id) || who.sees_party(r.buyer_id)).then(|| TradeParties {
+            seller_id: r.seller_id,
+            buyer_id: r.buyer_id,
+            pledge_id: r.pledge_id,
+            buyer_fee: Dec::money(r.buyer_fee),
+            seller_fee: Dec::money(r.seller_fee),
+            buyer_pays: Dec::money(r.amount + r.buyer_fee),
+            seller_receives: Dec::money(r.amount - r.seller_fee),
+            payment_ref: r.payment_ref.clone(),
+            transfer_id: r.transfer_id,
+            confirmed_by: r.confirmed_by.clone(),
+        });
+    TradeView {
+        id: r.id,
+        lot_id: r.lot_id,
+        listing_id: r.listing_id,
+        auction_id: r.auction_id,
+        quantity: Dec::qty(r.quantity),
+        unit_price: Dec::price(r.unit_price),
+        years: r.years,
+        amount: Dec::money(r.amount),
+        status: r.status,
+        trade_date: r.trade_date,
+        pay_by: r.pay_by.and_utc(),
+        parties,
+        created_at: r.created_at.and_utc(),
+    }
+}
+
+/// What a purchase or an award concluded, before its trade exists.
+pub struct Deal<'a> {
+    pub lot: &'a LotRow,
+    pub seller_id: i64,
+    pub buyer_id: i64,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub years: Option<i32>,
+    pub listing_id: Option<i64>,
+    pub auction_id: Option<i64>,
+    pub pledge_id: Option<i64>,
+}
+
+/// Opens a trade inside the caller's transaction (the lot locked): amount and fees to the fen,
+/// the quantity from the seller's `listed` to `in_transfer`, an audit event.
+pub fn open(
+    conn: &mut DbConn,
+    d: Deal,
+    actor: &str,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> ApiResult<TradeRow> {
+    let s = settings::load(conn)?;
+    let amount = trade_amount_fen(d.quantity, d.unit_price, d.years.unwrap_or(1) as u32)
+        .map_err(|e| ApiError::invalid_field("quantity", e.to_string()))?;
+    let (buyer_fee, seller_fee) = (
+        rules::fee_fen(amount, s.buyer_fee_rate.0),
+        rules::fee_fen(amount, s.seller_fee_rate.0),
+    );
+    diesel::insert_into(tr::table)
+        .values((
+            tr::lot_id.eq(d.lot.id),
+            tr::seller_id.eq(d.seller_id),
+            tr::buyer_id.eq(d.buyer_id),
+            tr::listing_id.eq(d.listing_id),
+            tr::auction_id.eq(d.auction_id),
+            tr::pledge_id.eq(d.pledge_id),
+            tr::quantity.eq(d.quantity),
+            tr::unit_price.eq(d.unit_price),
+            tr::years.eq(d.years),
+            tr::amount.eq(amount),
+            tr::buyer_fee.eq(buyer_fee),
+            tr::seller_fee.eq(seller_fee),
+            tr::status.eq("awaiting_payment"),
+            tr::trade_date.eq(today),
+            tr::pay_by.eq(now + TimeDelta::hours(s.payment_window_hours)),
+            tr::created_at.eq(now),
+            tr::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    // The lot is locked by the caller, so the newest trade on it is this one.
+    let t: TradeRow = tr::table
+        .filter(tr::lot_id.eq(d.lot.id))
+        .order(tr::id.desc())
+        .select(TradeRow::as_select())
+        .first(conn)?;
+    ledger::move_quantity(
+        conn,
+        Movement {
+            lot: d.lot,
+            from: Side::holder(d.seller_id, Bucket::Listed),
+            to: Side::holder(d.seller_id, Bucket::InTransfer),
+            quantity: d.quantity,
+            cause: "trade",
+            reference: format!("trade:{}", t.id),
+            actor,
+            at: now,
+            acquisition: None,
+            named_serials: None,
+        },
+    )?;
+    audit(conn, &t, "trade.opened", actor, now)?;
+    Ok(t)
+}
+
+fn audit(
+    conn: &mut DbConn,
+    t: &TradeRow,
+    action: &str,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    crate::audit::record(
+        conn,
+        crate::audit::Event {
+            chain: format!("lot:{}", t.lot_id),
+            actor,
+            action,
+            object_type: "trade",
+            object_id: t.id.to_string(),
+            payload: json!({"seller": t.seller_id, "buyer": t.buyer_id, "quantity": t.quantity,
+                "unit_price": t.unit_price, "years": t.years, "amount": t.amount, "status": t.status,
+                "listing": t.listing_id, "auction": t.auction_id, "pledge": t.pledge_id}),
+            at,
+        },
+    )?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<TradeRow>> {
+    tr::table
+        .find(id)
+        .select(TradeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Moves a trade out of `awaiting_payment`; false when it already left (someone else won).
+fn leave_awaiting(
+    conn: &mut DbConn,
+    id: i64,
+    status: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        tr::table
+            .filter(tr::id.eq(id))
+            .filter(tr::status.eq("awaiting_payment")),
+    )
+    .set((tr::status.eq(status), tr::updated_at.eq(at)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// True while a pledge still has quantity on offer: an open listing, a scheduled auction or an
+/// unpaid trade.
+pub fn pledge_on_offer(conn: &mut DbConn, pledge_id: i64) -> QueryResult<bool> {
+    let listings: i64 = li::table
+        .filter(li::pledge_id.eq(pledge_id))
+        .filter(li::status.eq_any(super::listings::SELLING))
+        .count()
+        .get_result(conn)?;
+    let auctions: i64 = au::table
+        .filter(au::pledge_id.eq(pledge_id))
+        .filter(au::status.eq("scheduled"))
+        .count()
+        .get_result(conn)?;
+    let trades: i64 = tr::table
+        .filter(tr::pledge_id.eq(pledge_id))
+        .filter(tr::status.eq("awaiting_payment"))
+        .count()
+        .get_result(conn)?;
+    Ok(listings + auctions + trades > 0)
+}
+
+/// Settles a paid trade: seller's `in_transfer` → buyer's `available` as a market acquisition,
+/// a settled transfer of kind `trade`, and for a disposal the proceeds to the waterfall.
+fn settle(
+    conn: &mut DbConn,
+    id: i64,
+    payment_ref: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<TradeRow> {
+    let t = find(conn, id)?.ok_or_else(|| ApiError::not_found("trade"))?;
+    let lot = rights::lock_lot(conn, t.lot_id)?;
+    if !leave_awaiting(conn, id, "settled", now)? {
+        let status = find(conn, id)?.map(|t| t.status).unwrap_or_default();
+        return Err(ApiError::conflict(
+            "trade_not_awaiting_payment",
+            format!("this trade is {status}"),
+        ));
+    }
+    let transfer = transfers::insert(
+        conn,
+        &NewTransfer {
+            lot_id: t.lot_id,
+            from_party_id: t.seller_id,
+            to_party_id: t.buyer_id,
+            quantity: t.quantity,
+            kind: "trade".into(),
+            status: "settled".into(),
+            requires_approval: false,
+            unit_price: Some(t.unit_price),
+            years: t.years,
+            amount: Some(t.amount),
+            document_ref: Some(format!("trade:{}", t.id)),
+            note: Some(format!("payment {payment_ref}")),
+            serials: None,
+            requested_by: actor.to_string(),
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    let moved = ledger::move_quantity(
+        conn,
+        Movement {
+            lot: &lot,
+            from: Side::holder(t.seller_id, Bucket::InTransfer),
+            to: Side::holder(t.buyer_id, Bucket::Available),
+            quantity: t.quantity,
+            cause: "trade_settle",
+            reference: format!("trade:{}", t.id),
+            actor,
+            at: now,
+            acquisition: Some(Acquisition::Market),
+            named_serials: None,
+        },
+    )?;
+    diesel::update(crate::schema::transfers::table.find(transfer.id))
+        .set(crate::schema::transfers::serials.eq(crate::rights::serials::to_text(&moved)))
+        .execute(conn)?;
+    diesel::update(tr::table.find(id))
+        .set((
+            tr::payment_ref.eq(payment_ref),
+            tr::transfer_id.eq(transfer.id),
+            tr::confirmed_by.eq(actor),
+        ))
+        .execute(conn)?;
+    let t = find(conn, id)?.ok_or_else(|| ApiError::not_found("trade"))?;
+    audit(conn, &t, "trade.settled", actor, now)?;
+    if let Some(pledge) = t.pledge_id {
+        let outstanding = pledge_on_offer(conn, pledge)?;
+        crate::collateral::disposal::record_sale(
+            conn,
+            pledge,
+            t.amount - t.seller_fee,
+            t.id,
+            outstanding,
+            actor,
+            now,
+        )?;
+    }
+    Ok(t)
+}
+
+/// Expires one unpaid trade past its deadline, under its lot's lock; false if it was not due.
+pub fn expire(conn: &mut DbConn, candidate: &TradeRow, now: NaiveDateTime) -> ApiResult<bool> {
+    let lot = rights::lock_lot(conn, candidate.lot_id)?;
+    let Some(t) =
+        find(conn, candidate.id)?.filter(|t| t.status == "awaiting_payment" && t.pay_by <= now)
+    else {
+        return Ok(false);
+    };
+    leave_awaiting(conn, t.id, "expired", now)?;
+    match t.pledge_id {
+        Some(pledge) => crate::collateral::disposal::take_back(
+            conn,
+            pledge,
+            &lot,
+            t.quantity,
+            Bucket::InTransfer,
+            "registry",
+            now,
+        )?,
+        None => {
+            ledger::move_quantity(
+                conn,
+                Movement {
+                    lot: &lot,
+                    from: Side::holder(t.seller_id, Bucket::InTransfer),
+                    to: Side::holder(t.seller_id, Bucket::Available),
+                    quantity: t.quantity,
+                    cause: "trade_expired",
+                    reference: format!("trade:{}", t.id),
+                    actor: "registry",
+                    at: now,
+                    acquisition: None,
+                    named_serials: None,
+                },
+            )?;
+        }
+    }
+    let t = find(conn, t.id)?.ok_or_else(|| ApiError::not_found("trade"))?;
+    audit(conn, &t, "trade.expired", "registry", now)?;
+    Ok(true)
+}
+
+/// The payment the exchange received for a trade.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"payment_ref": "CIB-20261127-000153"}))]
+pub struct ConfirmPayment {
+    /// The bank's reference of the buyer's payment into the settlement account.
+    pub payment_ref: String,
+}
+
+#[utoipa::path(post, path = "/v1/trades/{id}/payment", tag = "market", operation_id = "confirmTradePayment",
+    summary = "An operator confirms the buyer's payment; the trade settles through the ledger (DvP)",
+    params(("id" = i64, Path, description = "Trade id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
+    request_body = ConfirmPayment,
+    responses((status = 200, description = "Settled", body = TradeView),
+        (status = 409, description = "trade_not_awaiting_payment", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/trades/{id}/payment")]
+async fn confirm_payment(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<ConfirmPayment>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let reference = body.value.payment_ref.trim().to_string();
+    if reference.is_empty() || reference.len() > 128 {
+        return Err(ApiError::invalid_field(
+            "payment_ref",
+            "1 to 128 characters",
+        ));
+    }
+    let (id, actor, now) = (
+        id.into_inner(),
+        who.actor(),
+        db::now_micros(state.clock.now()),
+    );
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        StatusCode::OK,
+        move |conn| {
+            let t = settle(conn, id, &reference, &actor, now)?;
+            Outcome::of(&view(t, &w))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TradeQuery {
+    pub lot_id: Option<i64>,
+    pub listing_id: Option<i64>,
+    pub auction_id: Option<i64>,
+    /// awaiting_payment, settled or expired.
+    pub status: Option<String>,
+    /// Only trades of this party (operators, regulators; others always see their own here).
+    pub party_id: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/trades", tag = "market", operation_id = "listTrades",
+    summary = "Trades: the caller's own, or all for operators and regulators",
+    params(TradeQuery), responses((status = 200, description = "A page", body = Page<TradeView>)))]
+#[get("/v1/trades")]
+async fn list(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<TradeQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let (after, limit) = PageParams {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    }
+    .resolve()?;
+    let w = who.clone();
+    let rows = state
+        .db(move |conn| {
+            let mut query = tr::table
+                .filter(tr::id.gt(after))
+                .order(tr::id)
+                .limit(limit + 1)
+                .select(TradeRow::as_select())
+                .into_boxed();
+            let party = if w.role.sees_all() {
+                q.party_id
+            } else {
+                Some(w.party_id.unwrap_or(-1))
+            };
+            if let Some(p) = party {
+                query = query.filter(tr::seller_id.eq(p).or(tr::buyer_id.eq(p)));
+            }
+            if let Some(l) = q.lot_id {
+                query = query.filter(tr::lot_id.eq(l));
+            }
+            if let Some(l) = q.listing_id {
+                query = query.filter(tr::listing_id.eq(l));
+            }
+            if let Some(a) = q.auction_id {
+                query = query.filter(tr::auction_id.eq(a));
+            }
+            if let Some(s) = q.status {
+                query = query.filter(tr::status.eq(s));
+            }
+            Ok(query.load(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows.into_iter().map(|r| view(r, &who)).collect(),
+        limit,
+        |v| v.id,
+    )))
+}
+
+#[utoipa::path(get, path = "/v1/trades/{id}", tag = "market", operation_id = "getTrade",
+    summary = "A trade (its parties and fees only to them, operators and regulators)",
+    params(("id" = i64, Path, description = "Trade id")), responses((status = 200, description = "The trade", body = TradeView)))]
+#[get("/v1/trades/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let t = state
+        .db(move |conn| find(conn, id)?.ok_or_else(|| ApiError::not_found("trade")))
+        .await?;
+    Ok(HttpResponse::Ok().json(view(t, &who)))
+}
