@@ -91,6 +91,24 @@ async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiRe
             ))
         }
     };
+    let row = authenticate(&state, name, secret, kind).await?;
+    let ttl = state.token_ttl;
+    let access_token = mint(&state.keys, &row, state.clock.now(), ttl)?;
+    Ok(HttpResponse::Ok().json(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+    }))
+}
+
+/// Checks a password (or an API client's secret; `kind` is `user` or `client`), spending the same
+/// work on an unknown name; a 401 `invalid_credentials` on any failure. Shared with the /verify page.
+pub async fn authenticate(
+    state: &AppState,
+    name: String,
+    secret: String,
+    kind: &'static str,
+) -> ApiResult<PrincipalRow> {
     let row = state
         .db(move |conn| Ok(store::find_by_username(conn, &name)?))
         .await?;
@@ -112,13 +130,7 @@ async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiRe
         e.code = "invalid_credentials";
         e
     })?;
-    let ttl = state.token_ttl;
-    let access_token = mint(&state.keys, &row, state.clock.now(), ttl)?;
-    Ok(HttpResponse::Ok().json(TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: ttl,
-    }))
+    Ok(row)
 }
 
 /// A user or an API client, as operators see it. Secrets are never shown here.
