@@ -351,6 +351,56 @@ fn bank_search_and_certificate(b: Backend) {
     let pg = br.get("/verify/certificates/NPCX-NOPE");
     assert_eq!(pg.status, 404);
 
+    // An individual by ID number: by POST only, never echoed, and its certificate from the form.
+    let id_number = "350702199001016234";
+    admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": "individual", "name_zh": "林木生", "id_number": id_number, "region_code": "350721"}),
+        )
+        .expect(201);
+    let pg = br.post(
+        "/verify/search",
+        Some(&origin),
+        &[("csrf", &csrf), ("id_number", id_number)],
+    );
+    assert_eq!(pg.status, 200, "{}", pg.html);
+    assert!(pg.html.contains("未发现有效的担保登记") && !pg.html.contains(id_number));
+    assert_eq!(
+        br.get(&format!("/verify/search?id_number={id_number}"))
+            .status,
+        200,
+        "an ID number in a URL is ignored"
+    );
+    let pg = br.post(
+        "/verify/certificates",
+        Some(&origin),
+        &[("csrf", &csrf), ("id_number", id_number)],
+    );
+    assert_eq!(pg.status, 303, "{}", pg.html);
+    let pg = br.get(&pg.location.unwrap());
+    assert_eq!(pg.status, 200);
+    assert!(pg.html.contains("身份证号码（不予显示）") && !pg.html.contains(id_number));
+
+    // Over HTTPS (as a proxy reports it) the cookie is Secure.
+    let https = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/verify/login", srv.base))
+        .header("x-forwarded-proto", "https")
+        .header("origin", srv.base.replace("http://", "https://"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=banker&password=banker-password-long")
+        .send()
+        .unwrap();
+    assert_eq!(https.status().as_u16(), 303);
+    let cookie = https.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+
     // An enterprise user logs in too, but may search only itself.
     let mut eb = Browser::new(&srv.base);
     let pg = eb.post(
@@ -365,6 +415,20 @@ fn bank_search_and_certificate(b: Backend) {
         403
     );
     assert_eq!(eb.get(&format!("/verify/search?uscc={code_a}")).status, 200);
+    // A disabled user's session ends at once, not at expiry.
+    let users = admin.get("/v1/users").expect(200);
+    let ent_id = users.body["items"]
+        .as_array()
+        .or(users.body.as_array())
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "ent-a")
+        .unwrap()["id"]
+        .clone();
+    admin
+        .post(&format!("/v1/users/{ent_id}/disable"), &json!({}))
+        .expect(200);
+    assert_eq!(eb.get(&format!("/verify/search?uscc={code_a}")).status, 401);
 
     // Logging out needs the form token, then clears the cookie.
     let pg = br.get("/verify/search");
