@@ -75,8 +75,7 @@ fn token(common: &CommonArgs, args: &TokenArgs) -> Result<(), CliError> {
         .filter(|r| !r.disabled)
         .ok_or_else(|| format!("no enabled user or API client named {}", args.username))?;
     let keys = auth::jwt::Keys::from_secret(&secrets.jwt_secret);
-    let token =
-        auth_routes::mint(&keys, &row, chrono::Utc::now(), args.ttl).map_err(|e| e.detail)?;
+    let token = auth_routes::mint(&keys, &row, args.ttl).map_err(|e| e.detail)?;
     println!("{token}");
     Ok(())
 }

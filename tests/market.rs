@@ -234,7 +234,10 @@ fn multi_unit_auction(backend: Backend) {
         .body;
     // (The test clock keeps running from where it was set, so the bid came a moment after 02:58.)
     assert!(
-        view["closes_at"].as_str().unwrap().starts_with("2026-12-01T03:03:00"),
+        view["closes_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-01T03:03:00"),
         "{view}"
     );
     assert_eq!(dec(&view["best_bid"]), d("1459"));

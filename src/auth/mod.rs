@@ -114,20 +114,26 @@ impl FromRequest for Principal {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token =
                 token.ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-            let claims = state.keys.decode(&token)?;
-            let row = state
-                .db(move |conn| Ok(store::find_by_id(conn, claims.uid)?))
-                .await?;
-            match row {
-                Some(p) if !p.disabled && p.token_version == claims.ver => Ok(Principal {
-                    id: p.id,
-                    username: p.username,
-                    role: p.role.parse().map_err(ApiError::internal)?,
-                    party_id: p.party_id,
-                }),
-                _ => Err(ApiError::unauthorized("the token has been revoked")),
-            }
+            principal_from_token(&state, &token).await
         })
+    }
+}
+
+/// Checks a token (signature, claims, and against the database: disabled, revoked) and returns
+/// its principal. Shared by the bearer extractor and the /verify page's session cookie.
+pub async fn principal_from_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let claims = state.keys.decode(token)?;
+    let row = state
+        .db(move |conn| Ok(store::find_by_id(conn, claims.uid)?))
+        .await?;
+    match row {
+        Some(p) if !p.disabled && p.token_version == claims.ver => Ok(Principal {
+            id: p.id,
+            username: p.username,
+            role: p.role.parse().map_err(ApiError::internal)?,
+            party_id: p.party_id,
+        }),
+        _ => Err(ApiError::unauthorized("the token has been revoked")),
     }
 }
 

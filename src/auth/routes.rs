@@ -48,14 +48,11 @@ pub struct TokenResponse {
     pub expires_in: i64,
 }
 
-/// Signs a token for a principal.
-pub fn mint(
-    state_keys: &super::jwt::Keys,
-    p: &PrincipalRow,
-    now: DateTime<Utc>,
-    ttl: i64,
-) -> ApiResult<String> {
-    let iat = now.timestamp();
+/// Signs a token for a principal. Token lifetimes follow the wall clock, as their validation
+/// does: a moved business clock (tests' --test-clock) must not mint tokens that are not yet valid
+/// or already expired.
+pub fn mint(state_keys: &super::jwt::Keys, p: &PrincipalRow, ttl: i64) -> ApiResult<String> {
+    let iat = Utc::now().timestamp();
     state_keys.encode(&Claims {
         sub: p.username.clone(),
         uid: p.id,
@@ -91,6 +88,24 @@ async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiRe
             ))
         }
     };
+    let row = authenticate(&state, name, secret, kind).await?;
+    let ttl = state.token_ttl;
+    let access_token = mint(&state.keys, &row, ttl)?;
+    Ok(HttpResponse::Ok().json(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+    }))
+}
+
+/// Checks a password (or an API client's secret; `kind` is `user` or `client`), spending the same
+/// work on an unknown name; a 401 `invalid_credentials` on any failure. Shared with the /verify page.
+pub async fn authenticate(
+    state: &AppState,
+    name: String,
+    secret: String,
+    kind: &'static str,
+) -> ApiResult<PrincipalRow> {
     let row = state
         .db(move |conn| Ok(store::find_by_username(conn, &name)?))
         .await?;
@@ -112,15 +127,7 @@ async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiRe
         e.code = "invalid_credentials";
         e
     })?;
-    let ttl = state.token_ttl;
-    // Token lifetimes follow the wall clock, as their validation does: a moved business clock
-    // (tests' --test-clock) must not mint tokens that are not yet valid or already expired.
-    let access_token = mint(&state.keys, &row, chrono::Utc::now(), ttl)?;
-    Ok(HttpResponse::Ok().json(TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: ttl,
-    }))
+    Ok(row)
 }
 
 /// A user or an API client, as operators see it. Secrets are never shown here.

@@ -313,6 +313,17 @@ fn may_search(conn: &mut DbConn, who: &Principal, q: &SearchQuery) -> ApiResult<
     }
 }
 
+/// The search `who` may run, as `GET /v1/encumbrances` answers it. Shared with the /verify page.
+pub fn search_as(
+    conn: &mut DbConn,
+    who: &Principal,
+    q: &SearchQuery,
+    id_key: &[u8],
+) -> ApiResult<Vec<Notice>> {
+    may_search(conn, who, q)?;
+    run_search(conn, q, id_key)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResult {
     pub as_of: DateTime<Utc>,
@@ -332,10 +343,7 @@ async fn search(
     let key = state.secrets.id_hmac_key.clone();
     let as_of = state.clock.now();
     let encumbrances = state
-        .db(move |conn| {
-            may_search(conn, &who, &q)?;
-            run_search(conn, &q, &key)
-        })
+        .db(move |conn| search_as(conn, &who, &q, &key))
         .await?;
     Ok(HttpResponse::Ok().json(SearchResult {
         as_of,
@@ -466,38 +474,58 @@ async fn certify(
     let q = body.value;
     let key = state.secrets.signing_key.clone();
     let id_key = state.secrets.id_hmac_key.clone();
-    let (as_of, now) = (state.clock.now(), db::now_micros(state.clock.now()));
+    let as_of = state.clock.now();
     let cert = state
-        .db(move |conn| {
-            db::write_tx(conn, |conn| {
-                may_search(conn, &who, &q)?;
-                let encumbrances = run_search(conn, &q, &id_key)?;
-                let certificate_no =
-                    format!("NPCX-{}-{}", as_of.format("%Y%m%d"), super::random_code(8));
-                let statement = Statement {
-                    certificate_no,
-                    issuer: crate::auth::jwt::ISSUER.into(),
-                    as_of,
-                    query: q,
-                    encumbrances,
-                };
-                let cert = sign(statement, &key)?;
-                diesel::insert_into(sc::table)
-                    .values((
-                        sc::certificate_no.eq(&cert.statement.certificate_no),
-                        sc::requested_by.eq(who.id),
-                        sc::body.eq(serde_json::to_string(&cert)
-                            .map_err(|e| ApiError::internal(e.to_string()))?),
-                        sc::key_id.eq(&cert.key_id),
-                        sc::signature.eq(&cert.signature),
-                        sc::created_at.eq(now),
-                    ))
-                    .execute(conn)?;
-                Ok(cert)
-            })
-        })
+        .db(move |conn| issue_certificate(conn, &who, q, &key, &id_key, as_of))
         .await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(cert))
+}
+
+/// Runs the search `who` may run and stores its signed certificate. Shared with the /verify page.
+pub fn issue_certificate(
+    conn: &mut DbConn,
+    who: &Principal,
+    q: SearchQuery,
+    key: &ed25519_dalek::SigningKey,
+    id_key: &[u8],
+    as_of: DateTime<Utc>,
+) -> ApiResult<Certificate> {
+    let now = db::now_micros(as_of);
+    db::write_tx(conn, |conn| {
+        let encumbrances = search_as(conn, who, &q, id_key)?;
+        let certificate_no = format!("NPCX-{}-{}", as_of.format("%Y%m%d"), super::random_code(8));
+        let statement = Statement {
+            certificate_no,
+            issuer: crate::auth::jwt::ISSUER.into(),
+            as_of,
+            query: q,
+            encumbrances,
+        };
+        let cert = sign(statement, key)?;
+        diesel::insert_into(sc::table)
+            .values((
+                sc::certificate_no.eq(&cert.statement.certificate_no),
+                sc::requested_by.eq(who.id),
+                sc::body
+                    .eq(serde_json::to_string(&cert)
+                        .map_err(|e| ApiError::internal(e.to_string()))?),
+                sc::key_id.eq(&cert.key_id),
+                sc::signature.eq(&cert.signature),
+                sc::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(cert)
+    })
+}
+
+/// A stored certificate's JSON, exactly as issued; a 404 when there is none.
+pub fn stored_certificate(conn: &mut DbConn, no: &str) -> ApiResult<String> {
+    sc::table
+        .filter(sc::certificate_no.eq(no))
+        .select(sc::body)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("certificate"))
 }
 
 fn sign(statement: Statement, key: &ed25519_dalek::SigningKey) -> ApiResult<Certificate> {
@@ -522,16 +550,7 @@ async fn get_certificate(
     no: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let no = no.into_inner();
-    let body: String = state
-        .db(move |conn| {
-            sc::table
-                .filter(sc::certificate_no.eq(&no))
-                .select(sc::body)
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| ApiError::not_found("certificate"))
-        })
-        .await?;
+    let body = state.db(move |conn| stored_certificate(conn, &no)).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))

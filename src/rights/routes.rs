@@ -569,5 +569,32 @@ async fn party_holdings(
     id: web::Path<i64>,
     q: web::Query<HoldingQuery>,
 ) -> ApiResult<HttpResponse> {
-    holdings_page(&state, who, Some(id.into_inner()), q.into_inner()).await
+    let id = id.into_inner();
+    // A 404 for a party that does not exist, or that the caller may not see: a lender sees only
+    // its own party and those that applied a pledge to it (DESIGN §5), so it learns nothing of
+    // other parties, not even that they exist.
+    let (role, own) = (who.role, who.party_id);
+    let visible = state
+        .db(move |conn| {
+            if crate::parties::store::find(conn, id)?.is_none() {
+                return Ok(false);
+            }
+            Ok(match role {
+                Role::Bank if own != Some(id) => {
+                    let applied = store::holdings_applied_to(conn, own.unwrap_or(-1))?;
+                    let filter = HoldingFilter {
+                        party_id: Some(id),
+                        lot_id: None,
+                        only_ids: Some(applied),
+                    };
+                    !store::holdings(conn, &filter, 0, 1)?.is_empty()
+                }
+                _ => true,
+            })
+        })
+        .await?;
+    if !visible {
+        return Err(ApiError::not_found("party"));
+    }
+    holdings_page(&state, who, Some(id), q.into_inner()).await
 }
