@@ -527,13 +527,11 @@ fn matrix(b: Backend) {
                     }
                 }
             }
-            if has_params {
-                if row[13].starts_with('2') {
-                    problems.push(format!(
-                        "{method} {path}: an operator gets {} on an object that does not exist",
-                        row[13]
-                    ));
-                }
+            if has_params && row[13].starts_with('2') {
+                problems.push(format!(
+                    "{method} {path}: an operator gets {} on an object that does not exist",
+                    row[13]
+                ));
             }
             table.push(format!(
                 "{:<6} {:<48} {}",
