@@ -300,6 +300,7 @@ diesel::table! {
         lapse_warned_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        ltv_alerted -> Bool,
     }
 }
 

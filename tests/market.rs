@@ -815,6 +815,74 @@ fn price_series_and_valuation(backend: Backend) {
     assert_conserved(&w.admin, w.em);
 }
 
+/// Falling market prices raise a pledge's loan-to-value above the alert level: the sweep tells the
+/// lender once per crossing.
+fn falling_prices_alert_the_lender(backend: Backend) {
+    let w = world(backend);
+    let bank = party(&w.admin, "bank", 90);
+    let banker = user(&w.admin, "bank", Some(bank), "banker");
+    let pid = id(&w
+        .ent_seller
+        .post_key(
+            "/v1/pledges",
+            &key(),
+            &json!({"lot_id": w.em, "quantity": "100", "lender_party_id": bank}),
+        )
+        .expect(201));
+    banker
+        .post_key(
+            &format!("/v1/pledges/{pid}/accept"),
+            &key(),
+            &json!({"secured_amount": "500000.00", "loan_maturity": "2028-12-31", "period_end": "2028-12-31",
+                "loan_reference": "CIB-NP-2026-0901", "appraisal_value": "900000.00", "appraiser": "福建中兴资产评估",
+                "appraisal_date": "2026-11-20"}),
+        )
+        .expect(200);
+    let v = banker
+        .get(&format!("/v1/pledges/{pid}/valuation"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["method"].as_str(), v["loan_to_value_percent"].as_str()),
+        (Some("appraisal"), Some("55.56"))
+    );
+    let quiet = w
+        .admin
+        .post("/v1/collateral/sweep", &json!({}))
+        .expect(200)
+        .body;
+    assert_eq!(quiet["ltv_alerts"], json!([]));
+    let (_, ent_b) = buyer(&w.admin, 91, "350702");
+    let l = id(&list(&w.ent_seller, w.em, "3", "1000", Some(5), json!({})).expect(201));
+    for _ in 0..3 {
+        let t = id(&buy(&ent_b, l, "1").expect(201));
+        pay(&w.admin, t).expect(200);
+    }
+    // 100 × 1,000 × 5 years = 500,000: the loan is now 100 % of the collateral's market value.
+    let v = banker
+        .get(&format!("/v1/pledges/{pid}/valuation"))
+        .expect(200)
+        .body;
+    assert_eq!(v["method"], "vwap_30d");
+    assert_eq!(
+        (v["value"].as_str(), v["loan_to_value_percent"].as_str()),
+        (Some("500000.00"), Some("100.00"))
+    );
+    let s = w
+        .admin
+        .post("/v1/collateral/sweep", &json!({}))
+        .expect(200)
+        .body;
+    assert_eq!(s["ltv_alerts"], json!([pid]));
+    let again = w
+        .admin
+        .post("/v1/collateral/sweep", &json!({}))
+        .expect(200)
+        .body;
+    assert_eq!(again["ltv_alerts"], json!([]), "once per crossing");
+    assert_conserved(&w.admin, w.em);
+}
+
 both_backends!(
     listing_race,
     multi_unit_auction,
@@ -824,4 +892,5 @@ both_backends!(
     unpaid_trade_expires,
     disposal_pays_pledgee_first,
     price_series_and_valuation,
+    falling_prices_alert_the_lender,
 );

@@ -4,6 +4,7 @@
 pub mod disposal;
 pub mod freezes;
 pub mod lender;
+pub mod monitoring;
 pub mod page;
 pub mod pledges;
 pub mod rules;

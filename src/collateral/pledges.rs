@@ -480,7 +480,7 @@ async fn accept(
             .execute(conn)?;
         let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
         add_entry(conn, &p, "registered", json!({"registration_no": registration_no, "secured_amount": secured, "period_end": r.period_end}), &actor, now)?;
-        alert_ltv(conn, &p, secured, now)?;
+        super::monitoring::check_ltv(conn, &p, secured, now)?;
         let mut out = outcome(conn, id)?;
         out.secrets = Some(json!({ "amendment_code": amendment }));
         Ok(out)
@@ -824,7 +824,7 @@ async fn amend(
             ))
             .execute(conn)?;
         add_entry(conn, &p, "amended", json!({"secured_amount": secured, "loan_maturity": r.loan_maturity, "loan_reference_changed": r.loan_reference.is_some()}), &actor, now)?;
-        alert_ltv(conn, &p, new_secured, now)?;
+        super::monitoring::check_ltv(conn, &p, new_secured, now)?;
         outcome(conn, id)
     })
     .await
@@ -1152,24 +1152,6 @@ pub struct Valuation {
     pub as_of: DateTime<Utc>,
 }
 
-/// The pledge's current value: its encumbered quantity at market prices (R3), else the appraisal.
-pub fn current_value(
-    conn: &mut DbConn,
-    p: &PledgeRow,
-    today: NaiveDate,
-) -> ApiResult<(String, Option<crate::market::prices::Valued>, Option<i64>)> {
-    let lot = rights::lot(conn, p.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
-    let quantity = if p.quantity > 0 {
-        p.quantity
-    } else {
-        p.applied_quantity
-    };
-    match crate::market::prices::value_of(conn, &lot, quantity, today)? {
-        Some(v) => Ok((v.method.clone(), Some(v), None)),
-        None => Ok(("appraisal".into(), None, p.appraisal_value)),
-    }
-}
-
 #[utoipa::path(get, path = "/v1/pledges/{id}/valuation", tag = "pledges", operation_id = "pledgeValuation",
     summary = "The collateral's current value with its method (market prices per R3, else the appraisal), and the loan-to-value",
     params(("id" = i64, Path, description = "Pledge id")), responses((status = 200, description = "The valuation", body = Valuation)))]
@@ -1184,7 +1166,7 @@ async fn valuation(
     let v = state
         .db(move |conn| {
             let p = visible(conn, &who, id)?;
-            let (method, market, appraisal) = current_value(conn, &p, today)?;
+            let (method, market, appraisal) = super::monitoring::current_value(conn, &p, today)?;
             let value = market.as_ref().map(|m| m.value).or(appraisal);
             let ltv = match (p.secured_amount, value) {
                 (Some(s), Some(v)) => rules::ltv_bp(s, v).map(Dec::money),
@@ -1211,6 +1193,8 @@ pub struct SweepResult {
     pub lapsed: Vec<i64>,
     /// Pledges whose lender was warned, 90 days ahead, of a coming lapse.
     pub warned: Vec<i64>,
+    /// Pledges whose loan-to-value rose above the alert level (at market prices); lender told.
+    pub ltv_alerts: Vec<i64>,
 }
 
 /// Lapses pledges whose period ended and records the 90-day warnings. Idempotent; run by the
@@ -1228,6 +1212,7 @@ pub fn run_sweep(
     let mut out = SweepResult {
         lapsed: Vec::new(),
         warned: Vec::new(),
+        ltv_alerts: Vec::new(),
     };
     for candidate in due {
         db::write_tx(conn, |conn| -> ApiResult<()> {
@@ -1277,6 +1262,7 @@ pub fn run_sweep(
             Ok(())
         })?;
     }
+    out.ltv_alerts = super::monitoring::monitor(conn, now)?;
     Ok(out)
 }
 
@@ -1289,32 +1275,4 @@ async fn sweep(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpResp
     let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
     let r = state.db(move |conn| run_sweep(conn, today, now)).await?;
     Ok(HttpResponse::Ok().json(r))
-}
-
-/// Queues `pledge.ltv_above_threshold` for the lender when the loan-to-value (secured amount over
-/// the current valuation: market prices per R3, else the appraisal) is above the alert level.
-fn alert_ltv(conn: &mut DbConn, p: &PledgeRow, secured: i64, at: NaiveDateTime) -> ApiResult<()> {
-    let current = find(conn, p.id)?.unwrap_or_else(|| p.clone());
-    let (method, market, appraisal) = current_value(conn, &current, at.date())?;
-    let Some(ltv) = market
-        .map(|m| m.value)
-        .or(appraisal)
-        .or(p.appraisal_value)
-        .and_then(|v| rules::ltv_bp(secured, v))
-    else {
-        return Ok(());
-    };
-    if ltv > rules::LTV_ALERT_BP {
-        let data = json!({"pledge_id": p.id, "registration_no": p.registration_no, "ltv_percent": Dec::money(ltv),
-            "alert_percent": Dec::money(rules::LTV_ALERT_BP), "valuation_method": method});
-        super::webhooks::enqueue(
-            conn,
-            p.lender_id,
-            &format!("pledge:{}", p.id),
-            "pledge.ltv_above_threshold",
-            data,
-            at,
-        )?;
-    }
-    Ok(())
 }
