@@ -15,7 +15,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::rules::{self, Restriction};
 use super::trades::{self, Deal};
-use super::{benchmarks, check_buyer, offer_years, restriction_of, restriction_text};
+use super::{
+    benchmarks, check_buyer, freeze_for_sale, offer_years, restriction_of, restriction_text,
+    return_unsold,
+};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
@@ -25,8 +28,7 @@ use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
 use crate::rights::issuance::parse_quantity;
-use crate::rights::ledger::{self, Movement, Side};
-use crate::rights::store::{self as rights, LotRow};
+use crate::rights::store as rights;
 use crate::rights::Bucket;
 use crate::schema::{auction_bidders as ab, auctions as au, bids as bd};
 
@@ -221,19 +223,15 @@ fn audit(
     actor: &str,
     at: NaiveDateTime,
 ) -> ApiResult<()> {
-    crate::audit::record(
+    super::audit(
         conn,
-        crate::audit::Event {
-            chain: format!("lot:{}", a.lot_id),
-            actor,
-            action,
-            object_type: "auction",
-            object_id: a.id.to_string(),
-            payload: details,
-            at,
-        },
-    )?;
-    Ok(())
+        a.lot_id,
+        ("auction", a.id),
+        action,
+        details,
+        actor,
+        at,
+    )
 }
 
 #[utoipa::path(post, path = "/v1/auctions", tag = "market", operation_id = "createAuction",
@@ -353,34 +351,16 @@ async fn create(
                 .order(au::id.desc())
                 .select(AuctionRow::as_select())
                 .first(conn)?;
-            match &pledge {
-                Some(p) => crate::collateral::disposal::offer(
-                    conn,
-                    p,
-                    &lot,
-                    quantity,
-                    &format!("auction:{}", a.id),
-                    &actor,
-                    now,
-                )?,
-                None => {
-                    ledger::move_quantity(
-                        conn,
-                        Movement {
-                            lot: &lot,
-                            from: Side::holder(seller, Bucket::Available),
-                            to: Side::holder(seller, Bucket::Listed),
-                            quantity,
-                            cause: "auction",
-                            reference: format!("auction:{}", a.id),
-                            actor: &actor,
-                            at: now,
-                            acquisition: None,
-                            named_serials: None,
-                        },
-                    )?;
-                }
-            }
+            freeze_for_sale(
+                conn,
+                &lot,
+                seller,
+                pledge.as_ref(),
+                quantity,
+                &format!("auction:{}", a.id),
+                &actor,
+                now,
+            )?;
             audit(
                 conn,
                 &a,
@@ -772,7 +752,17 @@ pub fn close_if_due(
     }
     let unsold = a.quantity - allocated;
     if unsold > 0 {
-        return_unsold(conn, &a, &lot, unsold, now)?;
+        return_unsold(
+            conn,
+            &lot,
+            a.seller_id,
+            a.pledge_id,
+            unsold,
+            Bucket::Listed,
+            ("auction_unsold", format!("auction:{}", a.id)),
+            "registry",
+            now,
+        )?;
     }
     let clearing = awards.iter().map(|w| w.price).min();
     let status = if awards.is_empty() {
@@ -797,44 +787,6 @@ pub fn close_if_due(
         now,
     )?;
     Ok(true)
-}
-
-fn return_unsold(
-    conn: &mut DbConn,
-    a: &AuctionRow,
-    lot: &LotRow,
-    quantity: i64,
-    now: NaiveDateTime,
-) -> ApiResult<()> {
-    match a.pledge_id {
-        Some(p) => crate::collateral::disposal::take_back(
-            conn,
-            p,
-            lot,
-            quantity,
-            Bucket::Listed,
-            "registry",
-            now,
-        ),
-        None => {
-            ledger::move_quantity(
-                conn,
-                Movement {
-                    lot,
-                    from: Side::holder(a.seller_id, Bucket::Listed),
-                    to: Side::holder(a.seller_id, Bucket::Available),
-                    quantity,
-                    cause: "auction_unsold",
-                    reference: format!("auction:{}", a.id),
-                    actor: "registry",
-                    at: now,
-                    acquisition: None,
-                    named_serials: None,
-                },
-            )?;
-            Ok(())
-        }
-    }
 }
 
 #[utoipa::path(post, path = "/v1/auctions/{id}/close", tag = "market", operation_id = "closeAuction",

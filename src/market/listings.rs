@@ -13,7 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::rules::Restriction;
 use super::trades::{self, Deal, TradeView};
-use super::{benchmarks, check_buyer, offer_years, restriction_of, restriction_text};
+use super::{
+    benchmarks, check_buyer, freeze_for_sale, offer_years, restriction_of, restriction_text,
+    return_unsold,
+};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
@@ -23,7 +26,6 @@ use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
 use crate::rights::issuance::parse_quantity;
-use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::store::{self as rights, LotRow};
 use crate::rights::Bucket;
 use crate::schema::listings as li;
@@ -145,20 +147,17 @@ fn audit(
     actor: &str,
     at: NaiveDateTime,
 ) -> ApiResult<()> {
-    crate::audit::record(
+    let payload = json!({"seller": r.seller_id, "quantity": r.quantity, "remaining": r.remaining,
+        "unit_price": r.unit_price, "years": r.years, "status": r.status, "pledge": r.pledge_id});
+    super::audit(
         conn,
-        crate::audit::Event {
-            chain: format!("lot:{}", r.lot_id),
-            actor,
-            action,
-            object_type: "listing",
-            object_id: r.id.to_string(),
-            payload: json!({"seller": r.seller_id, "quantity": r.quantity, "remaining": r.remaining,
-                "unit_price": r.unit_price, "years": r.years, "status": r.status, "pledge": r.pledge_id}),
-            at,
-        },
-    )?;
-    Ok(())
+        r.lot_id,
+        ("listing", r.id),
+        action,
+        payload,
+        actor,
+        at,
+    )
 }
 
 #[utoipa::path(post, path = "/v1/listings", tag = "market", operation_id = "createListing",
@@ -262,34 +261,16 @@ async fn create(
                 .order(li::id.desc())
                 .select(ListingRow::as_select())
                 .first(conn)?;
-            match &pledge {
-                Some(p) => crate::collateral::disposal::offer(
-                    conn,
-                    p,
-                    &lot,
-                    quantity,
-                    &format!("listing:{}", row.id),
-                    &actor,
-                    now,
-                )?,
-                None => {
-                    ledger::move_quantity(
-                        conn,
-                        Movement {
-                            lot: &lot,
-                            from: Side::holder(seller, Bucket::Available),
-                            to: Side::holder(seller, Bucket::Listed),
-                            quantity,
-                            cause: "listing",
-                            reference: format!("listing:{}", row.id),
-                            actor: &actor,
-                            at: now,
-                            acquisition: None,
-                            named_serials: None,
-                        },
-                    )?;
-                }
-            }
+            freeze_for_sale(
+                conn,
+                &lot,
+                seller,
+                pledge.as_ref(),
+                quantity,
+                &format!("listing:{}", row.id),
+                &actor,
+                now,
+            )?;
             audit(conn, &row, "listing.opened", &actor, now)?;
             Outcome::of(&view(row, &lot))
         },
@@ -324,34 +305,17 @@ pub fn close(
         ));
     }
     if r.remaining > 0 {
-        match r.pledge_id {
-            Some(p) => crate::collateral::disposal::take_back(
-                conn,
-                p,
-                lot,
-                r.remaining,
-                Bucket::Listed,
-                actor,
-                now,
-            )?,
-            None => {
-                ledger::move_quantity(
-                    conn,
-                    Movement {
-                        lot,
-                        from: Side::holder(r.seller_id, Bucket::Listed),
-                        to: Side::holder(r.seller_id, Bucket::Available),
-                        quantity: r.remaining,
-                        cause: "listing_end",
-                        reference: format!("listing:{}", r.id),
-                        actor,
-                        at: now,
-                        acquisition: None,
-                        named_serials: None,
-                    },
-                )?;
-            }
-        }
+        return_unsold(
+            conn,
+            lot,
+            r.seller_id,
+            r.pledge_id,
+            r.remaining,
+            Bucket::Listed,
+            ("listing_end", format!("listing:{}", r.id)),
+            actor,
+            now,
+        )?;
     }
     let row = find(conn, r.id)?.ok_or_else(|| ApiError::not_found("listing"))?;
     audit(conn, &row, &format!("listing.{status}"), actor, now)

@@ -12,13 +12,16 @@ pub mod settings;
 pub mod sweep;
 pub mod trades;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use crate::collateral::PledgeRow;
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::parties::store::PartyRow;
+use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::store::{LotRow, RightTypeRow};
+use crate::rights::Bucket;
 use crate::schema::{holdings as h, lots};
 use rules::Restriction;
 
@@ -122,4 +125,102 @@ pub fn restriction_text(r: &Option<Restriction>) -> ApiResult<String> {
 
 pub fn restriction_of(text: &str) -> Restriction {
     serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Records a market event on its lot's audit chain.
+pub fn audit(
+    conn: &mut DbConn,
+    lot_id: i64,
+    object: (&str, i64),
+    action: &str,
+    payload: serde_json::Value,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    crate::audit::record(
+        conn,
+        crate::audit::Event {
+            chain: format!("lot:{lot_id}"),
+            actor,
+            action,
+            object_type: object.0,
+            object_id: object.1.to_string(),
+            payload,
+            at,
+        },
+    )?;
+    Ok(())
+}
+
+/// Freezes a quantity for sale (`reference` is the listing or auction): the seller's `available`
+/// → `listed`, or for a disposal the enforced pledge's quantity (R13).
+#[allow(clippy::too_many_arguments)]
+pub fn freeze_for_sale(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    seller: i64,
+    pledge: Option<&PledgeRow>,
+    quantity: i64,
+    reference: &str,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    match pledge {
+        Some(p) => crate::collateral::disposal::offer(conn, p, lot, quantity, reference, actor, at),
+        None => {
+            ledger::move_quantity(
+                conn,
+                Movement {
+                    lot,
+                    from: Side::holder(seller, Bucket::Available),
+                    to: Side::holder(seller, Bucket::Listed),
+                    quantity,
+                    cause: reference.split(':').next().unwrap_or("offer"),
+                    reference: reference.to_string(),
+                    actor,
+                    at,
+                    acquisition: None,
+                    named_serials: None,
+                },
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// Quantity offered but not sold (an ended listing, an auction's rest, an expired trade) returns
+/// from the seller's `from` bucket to `available`, or under the pledge it was disposing of.
+#[allow(clippy::too_many_arguments)]
+pub fn return_unsold(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    seller: i64,
+    pledge_id: Option<i64>,
+    quantity: i64,
+    from: Bucket,
+    (cause, reference): (&str, String),
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    match pledge_id {
+        Some(p) => crate::collateral::disposal::take_back(conn, p, lot, quantity, from, actor, at),
+        None => {
+            ledger::move_quantity(
+                conn,
+                Movement {
+                    lot,
+                    from: Side::holder(seller, from),
+                    to: Side::holder(seller, Bucket::Available),
+                    quantity,
+                    cause,
+                    reference,
+                    actor,
+                    at,
+                    acquisition: None,
+                    named_serials: None,
+                },
+            )?;
+            Ok(())
+        }
+    }
 }

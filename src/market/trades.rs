@@ -212,21 +212,10 @@ fn audit(
     actor: &str,
     at: NaiveDateTime,
 ) -> ApiResult<()> {
-    crate::audit::record(
-        conn,
-        crate::audit::Event {
-            chain: format!("lot:{}", t.lot_id),
-            actor,
-            action,
-            object_type: "trade",
-            object_id: t.id.to_string(),
-            payload: json!({"seller": t.seller_id, "buyer": t.buyer_id, "quantity": t.quantity,
-                "unit_price": t.unit_price, "years": t.years, "amount": t.amount, "status": t.status,
-                "listing": t.listing_id, "auction": t.auction_id, "pledge": t.pledge_id}),
-            at,
-        },
-    )?;
-    Ok(())
+    let payload = json!({"seller": t.seller_id, "buyer": t.buyer_id, "quantity": t.quantity,
+        "unit_price": t.unit_price, "years": t.years, "amount": t.amount, "status": t.status,
+        "listing": t.listing_id, "auction": t.auction_id, "pledge": t.pledge_id});
+    super::audit(conn, t.lot_id, ("trade", t.id), action, payload, actor, at)
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<TradeRow>> {
@@ -365,34 +354,17 @@ pub fn expire(conn: &mut DbConn, candidate: &TradeRow, now: NaiveDateTime) -> Ap
         return Ok(false);
     };
     leave_awaiting(conn, t.id, "expired", now)?;
-    match t.pledge_id {
-        Some(pledge) => crate::collateral::disposal::take_back(
-            conn,
-            pledge,
-            &lot,
-            t.quantity,
-            Bucket::InTransfer,
-            "registry",
-            now,
-        )?,
-        None => {
-            ledger::move_quantity(
-                conn,
-                Movement {
-                    lot: &lot,
-                    from: Side::holder(t.seller_id, Bucket::InTransfer),
-                    to: Side::holder(t.seller_id, Bucket::Available),
-                    quantity: t.quantity,
-                    cause: "trade_expired",
-                    reference: format!("trade:{}", t.id),
-                    actor: "registry",
-                    at: now,
-                    acquisition: None,
-                    named_serials: None,
-                },
-            )?;
-        }
-    }
+    super::return_unsold(
+        conn,
+        &lot,
+        t.seller_id,
+        t.pledge_id,
+        t.quantity,
+        Bucket::InTransfer,
+        ("trade_expired", format!("trade:{}", t.id)),
+        "registry",
+        now,
+    )?;
     let t = find(conn, t.id)?.ok_or_else(|| ApiError::not_found("trade"))?;
     audit(conn, &t, "trade.expired", "registry", now)?;
     Ok(true)
