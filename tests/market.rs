@@ -883,6 +883,97 @@ fn falling_prices_alert_the_lender(backend: Backend) {
     assert_conserved(&w.admin, w.em);
 }
 
+/// Disposal through listings: what a listing leaves unsold returns under the pledge; the waterfall
+/// runs once everything is sold and paid.
+fn disposal_through_listings(backend: Backend) {
+    let w = world(backend);
+    let bank = party(&w.admin, "bank", 95);
+    let banker = user(&w.admin, "bank", Some(bank), "banker");
+    let pid = id(&w
+        .ent_seller
+        .post_key(
+            "/v1/pledges",
+            &key(),
+            &json!({"lot_id": w.em, "quantity": "100", "lender_party_id": bank}),
+        )
+        .expect(201));
+    let acc = banker
+        .post_key(
+            &format!("/v1/pledges/{pid}/accept"),
+            &key(),
+            &json!({"secured_amount": "500000.00", "loan_maturity": "2028-12-31", "period_end": "2028-12-31",
+                "loan_reference": "CIB-NP-2026-0950", "appraisal_value": "900000.00", "appraiser": "福建中兴资产评估",
+                "appraisal_date": "2026-11-20"}),
+        )
+        .expect(200)
+        .body;
+    banker
+        .post_key(
+            &format!("/v1/pledges/{pid}/enforce"),
+            &key(),
+            &json!({"amendment_code": acc["amendment_code"], "principal": "800000.00", "interest": "0.00", "costs": "0.00"}),
+        )
+        .expect(200);
+    // Only operators dispose; the pledgor cannot list its pledged quantity.
+    let own = list(
+        &w.ent_seller,
+        w.em,
+        "100",
+        "1500",
+        Some(5),
+        json!({"pledge_id": pid}),
+    );
+    assert_eq!(own.expect(403).code(), "forbidden");
+    let first = id(&list(
+        &w.admin,
+        w.em,
+        "100",
+        "1500",
+        Some(5),
+        json!({"pledge_id": pid}),
+    )
+    .expect(201));
+    let (b, ent_b) = buyer(&w.admin, 96, "350702");
+    let t = id(&buy(&ent_b, first, "60").expect(201));
+    pay(&w.admin, t).expect(200);
+    assert_eq!(
+        banker.get(&format!("/v1/pledges/{pid}")).expect(200).body["status"],
+        "enforcing"
+    );
+    w.admin.set_clock("2026-12-20T08:00:00Z");
+    w.admin.post("/v1/market/sweep", &json!({})).expect(200);
+    let p = banker.get(&format!("/v1/pledges/{pid}")).expect(200).body;
+    assert_eq!(
+        (p["status"].as_str(), dec(&p["quantity"])),
+        (Some("enforcing"), d("40"))
+    );
+    assert_eq!(dec(&holding(&w.admin, w.seller, w.em)["pledged"]), d("40"));
+    let second = id(&list(
+        &w.admin,
+        w.em,
+        "40",
+        "1400",
+        Some(5),
+        json!({"pledge_id": pid, "ends_at": "2026-12-30T08:00:00Z"}),
+    )
+    .expect(201));
+    let t = id(&buy(&ent_b, second, "40").expect(201));
+    pay(&w.admin, t).expect(200);
+    // 60 × 1,500 × 5 + 40 × 1,400 × 5 = 450,000 + 280,000 = 730,000, all to the claim of 800,000.
+    let p = banker.get(&format!("/v1/pledges/{pid}")).expect(200).body;
+    assert_eq!(p["status"], "disposed");
+    assert_eq!(
+        (
+            p["proceeds"].as_str(),
+            p["paid_to_lender"].as_str(),
+            p["paid_to_pledgor"].as_str()
+        ),
+        (Some("730000.00"), Some("730000.00"), Some("0.00"))
+    );
+    assert_eq!(available(&w.admin, b, w.em), d("100"));
+    assert_conserved(&w.admin, w.em);
+}
+
 both_backends!(
     listing_race,
     multi_unit_auction,
@@ -893,4 +984,5 @@ both_backends!(
     disposal_pays_pledgee_first,
     price_series_and_valuation,
     falling_prices_alert_the_lender,
+    disposal_through_listings,
 );
