@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{Backend, Server};
+use common::ledger::{issue, lot_request};
+use common::{party, user, Backend, Server};
+use serde_json::json;
 
 /// A literal path that only fits another route by shape (`GET /v1/transfers/forced` against
 /// `GET /v1/transfers/{id}`) is a 405 naming the allowed methods, not a 404.
@@ -17,4 +19,66 @@ fn undeclared_method_on_literal_path_is_405(b: Backend) {
     admin.get("/v1/lots/abc").expect(404);
 }
 
-both_backends!(undeclared_method_on_literal_path_is_405);
+/// Every answer the fuzzer provoked is declared in the spec: reusing an Idempotency-Key for a
+/// different request (422) and a state conflict (409) on keyed operations; a bad cursor (422)
+/// and an unknown filter object (404) on lists; and the key's accepted form.
+fn keyed_and_listed_answers_are_declared(b: Backend) {
+    let srv = Server::start(b);
+    let admin = srv.admin();
+    let checker = user(&admin, "operator", None, "checker");
+    let pa = party(&admin, "enterprise", 1);
+    let pb = party(&admin, "enterprise", 2);
+    let ent_a = user(&admin, "enterprise", Some(pa), "ent-a");
+    let lot = issue(&admin, &checker, lot_request("CA", pa, "10", "CA-conf-1"))["id"]
+        .as_i64()
+        .unwrap();
+    let body = json!({"lot_id": lot, "to_party_id": pb, "quantity": "1"});
+    let t = ent_a.post_key("/v1/transfers", "k1", &body).expect(201);
+    let other = json!({"lot_id": lot, "to_party_id": pb, "quantity": "2"});
+    let r = ent_a.post_key("/v1/transfers", "k1", &other).expect(422);
+    assert_eq!(r.code(), "idempotency_key_reused");
+    assert!(t.body["id"].is_i64());
+    admin.get("/v1/transfers?cursor=not-a-cursor").expect(422);
+
+    let spec = admin.get("/openapi.json").expect(200).body;
+    let responses = |path: &str, method: &str| spec["paths"][path][method]["responses"].clone();
+    for (path, method) in [
+        ("/v1/transfers/{id}/approve", "post"),
+        ("/v1/transfers/{id}/confirm", "post"),
+        ("/v1/proposals/{id}/approve", "post"),
+        ("/v1/pledges/{id}/dispose", "post"),
+    ] {
+        let r = responses(path, method);
+        assert!(
+            r["409"].is_object() && r["422"].is_object(),
+            "{method} {path}: {r}"
+        );
+    }
+    for path in [
+        "/v1/transfers",
+        "/v1/lots",
+        "/v1/judicial-freezes",
+        "/v1/holdings",
+    ] {
+        let r = responses(path, "get");
+        assert!(
+            r["404"].is_object() && r["422"].is_object(),
+            "get {path}: {r}"
+        );
+    }
+    let key = spec["paths"]["/v1/transfers"]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .unwrap()
+        .clone();
+    assert_eq!(key["required"], true);
+    assert_eq!(key["schema"]["maxLength"], 255);
+    assert_eq!(key["schema"]["pattern"], "^[!-~]+$");
+}
+
+both_backends!(
+    undeclared_method_on_literal_path_is_405,
+    keyed_and_listed_answers_are_declared,
+);
