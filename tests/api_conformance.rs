@@ -76,6 +76,9 @@ fn keyed_and_listed_answers_are_declared(b: Backend) {
     assert_eq!(key["required"], true);
     assert_eq!(key["schema"]["maxLength"], 255);
     assert_eq!(key["schema"]["pattern"], "^[!-~]+$");
+    // ... and the server holds to that form: a key with a space inside is refused.
+    let r = ent_a.post_key("/v1/transfers", "a key", &body).expect(400);
+    assert_eq!(r.code(), "idempotency_key_invalid");
 }
 
 both_backends!(
