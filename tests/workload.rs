@@ -184,6 +184,9 @@ struct Pledge {
     bank: usize,
     quantity: i64,
     status: String,
+    /// The amendment code (修改码) the lender needs to release; shown once by the accept, so
+    /// absent when only a replay of it came back (a crash cut the first answer off).
+    code: Option<String>,
 }
 
 #[derive(Default)]
@@ -222,6 +225,8 @@ struct Shared {
     stats: Stats,
     /// Unexpected answers (a status the workload does not allow), reported at the end.
     unexpected: Mutex<Vec<String>>,
+    /// Refusals by `code`, reported at the end.
+    refusals: Mutex<HashMap<String, u64>>,
 }
 
 impl Shared {
@@ -272,6 +277,19 @@ impl Shared {
                         self.stats.acked.fetch_add(1, Ordering::Relaxed);
                     } else {
                         self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                        *self
+                            .refusals
+                            .lock()
+                            .unwrap()
+                            .entry(format!(
+                                "{} {}",
+                                path.split('/').nth(2).unwrap_or(""),
+                                r.code()
+                            ))
+                            .or_default() += 1;
+                        if std::env::var("WORKLOAD_DEBUG").is_ok() {
+                            eprintln!("refused {path} {body}: {}", r.body);
+                        }
                         // Refusals the workload provokes: not enough quantity, a state that
                         // moved on. Anything else is a defect of the workload or the server.
                         if !matches!(r.status.as_u16(), 409 | 422) {
@@ -409,7 +427,9 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                     let m = shared.model.lock().unwrap();
                     m.pledges
                         .iter()
-                        .filter(|(_, p)| p.status == "applied" || p.status == "registered")
+                        .filter(|(_, p)| {
+                            p.status == "applied" || (p.status == "registered" && p.code.is_some())
+                        })
                         .map(|(id, p)| (*id, p.clone()))
                         .collect()
                 };
@@ -433,6 +453,7 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                                 bank,
                                 quantity,
                                 status: "applied".into(),
+                                code: None,
                             },
                         );
                     }
@@ -441,8 +462,10 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                 let (id, p) = open[rng.random_range(0..open.len())].clone();
                 let token = &a.banks[p.bank].1;
                 let r = if p.status == "applied" {
-                    let body = json!({"secured_amount": "1000.00", "loan_maturity": "2028-12-31",
-                        "period_end": "2028-12-31", "loan_reference": format!("WL-{id}"),
+                    // Within every lot's limit: a CA lot's is the end of the year after its
+                    // compliance year.
+                    let body = json!({"secured_amount": "1000.00", "loan_maturity": "2027-12-31",
+                        "period_end": "2027-12-31", "loan_reference": format!("WL-{id}"),
                         "appraisal_value": "5000.00", "appraiser": "福建中兴资产评估", "appraisal_date": "2026-11-20"});
                     shared.post(c, token, &format!("/v1/pledges/{id}/accept"), &key, &body)
                 } else {
@@ -451,7 +474,7 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                         token,
                         &format!("/v1/pledges/{id}/release"),
                         &key,
-                        &json!({}),
+                        &json!({"amendment_code": p.code}),
                     )
                 };
                 if r.status.as_u16() == 200 {
@@ -472,6 +495,9 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                     }
                     if let Some(x) = m.pledges.get_mut(&id) {
                         x.status = status;
+                        if let Some(code) = r.body["amendment_code"].as_str() {
+                            x.code = Some(code.to_string());
+                        }
                     }
                 }
             }
@@ -677,6 +703,7 @@ fn run(backend: Backend, processes: usize, secs: u64, faults: Faults) {
         model: Mutex::new(model),
         stats: Stats::default(),
         unexpected: Mutex::new(Vec::new()),
+        refusals: Mutex::new(HashMap::new()),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -714,15 +741,28 @@ fn run(backend: Backend, processes: usize, secs: u64, faults: Faults) {
         c.join().expect("client thread");
     }
     let s = &shared.stats;
-    let (transfers, pledges, retirements) = {
+    let (transfers, pledges, retirements, states) = {
         let m = shared.model.lock().unwrap();
-        (m.transfers.len(), m.pledges.len(), m.retirements.len())
+        let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+        for t in m.transfers.values() {
+            *states.entry(format!("transfer {}", t.status)).or_default() += 1;
+        }
+        for p in m.pledges.values() {
+            *states.entry(format!("pledge {}", p.status)).or_default() += 1;
+        }
+        (
+            m.transfers.len(),
+            m.pledges.len(),
+            m.retirements.len(),
+            states,
+        )
     };
     eprintln!(
         "workload {backend:?}, {processes} process(es), {CLIENTS} clients, {secs} s, {kills} kills: \
          {} responses ({} acknowledged, {} refused 409/422, {} 5xx), {} replays, \
          {} retries after transport errors, {} while a claim held; \
-         {transfers} transfers, {pledges} pledges, {retirements} retirements acknowledged",
+         {transfers} transfers, {pledges} pledges, {retirements} retirements acknowledged; \
+         final states {states:?}; refusals {:?}",
         s.responses.load(Ordering::Relaxed),
         s.acked.load(Ordering::Relaxed),
         s.refused.load(Ordering::Relaxed),
@@ -730,11 +770,26 @@ fn run(backend: Backend, processes: usize, secs: u64, faults: Faults) {
         s.replays.load(Ordering::Relaxed),
         s.transport_retries.load(Ordering::Relaxed),
         s.in_progress_retries.load(Ordering::Relaxed),
+        shared.refusals.lock().unwrap(),
     );
     let op = cluster.any_admin(&shared.actors.admin);
     check(&op, &shared);
     // A fresh process on the same database sees the same (and the database still opens).
     if faults != Faults::None {
+        if backend == Backend::Sqlite {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Check {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                integrity_check: String,
+            }
+            let mut conn = registry::db::establish(&cluster.db.url).unwrap();
+            let rows: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
+                .load(&mut conn)
+                .unwrap();
+            let found: Vec<&str> = rows.iter().map(|r| r.integrity_check.as_str()).collect();
+            assert_eq!(found, ["ok"], "SQLite integrity after kill -9");
+        }
         let last = Server::on(cluster.db.clone());
         check(
             &Api::new(&last.base).with_token(&shared.actors.admin),
