@@ -211,6 +211,8 @@ struct Stats {
     responses: AtomicU64,
     five_xx: AtomicU64,
     transport_retries: AtomicU64,
+    /// Answers that did not come from the registry (see `Shared::post`).
+    foreign: AtomicU64,
     in_progress_retries: AtomicU64,
     replays: AtomicU64,
     refused: AtomicU64,
@@ -250,6 +252,18 @@ impl Shared {
             {
                 Err(_) => {
                     self.stats.transport_retries.fetch_add(1, Ordering::Relaxed);
+                    thread::sleep(Duration::from_millis(50));
+                }
+                // Every answer of the registry carries a request id. One without it came from
+                // another program: on a shared machine, the port of a killed process can be taken
+                // by someone else's server before the clients learn it is gone. Not an answer
+                // to this request: retry like a transport failure, and report it.
+                Ok(r) if r.header("x-request-id").is_none() => {
+                    self.stats.foreign.fetch_add(1, Ordering::Relaxed);
+                    eprintln!(
+                        "workload: an answer without x-request-id from {base} (not the registry?): {} {}",
+                        r.status, r.body
+                    );
                     thread::sleep(Duration::from_millis(50));
                 }
                 Ok(r) => {
@@ -760,7 +774,7 @@ fn run(backend: Backend, processes: usize, secs: u64, faults: Faults) {
     eprintln!(
         "workload {backend:?}, {processes} process(es), {CLIENTS} clients, {secs} s, {kills} kills: \
          {} responses ({} acknowledged, {} refused 409/422, {} 5xx), {} replays, \
-         {} retries after transport errors, {} while a claim held; \
+         {} retries after transport errors, {} after foreign answers, {} while a claim held; \
          {transfers} transfers, {pledges} pledges, {retirements} retirements acknowledged; \
          final states {states:?}; refusals {:?}",
         s.responses.load(Ordering::Relaxed),
@@ -769,6 +783,7 @@ fn run(backend: Backend, processes: usize, secs: u64, faults: Faults) {
         s.five_xx.load(Ordering::Relaxed),
         s.replays.load(Ordering::Relaxed),
         s.transport_retries.load(Ordering::Relaxed),
+        s.foreign.load(Ordering::Relaxed),
         s.in_progress_retries.load(Ordering::Relaxed),
         shared.refusals.lock().unwrap(),
     );
