@@ -323,6 +323,25 @@ impl Shared {
 // ---------------------------------------------------------------------------------------------
 // One client.
 
+/// Records an acknowledged status. Two clients may act on one object at once (a confirm and a
+/// cancel of the same transfer) and learn their answers in either order, so a status only moves
+/// forward: requested/applied → confirmed/registered → a final one. Two different final statuses
+/// both acknowledged would be a defect: returned as a conflict.
+fn advance(current: &mut String, new: String) -> Option<String> {
+    let rank = |s: &str| match s {
+        "requested" | "applied" => 0,
+        "confirmed" | "registered" => 1,
+        _ => 2,
+    };
+    if rank(&new) == 2 && rank(current) == 2 && *current != new {
+        return Some(format!("acknowledged both {current} and {new}"));
+    }
+    if rank(&new) >= rank(current) {
+        *current = new;
+    }
+    None
+}
+
 /// A random lot (of type `only`, if given) in which `party` has quantity available, as far as
 /// the acknowledged operations tell: (lot, type, available).
 fn pick_lot(
@@ -430,8 +449,16 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                         }
                         _ => {}
                     }
-                    if let Some(x) = m.transfers.get_mut(&id) {
-                        x.status = status;
+                    let conflict = m
+                        .transfers
+                        .get_mut(&id)
+                        .and_then(|x| advance(&mut x.status, status));
+                    if let Some(c) = conflict {
+                        shared
+                            .unexpected
+                            .lock()
+                            .unwrap()
+                            .push(format!("transfer {id}: {c}"));
                     }
                 }
             }
@@ -508,7 +535,13 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                         other => panic!("pledge {id}: unexpected status {other}"),
                     }
                     if let Some(x) = m.pledges.get_mut(&id) {
-                        x.status = status;
+                        if let Some(c) = advance(&mut x.status, status) {
+                            shared
+                                .unexpected
+                                .lock()
+                                .unwrap()
+                                .push(format!("pledge {id}: {c}"));
+                        }
                         if let Some(code) = r.body["amendment_code"].as_str() {
                             x.code = Some(code.to_string());
                         }
