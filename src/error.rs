@@ -162,6 +162,15 @@ impl From<diesel::result::Error> for ApiError {
             E::DatabaseError(_, info) if is_connection_message(info.message()) => {
                 ApiError::unavailable(format!("database unavailable: {e}"))
             }
+            // PostgreSQL refuses NUL in text. Bodies are checked at the edge (kernel::json); this
+            // catches it anywhere else a client's text reaches a query (a filter, a path).
+            E::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_text",
+                    "text may not contain the NUL character",
+                )
+            }
             _ => ApiError::internal(format!("database error: {e}")),
         }
     }
