@@ -134,6 +134,11 @@ impl Modify for Conventions {
                         problem("Invalid query parameter (or cursor); `errors` names it")
                     });
                 }
+                if path.contains('{') {
+                    r.entry("422".into()).or_insert_with(|| {
+                        problem("Invalid path parameter (`invalid_text`: it holds NUL)")
+                    });
+                }
                 // What the server accepts as a key: 1 to 255 visible ASCII characters. Any
                 // request with a key may meet its earlier use (DESIGN §3.5).
                 let mut keyed = false;
