@@ -162,6 +162,15 @@ impl From<diesel::result::Error> for ApiError {
             E::DatabaseError(_, info) if is_connection_message(info.message()) => {
                 ApiError::unavailable(format!("database unavailable: {e}"))
             }
+            // PostgreSQL refuses NUL in text. Bodies are checked at the edge (kernel::json); this
+            // catches it anywhere else a client's text reaches a query (a filter, a path).
+            E::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_text",
+                    "text may not contain the NUL character",
+                )
+            }
             _ => ApiError::internal(format!("database error: {e}")),
         }
     }
@@ -193,10 +202,15 @@ pub fn query_error(
     ApiError::invalid_field("query", err.to_string()).into()
 }
 
-/// Path failures (a non-numeric id) are 404: no such object.
+/// Path failures (a non-numeric id) are 404: no such object; or 405 when the path is another
+/// route's literal path (`GET /v1/transfers/forced` fits `GET /v1/transfers/{id}` only by shape).
 pub fn path_error(
     _err: actix_web::error::PathError,
-    _req: &actix_web::HttpRequest,
+    req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
+    let known = req.app_data::<actix_web::web::Data<crate::ops::KnownRoutes>>();
+    if let Some(res) = known.and_then(|k| k.method_not_allowed(req)) {
+        return actix_web::error::InternalError::from_response("method not allowed", res).into();
+    }
     ApiError::not_found("resource").into()
 }

@@ -133,9 +133,48 @@ impl Modify for Conventions {
                         Vec::<String>::new(),
                     )]);
                 }
-                if path.contains('{') {
+                let has_query = op.parameters.iter().flatten().any(|p| {
+                    matches!(p, RefOr::T(p) if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+                });
+                // An object named in the path, the body or a filter may not exist (or be hidden).
+                if path.contains('{') || op.request_body.is_some() || has_query {
                     r.entry("404".into())
                         .or_insert_with(|| problem("No such object, or not visible to the caller"));
+                }
+                if has_query {
+                    r.entry("422".into()).or_insert_with(|| {
+                        problem("Invalid query parameter (or cursor); `errors` names it")
+                    });
+                }
+                if path.contains('{') {
+                    r.entry("422".into()).or_insert_with(|| {
+                        problem("Invalid path parameter (`invalid_text`: it holds NUL)")
+                    });
+                }
+                // What the server accepts as a key: 1 to 255 visible ASCII characters. Any
+                // request with a key may meet its earlier use (DESIGN §3.5).
+                let mut keyed = false;
+                for p in op.parameters.iter_mut().flatten() {
+                    let RefOr::T(p) = p else { continue };
+                    if p.name == crate::kernel::idempotency::HEADER {
+                        keyed = true;
+                        p.schema = Some(RefOr::T(utoipa::openapi::schema::Schema::Object(
+                            utoipa::openapi::schema::ObjectBuilder::new()
+                                .schema_type(utoipa::openapi::schema::Type::String)
+                                .min_length(Some(1))
+                                .max_length(Some(255))
+                                .pattern(Some("^[!-~]+$"))
+                                .build(),
+                        )));
+                    }
+                }
+                if keyed {
+                    r.entry("409".into()).or_insert_with(|| {
+                        problem("Conflicts with the object's state (`code` says how), or a request with this Idempotency-Key is still in progress (`idempotency_request_in_progress`)")
+                    });
+                    r.entry("422".into()).or_insert_with(|| {
+                        problem("Invalid request, or this Idempotency-Key was used for a different request (`idempotency_key_reused`)")
+                    });
                 }
                 if op.request_body.is_some() {
                     r.entry("413".into())

@@ -98,39 +98,53 @@ impl KnownRoutes {
         KnownRoutes(routes)
     }
 
+    /// The methods of the template that fits `path` best: the one with the most literal
+    /// segments, so `/v1/transfers/forced` is that path and not `/v1/transfers/{id}`.
     fn methods_for(&self, path: &str) -> Option<&[Method]> {
         let segs: Vec<&str> = path.split('/').collect();
-        self.0.iter().find_map(|(tpl, methods)| {
-            let fits = tpl.len() == segs.len()
-                && tpl
+        self.0
+            .iter()
+            .filter(|(tpl, _)| {
+                tpl.len() == segs.len()
+                    && tpl
+                        .iter()
+                        .zip(&segs)
+                        .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+            })
+            .max_by_key(|(tpl, _)| tpl.iter().filter(|t| !t.starts_with('{')).count())
+            .map(|(_, methods)| methods.as_slice())
+    }
+
+    /// A 405 with `Allow` when `req`'s path is known but not with its method.
+    pub fn method_not_allowed(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        match self.methods_for(req.path()) {
+            Some(methods) if !methods.contains(req.method()) => {
+                let allow = methods
                     .iter()
-                    .zip(&segs)
-                    .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s);
-            fits.then_some(methods.as_slice())
-        })
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut res = ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("use {allow}"),
+                )
+                .problem();
+                res.detail = format!("{} is not allowed here; use {allow}", req.method());
+                Some(
+                    HttpResponse::MethodNotAllowed()
+                        .insert_header((header::ALLOW, allow))
+                        .content_type("application/problem+json")
+                        .json(res),
+                )
+            }
+            _ => None,
+        }
     }
 }
 
 pub async fn unmatched(req: HttpRequest, known: web::Data<KnownRoutes>) -> ApiResult<HttpResponse> {
-    match known.methods_for(req.path()) {
-        Some(methods) if !methods.contains(req.method()) => {
-            let allow = methods
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut res = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("use {allow}"),
-            )
-            .problem();
-            res.detail = format!("{} is not allowed here; use {allow}", req.method());
-            Ok(HttpResponse::MethodNotAllowed()
-                .insert_header((header::ALLOW, allow))
-                .content_type("application/problem+json")
-                .json(res))
-        }
-        _ => Err(ApiError::not_found("route")),
-    }
+    known
+        .method_not_allowed(&req)
+        .ok_or_else(|| ApiError::not_found("route"))
 }

@@ -570,7 +570,8 @@ pub struct Withdraw {
 #[utoipa::path(post, path = "/v1/pledges/{id}/withdraw", tag = "pledges", operation_id = "withdrawPledge",
     summary = "The pledgor withdraws, or the lender declines, an application not yet accepted",
     params(("id" = i64, Path, description = "Pledge id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
-    request_body = Withdraw, responses((status = 200, description = "Withdrawn", body = PledgeView)))]
+    request_body = Withdraw, responses((status = 200, description = "Withdrawn", body = PledgeView),
+        (status = 409, description = "pledge_status: the pledge is no longer an open application", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges/{id}/withdraw")]
 async fn withdraw(
     state: web::Data<AppState>,

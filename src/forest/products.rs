@@ -91,7 +91,8 @@ fn columns() -> (
 #[utoipa::path(post, path = "/v1/lender-products", tag = "forest", operation_id = "createLenderProduct",
     summary = "Register a lender's loan product with its forest-mortgage LTV cap",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
-    request_body = NewProduct, responses((status = 201, description = "Registered", body = ProductView)))]
+    request_body = NewProduct, responses((status = 201, description = "Registered", body = ProductView),
+        (status = 409, description = "product_exists: the lender already has a product of that name", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/lender-products")]
 async fn create(
     state: web::Data<AppState>,

@@ -38,10 +38,16 @@ impl FromRequest for IdemKey {
         let key = match req.headers().get(HEADER) {
             None => Ok(None),
             Some(v) => match v.to_str() {
-                Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Ok(Some(k.trim().to_string())),
+                // What the spec states: 1 to 255 visible ASCII characters, no spaces.
+                Ok(k)
+                    if (1..=255).contains(&k.trim().len())
+                        && k.trim().bytes().all(|b| b.is_ascii_graphic()) =>
+                {
+                    Ok(Some(k.trim().to_string()))
+                }
                 _ => Err(ApiError::bad_request(
                     "idempotency_key_invalid",
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters, without spaces",
                 )),
             },
         };

@@ -66,6 +66,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 
 /// Deserialises a body, naming the field that failed.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if has_escaped_nul(body) {
+        return Err(nul_error(body));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         use serde_json::error::Category;
@@ -83,6 +86,61 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             errors: vec![FieldError { field, message }],
         }
     })
+}
+
+/// Whether a JSON text holds the NUL character (`\u0000`; JSON cannot carry it unescaped).
+/// PostgreSQL's text cannot store it, and no field of this API needs it, so it is refused on both
+/// backends alike. Backslashes occur only inside strings, each starting a two-character escape.
+fn has_escaped_nul(body: &[u8]) -> bool {
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'\\' {
+            if body[i + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// A 422 naming the first field whose text holds NUL (found on this error path only).
+fn nul_error(body: &[u8]) -> ApiError {
+    fn find(v: &serde_json::Value, path: String) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => Some(path),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| find(x, format!("{path}[{i}]"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| {
+                if k.contains('\0') {
+                    return Some(if path.is_empty() {
+                        "body".into()
+                    } else {
+                        path.clone()
+                    });
+                }
+                find(
+                    x,
+                    if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    },
+                )
+            }),
+            _ => None,
+        }
+    }
+    let field = serde_json::from_slice(body)
+        .ok()
+        .and_then(|v| find(&v, String::new()))
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| "body".to_string());
+    ApiError::invalid_field(&field, "text may not contain the NUL character (\\u0000)")
 }
 
 /// For "missing field `x`" serde reports the field in the message and the path stops at its
@@ -117,6 +175,20 @@ mod tests {
     struct Body {
         name: String,
         count: i64,
+    }
+
+    #[test]
+    fn refuses_nul_in_any_string_naming_the_field() {
+        let e = parse::<Body>(br#"{"name":"a\u0000b","count":1}"#).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.errors[0].field.as_str()),
+            (422, "name")
+        );
+        let e = parse::<serde_json::Value>(br#"{"a":[{"b":"\u0000"}]}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "a[0].b");
+        // An escaped backslash followed by the text u0000 is not NUL.
+        assert!(parse::<serde_json::Value>(br#"{"a":"\\u0000"}"#).is_ok());
+        assert!(parse::<serde_json::Value>(br#"{"a":"\u00001"}"#).is_err());
     }
 
     #[test]

@@ -284,6 +284,21 @@ impl Api {
         )
     }
 
+    /// POST with an Idempotency-Key; a transport failure (server killed, refused) is an `Err`
+    /// rather than a panic, so a client can retry with the same key.
+    pub fn try_post_key(&self, path: &str, key: &str, body: &Value) -> reqwest::Result<Reply> {
+        self.req(reqwest::Method::POST, path)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .map(Reply::from)
+    }
+
+    /// GET; a transport failure is an `Err`.
+    pub fn try_get(&self, path: &str) -> reqwest::Result<Reply> {
+        self.req(reqwest::Method::GET, path).send().map(Reply::from)
+    }
+
     pub fn put(&self, path: &str, body: &Value) -> Reply {
         Reply::from(
             self.req(reqwest::Method::PUT, path)
