@@ -11,7 +11,10 @@ JSON, auth or ORM. Per transfer, as the registry does:
      the audit event to the lot's hash chain (bump head, read, insert event, set head hash);
      finish the key with the stored response; COMMIT.
 
-Usage: sqlite_bare.py DB_FILE SECONDS. Prints one JSON line {"transfers", "seconds", "per_s"}.
+Like the server, it runs 16 clients, each with its own connection (writers queue on SQLite's
+write lock through BEGIN IMMEDIATE and busy_timeout, as in the server's pool).
+
+Usage: sqlite_bare.py DB_FILE SECONDS [CLIENTS]. Prints one JSON line {"transfers", "seconds", "per_s"}.
 """
 
 import hashlib
@@ -20,35 +23,11 @@ import os
 import random
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 
-SCHEMA = """
-CREATE TABLE idempotency_keys (principal_id INTEGER NOT NULL, idem_key TEXT NOT NULL, request_hash TEXT NOT NULL,
-  state TEXT NOT NULL, owner TEXT NOT NULL, lease_until TEXT NOT NULL, response_status INTEGER, response_body TEXT,
-  created_at TEXT NOT NULL, PRIMARY KEY (principal_id, idem_key));
-CREATE TABLE right_types (code TEXT PRIMARY KEY, serialized INTEGER NOT NULL);
-CREATE TABLE parties (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name_zh TEXT NOT NULL);
-CREATE TABLE lots (id INTEGER PRIMARY KEY, right_type TEXT NOT NULL REFERENCES right_types(code),
-  certificate_no TEXT NOT NULL UNIQUE, issued INTEGER NOT NULL, valid_to TEXT NOT NULL, version INTEGER NOT NULL);
-CREATE TABLE holdings (id INTEGER PRIMARY KEY, party_id INTEGER NOT NULL REFERENCES parties(id),
-  lot_id INTEGER NOT NULL REFERENCES lots(id), available INTEGER NOT NULL DEFAULT 0, in_transfer INTEGER NOT NULL DEFAULT 0,
-  acquired_free INTEGER NOT NULL DEFAULT 0, acquired_paid INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,
-  UNIQUE (party_id, lot_id));
-CREATE TABLE transfers (id INTEGER PRIMARY KEY, lot_id INTEGER NOT NULL REFERENCES lots(id),
-  from_party_id INTEGER NOT NULL REFERENCES parties(id), to_party_id INTEGER NOT NULL REFERENCES parties(id),
-  quantity INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, requested_by TEXT NOT NULL,
-  decided_by TEXT, serials TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE INDEX transfers_lot ON transfers (lot_id);
-CREATE TABLE movements (id INTEGER PRIMARY KEY, lot_id INTEGER NOT NULL REFERENCES lots(id), from_party_id INTEGER,
-  from_bucket TEXT NOT NULL, to_party_id INTEGER, to_bucket TEXT NOT NULL, quantity INTEGER NOT NULL,
-  cause TEXT NOT NULL, reference TEXT NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL);
-CREATE INDEX movements_lot ON movements (lot_id);
-CREATE TABLE audit_chain_heads (chain TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL);
-CREATE TABLE audit_events (id INTEGER PRIMARY KEY, chain TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL,
-  actor TEXT NOT NULL, action TEXT NOT NULL, object_type TEXT NOT NULL, object_id TEXT NOT NULL,
-  payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, UNIQUE (chain, seq));
-"""
+SCHEMA = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sqlite_bare.sql")).read()
 
 N_PARTIES, N_LOTS, PER_LOT = 32, 32, 8
 
@@ -76,12 +55,31 @@ def main():
             db.execute("INSERT INTO holdings (party_id, lot_id, available, updated_at) VALUES (?, ?, 1000000000, ?)",
                        (h, lot, now))
     db.execute("COMMIT")
+    db.close()
 
-    done = 0
+    clients = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+    counts = [0] * clients
     t0 = time.time()
+    threads = [threading.Thread(target=client, args=(path, holders, seconds, t0, counts, c)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.time() - t0
+    done = sum(counts)
+    print(json.dumps({"transfers": done, "seconds": round(elapsed, 3), "per_s": done / elapsed, "clients": clients}))
+
+
+def client(path, holders, seconds, t0, counts, c):
+    """One client: its own connection, transfers until the time is up."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
+        db.execute(f"PRAGMA {pragma}")
+    now = "2026-11-27 08:00:00.000000"
+    rng = random.Random(c)
     while time.time() - t0 < seconds:
-        lot = random.randint(1, N_LOTS)
-        a, b = random.sample(holders[lot - 1], 2)
+        lot = rng.randint(1, N_LOTS)
+        a, b = rng.sample(holders[lot - 1], 2)
         q = 10000
         key, owner = str(uuid.uuid4()), str(uuid.uuid4())
         req_hash = hashlib.sha256(f"{lot}{a}{b}".encode()).hexdigest()
@@ -131,9 +129,7 @@ def main():
                    "WHERE principal_id = 1 AND idem_key = ? AND owner = ? AND state = 'in_progress'",
                    (payload, key, owner))
         db.execute("COMMIT")
-        done += 1
-    elapsed = time.time() - t0
-    print(json.dumps({"transfers": done, "seconds": round(elapsed, 3), "per_s": done / elapsed}))
+        counts[c] += 1
 
 
 if __name__ == "__main__":
