@@ -521,15 +521,17 @@ def p4(w_pg):
         srv.stop()
     log("P4: bare SQLite programs, same writes and syncs, 16 clients")
 
-    def bare(cmd):
-        out = subprocess.run(cmd + [str(sqlite_dir / "bare.db"), str(secs(20)), str(CLIENTS)], check=True,
-                             capture_output=True, text=True).stdout
-        return json.loads(out.strip().splitlines()[-1])["per_s"]
+    def bare(cmd, name):
+        p = subprocess.run(cmd + [str(sqlite_dir / name), str(secs(20)), str(CLIENTS)], capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"{cmd[-1]} failed: {p.stderr}")
+        return json.loads(p.stdout.strip().splitlines()[-1])["per_s"]
 
-    py = bare([sys.executable, str(BENCH / "sqlite_bare.py")])
+    py = bare([sys.executable, str(BENCH / "sqlite_bare.py")], "bare-py.db")
     # The Rust one links the registry's own SQLite build (bundled); built by bench/run.
     rust_bin = BIN.parent / "examples" / "sqlite_bare"
-    rs = bare([str(rust_bin)]) if rust_bin.exists() else None
+    rs = bare([str(rust_bin)], "bare-rs.db") if rust_bin.exists() else None
     ref = rs if rs is not None else py
     record("P4", registered_per_s=r["ok_per_s"], errors=r["errors"], bare_sqlite_per_s=ref,
            bare_reference="examples/sqlite_bare.rs" if rs is not None else "bench/sqlite_bare.py",
