@@ -32,7 +32,7 @@ use crate::error::Problem;
         crate::rights::routes::lot_serials, crate::rights::routes::propose_cancellation,
         crate::rights::routes::list_holdings, crate::rights::routes::party_holdings,
         crate::rights::retirements::retire, crate::rights::retirements::list,
-        crate::transfers::routes::request, crate::transfers::routes::forced, crate::transfers::routes::list,
+        crate::transfers::routes::request, crate::transfers::routes::registered, crate::transfers::routes::forced, crate::transfers::routes::list,
         crate::transfers::routes::get_one, crate::transfers::routes::confirm, crate::transfers::routes::approve,
         crate::transfers::routes::reject, crate::transfers::routes::cancel,
         crate::proposals::routes::list, crate::proposals::routes::get_one,

@@ -29,6 +29,7 @@ use crate::schema::transfers as t;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(request)
+        .service(registered)
         .service(forced)
         .service(list)
         .service(get_one)
@@ -62,7 +63,7 @@ pub struct TransferView {
     pub from_party_id: i64,
     pub to_party_id: i64,
     pub quantity: Dec,
-    /// `bilateral`, `court_order` or `merger`.
+    /// `bilateral`, `registered` (agreed off-registry, registered by an operator), `court_order` or `merger`.
     pub kind: String,
     pub status: Status,
     pub requires_approval: bool,
@@ -305,6 +306,145 @@ async fn request(
                 tr.serials = Some(text);
             }
             transfer_audit(conn, &tr, "transfer.requested", &actor, now)?;
+            Outcome::of(&TransferView::from(tr))
+        },
+    )
+    .await
+}
+
+/// A transfer the parties agreed off-registry (a contract signed at the exchange's counter),
+/// registered by an operator: it settles at once, in one transaction.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"lot_id": 1, "from_party_id": 3, "to_party_id": 5, "quantity": "20.5",
+    "unit_price": "6300", "years": 5, "document_ref": "南平转让合同〔2026〕88号"}))]
+pub struct RegisteredTransfer {
+    pub lot_id: i64,
+    pub from_party_id: i64,
+    pub to_party_id: i64,
+    pub quantity: Dec,
+    /// Unit price in CNY when this is a trade (EM: per ton per year, R3).
+    pub unit_price: Option<Dec>,
+    /// EM trades: years of the remaining term traded (R3).
+    pub years: Option<i32>,
+    /// The agreement the operator registers.
+    pub document_ref: Option<String>,
+    pub note: Option<String>,
+    /// Carbon-sink lots: exactly which serial ranges, as [first, last] pairs.
+    pub serials: Option<Vec<(i64, i64)>>,
+}
+
+fn trimmed(s: Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+}
+
+#[utoipa::path(post, path = "/v1/transfers/registered", tag = "transfers", operation_id = "registerTransfer",
+    summary = "An operator registers a transfer agreed off-registry; it settles at once",
+    description = "The same checks as a bilateral transfer (holding, quantity, receiver, pricing, live lot); the available quantity moves straight to the receiver in one transaction.",
+    params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
+    request_body = RegisteredTransfer,
+    responses((status = 201, description = "Settled", body = TransferView),
+        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/transfers/registered")]
+async fn registered(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<RegisteredTransfer>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let r = body.value;
+    let (note, document_ref) = (trimmed(r.note), trimmed(r.document_ref));
+    let (actor, now, today) = (
+        who.actor(),
+        db::now_micros(state.clock.now()),
+        state.clock.today(),
+    );
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        StatusCode::CREATED,
+        move |conn| {
+            let from = r.from_party_id;
+            let lot = rights::lock_lot(conn, r.lot_id)?;
+            if rights::holding(conn, from, lot.id)?.is_none() {
+                return Err(ApiError::invalid_field(
+                    "from_party_id",
+                    "holds nothing of this lot",
+                ));
+            }
+            let rt = rights::right_type(conn, &lot.right_type)?
+                .ok_or_else(|| ApiError::internal("right type vanished"))?;
+            let quantity = parse_quantity("quantity", r.quantity, &rt)?;
+            check_receiver(conn, from, r.to_party_id)?;
+            if r.serials.is_some() && !rt.serialized {
+                return Err(ApiError::invalid_field(
+                    "serials",
+                    "this right type has no serial numbers",
+                ));
+            }
+            let (unit_price, years, amount) = pricing(
+                &lot,
+                rt.priced_per_year,
+                quantity,
+                r.unit_price,
+                r.years,
+                today,
+            )?;
+            lot.require_live(today)?;
+            let mut tr = store::insert(
+                conn,
+                &NewTransfer {
+                    lot_id: lot.id,
+                    from_party_id: from,
+                    to_party_id: r.to_party_id,
+                    quantity,
+                    kind: "registered".into(),
+                    status: Status::Settled.as_str().into(),
+                    requires_approval: false,
+                    unit_price,
+                    years,
+                    amount,
+                    document_ref,
+                    note,
+                    serials: None,
+                    requested_by: actor.clone(),
+                    created_at: now,
+                    updated_at: now,
+                },
+            )?;
+            let moved = ledger::move_quantity(
+                conn,
+                Movement {
+                    lot: &lot,
+                    from: Side::holder(from, Bucket::Available),
+                    to: Side::holder(r.to_party_id, Bucket::Available),
+                    quantity,
+                    cause: "transfer_registered",
+                    reference: format!("transfer:{}", tr.id),
+                    actor: &actor,
+                    at: now,
+                    acquisition: Some(if unit_price.is_some() {
+                        Acquisition::Market
+                    } else {
+                        Acquisition::Free
+                    }),
+                    named_serials: r.serials.as_deref(),
+                },
+            )?;
+            let text = serials::to_text(&moved);
+            diesel::update(t::table.find(tr.id))
+                .set((t::decided_by.eq(&actor), t::serials.eq(&text)))
+                .execute(conn)?;
+            tr.decided_by = Some(actor.clone());
+            tr.serials = text;
+            transfer_audit(conn, &tr, "transfer.registered", &actor, now)?;
             Outcome::of(&TransferView::from(tr))
         },
     )
