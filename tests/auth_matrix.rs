@@ -671,6 +671,7 @@ POST   /v1/trades/{id}/payment                          401 401 401 401 401 403 
 GET    /v1/transfers                                    401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/transfers                                    401 401 401 401 401 404 403 403 201 403 403 - - -
 POST   /v1/transfers/forced                             401 401 401 401 401 403 403 403 403 403 202 - - -
+POST   /v1/transfers/registered                         401 401 401 401 401 403 403 403 403 403 201 - - -
 GET    /v1/transfers/{id}                               401 401 401 401 401 404 404 200 200 404 200 404 404 404
 POST   /v1/transfers/{id}/approve                       401 401 401 401 401 404 404 403 403 404 409 404 404 404
 POST   /v1/transfers/{id}/cancel                        401 401 401 401 401 404 404 403 200 404 403 404 404 404

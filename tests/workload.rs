@@ -1,6 +1,6 @@
 //! The bank workload (after Jepsen's "bank" test, issue 7): many clients across server processes on
 //! one database run a random mix of transfers (request, confirm, approve, cancel), pledges (apply,
-//! accept, release) and retirements. Every acknowledged operation is kept in a client-side history;
+//! accept, release), retirements, and the market: listings, purchases, payments and withdrawals. Every acknowledged operation is kept in a client-side history;
 //! the checker then verifies, against the registry:
 //! - conservation per lot and no negative bucket (`assert_conserved`);
 //! - every bucket of every holding equals what the acknowledged operations imply, so nothing
@@ -162,8 +162,27 @@ fn setup(admin: &Api) -> (Actors, Model) {
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 struct Buckets {
     available: i64,
+    listed: i64,
     in_transfer: i64,
     pledged: i64,
+}
+
+#[derive(Clone, Debug)]
+struct Listing {
+    lot: i64,
+    seller: usize,
+    /// Unsold, as far as the acknowledged purchases tell.
+    remaining: i64,
+    withdrawn: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Trade {
+    lot: i64,
+    seller: usize,
+    buyer: usize,
+    quantity: i64,
+    status: String,
 }
 
 #[derive(Clone, Debug)]
@@ -198,6 +217,8 @@ struct Model {
     pledges: HashMap<i64, Pledge>,
     /// (retirement id, lot, quantity).
     retirements: Vec<(i64, i64, i64)>,
+    listings: HashMap<i64, Listing>,
+    trades: HashMap<i64, Trade>,
 }
 
 impl Model {
@@ -374,7 +395,7 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         let roll = rng.random_range(0..100);
         match roll {
             // A new transfer between two enterprises.
-            0..=29 => {
+            0..=24 => {
                 let from = rng.random_range(0..ENTERPRISES);
                 let to = (from + rng.random_range(1..ENTERPRISES)) % ENTERPRISES;
                 let Some((lot, t, have)) = pick_lot(&shared, &mut rng, a.ents[from].0, None) else {
@@ -407,7 +428,7 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                 }
             }
             // Move an open transfer on: confirm (receiver), approve (operator) or cancel (sender).
-            30..=59 => {
+            25..=49 => {
                 let open: Vec<(i64, Transfer)> = {
                     let m = shared.model.lock().unwrap();
                     m.transfers
@@ -463,7 +484,7 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                 }
             }
             // A pledge: apply (pledgor), accept (bank), release (bank).
-            60..=84 => {
+            50..=71 => {
                 let open: Vec<(i64, Pledge)> = {
                     let m = shared.model.lock().unwrap();
                     m.pledges
@@ -549,7 +570,7 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                 }
             }
             // A retirement (compliance surrender of CA).
-            85..=94 => {
+            72..=79 => {
                 let who = rng.random_range(0..ENTERPRISES);
                 let Some((lot, _, have)) = pick_lot(&shared, &mut rng, a.ents[who].0, Some("CA"))
                 else {
@@ -567,11 +588,149 @@ fn client(c: usize, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                     m.retirements.push((id, lot, quantity));
                 }
             }
-            // Market: listings (available → listed), purchases (listed → the buyer's available)
-            // and cancelled listings go here once src/market lands — add arms in this range, a
-            // `listed` field to `Buckets` and `listings`/`trades` to `Model`, and the matching
-            // lookups to `check`.
-            _ => {}
+            // The market: list, buy, pay, withdraw.
+            _ => market_step(c, &shared, &mut rng, &key),
+        }
+    }
+}
+
+/// One market operation: a seller lists (available → listed), a buyer purchases (the seller's
+/// listed → in transfer), the operator confirms payment (→ the buyer's available), a seller
+/// withdraws (the unsold rest → available). A purchase acknowledged after its listing's withdrawal
+/// happened before it (a later one is refused), so it took from what the withdrawal returned.
+fn market_step(c: usize, shared: &Shared, rng: &mut StdRng, key: &str) {
+    let a = &shared.actors;
+    let roll = rng.random_range(0..10);
+    if roll < 3 {
+        let seller = rng.random_range(0..ENTERPRISES);
+        let Some((lot, t, have)) = pick_lot(shared, rng, a.ents[seller].0, None) else {
+            return;
+        };
+        let quantity = rng.random_range(1..=have.min(300));
+        let mut body = json!({"lot_id": lot, "quantity": quantity.to_string(), "unit_price": "100",
+            "min_lot": "1", "ends_at": "2030-06-30T00:00:00Z"});
+        if t == "EM" {
+            body["years"] = json!(1);
+        }
+        let r = shared.post(c, &a.ents[seller].1, "/v1/listings", key, &body);
+        if r.status.as_u16() == 201 {
+            let id = r.body["id"].as_i64().unwrap();
+            let mut m = shared.model.lock().unwrap();
+            let b = m.bucket(a.ents[seller].0, lot);
+            b.available -= quantity;
+            b.listed += quantity;
+            m.listings.insert(
+                id,
+                Listing {
+                    lot,
+                    seller,
+                    remaining: quantity,
+                    withdrawn: false,
+                },
+            );
+        }
+        return;
+    }
+    if roll < 8 {
+        let open: Vec<(i64, Listing)> = {
+            let m = shared.model.lock().unwrap();
+            m.listings
+                .iter()
+                .filter(|(_, l)| !l.withdrawn && l.remaining > 0)
+                .map(|(id, l)| (*id, l.clone()))
+                .collect()
+        };
+        if open.is_empty() {
+            return;
+        }
+        let (id, l) = open[rng.random_range(0..open.len())].clone();
+        if roll == 7 {
+            let r = shared.post(
+                c,
+                &a.ents[l.seller].1,
+                &format!("/v1/listings/{id}/withdraw"),
+                key,
+                &json!({}),
+            );
+            if r.status.as_u16() == 200 {
+                let mut m = shared.model.lock().unwrap();
+                let rest = m.listings.get(&id).map_or(0, |x| x.remaining);
+                let b = m.bucket(a.ents[l.seller].0, l.lot);
+                b.listed -= rest;
+                b.available += rest;
+                if let Some(x) = m.listings.get_mut(&id) {
+                    x.withdrawn = true;
+                    x.remaining = 0;
+                }
+            }
+            return;
+        }
+        let buyer = (l.seller + rng.random_range(1..ENTERPRISES)) % ENTERPRISES;
+        let quantity = rng.random_range(1..=l.remaining.min(50));
+        let r = shared.post(
+            c,
+            &a.ents[buyer].1,
+            &format!("/v1/listings/{id}/purchases"),
+            key,
+            &json!({"quantity": quantity.to_string()}),
+        );
+        if r.status.as_u16() == 201 {
+            let trade = r.body["id"].as_i64().unwrap();
+            let mut m = shared.model.lock().unwrap();
+            let withdrawn = m.listings.get(&id).is_some_and(|x| x.withdrawn);
+            let b = m.bucket(a.ents[l.seller].0, l.lot);
+            if withdrawn {
+                b.available -= quantity;
+            } else {
+                b.listed -= quantity;
+            }
+            b.in_transfer += quantity;
+            if let Some(x) = m.listings.get_mut(&id).filter(|x| !x.withdrawn) {
+                x.remaining -= quantity;
+            }
+            m.trades.insert(
+                trade,
+                Trade {
+                    lot: l.lot,
+                    seller: l.seller,
+                    buyer,
+                    quantity,
+                    status: "awaiting_payment".into(),
+                },
+            );
+        }
+        return;
+    }
+    let unpaid: Vec<(i64, Trade)> = {
+        let m = shared.model.lock().unwrap();
+        m.trades
+            .iter()
+            .filter(|(_, t)| t.status == "awaiting_payment")
+            .map(|(id, t)| (*id, t.clone()))
+            .collect()
+    };
+    if unpaid.is_empty() {
+        return;
+    }
+    let (id, t) = unpaid[rng.random_range(0..unpaid.len())].clone();
+    let r = shared.post(
+        c,
+        &a.checker,
+        &format!("/v1/trades/{id}/payment"),
+        key,
+        &json!({"payment_ref": format!("WL-PAY-{id}")}),
+    );
+    if r.status.as_u16() == 200 {
+        let mut m = shared.model.lock().unwrap();
+        if m.trades
+            .get(&id)
+            .is_some_and(|x| x.status == "awaiting_payment")
+        {
+            m.bucket(a.ents[t.seller].0, t.lot).in_transfer -= t.quantity;
+            m.bucket(a.ents[t.buyer].0, t.lot).available += t.quantity;
+            if let Some(x) = m.trades.get_mut(&id) {
+                x.status = "settled".into();
+            }
         }
     }
 }
@@ -644,7 +803,7 @@ fn check(op: &Api, shared: &Shared) {
                     d(want.available),
                     d(want.in_transfer),
                     d(want.pledged),
-                    Decimal::ZERO,
+                    d(want.listed),
                     Decimal::ZERO
                 ),
                 "holding of party {party} in lot {l2}: (available, in_transfer, pledged, listed, frozen)"
@@ -692,11 +851,19 @@ fn check(op: &Api, shared: &Shared) {
         );
     }
     // Exactly once: as many objects as acknowledged creations, no more.
-    let transfers = all_items(op, "/v1/transfers");
+    // A settled trade is delivered by a transfer of kind `trade`: one each, no more.
+    let (by_trade, requested): (Vec<Value>, Vec<Value>) = all_items(op, "/v1/transfers")
+        .into_iter()
+        .partition(|t| t["kind"] == "trade");
     assert_eq!(
-        transfers.len(),
+        requested.len(),
         m.transfers.len(),
         "transfers in the registry vs acknowledged requests"
+    );
+    assert_eq!(
+        by_trade.len(),
+        m.trades.values().filter(|t| t.status == "settled").count(),
+        "a transfer per settled trade"
     );
     let pledges = all_items(op, "/v1/pledges");
     assert_eq!(
@@ -722,6 +889,23 @@ fn check(op: &Api, shared: &Shared) {
             (Some(*lot), d(*q))
         );
     }
+    // The market: every acknowledged trade in its state, and as many listings and trades as
+    // acknowledged — none sold twice, none lost.
+    for (id, t) in &m.trades {
+        let v = op.get(&format!("/v1/trades/{id}")).expect(200).body;
+        assert_eq!(v["status"], t.status.as_str(), "trade {id}");
+        assert_eq!(dec(&v["quantity"]), d(t.quantity), "trade {id}");
+    }
+    assert_eq!(
+        all_items(op, "/v1/listings").len(),
+        m.listings.len(),
+        "listings vs acknowledged"
+    );
+    assert_eq!(
+        all_items(op, "/v1/trades").len(),
+        m.trades.len(),
+        "trades vs acknowledged purchases"
+    );
     assert_eq!(
         op.get("/v1/audit/verify").expect(200).body["ok"],
         true,
@@ -797,6 +981,10 @@ fn run(backend: Backend, processes: usize, secs: u64, faults: Faults) {
         for p in m.pledges.values() {
             *states.entry(format!("pledge {}", p.status)).or_default() += 1;
         }
+        for t in m.trades.values() {
+            *states.entry(format!("trade {}", t.status)).or_default() += 1;
+        }
+        *states.entry("listings".into()).or_default() += m.listings.len();
         (
             m.transfers.len(),
             m.pledges.len(),

@@ -368,7 +368,7 @@ async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"region_code": "350781", "pollutant": "NOX", "non_attainment": true, "document_ref": "南环〔2026〕12号"}))]
-pub struct SetFlag {
+pub struct SetRegionFlag {
     pub region_code: String,
     pub pollutant: String,
     pub non_attainment: bool,
@@ -376,7 +376,7 @@ pub struct SetFlag {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct FlagView {
+pub struct RegionFlagView {
     pub id: i64,
     pub region_code: String,
     pub pollutant: String,
@@ -386,10 +386,10 @@ pub struct FlagView {
     pub at: DateTime<Utc>,
 }
 
-type FlagRow = (i64, String, String, bool, String, String, NaiveDateTime);
+type RegionFlagRow = (i64, String, String, bool, String, String, NaiveDateTime);
 
-fn flag_view(r: FlagRow) -> FlagView {
-    FlagView {
+fn region_flag_view(r: RegionFlagRow) -> RegionFlagView {
+    RegionFlagView {
         id: r.0,
         region_code: r.1,
         pollutant: r.2,
@@ -420,12 +420,12 @@ const FLAG_COLUMNS: (
 
 #[utoipa::path(post, path = "/v1/region-flags", tag = "market", operation_id = "setRegionFlag",
     summary = "Flag a region as not meeting (or again meeting) a pollutant's standard (R4); history kept",
-    request_body = SetFlag, responses((status = 201, description = "Recorded", body = FlagView)))]
+    request_body = SetRegionFlag, responses((status = 201, description = "Recorded", body = RegionFlagView)))]
 #[post("/v1/region-flags")]
 async fn set_flag(
     state: web::Data<AppState>,
     who: Principal,
-    body: ApiJson<SetFlag>,
+    body: ApiJson<SetRegionFlag>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator, Role::Regulator])?;
     let r = body.value;
@@ -444,7 +444,7 @@ async fn set_flag(
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
     let row = state
         .db(move |conn| {
-            db::write_tx(conn, |conn| -> ApiResult<FlagRow> {
+            db::write_tx(conn, |conn| -> ApiResult<RegionFlagRow> {
                 let em = rights::right_type(conn, "EM")?;
                 if !em.is_some_and(|t| t.sub_kinds().contains(&r.pollutant)) {
                     return Err(ApiError::invalid_field("pollutant", "a known pollutant"));
@@ -459,7 +459,7 @@ async fn set_flag(
                         rf::at.eq(now),
                     ))
                     .execute(conn)?;
-                let row: FlagRow = rf::table
+                let row: RegionFlagRow = rf::table
                     .filter(rf::region_code.eq(&r.region_code))
                     .filter(rf::pollutant.eq(&r.pollutant))
                     .order(rf::id.desc())
@@ -482,12 +482,12 @@ async fn set_flag(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(flag_view(row)))
+    Ok(HttpResponse::Created().json(region_flag_view(row)))
 }
 
 #[utoipa::path(get, path = "/v1/region-flags", tag = "market", operation_id = "listRegionFlags",
     summary = "Every region flag ever set, newest first (the newest per region and pollutant is in force)",
-    responses((status = 200, description = "Flags", body = Vec<FlagView>)))]
+    responses((status = 200, description = "Flags", body = Vec<RegionFlagView>)))]
 #[get("/v1/region-flags")]
 async fn list_flags(state: web::Data<AppState>, _who: Principal) -> ApiResult<HttpResponse> {
     let rows = state
@@ -496,9 +496,9 @@ async fn list_flags(state: web::Data<AppState>, _who: Principal) -> ApiResult<Ht
                 .order(rf::id.desc())
                 .limit(500)
                 .select(FLAG_COLUMNS)
-                .load::<FlagRow>(conn)?)
+                .load::<RegionFlagRow>(conn)?)
         })
         .await?;
-    let views: Vec<FlagView> = rows.into_iter().map(flag_view).collect();
+    let views: Vec<RegionFlagView> = rows.into_iter().map(region_flag_view).collect();
     Ok(HttpResponse::Ok().json(views))
 }
