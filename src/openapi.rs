@@ -54,6 +54,7 @@ use crate::error::Problem;
         crate::forest::mortgages::apply, crate::forest::mortgages::list, crate::forest::mortgages::get_one,
         crate::forest::mortgages::complete, crate::forest::mortgages::official, crate::forest::mortgages::release,
         crate::forest::mortgages::enforce, crate::forest::mortgages::dispose,
+        crate::import::routes::import,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -67,6 +68,7 @@ use crate::error::Problem;
         (name = "lender", description = "What banks integrate against: search, verification, signed certificates"),
         (name = "forest", description = "Forest parcels (林权) and their mortgages (林权抵押)"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "imports", description = "Bulk import of registers from CSV"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
