@@ -416,7 +416,7 @@ pub fn run(
                 bad.add(line, vec![("-".into(), format!("not a CSV row: {e}"))]);
             }
         }
-        if report.rows % 1024 == 0 {
+        if report.rows.is_multiple_of(1024) {
             progress.set(count.load(Ordering::Relaxed));
         }
     }
