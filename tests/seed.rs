@@ -116,7 +116,7 @@ fn seed_twice_changes_nothing(b: Backend) {
         .get(&format!("/v1/encumbrances/{no}?verification_code={code}"))
         .expect(200)
         .body;
-    assert_eq!(v["status"], "registered", "{v}");
+    assert_eq!(v["notice"]["status"], "registered", "{v}");
     // The seed has live pledges, one in enforcement, and registered forest mortgages.
     let pledges: Vec<Value> = admin.get("/v1/pledges?limit=100").expect(200).body["items"]
         .as_array()
