@@ -103,10 +103,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::market::trades::configure(cfg);
     crate::market::prices::configure(cfg);
     crate::market::sweep::configure(cfg);
+    crate::import::routes::configure(cfg);
 }
 
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {
     let (pool, secrets) = prepare(&common, args.db_pool_size)?;
+    let demo = first_start_demo(&common, &pool, &secrets).await?;
     let state = web::Data::new(AppState {
         pool,
         keys: Arc::new(Keys::from_secret(&secrets.jwt_secret)),
@@ -159,6 +161,9 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
         println!("registry listening on http://{addr}");
         println!("  API docs: http://{addr}/docs   log in: POST http://{addr}/v1/auth/token");
     }
+    if let (Some(demo), Some(addr)) = (&demo, server.addrs().first()) {
+        demo.print(&format!("http://{addr}"));
+    }
     if args.checkpoint_interval > 0 {
         spawn_checkpoints(state.clone(), Duration::from_secs(args.checkpoint_interval));
     }
@@ -174,6 +179,28 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
     );
     server.run().await?;
     Ok(())
+}
+
+/// On the default embedded SQLite database only (never PostgreSQL or a database named
+/// explicitly), an empty registry gets the Nanping demo data set on first start.
+async fn first_start_demo(
+    common: &CommonArgs,
+    pool: &DbPool,
+    secrets: &Secrets,
+) -> Result<Option<crate::seed::Seeded>, bootstrap::BootError> {
+    if common.database_url.is_some() {
+        return Ok(None);
+    }
+    let mut conn = pool.get()?;
+    if !crate::seed::empty(&mut conn)? || crate::seed::seeded(&mut conn)? {
+        return Ok(None);
+    }
+    drop(conn);
+    println!("First start on an empty database: loading the Nanping demo data set…");
+    let seeded = crate::seed::run(pool, secrets, common.password_hash_cost, None)
+        .await
+        .map_err(|e| format!("demo data: {e}"))?;
+    Ok(Some(seeded))
 }
 
 /// Signs the audit chain heads periodically, so truncation is detected up to the last one.

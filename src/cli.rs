@@ -1,7 +1,9 @@
 //! The `registry` command: serve (default), migrate, user add, token, audit verify, openapi.
 
 use crate::auth::{password, routes as auth_routes, Role};
-use crate::config::{AuditCommand, Cli, Command, CommonArgs, ServeArgs, TokenArgs, UserCommand};
+use crate::config::{
+    AuditCommand, Cli, Command, CommonArgs, ImportArgs, ServeArgs, TokenArgs, UserCommand,
+};
 use crate::{app, auth, db};
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -27,7 +29,54 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", crate::openapi::spec_json());
             Ok(())
         }
+        Command::Seed(args) => actix_web::rt::System::new().block_on(async move {
+            let (pool, secrets) = app::prepare(&common, 4)?;
+            let seeded =
+                crate::seed::run(&pool, &secrets, common.password_hash_cost, args.dir).await?;
+            seeded.print("http://127.0.0.1:8080");
+            Ok(())
+        }),
+        Command::Import(args) => import(&common, &args),
     }
+}
+
+fn import(common: &CommonArgs, args: &ImportArgs) -> Result<(), CliError> {
+    let kind = crate::import::Kind::parse(&args.kind)
+        .ok_or("KIND is one of parties, lots, forest-parcels")?;
+    let (pool, secrets) = app::prepare(common, 1)?;
+    let mut conn = pool.get()?;
+    let opts = crate::import::options(
+        "cli:import".into(),
+        args.file.display().to_string(),
+        secrets.id_hmac_key.clone(),
+        args.skip_invalid,
+    );
+    let started = std::time::Instant::now();
+    let mut progress = crate::import::Console::new();
+    let r = crate::import::run(&mut conn, kind, &args.file, &opts, &mut progress)?;
+    for b in &r.bad_rows {
+        println!("line {}, column {}: {}", b.line, b.column, b.reason);
+    }
+    if r.bad_rows_truncated {
+        println!("(more bad rows than listed: {} rows in all)", r.invalid);
+    }
+    println!(
+        "{}: {} rows read ({}), {} invalid, {} imported in {:.1}s",
+        r.kind,
+        r.rows,
+        r.encoding,
+        r.invalid,
+        r.imported,
+        started.elapsed().as_secs_f64()
+    );
+    if r.invalid > 0 && r.imported == 0 {
+        return Err(format!(
+            "nothing imported: {} bad rows (fix them, or pass --skip-invalid to load the rest)",
+            r.invalid
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn user_add(

@@ -93,6 +93,28 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI description (as committed in openapi/openapi.json).
     Openapi,
+    /// Load the Nanping demo data set (seeds/); running it twice changes nothing.
+    Seed(SeedArgs),
+    /// Import a register from CSV: KIND is parties, lots or forest-parcels.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// Read the data set from this directory instead of the copy built into the binary.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// parties, lots or forest-parcels.
+    pub kind: String,
+    /// The CSV file (UTF-8 with or without BOM, or GBK).
+    pub file: PathBuf,
+    /// Load the good rows even when some are bad (the bad ones are reported and left out).
+    #[arg(long)]
+    pub skip_invalid: bool,
 }
 
 #[derive(Debug, Clone, Args)]

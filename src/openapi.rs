@@ -65,6 +65,7 @@ use crate::error::Problem;
         crate::market::trades::list, crate::market::trades::get_one, crate::market::trades::confirm_payment,
         crate::market::prices::ohlc, crate::market::prices::summary, crate::market::prices::chart,
         crate::market::prices::valuation, crate::market::sweep::sweep_now,
+        crate::import::routes::import,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -79,6 +80,7 @@ use crate::error::Problem;
         (name = "market", description = "Benchmark prices, listings, auctions, trades and settlement, price data and valuation"),
         (name = "forest", description = "Forest parcels (林权) and their mortgages (林权抵押)"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "imports", description = "Bulk import of registers from CSV"),
         (name = "ops", description = "Health and readiness"),
     )
 )]

@@ -309,6 +309,7 @@ fn fixture(srv: &Server) -> Fixture {
         ("listing", listing),
         ("trade", trade),
         ("auction", auction),
+        ("import_kind", "parties".to_string()),
     ]);
     let parties = BTreeMap::from([("A", a), ("B", b), ("C", c), ("X", bx), ("Y", by)]);
     Fixture {
@@ -333,6 +334,7 @@ fn param_value(fx: &Fixture, path: &str, param: &str) -> String {
         ("registration_no", _) => "registration_no",
         ("no", _) => "certificate",
         ("flag_id", _) => "flag",
+        ("kind", _) => "import_kind",
         ("freeze_id", _) => "parcel_freeze",
         (_, p) if p.starts_with("/v1/lots/") => "lot",
         (_, p) if p.starts_with("/v1/pledges/") => "pledge",
@@ -610,6 +612,7 @@ POST   /v1/forest-rights/{id}/freezes/{freeze_id}/lift  401 401 401 401 401 403 
 POST   /v1/forest-rights/{id}/holder-changes            401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/forest-rights/{id}/split                     401 401 401 401 401 403 403 403 403 403 409 403 403 404
 GET    /v1/holdings                                     401 401 401 401 401 200 200 200 200 200 200 - - -
+POST   /v1/imports/{kind}                               401 401 401 401 401 403 403 403 403 403 415 403 403 404
 GET    /v1/judicial-freezes                             401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/judicial-freezes                             401 401 401 401 401 403 403 403 403 403 201 - - -
 POST   /v1/judicial-freezes/{id}/lift                   401 401 401 401 401 403 403 403 403 403 200 403 403 404

@@ -193,6 +193,32 @@ pub fn execute(
     approved_by: &str,
     at: NaiveDateTime,
 ) -> ApiResult<LotRow> {
+    let (lot, certificate) = execute_unaudited(conn, p, proposed_by, approved_by, at)?;
+    audit::record(
+        conn,
+        audit::Event {
+            chain: format!("lot:{}", lot.id),
+            actor: approved_by,
+            action: "lot.issued",
+            object_type: "lot",
+            object_id: lot.id.to_string(),
+            payload: json!({"certificate_no": certificate, "source_document": p.source_document,
+                "quantity": lot.issued, "holder_party_id": p.holder_party_id, "proposed_by": proposed_by}),
+            at,
+        },
+    )?;
+    Ok(lot)
+}
+
+/// The issuance itself without its audit event, for callers that audit in bulk (the CSV
+/// importer records one event per batch). Returns the lot and its certificate number.
+pub fn execute_unaudited(
+    conn: &mut DbConn,
+    p: &IssuancePlan,
+    proposed_by: &str,
+    approved_by: &str,
+    at: NaiveDateTime,
+) -> ApiResult<(LotRow, String)> {
     let t = store::right_type(conn, &p.right_type)?
         .ok_or_else(|| ApiError::internal("right type vanished"))?;
     let quantity = parse_quantity("quantity", p.quantity, &t)?;
@@ -259,20 +285,7 @@ pub fn execute(
             named_serials: None,
         },
     )?;
-    audit::record(
-        conn,
-        audit::Event {
-            chain: format!("lot:{id}"),
-            actor: approved_by,
-            action: "lot.issued",
-            object_type: "lot",
-            object_id: id.to_string(),
-            payload: json!({"certificate_no": certificate, "source_document": p.source_document,
-                "quantity": quantity, "holder_party_id": p.holder_party_id, "proposed_by": proposed_by}),
-            at,
-        },
-    )?;
-    Ok(lot)
+    Ok((lot, certificate))
 }
 
 /// Cancel quantity of a holding (注销 by the registry).
