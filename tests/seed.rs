@@ -96,9 +96,17 @@ fn seed_twice_changes_nothing(b: Backend) {
     let srv = Server::on(db.clone());
     let admin = srv.admin();
     let before = counts(&admin);
-    assert_eq!(before[0], 20, "parties: {before:?}");
+    assert_eq!(before[0], 21, "parties: {before:?}");
     assert_eq!(before[4], 10, "forest parcels: {before:?}");
 
+    // The price history went through the market: every row a settled trade, summarised.
+    let settled = admin.get("/v1/trades?status=settled&limit=500").expect(200).body;
+    assert_eq!(settled["items"].as_array().unwrap().len(), 46);
+    let so2 = admin
+        .get("/v1/market/summary?right_type=EM&sub_kind=SO2&region=350700")
+        .expect(200)
+        .body;
+    assert_eq!(so2["last_price"], "6450", "{so2}");
     let second = seed(&db);
     assert!(
         second.contains("already loaded: nothing changed"),

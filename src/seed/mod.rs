@@ -7,6 +7,8 @@
 //! already there (rows by their key, users by name, pledges by loan reference, mortgages by their
 //! official certificate number), so a seed interrupted half-way can be run again.
 
+mod history;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,7 +34,7 @@ use crate::schema::{
 pub type SeedError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The files of the data set, as committed under seeds/.
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     ("parties.csv", include_str!("../../seeds/parties.csv")),
     ("lots.csv", include_str!("../../seeds/lots.csv")),
     (
@@ -40,6 +42,7 @@ const FILES: [(&str, &str); 4] = [
         include_str!("../../seeds/forest_parcels.csv"),
     ),
     ("demo.json", include_str!("../../seeds/demo.json")),
+    ("trades.csv", include_str!("../../seeds/trades.csv")),
 ];
 
 const ACTOR: &str = "seed";
@@ -329,6 +332,10 @@ pub async fn run(
         "demo.json: {} users created, {pledges} pledges, {mortgages} forest mortgages",
         out.users.iter().filter(|u| u.password.is_some()).count()
     ));
+    let trades = history::load(&app, &api, &mut conn, &read(dir.as_deref(), "trades.csv")?).await?;
+    out.lines.push(format!(
+        "trades.csv: {trades} trades of the price history settled"
+    ));
     let at = db::now_micros(chrono::Utc::now());
     db::write_tx(&mut conn, |conn| {
         crate::audit::record(
@@ -339,7 +346,7 @@ pub async fn run(
                 action: "seed.loaded",
                 object_type: "seed",
                 object_id: "nanping-demo".into(),
-                payload: json!({"pledges": pledges, "mortgages": mortgages}),
+                payload: json!({"pledges": pledges, "mortgages": mortgages, "trades": trades}),
                 at,
             },
         )
