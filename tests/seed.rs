@@ -100,7 +100,10 @@ fn seed_twice_changes_nothing(b: Backend) {
     assert_eq!(before[4], 10, "forest parcels: {before:?}");
 
     // The price history went through the market: every row a settled trade, summarised.
-    let settled = admin.get("/v1/trades?status=settled&limit=500").expect(200).body;
+    let settled = admin
+        .get("/v1/trades?status=settled&limit=500")
+        .expect(200)
+        .body;
     assert_eq!(settled["items"].as_array().unwrap().len(), 46);
     let so2 = admin
         .get("/v1/market/summary?right_type=EM&sub_kind=SO2&region=350700")

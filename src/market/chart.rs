@@ -49,12 +49,14 @@ pub fn render(s: &OhlcSeries, candles: &[Candle]) -> Result<String, String> {
             .build_cartesian_2d(-1i64..span + 1, lo..hi)
             .map_err(|e| e.to_string())?;
         let from = s.from;
+        // Over more than a year the year matters more than the day.
+        let label = if span > 366 { "%Y-%m" } else { "%m-%d" };
         chart
             .configure_mesh()
             .x_labels(8)
             .x_label_formatter(&|d: &i64| {
                 from.checked_add_signed(chrono::TimeDelta::days(*d))
-                    .map(|x| x.format("%m-%d").to_string())
+                    .map(|x| x.format(label).to_string())
                     .unwrap_or_default()
             })
             .y_desc("元 / unit (EM: 元/吨·年)")
@@ -77,6 +79,18 @@ pub fn render(s: &OhlcSeries, candles: &[Candle]) -> Result<String, String> {
             .map_err(|e| e.to_string())?
             .label("daily OHLC 日K线")
             .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], RED.filled()));
+        // The closes joined, with a dot a day: over a long window a candle is a hairline.
+        chart
+            .draw_series(
+                LineSeries::new(
+                    candles.iter().map(|c| (day(c.date), yuan(c.close))),
+                    BLACK.mix(0.6).stroke_width(1),
+                )
+                .point_size(3),
+            )
+            .map_err(|e| e.to_string())?
+            .label("close 收盘价")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(1)));
         if let Some(b) = benchmark {
             chart
                 .draw_series(LineSeries::new(

@@ -47,10 +47,10 @@ impl MarketKey {
     fn window(&self, today: NaiveDate) -> ApiResult<(NaiveDate, NaiveDate)> {
         let to = self.to.unwrap_or(today);
         let from = self.from.unwrap_or(to - Days::new(90));
-        if from > to || (to - from).num_days() > 3_660 {
+        if from > to || (to - from).num_days() > 7_320 {
             return Err(ApiError::invalid_field(
                 "from",
-                "on or before `to`, at most ten years before it",
+                "on or before `to`, at most twenty years before it",
             ));
         }
         Ok((from, to))
