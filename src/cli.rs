@@ -1,8 +1,10 @@
-//! The `registry` command: serve (default), migrate, user add, token, audit verify, openapi.
+//! The `registry` command: serve (default), migrate, user add, token, audit verify, openapi, seed,
+//! import, market sweep.
 
 use crate::auth::{password, routes as auth_routes, Role};
 use crate::config::{
-    AuditCommand, Cli, Command, CommonArgs, ImportArgs, ServeArgs, TokenArgs, UserCommand,
+    AuditCommand, Cli, Command, CommonArgs, ImportArgs, MarketCommand, ServeArgs, TokenArgs,
+    UserCommand,
 };
 use crate::{app, auth, db};
 
@@ -37,6 +39,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }),
         Command::Import(args) => import(&common, &args),
+        Command::Market(MarketCommand::Sweep) => {
+            let (pool, _) = app::prepare(&common, 1)?;
+            let mut conn = pool.get()?;
+            let now = chrono::Utc::now();
+            let r = crate::market::sweep::run(&mut conn, now.date_naive(), db::now_micros(now))
+                .map_err(|e| e.detail)?;
+            println!(
+                "auctions closed: {:?}; listings expired: {:?}; trades expired: {:?}",
+                r.closed_auctions, r.expired_listings, r.expired_trades
+            );
+            Ok(())
+        }
     }
 }
 

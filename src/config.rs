@@ -97,6 +97,16 @@ pub enum Command {
     Seed(SeedArgs),
     /// Import a register from CSV: KIND is parties, lots or forest-parcels.
     Import(ImportArgs),
+    /// Market tools.
+    #[command(subcommand)]
+    Market(MarketCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MarketCommand {
+    /// Close due auctions, expire ended listings and unpaid trades now (what `serve` does on its
+    /// clock; safe beside running servers).
+    Sweep,
 }
 
 #[derive(Debug, Clone, Args)]

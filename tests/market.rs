@@ -974,6 +974,42 @@ fn disposal_through_listings(backend: Backend) {
     assert_conserved(&w.admin, w.em);
 }
 
+/// `registry market sweep` closes what is due on the real clock, beside a server whose own market
+/// clock is off.
+fn cli_sweep(backend: Backend) {
+    let db = common::Db::fresh(backend);
+    let srv = Server::on_with(db.clone(), &["--market-poll-ms", "100000000"]);
+    let w = world_on(srv);
+    let now = chrono::Utc::now();
+    w.admin.set_clock(&now.to_rfc3339());
+    let a = id(&w
+        .admin
+        .post_key(
+            "/v1/auctions",
+            &key(),
+            &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": "10", "reserve_price": "1419",
+                "increment": "1", "min_bid": "1", "max_bid": "10", "years": 3, "opens_at": now.to_rfc3339(),
+                "closes_at": (now + chrono::TimeDelta::seconds(2)).to_rfc3339(), "sealed": true, "deposit": "0"}),
+        )
+        .expect(201));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let out = common::command(&db)
+        .args(["market", "sweep"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("auctions closed: [{a}]")), "{text}");
+    let view = w.admin.get(&format!("/v1/auctions/{a}")).expect(200).body;
+    assert_eq!(view["phase"], "failed");
+    assert_eq!(dec(&holding(&w.admin, w.seller, w.em)["listed"]), d("0"));
+    assert_conserved(&w.admin, w.em);
+}
+
 both_backends!(
     listing_race,
     multi_unit_auction,
@@ -985,4 +1021,5 @@ both_backends!(
     price_series_and_valuation,
     falling_prices_alert_the_lender,
     disposal_through_listings,
+    cli_sweep,
 );
