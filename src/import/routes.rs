@@ -109,7 +109,9 @@ pub struct ImportProblem {
     title: String,
     status: u16,
     detail: String,
-    /// `import_invalid`.
+    /// `import_invalid`, or another 422 code (an unknown kind, a bad query) without a report.
     code: String,
-    report: ImportReport,
+    /// With `import_invalid`: every bad row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<ImportReport>,
 }
