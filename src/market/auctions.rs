@@ -320,7 +320,8 @@ async fn create(
             let years = offer_years(&rt, &lot, r.years, today)?;
             lot.require_live(today)?;
             if pledge.is_none() {
-                benchmarks::check_floor(conn, &lot, reserve, today)?;
+                let settings = super::settings::load(conn)?;
+                benchmarks::check_floor(conn, &settings, &rt, &lot, reserve, today)?;
             }
             diesel::insert_into(au::table)
                 .values((
@@ -435,8 +436,10 @@ async fn register_bidder(
                     ));
                 }
                 let lot = rights::lot(conn, a.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
+                let settings = super::settings::load(conn)?;
                 check_buyer(
                     conn,
+                    &settings,
                     r.party_id,
                     a.seller_id,
                     &lot,
@@ -705,6 +708,7 @@ pub fn close_if_due(
         return Ok(false);
     }
     let a = find(conn, id)?.ok_or_else(|| ApiError::not_found("auction"))?;
+    let settings = super::settings::load(conn)?;
     let bids: Vec<BidRow> = bd::table
         .filter(bd::auction_id.eq(id))
         .filter(bd::status.eq("active"))
@@ -733,6 +737,7 @@ pub fn close_if_due(
             allocated += w.quantity;
             trades::open(
                 conn,
+                &settings,
                 Deal {
                     lot: &lot,
                     seller_id: a.seller_id,

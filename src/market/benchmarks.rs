@@ -10,6 +10,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::rules;
+use super::settings::MarketSettings;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
@@ -18,7 +19,7 @@ use crate::kernel::amount::{price_to_stored, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::proposals::{self, ProposalKind, ProposalRow, ProposalView};
-use crate::rights::store::{self as rights, LotRow};
+use crate::rights::store::{self as rights, LotRow, RightTypeRow};
 use crate::schema::{benchmark_prices as bp, region_flags as rf};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -249,10 +250,14 @@ pub fn in_force(
 }
 
 /// R4 floor: an emission-right trade at a price below the benchmark in force is refused.
-pub fn check_floor(conn: &mut DbConn, lot: &LotRow, price: i64, today: NaiveDate) -> ApiResult<()> {
-    let settings = super::settings::load(conn)?;
-    let rt = rights::right_type(conn, &lot.right_type)?
-        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+pub fn check_floor(
+    conn: &mut DbConn,
+    settings: &MarketSettings,
+    rt: &RightTypeRow,
+    lot: &LotRow,
+    price: i64,
+    today: NaiveDate,
+) -> ApiResult<()> {
     if !settings.benchmark_floor || !rt.priced_per_year {
         return Ok(());
     }
@@ -281,14 +286,19 @@ pub fn check_floor(conn: &mut DbConn, lot: &LotRow, price: i64, today: NaiveDate
 }
 
 /// R4: no trade moves a pollutant's load into another region flagged as not meeting its standard.
-pub fn check_attainment(conn: &mut DbConn, lot: &LotRow, buyer_region: &str) -> ApiResult<()> {
+pub fn check_attainment(
+    conn: &mut DbConn,
+    settings: &MarketSettings,
+    lot: &LotRow,
+    buyer_region: &str,
+) -> ApiResult<()> {
     let Some(pollutant) = lot.sub_kind.as_deref() else {
         return Ok(());
     };
     if lot.right_type != "EM" || buyer_region == lot.region_code {
         return Ok(());
     }
-    if !super::settings::load(conn)?.non_attainment_check {
+    if !settings.non_attainment_check {
         return Ok(());
     }
     for code in rules::benchmark_regions(buyer_region) {

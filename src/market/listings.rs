@@ -236,7 +236,8 @@ async fn create(
             let years = offer_years(&rt, &lot, r.years, today)?;
             lot.require_live(today)?;
             if pledge.is_none() {
-                benchmarks::check_floor(conn, &lot, price, today)?;
+                let settings = super::settings::load(conn)?;
+                benchmarks::check_floor(conn, &settings, &rt, &lot, price, today)?;
             }
             diesel::insert_into(li::table)
                 .values((
@@ -388,15 +389,17 @@ async fn purchase(
                 ));
             }
             lot.require_live(today)?;
+            let settings = super::settings::load(conn)?;
             check_buyer(
                 conn,
+                &settings,
                 buyer,
                 l.seller_id,
                 &lot,
                 &restriction_of(&l.restriction),
             )?;
             if l.pledge_id.is_none() {
-                benchmarks::check_floor(conn, &lot, l.unit_price, today)?;
+                benchmarks::check_floor(conn, &settings, &rt, &lot, l.unit_price, today)?;
             }
             let left = l.remaining - quantity;
             let status = if left == 0 { "filled" } else { "partly_filled" };
@@ -420,6 +423,7 @@ async fn purchase(
             }
             let t = trades::open(
                 conn,
+                &settings,
                 Deal {
                     lot: &lot,
                     seller_id: l.seller_id,

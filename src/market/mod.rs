@@ -29,6 +29,7 @@ use rules::Restriction;
 /// restriction (限定购买主体), and not bringing a pollutant's load into a non-attainment region (R4).
 pub fn check_buyer(
     conn: &mut DbConn,
+    settings: &settings::MarketSettings,
     buyer_id: i64,
     seller_id: i64,
     lot: &LotRow,
@@ -52,7 +53,7 @@ pub fn check_buyer(
     if let Some(why) = restriction.refuses(&buyer.region_code, holds) {
         return Err(ApiError::unprocessable("buyer_not_eligible", why));
     }
-    benchmarks::check_attainment(conn, lot, &buyer.region_code)?;
+    benchmarks::check_attainment(conn, settings, lot, &buyer.region_code)?;
     Ok(buyer)
 }
 

@@ -147,12 +147,12 @@ pub struct Deal<'a> {
 /// the quantity from the seller's `listed` to `in_transfer`, an audit event.
 pub fn open(
     conn: &mut DbConn,
+    s: &settings::MarketSettings,
     d: Deal,
     actor: &str,
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> ApiResult<TradeRow> {
-    let s = settings::load(conn)?;
     let amount = trade_amount_fen(d.quantity, d.unit_price, d.years.unwrap_or(1) as u32)
         .map_err(|e| ApiError::invalid_field("quantity", e.to_string()))?;
     let (buyer_fee, seller_fee) = (

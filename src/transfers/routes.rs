@@ -203,6 +203,62 @@ fn pricing(
     Ok((Some(price), priced_per_year.then_some(years), Some(amount)))
 }
 
+/// What a bilateral and a registered transfer ask for, as sent.
+struct Asked {
+    to_party_id: i64,
+    quantity: Dec,
+    unit_price: Option<Dec>,
+    years: Option<i32>,
+    serials: bool,
+}
+
+/// The terms of a transfer, checked: its right type, the quantity in that type's places, the
+/// price and amount (R3).
+struct Terms {
+    rt: crate::rights::store::RightTypeRow,
+    quantity: i64,
+    unit_price: Option<i64>,
+    years: Option<i32>,
+    amount: Option<i64>,
+}
+
+/// The checks every transfer between holders shares, once the lot is locked: quantity, receiver,
+/// serials only on serialized types, pricing, and a live lot (R6).
+fn terms(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    from: i64,
+    a: &Asked,
+    today: chrono::NaiveDate,
+) -> ApiResult<Terms> {
+    let rt = rights::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    let quantity = parse_quantity("quantity", a.quantity, &rt)?;
+    check_receiver(conn, from, a.to_party_id)?;
+    if a.serials && !rt.serialized {
+        return Err(ApiError::invalid_field(
+            "serials",
+            "this right type has no serial numbers",
+        ));
+    }
+    let (unit_price, years, amount) = pricing(
+        lot,
+        rt.priced_per_year,
+        quantity,
+        a.unit_price,
+        a.years,
+        today,
+    )?;
+    lot.require_live(today)?;
+    Ok(Terms {
+        rt,
+        quantity,
+        unit_price,
+        years,
+        amount,
+    })
+}
+
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", operation_id = "requestTransfer",
     summary = "Request a transfer (the quantity is frozen at once)",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
@@ -244,25 +300,13 @@ async fn request(
             if rights::holding(conn, from, lot.id)?.is_none() {
                 return Err(ApiError::not_found("holding"));
             }
-            let rt = rights::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let quantity = parse_quantity("quantity", r.quantity, &rt)?;
-            check_receiver(conn, from, r.to_party_id)?;
-            if r.serials.is_some() && !rt.serialized {
-                return Err(ApiError::invalid_field(
-                    "serials",
-                    "this right type has no serial numbers",
-                ));
-            }
-            let (unit_price, years, amount) = pricing(
-                &lot,
-                rt.priced_per_year,
+            let Terms {
+                rt,
                 quantity,
-                r.unit_price,
-                r.years,
-                today,
-            )?;
-            lot.require_live(today)?;
+                unit_price,
+                years,
+                amount,
+            } = terms(conn, &lot, from, &r.terms(), today)?;
             let mut tr = store::insert(
                 conn,
                 &NewTransfer {
@@ -334,6 +378,24 @@ pub struct RegisteredTransfer {
     pub serials: Option<Vec<(i64, i64)>>,
 }
 
+macro_rules! asked {
+    ($t:ty) => {
+        impl $t {
+            fn terms(&self) -> Asked {
+                Asked {
+                    to_party_id: self.to_party_id,
+                    quantity: self.quantity,
+                    unit_price: self.unit_price,
+                    years: self.years,
+                    serials: self.serials.is_some(),
+                }
+            }
+        }
+    };
+}
+asked!(RequestTransfer);
+asked!(RegisteredTransfer);
+
 fn trimmed(s: Option<String>) -> Option<String> {
     s.as_deref()
         .map(str::trim)
@@ -357,6 +419,7 @@ async fn registered(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
     let r = body.value;
+    let asked = r.terms();
     let (note, document_ref) = (trimmed(r.note), trimmed(r.document_ref));
     let (actor, now, today) = (
         who.actor(),
@@ -379,25 +442,13 @@ async fn registered(
                     "holds nothing of this lot",
                 ));
             }
-            let rt = rights::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let quantity = parse_quantity("quantity", r.quantity, &rt)?;
-            check_receiver(conn, from, r.to_party_id)?;
-            if r.serials.is_some() && !rt.serialized {
-                return Err(ApiError::invalid_field(
-                    "serials",
-                    "this right type has no serial numbers",
-                ));
-            }
-            let (unit_price, years, amount) = pricing(
-                &lot,
-                rt.priced_per_year,
+            let Terms {
+                rt: _,
                 quantity,
-                r.unit_price,
-                r.years,
-                today,
-            )?;
-            lot.require_live(today)?;
+                unit_price,
+                years,
+                amount,
+            } = terms(conn, &lot, from, &asked, today)?;
             let mut tr = store::insert(
                 conn,
                 &NewTransfer {
