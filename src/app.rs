@@ -58,6 +58,23 @@ pub fn prepare(
     }
     let pool = db::build_pool(&url, pool_size, Duration::from_secs(5))
         .map_err(|e| format!("cannot open the database {}: {e}", redact(&url)))?;
+    match migrate_and_bootstrap(&pool, common) {
+        Ok(secrets) => Ok((pool, secrets)),
+        Err(e) => {
+            pool.close(POOL_CLOSE_WAIT);
+            Err(e)
+        }
+    }
+}
+
+/// How long closing a pool waits for a connect under way (libpq's own connect timeout is longer
+/// only on a network that drops packets; then the exit is still clean of our threads' work).
+pub const POOL_CLOSE_WAIT: Duration = Duration::from_secs(15);
+
+fn migrate_and_bootstrap(
+    pool: &DbPool,
+    common: &CommonArgs,
+) -> Result<Secrets, bootstrap::BootError> {
     let mut conn = pool.get()?;
     db::migrate(&mut conn)?;
     let now = db::now_micros(chrono::Utc::now());
@@ -66,7 +83,7 @@ pub fn prepare(
         println!("First start: created operator `admin` with password {password}");
         println!("(shown once; set REGISTRY_ADMIN_PASSWORD to choose it)");
     }
-    Ok((pool, secrets))
+    Ok(secrets)
 }
 
 /// Hides a password in a database URL for messages.
@@ -106,9 +123,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::import::routes::configure(cfg);
 }
 
+/// Serves until SIGINT or SIGTERM, then finishes the requests in flight, stops the background
+/// tasks and closes the pool before returning, so the process exits cleanly (status 0).
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {
     let (pool, secrets) = prepare(&common, args.db_pool_size)?;
-    let demo = first_start_demo(&common, &pool, &secrets).await?;
+    let result = serve_on(&common, args, pool.clone(), secrets).await;
+    pool.close(POOL_CLOSE_WAIT);
+    result
+}
+
+async fn serve_on(
+    common: &CommonArgs,
+    args: ServeArgs,
+    pool: DbPool,
+    secrets: Secrets,
+) -> Result<(), bootstrap::BootError> {
+    let demo = first_start_demo(common, &pool, &secrets).await?;
     let state = web::Data::new(AppState {
         pool,
         keys: Arc::new(Keys::from_secret(&secrets.jwt_secret)),
@@ -164,21 +194,71 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
     if let (Some(demo), Some(addr)) = (&demo, server.addrs().first()) {
         demo.print(&format!("http://{addr}"));
     }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
     if args.checkpoint_interval > 0 {
-        spawn_checkpoints(state.clone(), Duration::from_secs(args.checkpoint_interval));
+        tasks.push(spawn_checkpoints(
+            state.clone(),
+            Duration::from_secs(args.checkpoint_interval),
+            stopped.clone(),
+        ));
     }
-    spawn_pledge_sweeper(state.clone(), Duration::from_secs(60));
-    spawn_market_clock(
+    tasks.push(spawn_pledge_sweeper(
+        state.clone(),
+        Duration::from_secs(60),
+        stopped.clone(),
+    ));
+    tasks.push(spawn_market_clock(
         state.clone(),
         Duration::from_millis(args.market_poll_ms.max(50)),
-    );
-    crate::collateral::webhooks::spawn_worker(
+        stopped.clone(),
+    ));
+    tasks.push(crate::collateral::webhooks::spawn_worker(
         state.clone(),
         Duration::from_millis(args.webhook_poll_ms.max(10)),
         Duration::from_millis(args.webhook_backoff_ms.max(10)),
-    );
-    server.run().await?;
+        stopped,
+    ));
+    // actix-web stops gracefully on SIGINT and SIGTERM: no new connections, requests in flight
+    // finish (up to its shutdown timeout), then `run` returns.
+    let served = server.run().await;
+    tracing::info!("stopping: waiting for the background tasks");
+    let _ = stop.send(true);
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "background task ended abnormally");
+        }
+    }
+    served?;
     Ok(())
+}
+
+/// Runs `pass` every `every` until `stopped` says so; a pass under way is finished first.
+fn spawn_periodic<F, Fut>(
+    every: Duration,
+    skip_first: bool,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    mut pass: F,
+) -> actix_web::rt::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        if skip_first {
+            tick.tick().await;
+        }
+        loop {
+            tokio::select! {
+                _ = tick.tick() => pass().await,
+                _ = stopped.changed() => return,
+            }
+            if *stopped.borrow() {
+                return;
+            }
+        }
+    })
 }
 
 /// On the default embedded SQLite database only (never PostgreSQL or a database named
@@ -204,12 +284,14 @@ async fn first_start_demo(
 }
 
 /// Signs the audit chain heads periodically, so truncation is detected up to the last one.
-fn spawn_checkpoints(state: web::Data<AppState>, every: Duration) {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(every);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
+fn spawn_checkpoints(
+    state: web::Data<AppState>,
+    every: Duration,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> actix_web::rt::task::JoinHandle<()> {
+    spawn_periodic(every, true, stopped, move || {
+        let state = state.clone();
+        async move {
             let key = state.secrets.signing_key.clone();
             let now = db::now_micros(state.clock.now());
             let r: ApiResult<i64> = state
@@ -222,16 +304,19 @@ fn spawn_checkpoints(state: web::Data<AppState>, every: Duration) {
                 tracing::warn!(error = %e, "audit checkpoint failed");
             }
         }
-    });
+    })
 }
 
 /// Lapses pledges whose registration period ended and warns lenders 90 days ahead. Safe with
 /// several processes: each pledge is handled under its lot's lock and re-checked there.
-fn spawn_pledge_sweeper(state: web::Data<AppState>, every: Duration) {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(every);
-        loop {
-            tick.tick().await;
+fn spawn_pledge_sweeper(
+    state: web::Data<AppState>,
+    every: Duration,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> actix_web::rt::task::JoinHandle<()> {
+    spawn_periodic(every, false, stopped, move || {
+        let state = state.clone();
+        async move {
             let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
             let r = state
                 .db(move |conn| crate::collateral::pledges::run_sweep(conn, today, now))
@@ -240,16 +325,19 @@ fn spawn_pledge_sweeper(state: web::Data<AppState>, every: Duration) {
                 tracing::warn!(error = %e, "pledge sweep failed");
             }
         }
-    });
+    })
 }
 
 /// Closes due auctions and expires ended listings and unpaid trades on the clock. Every process
 /// runs it; each item is claimed by a conditional UPDATE, so it happens exactly once.
-fn spawn_market_clock(state: web::Data<AppState>, every: Duration) {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(every);
-        loop {
-            tick.tick().await;
+fn spawn_market_clock(
+    state: web::Data<AppState>,
+    every: Duration,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> actix_web::rt::task::JoinHandle<()> {
+    spawn_periodic(every, false, stopped, move || {
+        let state = state.clone();
+        async move {
             let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
             let r = state
                 .db(move |conn| crate::market::sweep::run(conn, today, now))
@@ -258,5 +346,5 @@ fn spawn_market_clock(state: web::Data<AppState>, every: Duration) {
                 tracing::warn!(error = %e, "market sweep failed");
             }
         }
-    });
+    })
 }

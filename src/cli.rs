@@ -1,25 +1,41 @@
 //! The `registry` command: serve (default), migrate, user add, token, audit verify, openapi, seed,
 //! import, market sweep.
 
+use crate::auth::bootstrap::Secrets;
 use crate::auth::{password, routes as auth_routes, Role};
 use crate::config::{
     AuditCommand, Cli, Command, CommonArgs, ImportArgs, MarketCommand, ServeArgs, TokenArgs,
     UserCommand,
 };
+use crate::db::DbConn;
 use crate::{app, auth, db};
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs a command's database work on a one-connection pool and closes the pool before returning,
+/// whatever the outcome: no pool thread may be inside libpq when the process exits (it crashed
+/// in OpenSSL's exit-time cleanup otherwise).
+fn with_db<T>(
+    common: &CommonArgs,
+    work: impl FnOnce(&mut DbConn, &Secrets) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let (pool, secrets) = app::prepare(common, 1)?;
+    let result = match pool.get() {
+        Ok(mut conn) => work(&mut conn, &secrets),
+        Err(e) => Err(e.into()),
+    };
+    pool.close(app::POOL_CLOSE_WAIT);
+    result
+}
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let common = cli.common;
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => actix_web::rt::System::new().block_on(app::serve(common, args)),
-        Command::Migrate => {
-            let (pool, _) = app::prepare(&common, 1)?;
-            let mut conn = pool.get()?;
-            println!("migrations current: {}", db::migrations_current(&mut conn)?);
+        Command::Migrate => with_db(&common, |conn, _| {
+            println!("migrations current: {}", db::migrations_current(conn)?);
             Ok(())
-        }
+        }),
         Command::User(UserCommand::Add {
             username,
             role,
@@ -34,31 +50,39 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Seed(args) => actix_web::rt::System::new().block_on(async move {
             let (pool, secrets) = app::prepare(&common, 4)?;
             let seeded =
-                crate::seed::run(&pool, &secrets, common.password_hash_cost, args.dir).await?;
-            seeded.print("http://127.0.0.1:8080");
+                crate::seed::run(&pool, &secrets, common.password_hash_cost, args.dir).await;
+            pool.close(app::POOL_CLOSE_WAIT);
+            seeded?.print("http://127.0.0.1:8080");
             Ok(())
         }),
         Command::Import(args) => import(&common, &args),
-        Command::Market(MarketCommand::Sweep) => {
-            let (pool, _) = app::prepare(&common, 1)?;
-            let mut conn = pool.get()?;
+        Command::Market(MarketCommand::Sweep) => with_db(&common, |conn, _| {
             let now = chrono::Utc::now();
-            let r = crate::market::sweep::run(&mut conn, now.date_naive(), db::now_micros(now))
+            let r = crate::market::sweep::run(conn, now.date_naive(), db::now_micros(now))
                 .map_err(|e| e.detail)?;
             println!(
                 "auctions closed: {:?}; listings expired: {:?}; trades expired: {:?}",
                 r.closed_auctions, r.expired_listings, r.expired_trades
             );
             Ok(())
-        }
+        }),
     }
 }
 
 fn import(common: &CommonArgs, args: &ImportArgs) -> Result<(), CliError> {
     let kind = crate::import::Kind::parse(&args.kind)
         .ok_or("KIND is one of parties, lots, forest-parcels")?;
-    let (pool, secrets) = app::prepare(common, 1)?;
-    let mut conn = pool.get()?;
+    with_db(common, |conn, secrets| {
+        import_file(conn, secrets, kind, args)
+    })
+}
+
+fn import_file(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    kind: crate::import::Kind,
+    args: &ImportArgs,
+) -> Result<(), CliError> {
     let opts = crate::import::options(
         "cli:import".into(),
         args.file.display().to_string(),
@@ -67,7 +91,7 @@ fn import(common: &CommonArgs, args: &ImportArgs) -> Result<(), CliError> {
     );
     let started = std::time::Instant::now();
     let mut progress = crate::import::Console::new();
-    let r = crate::import::run(&mut conn, kind, &args.file, &opts, &mut progress)?;
+    let r = crate::import::run(conn, kind, &args.file, &opts, &mut progress)?;
     for b in &r.bad_rows {
         println!("line {}, column {}: {}", b.line, b.column, b.reason);
     }
@@ -100,8 +124,18 @@ fn user_add(
     party_id: Option<i64>,
 ) -> Result<(), CliError> {
     let role: Role = role.parse()?;
-    let (pool, _) = app::prepare(common, 1)?;
-    let mut conn = pool.get()?;
+    with_db(common, |conn, _| {
+        add_user(conn, common, username, role, party_id)
+    })
+}
+
+fn add_user(
+    conn: &mut DbConn,
+    common: &CommonArgs,
+    username: &str,
+    role: Role,
+    party_id: Option<i64>,
+) -> Result<(), CliError> {
     let (secret, generated) = match std::env::var("REGISTRY_USER_PASSWORD") {
         Ok(p) if p.chars().count() >= 12 => (p, false),
         Ok(_) => return Err("REGISTRY_USER_PASSWORD must be at least 12 characters".into()),
@@ -117,7 +151,7 @@ fn user_add(
         party_id,
         created_at: now,
     };
-    let row = db::write_tx(&mut conn, |conn| {
+    let row = db::write_tx(conn, |conn| {
         auth_routes::add_principal(conn, &new, "cli:user-add")
     })
     .map_err(|e| e.detail)?;
@@ -132,21 +166,24 @@ fn user_add(
 }
 
 fn token(common: &CommonArgs, args: &TokenArgs) -> Result<(), CliError> {
-    let (pool, secrets) = app::prepare(common, 1)?;
-    let mut conn = pool.get()?;
-    let row = auth::store::find_by_username(&mut conn, &args.username)?
-        .filter(|r| !r.disabled)
-        .ok_or_else(|| format!("no enabled user or API client named {}", args.username))?;
-    let keys = auth::jwt::Keys::from_secret(&secrets.jwt_secret);
-    let token = auth_routes::mint(&keys, &row, args.ttl).map_err(|e| e.detail)?;
-    println!("{token}");
-    Ok(())
+    with_db(common, |conn, secrets| {
+        let row = auth::store::find_by_username(conn, &args.username)?
+            .filter(|r| !r.disabled)
+            .ok_or_else(|| format!("no enabled user or API client named {}", args.username))?;
+        let keys = auth::jwt::Keys::from_secret(&secrets.jwt_secret);
+        let token = auth_routes::mint(&keys, &row, args.ttl).map_err(|e| e.detail)?;
+        println!("{token}");
+        Ok(())
+    })
 }
 
 fn audit_verify(common: &CommonArgs) -> Result<(), CliError> {
-    let (pool, secrets) = app::prepare(common, 1)?;
-    let mut conn = pool.get()?;
-    let v = crate::audit::verify(&mut conn, &secrets.signing_key.verifying_key())?;
+    let v = with_db(common, |conn, secrets| {
+        Ok(crate::audit::verify(
+            conn,
+            &secrets.signing_key.verifying_key(),
+        )?)
+    })?;
     println!(
         "chains: {}, events: {}, checkpoints: {}",
         v.chains, v.events, v.checkpoints

@@ -194,7 +194,12 @@ pub async fn deliver_due(
 }
 
 /// Runs the worker in `serve`.
-pub fn spawn_worker(state: web::Data<AppState>, poll: Duration, base: Duration) {
+pub fn spawn_worker(
+    state: web::Data<AppState>,
+    poll: Duration,
+    base: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> actix_web::rt::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let client = match reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -208,12 +213,18 @@ pub fn spawn_worker(state: web::Data<AppState>, poll: Duration, base: Duration) 
         };
         let mut tick = actix_web::rt::time::interval(poll);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.changed() => return,
+            }
+            if *stopped.borrow() {
+                return;
+            }
             if let Err(e) = deliver_due(&state, &client, base).await {
                 tracing::warn!(error = %e, "webhook delivery pass failed");
             }
         }
-    });
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
