@@ -513,8 +513,9 @@ fn matrix(b: Backend) {
             }
             // No existence leak: a non-owner sees a real object as it sees a missing one, unless
             // it may see it.
-            // Listings, auctions and trades are public market data (DESIGN §5): their existence is
-            // no secret, so an action refused on a real one may differ from a missing one.
+            // Listings, auctions and trades are public market data (docs/design.md §5): their
+            // existence is no secret, so an action refused on a real one may differ from a missing
+            // one.
             let public = ["/v1/listings/", "/v1/auctions/", "/v1/trades/"]
                 .iter()
                 .any(|p| path.starts_with(p));

@@ -1,4 +1,5 @@
-//! Ledger helpers: issue lots through maker-checker, and the conservation checker (DESIGN §3.1).
+//! Ledger helpers: issue lots through maker-checker, and the conservation checker
+//! (docs/design.md §3.1).
 #![allow(dead_code)]
 
 use std::str::FromStr;
@@ -65,9 +66,9 @@ pub fn holdings(op: &Api, lot_id: i64) -> Vec<Value> {
     }
 }
 
-/// Asserts DESIGN §3.1 for one lot: the buckets of every holder plus retired and cancelled add up
-/// to the issued quantity, and no bucket is negative. For serialized lots, also that the serial
-/// ranges tile the lot and match the buckets.
+/// Asserts conservation (docs/design.md §3.1) for one lot: the buckets of every holder plus
+/// retired and cancelled add up to the issued quantity, and no bucket is negative. For serialized
+/// lots, also that the serial ranges tile the lot and match the buckets.
 pub fn assert_conserved(op: &Api, lot_id: i64) {
     let lot = op.get(&format!("/v1/lots/{lot_id}")).expect(200).body;
     let mut sum = dec(&lot["retired"]) + dec(&lot["cancelled"]);

@@ -1,4 +1,4 @@
-//! Test kit, PostgreSQL part (DESIGN §11).
+//! Test kit, PostgreSQL part (docs/design.md §11).
 //!
 //! - `admin_url()`: a server on which tests may CREATE DATABASE. `TEST_DATABASE_URL` (a URL, not
 //!   a key=value string) if set; otherwise a throwaway cluster started from the installed server

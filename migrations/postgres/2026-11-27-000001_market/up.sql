@@ -1,4 +1,4 @@
--- The market (DESIGN §4): benchmark prices and non-attainment flags (R4), listings, multi-unit
+-- The market (docs/design.md §4): benchmark prices and non-attainment flags (R4), listings, multi-unit
 -- auctions with their bidders and bids, and the trades that settle through the ledger.
 -- Prices are per unit (EM: per ton-year, R3) at 4 places; money in fen; quantities at scale 4.
 
