@@ -56,9 +56,8 @@ pub fn prepare(
             }
         }
     }
-    let pool = db::build_pool(&url, pool_size, Duration::from_secs(5))
-        .map_err(|e| format!("cannot open the database {}: {e}", redact(&url)))?;
-    match migrate_and_bootstrap(&pool, common) {
+    let pool = db::build_pool(&url, pool_size, Duration::from_secs(5));
+    match migrate_and_bootstrap(&pool, common, &url) {
         Ok(secrets) => Ok((pool, secrets)),
         Err(e) => {
             pool.close(POOL_CLOSE_WAIT);
@@ -74,8 +73,11 @@ pub const POOL_CLOSE_WAIT: Duration = Duration::from_secs(15);
 fn migrate_and_bootstrap(
     pool: &DbPool,
     common: &CommonArgs,
+    url: &str,
 ) -> Result<Secrets, bootstrap::BootError> {
-    let mut conn = pool.get()?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot open the database {}: {e}", redact(url)))?;
     db::migrate(&mut conn)?;
     let now = db::now_micros(chrono::Utc::now());
     let (secrets, generated) = bootstrap::run(&mut conn, common, now)?;
@@ -126,10 +128,53 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight, stops the background
 /// tasks and closes the pool before returning, so the process exits cleanly (status 0).
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {
+    // The signals are ours from the first moment (migrations and first-start seeding included):
+    // a stop asked for at any time ends in a clean exit with status 0, never death by the signal.
+    let signals = StopSignals::install()?;
     let (pool, secrets) = prepare(&common, args.db_pool_size)?;
-    let result = serve_on(&common, args, pool.clone(), secrets).await;
+    let result = serve_on(&common, args, pool.clone(), secrets, signals).await;
     pool.close(POOL_CLOSE_WAIT);
     result
+}
+
+/// SIGTERM and SIGINT. The first asks for a graceful stop (requests in flight finish, up to
+/// actix-web's shutdown timeout); a second one stops at once.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+
+    /// Stops `server` on the first signal, gracefully, and at once on a second.
+    fn stop_on_signal(mut self, server: actix_web::dev::ServerHandle) {
+        actix_web::rt::spawn(async move {
+            self.next().await;
+            tracing::info!("stop requested: finishing the requests in flight");
+            let graceful = server.stop(true);
+            tokio::select! {
+                _ = graceful => {}
+                _ = self.next() => {
+                    tracing::warn!("second stop signal: stopping at once");
+                    server.stop(false).await;
+                }
+            }
+        });
+    }
 }
 
 async fn serve_on(
@@ -137,6 +182,7 @@ async fn serve_on(
     args: ServeArgs,
     pool: DbPool,
     secrets: Secrets,
+    signals: StopSignals,
 ) -> Result<(), bootstrap::BootError> {
     let demo = first_start_demo(common, &pool, &secrets).await?;
     let state = web::Data::new(AppState {
@@ -181,6 +227,7 @@ async fn serve_on(
             .service(crate::openapi::docs(spec.clone()))
             .default_service(web::to(crate::ops::unmatched))
     })
+    .disable_signals()
     .bind(&args.bind)
     .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     if let Some(w) = args.workers {
@@ -219,9 +266,11 @@ async fn serve_on(
         Duration::from_millis(args.webhook_backoff_ms.max(10)),
         stopped,
     ));
-    // actix-web stops gracefully on SIGINT and SIGTERM: no new connections, requests in flight
-    // finish (up to its shutdown timeout), then `run` returns.
-    let served = server.run().await;
+    // On a stop signal: no new connections, requests in flight finish (up to the shutdown
+    // timeout), then `running` resolves.
+    let running = server.run();
+    signals.stop_on_signal(running.handle());
+    let served = running.await;
     tracing::info!("stopping: waiting for the background tasks");
     let _ = stop.send(true);
     for task in tasks {

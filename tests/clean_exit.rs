@@ -148,6 +148,87 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     None
 }
 
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+}
+
+/// Stopped at once after it says it listens: the signal is handled from the start (it used to
+/// kill the process, status 143, when it came before the server's own handlers were installed).
+fn serve_stopped_right_after_start_exits_zero(b: Backend) {
+    let db = Db::fresh(b);
+    for round in 0..RUNS {
+        let (mut child, _) = start(&db);
+        signal(&child, if round % 2 == 0 { "TERM" } else { "INT" });
+        let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+        let log = std::fs::read_to_string(db.dir.path().join("serve.log")).unwrap_or_default();
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("serve (run {round}) did not stop:\n{log}");
+        };
+        assert!(
+            status.success(),
+            "run {round}: {}:\n{log}",
+            describe(status)
+        );
+    }
+}
+
+/// A request waiting on a database lock when the stop signal comes (SIGINT too) is finished
+/// before the process exits: its connection is back in the pool, no thread is left in the
+/// database client library, and the client gets its answer.
+fn serve_finishes_a_request_in_flight_before_exiting(b: Backend) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let db = Db::fresh(b);
+    for (round, sig) in ["INT", "TERM"].into_iter().enumerate() {
+        let (mut child, base) = start(&db);
+        let admin = Api::new(&base).login("admin", ADMIN_PASSWORD);
+        // Hold the lock a party registration needs, from outside the server.
+        let mut blocker: Box<dyn FnMut(&str)> = match b {
+            Backend::Postgres => {
+                let mut c = diesel::PgConnection::establish(&db.url).expect("connect");
+                c.batch_execute("BEGIN; LOCK TABLE parties IN ACCESS EXCLUSIVE MODE;")
+                    .expect("lock");
+                Box::new(move |sql| c.batch_execute(sql).expect("blocker"))
+            }
+            Backend::Sqlite => {
+                let mut c = diesel::SqliteConnection::establish(&db.url).expect("connect");
+                c.batch_execute("BEGIN IMMEDIATE;").expect("lock");
+                Box::new(move |sql| c.batch_execute(sql).expect("blocker"))
+            }
+        };
+        let n = 870_000 + round as u32;
+        let request = std::thread::spawn(move || {
+            admin.post(
+                "/v1/parties",
+                &serde_json::json!({"kind": "enterprise", "name_zh": format!("在途{n}"),
+                    "uscc": uscc(n), "region_code": "350702"}),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(700));
+        signal(&child, sig);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "serve exited with a request in flight"
+        );
+        blocker("COMMIT;");
+        let reply = request.join().expect("request thread");
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+        let log = std::fs::read_to_string(db.dir.path().join("serve.log")).unwrap_or_default();
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("serve did not stop after SIG{sig}:\n{log}");
+        };
+        assert!(status.success(), "SIG{sig}: {}:\n{log}", describe(status));
+    }
+}
+
 fn serve_stops_on_sigterm_with_status_zero(b: Backend) {
     let db = Db::fresh(b);
     for round in 0..RUNS {
@@ -168,11 +249,7 @@ fn serve_stops_on_sigterm_with_status_zero(b: Backend) {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(100 + 10 * u64::from(round)));
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
+        signal(&child, "TERM");
         let status = wait_with_timeout(&mut child, Duration::from_secs(60));
         busy.store(false, Ordering::Relaxed);
         for c in clients {
@@ -194,5 +271,7 @@ fn serve_stops_on_sigterm_with_status_zero(b: Backend) {
 
 both_backends!(
     each_command_exits_zero_every_time,
-    serve_stops_on_sigterm_with_status_zero
+    serve_stops_on_sigterm_with_status_zero,
+    serve_stopped_right_after_start_exits_zero,
+    serve_finishes_a_request_in_flight_before_exiting
 );

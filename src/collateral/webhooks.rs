@@ -220,8 +220,15 @@ pub fn spawn_worker(
             if *stopped.borrow() {
                 return;
             }
-            if let Err(e) = deliver_due(&state, &client, base).await {
-                tracing::warn!(error = %e, "webhook delivery pass failed");
+            // A pass may wait on slow endpoints for minutes; a stop cuts it short. What it had
+            // claimed stays leased and is sent again after the lease (deliveries are at least once).
+            tokio::select! {
+                r = deliver_due(&state, &client, base) => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "webhook delivery pass failed");
+                    }
+                }
+                _ = stopped.changed() => return,
             }
         }
     })

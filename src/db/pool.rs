@@ -6,9 +6,11 @@
 //! the main thread returns while such a thread is inside libpq (`PQconnectdb` → SCRAM → OpenSSL),
 //! the process's exit-time OpenSSL cleanup runs under it and the process dies with SIGSEGV. So
 //! [`DbPool::close`] shuts a gate that every connect passes through, waits for connects already
-//! inside it, and closes the idle connections on the calling thread. The reaper (idle timeout,
-//! maximum lifetime) is off because it would close connections on a worker thread.
+//! inside it and for connections checked out by other threads, and closes the idle connections
+//! on the calling thread. The reaper (idle timeout, maximum lifetime) is off because it would
+//! close connections on a worker thread.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -17,8 +19,25 @@ use diesel::r2d2::R2D2Connection;
 
 use super::{establish, Backend, DbConn};
 
-/// A pooled connection, as handlers use it (`&mut *conn` is a `&mut DbConn`).
-pub type PooledConn = r2d2::PooledConnection<Manager>;
+/// A connection checked out of a [`DbPool`]; `&mut conn` is a `&mut DbConn`. Counted, so that
+/// closing the pool can wait for it to come back.
+pub struct PooledConn {
+    conn: r2d2::PooledConnection<Manager>,
+    _out: Checkout,
+}
+
+impl Deref for PooledConn {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
 
 /// The connection pool every part of the service shares. Cheap to clone; [`DbPool::close`] it
 /// before the process exits.
@@ -31,16 +50,19 @@ pub struct DbPool {
 impl DbPool {
     /// A connection, waiting at most the pool's timeout.
     pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
-        self.pool.get()
+        // Counted before the checkout, so `close` never misses a connection on its way out.
+        let out = Checkout::new(self.gate.clone());
+        let conn = self.pool.get()?;
+        Ok(PooledConn { conn, _out: out })
     }
 
-    /// Stops opening connections, waits (at most `wait`) for connects already under way, and closes
-    /// the idle connections on this thread. Connections checked out elsewhere are closed when they
-    /// come back. Afterwards no pool thread enters libpq again, so the process may exit.
+    /// Stops opening connections, waits (at most `wait` in all) for connects under way and for
+    /// connections checked out elsewhere to come back, and closes every connection on this thread.
+    /// Afterwards no thread of the pool enters libpq again, so the process may exit.
     pub fn close(&self, wait: Duration) {
         self.gate.close(wait);
-        // `has_broken` now answers true, so each connection handed back is closed here rather
-        // than kept idle. `try_get` never waits, and opens nothing through the closed gate.
+        // `has_broken` now answers true, so each connection handed back is closed by the thread
+        // handing it back instead of kept idle. `try_get` never waits and opens nothing.
         while let Some(conn) = self.pool.try_get() {
             drop(conn);
         }
@@ -52,11 +74,28 @@ impl DbPool {
     }
 }
 
-/// Counts connects in progress and refuses new ones once closed.
+/// One checked-out connection in the gate's count.
+struct Checkout(Arc<Gate>);
+
+impl Checkout {
+    fn new(gate: Arc<Gate>) -> Checkout {
+        gate.checked_out.fetch_add(1, Ordering::SeqCst);
+        Checkout(gate)
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        self.0.leave(&self.0.checked_out);
+    }
+}
+
+/// Counts connects in progress and connections checked out, and refuses new connects once closed.
 #[derive(Default)]
 struct Gate {
     closed: AtomicBool,
     connecting: AtomicUsize,
+    checked_out: AtomicUsize,
     done: Mutex<()>,
     changed: Condvar,
 }
@@ -72,20 +111,29 @@ impl Gate {
         } else {
             Some(connect())
         };
-        let _guard = self.done.lock().unwrap_or_else(|e| e.into_inner());
-        self.connecting.fetch_sub(1, Ordering::SeqCst);
-        self.changed.notify_all();
+        self.leave(&self.connecting);
         out
+    }
+
+    /// Takes one off `count` and wakes `close`.
+    fn leave(&self, count: &AtomicUsize) {
+        let _guard = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        count.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_all();
     }
 
     fn close(&self, wait: Duration) {
         self.closed.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + wait;
         let mut guard = self.done.lock().unwrap_or_else(|e| e.into_inner());
-        while self.connecting.load(Ordering::SeqCst) > 0 {
+        while self.connecting.load(Ordering::SeqCst) + self.checked_out.load(Ordering::SeqCst) > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                tracing::warn!("database pool closed with a connect still under way");
+                tracing::warn!(
+                    connecting = self.connecting.load(Ordering::SeqCst),
+                    checked_out = self.checked_out.load(Ordering::SeqCst),
+                    "database pool closed while connections were still in use"
+                );
                 return;
             }
             guard = match self.changed.wait_timeout(guard, left) {
@@ -154,7 +202,11 @@ impl std::fmt::Debug for Gate {
 /// Builds the pool. A checkout waits at most `timeout`, so a database outage turns into a quick
 /// 503 rather than a hung request; connections are tested on checkout so the pool heals itself
 /// when the database comes back.
-pub fn build_pool(url: &str, max_size: u32, timeout: Duration) -> Result<DbPool, r2d2::Error> {
+///
+/// The pool is returned even when the database cannot be reached (the first checkout reports
+/// that), so the caller always holds a pool it can close: connects r2d2 retries in the background
+/// must not outlive an early exit.
+pub fn build_pool(url: &str, max_size: u32, timeout: Duration) -> DbPool {
     let size = match Backend::of_url(url) {
         Backend::Postgres => max_size,
         // One writer at a time anyway; a few readers in WAL mode.
@@ -170,11 +222,11 @@ pub fn build_pool(url: &str, max_size: u32, timeout: Duration) -> Result<DbPool,
         .idle_timeout(None)
         .max_lifetime(None)
         .error_handler(Box::new(ConnectErrors { gate: gate.clone() }))
-        .build(Manager {
+        .build_unchecked(Manager {
             url: url.to_string(),
             gate: gate.clone(),
-        })?;
-    Ok(DbPool { pool, gate })
+        });
+    DbPool { pool, gate }
 }
 
 #[cfg(test)]
@@ -186,7 +238,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = dir.path().join("t.db").to_string_lossy().into_owned();
         // One connection at most, so no connect is under way when the pool closes.
-        let pool = build_pool(&url, 1, Duration::from_millis(300)).expect("pool");
+        let pool = build_pool(&url, 1, Duration::from_millis(300));
         drop(pool.get().expect("a connection"));
         pool.close(Duration::from_secs(5));
         assert_eq!(pool.pool.state().connections, 0, "idle connections closed");
@@ -195,14 +247,45 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_handed_back_after_close_is_closed() {
+    fn close_waits_for_a_connection_in_use() {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = dir.path().join("t.db").to_string_lossy().into_owned();
-        let pool = build_pool(&url, 1, Duration::from_millis(300)).expect("pool");
+        let pool = build_pool(&url, 1, Duration::from_millis(300));
         let held = pool.get().expect("a connection");
-        pool.close(Duration::from_secs(5));
-        assert_eq!(pool.pool.state().connections, 1, "the checked-out one");
+        let user = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let started = Instant::now();
+        pool.close(Duration::from_secs(10));
+        assert!(started.elapsed() >= Duration::from_millis(250), "waited");
+        assert_eq!(pool.pool.state().connections, 0, "closed when handed back");
+        user.join().expect("user thread");
+    }
+
+    #[test]
+    fn close_gives_up_after_its_wait() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("t.db").to_string_lossy().into_owned();
+        let pool = build_pool(&url, 1, Duration::from_millis(300));
+        let held = pool.get().expect("a connection");
+        pool.close(Duration::from_millis(100));
+        assert_eq!(pool.pool.state().connections, 1, "still checked out");
         drop(held);
         assert_eq!(pool.pool.state().connections, 0);
+    }
+
+    #[test]
+    fn an_unreachable_database_still_gives_a_pool_to_close() {
+        // A port nobody listens on (bound, then released), on loopback.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let url = format!("postgres://nobody:x@127.0.0.1:{port}/none");
+        let pool = build_pool(&url, 1, Duration::from_millis(300));
+        assert!(pool.get().is_err());
+        pool.close(Duration::from_secs(5));
+        assert_eq!(pool.gate.connecting.load(Ordering::SeqCst), 0);
     }
 }

@@ -230,14 +230,14 @@ pub async fn run(
         let exists: i64 = pl::table
             .filter(pl::loan_reference.eq(reference))
             .count()
-            .get_result(&mut conn)?;
+            .get_result(&mut *conn)?;
         if exists > 0 {
             continue;
         }
         let lot: i64 = lots::table
             .filter(lots::source_document.eq(&p.lot_source_document))
             .select(lots::id)
-            .first(&mut conn)
+            .first(&mut *conn)
             .map_err(|_| format!("pledge {}: no lot {}", i + 1, p.lot_source_document))?;
         let lender = api.party_of(&mut conn, &p.lender)?;
         let applied = api
@@ -280,7 +280,7 @@ pub async fn run(
         let exists: i64 = fm::table
             .filter(fm::official_certificate_no.eq(&m.official_certificate_no))
             .count()
-            .get_result(&mut conn)?;
+            .get_result(&mut *conn)?;
         if exists > 0 {
             continue;
         }
@@ -289,7 +289,7 @@ pub async fn run(
             let id: i64 = fp::table
                 .filter(fp::certificate_no.eq(c))
                 .select(fp::id)
-                .first(&mut conn)
+                .first(&mut *conn)
                 .map_err(|_| format!("mortgage {}: no parcel {c}", i + 1))?;
             parcel_ids.push(id);
         }
