@@ -507,8 +507,8 @@ fn env<T: FromStr>(name: &str, default: T) -> T {
 
 /// The property: random operation lists, each a fresh case on one shared server.
 fn model(backend: Backend) {
-    let cases: u32 = env("MODEL_CASES", 20);
-    let len: usize = env("MODEL_OPS", 30);
+    let cases: u32 = env("MODEL_CASES", 32);
+    let len: usize = env("MODEL_OPS", 40);
     let secs: u64 = env("MODEL_SECS", 0);
     let seed: u64 = env("MODEL_SEED", 20261130);
     let enabled = ops::enabled_from_env();
@@ -546,7 +546,7 @@ fn model(backend: Backend) {
             panic!(
                 "the model and the server disagree ({backend:?}, seed {seed}).\n\
                  Shrunk sequence, to paste as a regression test (and add to both_backends!):\n\n\
-                 fn regression_NAME(b: Backend) {{\n    regression(b, &[{}], vec!{ops:?});\n}}\n\n{reason}",
+                 fn regression_NAME(b: Backend) {{\n    use ops::Price::*;\n    use Op::*;\n    regression(b, &[{}], vec!{ops:?});\n}}\n\n{reason}",
                 fams.join(", ")
             )
         }

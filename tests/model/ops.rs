@@ -152,6 +152,10 @@ fn price() -> impl Strategy<Value = Price> {
     ]
 }
 
+fn years() -> impl Strategy<Value = u8> {
+    prop_oneof![4 => 1u8..=2, 1 => 3u8..=5]
+}
+
 fn pct() -> impl Strategy<Value = u8> {
     prop_oneof![3 => 1u8..=100, 1 => Just(100u8), 1 => 101u8..=150]
 }
@@ -163,14 +167,14 @@ pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => prop_oneof![Just(1u16), Just(30), Just(120), Just(200), Just(366), Just(500)]
             .prop_map(|days| Op::Advance { days }),
-        6 => (party.clone(), party.clone(), lot.clone(), pct(), price(), 1u8..=5).prop_map(
+        6 => (party.clone(), party.clone(), lot.clone(), pct(), price(), years()).prop_map(
             |(from, to, lot, pct, price, years)| Op::Transfer { from, to, lot, pct, price, years }
         ),
-        3 => idx.clone().prop_map(|t| Op::Confirm { t }),
-        3 => idx.clone().prop_map(|t| Op::Approve { t }),
+        4 => idx.clone().prop_map(|t| Op::Confirm { t }),
+        4 => idx.clone().prop_map(|t| Op::Approve { t }),
         1 => (idx.clone(), any::<bool>()).prop_map(|(t, operator)| Op::Reject { t, operator }),
         1 => idx.clone().prop_map(|t| Op::Cancel { t }),
-        3 => (party.clone(), party.clone(), lot.clone(), pct(), price(), 1u8..=5).prop_map(
+        3 => (party.clone(), party.clone(), lot.clone(), pct(), price(), years()).prop_map(
             |(from, to, lot, pct, price, years)| Op::Registered { from, to, lot, pct, price, years }
         ),
         2 => (party.clone(), lot.clone(), pct()).prop_map(|(party, lot, pct)| Op::Retire { party, lot, pct }),

@@ -371,8 +371,24 @@ impl Model {
         }
     }
 
-    fn other(from: u8, to: u8) -> (usize, usize) {
-        let from = from as usize % ENTERPRISES as usize;
+    /// The `i`-th party (cyclically) that holds something of `lot`, so that random operations
+    /// mostly act on real holdings; any enterprise when nobody holds any.
+    fn holder(&self, i: u8, lot: usize) -> usize {
+        let holders: Vec<usize> = self
+            .holdings
+            .iter()
+            .filter(|((_, l), h)| *l == lot && h.available + h.pledged + h.frozen > 0)
+            .map(|((p, _), _)| *p)
+            .collect();
+        if holders.is_empty() {
+            i as usize % ENTERPRISES as usize
+        } else {
+            holders[i as usize % holders.len()]
+        }
+    }
+
+    fn other(&self, from: u8, to: u8, lot: usize) -> (usize, usize) {
+        let from = self.holder(from, lot);
         let mut to = to as usize % ENTERPRISES as usize;
         if to == from {
             to = (to + 1) % ENTERPRISES as usize;
@@ -502,8 +518,8 @@ impl Model {
                 price,
                 years,
             } => {
-                let (from, to) = Self::other(from, to);
                 let lot = lot as usize % LOTS.len();
+                let (from, to) = self.other(from, to, lot);
                 let qty = pct_of(self.holding(from, lot).available, pct);
                 let (e, f, price, years, kinds) = self.sale(from, to, lot, qty, price, years);
                 fams = f;
@@ -610,8 +626,8 @@ impl Model {
                 (Call::Cancel(t), e)
             }
             Op::Retire { party, lot, pct } => {
-                let party = party as usize % ENTERPRISES as usize;
                 let lot = lot as usize % LOTS.len();
+                let party = self.holder(party, lot);
                 let qty = pct_of(self.holding(party, lot).available, pct);
                 let mut e = Expect::Ok;
                 if qty > self.holding(party, lot).available {
@@ -629,8 +645,8 @@ impl Model {
                 (Call::Retire { party, lot, qty }, e)
             }
             Op::PledgeApply { party, lot, pct } => {
-                let party = party as usize % ENTERPRISES as usize;
                 let lot = lot as usize % LOTS.len();
+                let party = self.holder(party, lot);
                 let qty = pct_of(self.holding(party, lot).available, pct);
                 let mut e = self.r11(party, lot);
                 if self.expired(lot) || qty > self.holding(party, lot).available {
@@ -722,8 +738,8 @@ impl Model {
                 (Call::PledgeWithdraw(p), e)
             }
             Op::Freeze { party, lot, pct } => {
-                let party = party as usize % ENTERPRISES as usize;
                 let lot = lot as usize % LOTS.len();
+                let party = self.holder(party, lot);
                 let h = self.holding(party, lot);
                 let reach = h.available + h.pledged - h.frozen_pledged;
                 let qty = pct_of(reach, pct);
@@ -780,8 +796,8 @@ impl Model {
                 (Call::Lift(f), e)
             }
             Op::Forced { from, to, lot, pct } => {
-                let (from, to) = Self::other(from, to);
                 let lot = lot as usize % LOTS.len();
+                let (from, to) = self.other(from, to, lot);
                 if self.expired(lot) {
                     return None;
                 }
