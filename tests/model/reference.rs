@@ -104,10 +104,6 @@ impl Kinds {
         paid: true,
         free: false,
     };
-    const UNKNOWN: Kinds = Kinds {
-        paid: true,
-        free: true,
-    };
     fn or(self, o: Kinds) -> Kinds {
         Kinds {
             paid: self.paid || o.paid,
@@ -455,12 +451,19 @@ impl Model {
         (e, fams, price_sent, years_sent, kinds)
     }
 
-    /// The kind a receiver gets of quantity that is not bought: the sender's.
+    /// The kind a receiver gets of quantity that is not bought. Free units never become paid
+    /// (R11). Whether paid units given away stay paid for the receiver ("the acquisition follows
+    /// the quantity") or count as a free acquisition is left open, unless `r11_follow` asks for
+    /// the former.
     fn follow(&self, from: usize, lot: usize) -> Kinds {
+        let k = self.holding(from, lot).kinds;
         if self.r11_follow {
-            self.holding(from, lot).kinds
+            k
         } else {
-            Kinds::UNKNOWN
+            Kinds {
+                paid: k.paid,
+                free: true,
+            }
         }
     }
 
