@@ -61,6 +61,15 @@ impl World {
         let checker = user(&admin, "operator", None, "model-checker");
         let regulator = user(&admin, "regulator", None, "model-regulator");
         admin.set_clock(&clock(date(BASE)));
+        // No fees; the longest payment window (the model never lets a trade reach it); R4 on.
+        admin
+            .put(
+                "/v1/market/settings",
+                &json!({"buyer_fee_rate": "0", "seller_fee_rate": "0",
+                    "payment_window_hours": reference::PAYMENT_WINDOW_DAYS * 24, "vwap_days": 30,
+                    "vwap_min_trades": 3, "benchmark_floor": true, "non_attainment_check": true}),
+            )
+            .expect(200);
         // R4: the SO2 benchmark for all of Nanping, and 邵武市 flagged non-attainment for SO2.
         let p = admin
             .post(
@@ -174,7 +183,14 @@ fn q(n: i64) -> String {
 fn send(w: &World, c: &Case, m: &Model, call: &Call) -> Reply {
     let k = key();
     match *call {
-        Call::SetClock(d) => w.admin.put("/v1/test/clock", &json!({ "now": clock(d) })),
+        Call::SetClock(d) => {
+            let r = w.admin.put("/v1/test/clock", &json!({ "now": clock(d) }));
+            if !r.status.is_success() {
+                return r;
+            }
+            // Expire what ended now, rather than whenever the background task next runs.
+            w.admin.post("/v1/market/sweep", &json!({}))
+        }
         Call::Transfer {
             from,
             to,
@@ -294,6 +310,68 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> Reply {
             &k,
             &json!({"document_ref": "解除查封裁定书"}),
         ),
+        Call::List {
+            party,
+            lot,
+            qty,
+            price,
+            years,
+            ends,
+        } => {
+            // Open to the end of its last day in China (UTC+8).
+            let mut b = json!({"lot_id": c.lots[lot], "quantity": q(qty), "unit_price": price.to_string(),
+                "min_lot": "1", "ends_at": format!("{ends}T15:59:59Z")});
+            if let Some(y) = years {
+                b["years"] = json!(y);
+            }
+            c.ents[party].post_key("/v1/listings", &k, &b)
+        }
+        Call::Withdraw(l) => {
+            let li = &m.listings[l];
+            c.ents[li.seller].post_key(
+                &format!("/v1/listings/{}/withdraw", li.sid),
+                &k,
+                &json!({}),
+            )
+        }
+        Call::Buy { l, buyer, qty } => c.ents[buyer].post_key(
+            &format!("/v1/listings/{}/purchases", m.listings[l].sid),
+            &k,
+            &json!({ "quantity": q(qty) }),
+        ),
+        Call::Pay(t) => {
+            let sid = m.trades[t].sid;
+            w.admin.post_key(
+                &format!("/v1/trades/{sid}/payment"),
+                &k,
+                &json!({"payment_ref": format!("CIB-PAY-{sid}")}),
+            )
+        }
+        Call::Enforce(p) => {
+            let pl = &m.pledges[p];
+            c.banker.post_key(
+                &format!("/v1/pledges/{}/enforce", pl.sid),
+                &k,
+                &json!({"amendment_code": pl.amendment_code, "principal": "400000.00",
+                    "interest": "12345.67", "costs": "1000.00"}),
+            )
+        }
+        Call::Dispose {
+            p,
+            buyer,
+            price,
+            years,
+        } => {
+            let mut b = json!({"buyer_party_id": c.parties[buyer], "unit_price": price.to_string()});
+            if let Some(y) = years {
+                b["years"] = json!(y);
+            }
+            w.admin.post_key(
+                &format!("/v1/pledges/{}/dispose", m.pledges[p].sid),
+                &k,
+                &b,
+            )
+        }
         Call::Forced { from, to, lot, qty } => {
             let p = w.admin.post(
                 "/v1/transfers/forced",
@@ -326,6 +404,8 @@ fn record(m: &mut Model, call: &Call, r: &Reply) {
                 .to_string()
         }
         Call::Freeze { .. } => m.freezes.last_mut().expect("freeze").sid = id,
+        Call::List { .. } => m.listings.last_mut().expect("listing").sid = id,
+        Call::Buy { .. } => m.trades.last_mut().expect("trade").sid = id,
         _ => {}
     }
 }
@@ -375,7 +455,7 @@ fn compare_lot(w: &World, c: &Case, m: &Model, lot: usize) -> Result<(), String>
         }
         let model = (
             mh.available,
-            0,
+            mh.listed,
             mh.in_transfer,
             mh.pledged + mh.frozen,
             if mh.frozen_pledged == 0 {
@@ -412,7 +492,7 @@ fn compare_lot(w: &World, c: &Case, m: &Model, lot: usize) -> Result<(), String>
         }
     }
     for ((pi, li), mh) in &m.holdings {
-        let held = mh.available + mh.in_transfer + mh.pledged + mh.frozen;
+        let held = mh.available + mh.listed + mh.in_transfer + mh.pledged + mh.frozen;
         if *li == lot && held != 0 && !seen.contains(pi) {
             return Err(format!(
                 "lot {lot} party {pi}: no holding on the server, model {mh:?}"

@@ -73,6 +73,29 @@ pub enum Op {
     /// A court-ordered forced transfer (maker-checker) of `pct` % of the holding's available
     /// quantity, or of its frozen quantity when a freeze stands.
     Forced { from: u8, to: u8, lot: u8, pct: u8 },
+    /// The holder lists `pct` % of its available quantity for sale until the lot's last day.
+    List {
+        party: u8,
+        lot: u8,
+        pct: u8,
+        price: Price,
+        years: u8,
+    },
+    /// The seller withdraws listing `l`.
+    Withdraw { l: u8 },
+    /// Enterprise `buyer` buys `pct` % of what listing `l` still offers.
+    Buy { l: u8, buyer: u8, pct: u8 },
+    /// An operator confirms the payment of trade `t`; it settles.
+    Pay { t: u8 },
+    /// The bank declares default on pledge `p`.
+    Enforce { p: u8 },
+    /// An operator records the sale of enforced pledge `p` to enterprise `buyer`.
+    Dispose {
+        p: u8,
+        buyer: u8,
+        price: Price,
+        years: u8,
+    },
 }
 
 /// Families of operations that hit defects known on today's main and being fixed on other
@@ -80,15 +103,16 @@ pub enum Op {
 /// main; switch them on with `MODEL_ENABLE=r4_transfers,years,...` or `MODEL_ENABLE=all`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Family {
-    /// R4 (benchmark floor, non-attainment region) on `POST /v1/transfers` and
-    /// `/v1/transfers/registered`: a transfer the rule refuses.
+    /// R4 (benchmark floor, non-attainment region) on `POST /v1/transfers`,
+    /// `/v1/transfers/registered` and a pledge's disposal: a sale the rule refuses.
     R4Transfers,
     /// R3: an EM sale of more whole years than remain (or any priced EM sale with less than one
     /// whole year left).
     Years,
-    /// R6: a confirmation or approval that would settle a transfer after the lot expired.
+    /// R6: a confirmation, approval, payment or disposal that would settle a transfer after the
+    /// lot expired.
     ExpirySettle,
-    /// Judicial freezes that reach pledged quantity.
+    /// Judicial freezes that reach pledged quantity (and then block its release and disposal).
     FreezePledged,
     /// A court-ordered forced transfer where the holding has frozen quantity (it executes
     /// against the frozen quantity).
@@ -185,8 +209,16 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => idx.clone().prop_map(|p| Op::PledgeWithdraw { p }),
         3 => (party.clone(), lot.clone(), pct()).prop_map(|(party, lot, pct)| Op::Freeze { party, lot, pct }),
         2 => idx.clone().prop_map(|f| Op::Lift { f }),
-        2 => (party.clone(), party, lot, pct())
+        2 => (party.clone(), party.clone(), lot.clone(), pct())
             .prop_map(|(from, to, lot, pct)| Op::Forced { from, to, lot, pct }),
+        3 => (party.clone(), lot, pct(), price(), years())
+            .prop_map(|(party, lot, pct, price, years)| Op::List { party, lot, pct, price, years }),
+        1 => idx.clone().prop_map(|l| Op::Withdraw { l }),
+        3 => (idx.clone(), party.clone(), pct()).prop_map(|(l, buyer, pct)| Op::Buy { l, buyer, pct }),
+        3 => idx.clone().prop_map(|t| Op::Pay { t }),
+        2 => idx.clone().prop_map(|p| Op::Enforce { p }),
+        2 => (idx, party, price(), years())
+            .prop_map(|(p, buyer, price, years)| Op::Dispose { p, buyer, price, years }),
     ]
 }
 

@@ -115,6 +115,7 @@ impl Kinds {
 #[derive(Debug, Clone, Default)]
 pub struct Holding {
     pub available: i64,
+    pub listed: i64,
     pub in_transfer: i64,
     pub pledged: i64,
     /// Frozen by a court out of available quantity.
@@ -126,7 +127,7 @@ pub struct Holding {
 
 impl Holding {
     fn unpledged(&self) -> i64 {
-        self.available + self.in_transfer + self.frozen
+        self.available + self.listed + self.in_transfer + self.frozen
     }
     /// After quantity left: an emptied holding has no acquisitions left.
     fn settle_kinds(&mut self) {
@@ -163,6 +164,8 @@ pub enum PledgeStatus {
     Registered,
     Released,
     Withdrawn,
+    Enforcing,
+    Disposed,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +187,31 @@ pub struct Freeze {
     pub pledged_part: i64,
     pub lifted: bool,
 }
+
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub sid: i64,
+    pub seller: usize,
+    pub lot: usize,
+    pub remaining: i64,
+    /// The last day it is open.
+    pub ends: NaiveDate,
+    pub open: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Trade {
+    pub sid: i64,
+    pub buyer: usize,
+    pub seller: usize,
+    pub lot: usize,
+    pub qty: i64,
+    pub opened: NaiveDate,
+    pub settled: bool,
+}
+
+/// The market's payment window the world sets (days); the model never lets a trade reach it.
+pub const PAYMENT_WINDOW_DAYS: u64 = 90;
 
 /// What the driver sends for an operation, in model terms (the driver maps indices to ids).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +269,28 @@ pub enum Call {
         lot: usize,
         qty: i64,
     },
+    List {
+        party: usize,
+        lot: usize,
+        qty: i64,
+        price: i64,
+        years: Option<u8>,
+        ends: NaiveDate,
+    },
+    Withdraw(usize),
+    Buy {
+        l: usize,
+        buyer: usize,
+        qty: i64,
+    },
+    Pay(usize),
+    Enforce(usize),
+    Dispose {
+        p: usize,
+        buyer: usize,
+        price: i64,
+        years: Option<u8>,
+    },
 }
 
 impl Call {
@@ -253,7 +303,11 @@ impl Call {
             | Call::Retire { lot, .. }
             | Call::PledgeApply { lot, .. }
             | Call::Freeze { lot, .. }
-            | Call::Forced { lot, .. } => Some(lot),
+            | Call::Forced { lot, .. }
+            | Call::List { lot, .. } => Some(lot),
+            Call::Withdraw(l) | Call::Buy { l, .. } => Some(m.listings[l].lot),
+            Call::Pay(t) => Some(m.trades[t].lot),
+            Call::Enforce(p) | Call::Dispose { p, .. } => Some(m.pledges[p].lot),
             Call::Confirm(t) | Call::Approve(t) | Call::Reject(t, _) | Call::Cancel(t) => {
                 Some(m.transfers[t].lot)
             }
@@ -280,6 +334,8 @@ pub struct Model {
     pub transfers: Vec<Transfer>,
     pub pledges: Vec<Pledge>,
     pub freezes: Vec<Freeze>,
+    pub listings: Vec<Listing>,
+    pub trades: Vec<Trade>,
     /// R11's "acquisition follows the quantity" is modelled; off, unpriced and forced receipts
     /// are of unknown kind (the pledge answer is left open).
     pub r11_follow: bool,
@@ -331,6 +387,8 @@ impl Model {
             transfers: Vec::new(),
             pledges: Vec::new(),
             freezes: Vec::new(),
+            listings: Vec::new(),
+            trades: Vec::new(),
             r11_follow,
         }
     }
@@ -383,6 +441,15 @@ impl Model {
         }
     }
 
+    /// `to` as an enterprise other than `from`.
+    fn other_of(&self, from: usize, to: u8) -> (usize, usize) {
+        let mut to = to as usize % ENTERPRISES as usize;
+        if to == from {
+            to = (to + 1) % ENTERPRISES as usize;
+        }
+        (from, to)
+    }
+
     fn other(&self, from: u8, to: u8, lot: usize) -> (usize, usize) {
         let from = self.holder(from, lot);
         let mut to = to as usize % ENTERPRISES as usize;
@@ -392,27 +459,18 @@ impl Model {
         (from, to)
     }
 
-    /// The checks of a sale or gift from available quantity (requested or registered): R6, the
-    /// quantity, R3's years and R4's floor and regions. Returns the expectation, the families,
-    /// the price and years sent, and how the receiver acquires the quantity.
-    fn sale(
+    /// A sale's price and years as sent, and what R3 and R4's floor say of them; the floor's
+    /// family is `floor` (None where the server already enforces it).
+    fn terms(
         &self,
-        from: usize,
-        to: usize,
         lot: usize,
-        qty: i64,
         price: Price,
         years: u8,
-    ) -> (Expect, Vec<Family>, Option<i64>, Option<u8>, Kinds) {
+        floor: Option<Family>,
+    ) -> (Expect, Vec<Family>, Option<i64>, Option<u8>) {
         let em = Self::is_em(lot);
         let mut fams = Vec::new();
         let mut e = Expect::Ok;
-        if self.expired(lot) {
-            e = e.and(Expect::Refuse);
-        }
-        if qty > self.holding(from, lot).available {
-            e = e.and(Expect::Refuse);
-        }
         let price_sent = match (price, em) {
             (Price::Unpriced, _) => None,
             (Price::Below, true) => Some(FLOOR - 1),
@@ -435,12 +493,36 @@ impl Model {
                 });
             }
         }
-        if em {
-            let below = price_sent.is_some_and(|p| p < FLOOR);
-            if below || to == NON_ATTAINMENT_PARTY {
-                fams.push(Family::R4Transfers);
-                e = e.and(Expect::Refuse);
-            }
+        if em && price_sent.is_some_and(|p| p < FLOOR) {
+            fams.extend(floor);
+            e = e.and(Expect::Refuse);
+        }
+        (e, fams, price_sent, years_sent)
+    }
+
+    /// The checks of a sale or gift from available quantity (requested or registered): R6, the
+    /// quantity, R3's years and R4's floor and regions. Returns the expectation, the families,
+    /// the price and years sent, and how the receiver acquires the quantity.
+    fn sale(
+        &self,
+        from: usize,
+        to: usize,
+        lot: usize,
+        qty: i64,
+        price: Price,
+        years: u8,
+    ) -> (Expect, Vec<Family>, Option<i64>, Option<u8>, Kinds) {
+        let (mut e, mut fams, price_sent, years_sent) =
+            self.terms(lot, price, years, Some(Family::R4Transfers));
+        if self.expired(lot) {
+            e = e.and(Expect::Refuse);
+        }
+        if qty > self.holding(from, lot).available {
+            e = e.and(Expect::Refuse);
+        }
+        if Self::is_em(lot) && to == NON_ATTAINMENT_PARTY {
+            fams.push(Family::R4Transfers);
+            e = e.and(Expect::Refuse);
         }
         let kinds = if price_sent.is_some() {
             // A sale at or above the floor (or of a right without one) is a market purchase.
@@ -495,365 +577,558 @@ impl Model {
     pub fn plan(&mut self, op: Op) -> Option<Plan> {
         use TransferStatus as S;
         let mut fams = Vec::new();
-        let (call, expect) = match op {
-            Op::Advance { days } => {
-                let next = self.today + Days::new(days as u64);
-                let horizon = date(BASE).checked_add_months(Months::new(12 * HORIZON_YEARS))?;
-                if next > horizon {
-                    return None;
+        let (call, expect) =
+            match op {
+                Op::Advance { days } => {
+                    let next = self.today + Days::new(days as u64);
+                    let horizon = date(BASE).checked_add_months(Months::new(12 * HORIZON_YEARS))?;
+                    if next > horizon {
+                        return None;
+                    }
+                    // Unpaid trades never reach the payment window (what happens to them then is
+                    // not the subject here).
+                    if self.trades.iter().any(|t| {
+                        !t.settled && next >= t.opened + Days::new(PAYMENT_WINDOW_DAYS - 1)
+                    }) {
+                        return None;
+                    }
+                    self.today = next;
+                    // Listings past their last day expire (the driver runs the market sweep): what
+                    // is unsold returns to the seller.
+                    for i in 0..self.listings.len() {
+                        let l = self.listings[i].clone();
+                        if l.open && l.ends < next {
+                            let h = self.h(l.seller, l.lot);
+                            h.listed -= l.remaining;
+                            h.available += l.remaining;
+                            self.listings[i].open = false;
+                        }
+                    }
+                    (Call::SetClock(next), Expect::Ok)
                 }
-                self.today = next;
-                (Call::SetClock(next), Expect::Ok)
-            }
-            Op::Transfer {
-                from,
-                to,
-                lot,
-                pct,
-                price,
-                years,
-            }
-            | Op::Registered {
-                from,
-                to,
-                lot,
-                pct,
-                price,
-                years,
-            } => {
-                let lot = lot as usize % LOTS.len();
-                let (from, to) = self.other(from, to, lot);
-                let qty = pct_of(self.holding(from, lot).available, pct);
-                let (e, f, price, years, kinds) = self.sale(from, to, lot, qty, price, years);
-                fams = f;
-                let registered = matches!(op, Op::Registered { .. });
-                if registered {
-                    let h = self.h(from, lot);
-                    h.available -= qty;
-                    h.settle_kinds();
-                    let r = self.h(to, lot);
-                    r.available += qty;
-                    r.kinds = r.kinds.or(kinds);
-                    let call = Call::Registered {
-                        from,
-                        to,
-                        lot,
-                        qty,
-                        price,
-                        years,
-                    };
-                    (call, e)
-                } else {
-                    let h = self.h(from, lot);
-                    h.available -= qty;
-                    h.in_transfer += qty;
-                    self.transfers.push(Transfer {
-                        sid: 0,
-                        from,
-                        to,
-                        lot,
-                        qty,
-                        status: S::Requested,
-                        kinds,
-                    });
-                    let call = Call::Transfer {
-                        from,
-                        to,
-                        lot,
-                        qty,
-                        price,
-                        years,
-                    };
-                    (call, e)
+                Op::Transfer {
+                    from,
+                    to,
+                    lot,
+                    pct,
+                    price,
+                    years,
                 }
-            }
-            Op::Confirm { t } => {
-                let t = Self::pick(&self.transfers, t)?;
-                let lot = self.transfers[t].lot;
-                let e = if self.transfers[t].status != S::Requested {
-                    Expect::Refuse
-                } else if LOTS[lot].right_type == RightType::Ca {
-                    // No approval needed: confirming settles, so R6 applies.
-                    if self.expired(lot) {
+                | Op::Registered {
+                    from,
+                    to,
+                    lot,
+                    pct,
+                    price,
+                    years,
+                } => {
+                    let lot = lot as usize % LOTS.len();
+                    let (from, to) = self.other(from, to, lot);
+                    let qty = pct_of(self.holding(from, lot).available, pct);
+                    let (e, f, price, years, kinds) = self.sale(from, to, lot, qty, price, years);
+                    fams = f;
+                    let registered = matches!(op, Op::Registered { .. });
+                    if registered {
+                        let h = self.h(from, lot);
+                        h.available -= qty;
+                        h.settle_kinds();
+                        let r = self.h(to, lot);
+                        r.available += qty;
+                        r.kinds = r.kinds.or(kinds);
+                        let call = Call::Registered {
+                            from,
+                            to,
+                            lot,
+                            qty,
+                            price,
+                            years,
+                        };
+                        (call, e)
+                    } else {
+                        let h = self.h(from, lot);
+                        h.available -= qty;
+                        h.in_transfer += qty;
+                        self.transfers.push(Transfer {
+                            sid: 0,
+                            from,
+                            to,
+                            lot,
+                            qty,
+                            status: S::Requested,
+                            kinds,
+                        });
+                        let call = Call::Transfer {
+                            from,
+                            to,
+                            lot,
+                            qty,
+                            price,
+                            years,
+                        };
+                        (call, e)
+                    }
+                }
+                Op::Confirm { t } => {
+                    let t = Self::pick(&self.transfers, t)?;
+                    let lot = self.transfers[t].lot;
+                    let e = if self.transfers[t].status != S::Requested {
+                        Expect::Refuse
+                    } else if LOTS[lot].right_type == RightType::Ca {
+                        // No approval needed: confirming settles, so R6 applies.
+                        if self.expired(lot) {
+                            fams.push(Family::ExpirySettle);
+                            Expect::Refuse
+                        } else {
+                            self.settle(t);
+                            Expect::Ok
+                        }
+                    } else {
+                        self.transfers[t].status = S::Confirmed;
+                        if self.expired(lot) {
+                            Expect::Either
+                        } else {
+                            Expect::Ok
+                        }
+                    };
+                    (Call::Confirm(t), e)
+                }
+                Op::Approve { t } => {
+                    let t = Self::pick(&self.transfers, t)?;
+                    let lot = self.transfers[t].lot;
+                    let e = if self.transfers[t].status != S::Confirmed {
+                        Expect::Refuse
+                    } else if self.expired(lot) {
                         fams.push(Family::ExpirySettle);
                         Expect::Refuse
                     } else {
                         self.settle(t);
                         Expect::Ok
+                    };
+                    (Call::Approve(t), e)
+                }
+                Op::Reject { t, operator } => {
+                    let t = Self::pick(&self.transfers, t)?;
+                    let e = match self.transfers[t].status {
+                        S::Requested => Expect::Ok,
+                        S::Confirmed if operator => Expect::Ok,
+                        _ => Expect::Refuse,
+                    };
+                    if e == Expect::Ok {
+                        self.unwind(t, S::Rejected);
                     }
-                } else {
-                    self.transfers[t].status = S::Confirmed;
+                    (Call::Reject(t, operator), e)
+                }
+                Op::Cancel { t } => {
+                    let t = Self::pick(&self.transfers, t)?;
+                    let e = match self.transfers[t].status {
+                        S::Requested | S::Confirmed => {
+                            self.unwind(t, S::Cancelled);
+                            Expect::Ok
+                        }
+                        _ => Expect::Refuse,
+                    };
+                    (Call::Cancel(t), e)
+                }
+                Op::Retire { party, lot, pct } => {
+                    let lot = lot as usize % LOTS.len();
+                    let party = self.holder(party, lot);
+                    let qty = pct_of(self.holding(party, lot).available, pct);
+                    let mut e = Expect::Ok;
+                    if qty > self.holding(party, lot).available {
+                        e = Expect::Refuse;
+                    }
+                    // R6 forbids listing, transferring and pledging an expired lot; retiring it is
+                    // not addressed.
                     if self.expired(lot) {
+                        e = e.and(Expect::Either);
+                    }
+                    let h = self.h(party, lot);
+                    h.available -= qty;
+                    h.settle_kinds();
+                    self.retired[lot] += qty;
+                    (Call::Retire { party, lot, qty }, e)
+                }
+                Op::PledgeApply { party, lot, pct } => {
+                    let lot = lot as usize % LOTS.len();
+                    let party = self.holder(party, lot);
+                    let qty = pct_of(self.holding(party, lot).available, pct);
+                    let mut e = self.r11(party, lot);
+                    if self.expired(lot) || qty > self.holding(party, lot).available {
+                        e = Expect::Refuse;
+                    }
+                    self.pledges.push(Pledge {
+                        sid: 0,
+                        party,
+                        lot,
+                        qty,
+                        status: PledgeStatus::Applied,
+                        amendment_code: String::new(),
+                    });
+                    (Call::PledgeApply { party, lot, qty }, e)
+                }
+                Op::PledgeAccept { p } => {
+                    let p = Self::pick(&self.pledges, p)?;
+                    let pl = self.pledges[p].clone();
+                    let valid_to = date(LOTS[pl.lot].valid_to);
+                    let maturity = (self.today + Days::new(180)).min(valid_to);
+                    let period_end = self.today.checked_add_months(Months::new(12 * 10))?;
+                    let mut e = self.r11(pl.party, pl.lot);
+                    if maturity <= self.today {
+                        e = e.and(Expect::Either);
+                    }
+                    if pl.status != PledgeStatus::Applied
+                        || self.expired(pl.lot)
+                        || pl.qty > self.holding(pl.party, pl.lot).available
+                    {
+                        e = Expect::Refuse;
+                    }
+                    let h = self.h(pl.party, pl.lot);
+                    h.available -= pl.qty;
+                    h.pledged += pl.qty;
+                    h.settle_kinds();
+                    self.pledges[p].status = PledgeStatus::Registered;
+                    let call = Call::PledgeAccept {
+                        p,
+                        maturity,
+                        period_end,
+                    };
+                    (call, e)
+                }
+                Op::PledgeRelease { p, pct } => {
+                    let p = Self::pick(&self.pledges, p)?;
+                    let pl = self.pledges[p].clone();
+                    let (qty, sent) = if pct >= 100 {
+                        (pl.qty, None)
+                    } else {
+                        let q = pct_of(pl.qty, pct);
+                        (q, Some(q))
+                    };
+                    let h = self.holding(pl.party, pl.lot);
+                    let others = h.pledged - pl.qty;
+                    let frozen_lo = (h.frozen_pledged - others).max(0);
+                    let frozen_hi = h.frozen_pledged.min(pl.qty);
+                    let e = if pl.status != PledgeStatus::Registered {
+                        Expect::Refuse
+                    } else if qty <= pl.qty - frozen_hi {
+                        Expect::Ok
+                    } else if qty > pl.qty - frozen_lo {
+                        Expect::Refuse
+                    } else {
+                        Expect::Either
+                    };
+                    if h.frozen_pledged > 0 {
+                        fams.push(Family::FreezePledged);
+                    }
+                    let h = self.h(pl.party, pl.lot);
+                    h.pledged -= qty;
+                    h.available += qty;
+                    // Pledged units were obtained for payment (R11).
+                    h.kinds = h.kinds.or(Kinds::PAID);
+                    let pl = &mut self.pledges[p];
+                    pl.qty -= qty;
+                    if pl.qty == 0 {
+                        pl.status = PledgeStatus::Released;
+                    }
+                    (Call::PledgeRelease { p, qty: sent }, e)
+                }
+                Op::PledgeWithdraw { p } => {
+                    let p = Self::pick(&self.pledges, p)?;
+                    let e = if self.pledges[p].status == PledgeStatus::Applied {
+                        self.pledges[p].status = PledgeStatus::Withdrawn;
+                        Expect::Ok
+                    } else {
+                        Expect::Refuse
+                    };
+                    (Call::PledgeWithdraw(p), e)
+                }
+                Op::Freeze { party, lot, pct } => {
+                    let lot = lot as usize % LOTS.len();
+                    let party = self.holder(party, lot);
+                    let h = self.holding(party, lot);
+                    let reach = h.available + h.pledged - h.frozen_pledged;
+                    let qty = pct_of(reach, pct);
+                    let mut e = if self.expired(lot) {
                         Expect::Either
                     } else {
                         Expect::Ok
-                    }
-                };
-                (Call::Confirm(t), e)
-            }
-            Op::Approve { t } => {
-                let t = Self::pick(&self.transfers, t)?;
-                let lot = self.transfers[t].lot;
-                let e = if self.transfers[t].status != S::Confirmed {
-                    Expect::Refuse
-                } else if self.expired(lot) {
-                    fams.push(Family::ExpirySettle);
-                    Expect::Refuse
-                } else {
-                    self.settle(t);
-                    Expect::Ok
-                };
-                (Call::Approve(t), e)
-            }
-            Op::Reject { t, operator } => {
-                let t = Self::pick(&self.transfers, t)?;
-                let e = match self.transfers[t].status {
-                    S::Requested => Expect::Ok,
-                    S::Confirmed if operator => Expect::Ok,
-                    _ => Expect::Refuse,
-                };
-                if e == Expect::Ok {
-                    self.unwind(t, S::Rejected);
+                    };
+                    let (avail_part, pledged_part) = if qty <= h.available {
+                        (qty, 0)
+                    } else if qty <= reach {
+                        fams.push(Family::FreezePledged);
+                        (h.available, qty - h.available)
+                    } else if qty <= reach + h.in_transfer + h.listed {
+                        // Whether a freeze reaches quantity in transfer is not settled: skip.
+                        return None;
+                    } else {
+                        e = Expect::Refuse;
+                        (0, 0)
+                    };
+                    let hm = self.h(party, lot);
+                    hm.available -= avail_part;
+                    hm.frozen += avail_part;
+                    hm.frozen_pledged += pledged_part;
+                    self.freezes.push(Freeze {
+                        sid: 0,
+                        party,
+                        lot,
+                        avail_part,
+                        pledged_part,
+                        lifted: false,
+                    });
+                    (Call::Freeze { party, lot, qty }, e)
                 }
-                (Call::Reject(t, operator), e)
-            }
-            Op::Cancel { t } => {
-                let t = Self::pick(&self.transfers, t)?;
-                let e = match self.transfers[t].status {
-                    S::Requested | S::Confirmed => {
-                        self.unwind(t, S::Cancelled);
+                Op::Lift { f } => {
+                    let f = Self::pick(&self.freezes, f)?;
+                    let fr = self.freezes[f].clone();
+                    let e = if fr.lifted {
+                        Expect::Refuse
+                    } else if fr.avail_part == 0 && fr.pledged_part == 0 {
+                        // Consumed by a forced transfer: lifting it is a no-op or refused.
+                        Expect::Either
+                    } else {
                         Expect::Ok
-                    }
-                    _ => Expect::Refuse,
-                };
-                (Call::Cancel(t), e)
-            }
-            Op::Retire { party, lot, pct } => {
-                let lot = lot as usize % LOTS.len();
-                let party = self.holder(party, lot);
-                let qty = pct_of(self.holding(party, lot).available, pct);
-                let mut e = Expect::Ok;
-                if qty > self.holding(party, lot).available {
-                    e = Expect::Refuse;
+                    };
+                    let h = self.h(fr.party, fr.lot);
+                    h.available += fr.avail_part;
+                    h.frozen -= fr.avail_part;
+                    h.frozen_pledged -= fr.pledged_part;
+                    let fm = &mut self.freezes[f];
+                    fm.lifted = true;
+                    fm.avail_part = 0;
+                    fm.pledged_part = 0;
+                    (Call::Lift(f), e)
                 }
-                // R6 forbids listing, transferring and pledging an expired lot; retiring it is
-                // not addressed.
-                if self.expired(lot) {
-                    e = e.and(Expect::Either);
-                }
-                let h = self.h(party, lot);
-                h.available -= qty;
-                h.settle_kinds();
-                self.retired[lot] += qty;
-                (Call::Retire { party, lot, qty }, e)
-            }
-            Op::PledgeApply { party, lot, pct } => {
-                let lot = lot as usize % LOTS.len();
-                let party = self.holder(party, lot);
-                let qty = pct_of(self.holding(party, lot).available, pct);
-                let mut e = self.r11(party, lot);
-                if self.expired(lot) || qty > self.holding(party, lot).available {
-                    e = Expect::Refuse;
-                }
-                self.pledges.push(Pledge {
-                    sid: 0,
-                    party,
-                    lot,
-                    qty,
-                    status: PledgeStatus::Applied,
-                    amendment_code: String::new(),
-                });
-                (Call::PledgeApply { party, lot, qty }, e)
-            }
-            Op::PledgeAccept { p } => {
-                let p = Self::pick(&self.pledges, p)?;
-                let pl = self.pledges[p].clone();
-                let valid_to = date(LOTS[pl.lot].valid_to);
-                let maturity = (self.today + Days::new(180)).min(valid_to);
-                let period_end = self.today.checked_add_months(Months::new(12 * 10))?;
-                let mut e = self.r11(pl.party, pl.lot);
-                if maturity <= self.today {
-                    e = e.and(Expect::Either);
-                }
-                if pl.status != PledgeStatus::Applied
-                    || self.expired(pl.lot)
-                    || pl.qty > self.holding(pl.party, pl.lot).available
-                {
-                    e = Expect::Refuse;
-                }
-                let h = self.h(pl.party, pl.lot);
-                h.available -= pl.qty;
-                h.pledged += pl.qty;
-                h.settle_kinds();
-                self.pledges[p].status = PledgeStatus::Registered;
-                let call = Call::PledgeAccept {
-                    p,
-                    maturity,
-                    period_end,
-                };
-                (call, e)
-            }
-            Op::PledgeRelease { p, pct } => {
-                let p = Self::pick(&self.pledges, p)?;
-                let pl = self.pledges[p].clone();
-                let (qty, sent) = if pct >= 100 {
-                    (pl.qty, None)
-                } else {
-                    let q = pct_of(pl.qty, pct);
-                    (q, Some(q))
-                };
-                let h = self.holding(pl.party, pl.lot);
-                let others = h.pledged - pl.qty;
-                let frozen_lo = (h.frozen_pledged - others).max(0);
-                let frozen_hi = h.frozen_pledged.min(pl.qty);
-                let e = if pl.status != PledgeStatus::Registered {
-                    Expect::Refuse
-                } else if qty <= pl.qty - frozen_hi {
-                    Expect::Ok
-                } else if qty > pl.qty - frozen_lo {
-                    Expect::Refuse
-                } else {
-                    Expect::Either
-                };
-                if h.frozen_pledged > 0 {
-                    fams.push(Family::FreezePledged);
-                }
-                let h = self.h(pl.party, pl.lot);
-                h.pledged -= qty;
-                h.available += qty;
-                // Pledged units were obtained for payment (R11).
-                h.kinds = h.kinds.or(Kinds::PAID);
-                let pl = &mut self.pledges[p];
-                pl.qty -= qty;
-                if pl.qty == 0 {
-                    pl.status = PledgeStatus::Released;
-                }
-                (Call::PledgeRelease { p, qty: sent }, e)
-            }
-            Op::PledgeWithdraw { p } => {
-                let p = Self::pick(&self.pledges, p)?;
-                let e = if self.pledges[p].status == PledgeStatus::Applied {
-                    self.pledges[p].status = PledgeStatus::Withdrawn;
-                    Expect::Ok
-                } else {
-                    Expect::Refuse
-                };
-                (Call::PledgeWithdraw(p), e)
-            }
-            Op::Freeze { party, lot, pct } => {
-                let lot = lot as usize % LOTS.len();
-                let party = self.holder(party, lot);
-                let h = self.holding(party, lot);
-                let reach = h.available + h.pledged - h.frozen_pledged;
-                let qty = pct_of(reach, pct);
-                let mut e = if self.expired(lot) {
-                    Expect::Either
-                } else {
-                    Expect::Ok
-                };
-                let (avail_part, pledged_part) = if qty <= h.available {
-                    (qty, 0)
-                } else if qty <= reach {
-                    fams.push(Family::FreezePledged);
-                    (h.available, qty - h.available)
-                } else if qty <= reach + h.in_transfer {
-                    // Whether a freeze reaches quantity in transfer is not settled: skip.
-                    return None;
-                } else {
-                    e = Expect::Refuse;
-                    (0, 0)
-                };
-                let hm = self.h(party, lot);
-                hm.available -= avail_part;
-                hm.frozen += avail_part;
-                hm.frozen_pledged += pledged_part;
-                self.freezes.push(Freeze {
-                    sid: 0,
-                    party,
-                    lot,
-                    avail_part,
-                    pledged_part,
-                    lifted: false,
-                });
-                (Call::Freeze { party, lot, qty }, e)
-            }
-            Op::Lift { f } => {
-                let f = Self::pick(&self.freezes, f)?;
-                let fr = self.freezes[f].clone();
-                let e = if fr.lifted {
-                    Expect::Refuse
-                } else if fr.avail_part == 0 && fr.pledged_part == 0 {
-                    // Consumed by a forced transfer: lifting it is a no-op or refused.
-                    Expect::Either
-                } else {
-                    Expect::Ok
-                };
-                let h = self.h(fr.party, fr.lot);
-                h.available += fr.avail_part;
-                h.frozen -= fr.avail_part;
-                h.frozen_pledged -= fr.pledged_part;
-                let fm = &mut self.freezes[f];
-                fm.lifted = true;
-                fm.avail_part = 0;
-                fm.pledged_part = 0;
-                (Call::Lift(f), e)
-            }
-            Op::Forced { from, to, lot, pct } => {
-                let lot = lot as usize % LOTS.len();
-                let (from, to) = self.other(from, to, lot);
-                if self.expired(lot) {
-                    return None;
-                }
-                let mut e = Expect::Ok;
-                if Self::is_em(lot) {
-                    if to == NON_ATTAINMENT_PARTY {
-                        // A court order is not a trade; whether R4's region check binds it is open.
-                        e = Expect::Either;
-                    }
-                }
-                let kinds = self.follow(from, lot);
-                let active: Vec<usize> = (0..self.freezes.len())
-                    .filter(|&i| {
-                        let f = &self.freezes[i];
-                        f.party == from
-                            && f.lot == lot
-                            && !f.lifted
-                            && f.avail_part + f.pledged_part > 0
-                    })
-                    .collect();
-                let h = self.holding(from, lot);
-                let qty = if active.is_empty() {
-                    if h.frozen_pledged > 0 {
+                Op::Forced { from, to, lot, pct } => {
+                    let lot = lot as usize % LOTS.len();
+                    let (from, to) = self.other(from, to, lot);
+                    if self.expired(lot) {
                         return None;
                     }
-                    let qty = pct_of(h.available, pct);
-                    if qty > h.available {
+                    let mut e = Expect::Ok;
+                    if Self::is_em(lot) {
+                        if to == NON_ATTAINMENT_PARTY {
+                            // A court order is not a trade; whether R4's region check binds it is open.
+                            e = Expect::Either;
+                        }
+                    }
+                    let kinds = self.follow(from, lot);
+                    let active: Vec<usize> = (0..self.freezes.len())
+                        .filter(|&i| {
+                            let f = &self.freezes[i];
+                            f.party == from
+                                && f.lot == lot
+                                && !f.lifted
+                                && f.avail_part + f.pledged_part > 0
+                        })
+                        .collect();
+                    let h = self.holding(from, lot);
+                    let qty = if active.is_empty() {
+                        if h.frozen_pledged > 0 {
+                            return None;
+                        }
+                        let qty = pct_of(h.available, pct);
+                        if qty > h.available {
+                            e = Expect::Refuse;
+                        }
+                        let hm = self.h(from, lot);
+                        hm.available -= qty;
+                        hm.settle_kinds();
+                        qty
+                    } else {
+                        // The court's order executes against the quantity its freeze holds.
+                        fams.push(Family::ForcedFrozen);
+                        let [i] = active[..] else { return None };
+                        if self.freezes[i].pledged_part > 0 {
+                            return None;
+                        }
+                        let qty = pct_of(self.freezes[i].avail_part, pct.min(100));
+                        self.freezes[i].avail_part -= qty;
+                        let hm = self.h(from, lot);
+                        hm.frozen -= qty;
+                        hm.settle_kinds();
+                        qty
+                    };
+                    let r = self.h(to, lot);
+                    r.available += qty;
+                    r.kinds = r.kinds.or(kinds);
+                    (Call::Forced { from, to, lot, qty }, e)
+                }
+                Op::List {
+                    party,
+                    lot,
+                    pct,
+                    price,
+                    years,
+                } => {
+                    let lot = lot as usize % LOTS.len();
+                    let party = self.holder(party, lot);
+                    let qty = pct_of(self.holding(party, lot).available, pct);
+                    // The market already holds the floor on listings; a listing is always priced.
+                    let price = if price == Price::Unpriced {
+                        Price::Floor
+                    } else {
+                        price
+                    };
+                    let (mut e, f, price, years) = self.terms(lot, price, years, None);
+                    fams = f;
+                    if self.expired(lot) || qty > self.holding(party, lot).available {
                         e = Expect::Refuse;
                     }
-                    let hm = self.h(from, lot);
-                    hm.available -= qty;
-                    hm.settle_kinds();
-                    qty
-                } else {
-                    // The court's order executes against the quantity its freeze holds.
-                    fams.push(Family::ForcedFrozen);
-                    let [i] = active[..] else { return None };
-                    if self.freezes[i].pledged_part > 0 {
-                        return None;
+                    let ends = date(LOTS[lot].valid_to);
+                    let h = self.h(party, lot);
+                    h.available -= qty;
+                    h.listed += qty;
+                    self.listings.push(Listing {
+                        sid: 0,
+                        seller: party,
+                        lot,
+                        remaining: qty,
+                        ends,
+                        open: true,
+                    });
+                    let call = Call::List {
+                        party,
+                        lot,
+                        qty,
+                        price: price.unwrap_or(FLOOR),
+                        years,
+                        ends,
+                    };
+                    (call, e)
+                }
+                Op::Withdraw { l } => {
+                    let l = Self::pick(&self.listings, l)?;
+                    let li = self.listings[l].clone();
+                    let e = if li.open {
+                        let h = self.h(li.seller, li.lot);
+                        h.listed -= li.remaining;
+                        h.available += li.remaining;
+                        self.listings[l].open = false;
+                        Expect::Ok
+                    } else {
+                        Expect::Refuse
+                    };
+                    (Call::Withdraw(l), e)
+                }
+                Op::Buy { l, buyer, pct } => {
+                    let l = Self::pick(&self.listings, l)?;
+                    let li = self.listings[l].clone();
+                    let (_, buyer) = self.other_of(li.seller, buyer);
+                    let qty = pct_of(li.remaining, pct);
+                    let mut e = Expect::Ok;
+                    if !li.open || qty > li.remaining || self.expired(li.lot) {
+                        e = Expect::Refuse;
                     }
-                    let qty = pct_of(self.freezes[i].avail_part, pct.min(100));
-                    self.freezes[i].avail_part -= qty;
-                    let hm = self.h(from, lot);
-                    hm.frozen -= qty;
-                    hm.settle_kinds();
-                    qty
-                };
-                let r = self.h(to, lot);
-                r.available += qty;
-                r.kinds = r.kinds.or(kinds);
-                (Call::Forced { from, to, lot, qty }, e)
-            }
-        };
+                    // R4, which the market already enforces: no load into a non-attainment region.
+                    if Self::is_em(li.lot) && buyer == NON_ATTAINMENT_PARTY {
+                        e = Expect::Refuse;
+                    }
+                    let h = self.h(li.seller, li.lot);
+                    h.listed -= qty;
+                    h.in_transfer += qty;
+                    let lm = &mut self.listings[l];
+                    lm.remaining -= qty;
+                    if lm.remaining == 0 {
+                        lm.open = false;
+                    }
+                    self.trades.push(Trade {
+                        sid: 0,
+                        buyer,
+                        seller: li.seller,
+                        lot: li.lot,
+                        qty,
+                        opened: self.today,
+                        settled: false,
+                    });
+                    (Call::Buy { l, buyer, qty }, e)
+                }
+                Op::Pay { t } => {
+                    let t = Self::pick(&self.trades, t)?;
+                    let tr = self.trades[t].clone();
+                    let e = if tr.settled {
+                        Expect::Refuse
+                    } else if self.expired(tr.lot) {
+                        fams.push(Family::ExpirySettle);
+                        Expect::Refuse
+                    } else {
+                        let s = self.h(tr.seller, tr.lot);
+                        s.in_transfer -= tr.qty;
+                        s.settle_kinds();
+                        let b = self.h(tr.buyer, tr.lot);
+                        b.available += tr.qty;
+                        b.kinds = b.kinds.or(Kinds::PAID);
+                        self.trades[t].settled = true;
+                        Expect::Ok
+                    };
+                    (Call::Pay(t), e)
+                }
+                Op::Enforce { p } => {
+                    let p = Self::pick(&self.pledges, p)?;
+                    let e = if self.pledges[p].status == PledgeStatus::Registered {
+                        self.pledges[p].status = PledgeStatus::Enforcing;
+                        Expect::Ok
+                    } else {
+                        Expect::Refuse
+                    };
+                    (Call::Enforce(p), e)
+                }
+                Op::Dispose {
+                    p,
+                    buyer,
+                    price,
+                    years,
+                } => {
+                    let p = Self::pick(&self.pledges, p)?;
+                    let pl = self.pledges[p].clone();
+                    let (_, buyer) = self.other_of(pl.party, buyer);
+                    let price = if price == Price::Unpriced {
+                        Price::Floor
+                    } else {
+                        price
+                    };
+                    let (mut e, f, price, years) =
+                        self.terms(pl.lot, price, years, Some(Family::R4Transfers));
+                    fams = f;
+                    if Self::is_em(pl.lot) && buyer == NON_ATTAINMENT_PARTY {
+                        fams.push(Family::R4Transfers);
+                        e = e.and(Expect::Refuse);
+                    }
+                    if self.expired(pl.lot) {
+                        fams.push(Family::ExpirySettle);
+                        e = e.and(Expect::Refuse);
+                    }
+                    let h = self.holding(pl.party, pl.lot);
+                    if h.frozen_pledged > 0 {
+                        // Whether the court's freeze covers this pledge is open unless the other
+                        // pledges cannot hold all of it.
+                        fams.push(Family::FreezePledged);
+                        let others = h.pledged - pl.qty;
+                        e = e.and(if h.frozen_pledged > others {
+                            Expect::Refuse
+                        } else {
+                            Expect::Either
+                        });
+                    }
+                    if pl.status != PledgeStatus::Enforcing {
+                        e = Expect::Refuse;
+                    }
+                    let hm = self.h(pl.party, pl.lot);
+                    hm.pledged -= pl.qty;
+                    let b = self.h(buyer, pl.lot);
+                    b.available += pl.qty;
+                    b.kinds = b.kinds.or(Kinds::PAID);
+                    self.pledges[p].status = PledgeStatus::Disposed;
+                    let call = Call::Dispose {
+                        p,
+                        buyer,
+                        price: price.unwrap_or(FLOOR),
+                        years,
+                    };
+                    (call, e)
+                }
+            };
+
         fams.sort();
         fams.dedup();
         Some(Plan {
@@ -873,6 +1148,7 @@ impl Model {
                 }
                 for q in [
                     h.available,
+                    h.listed,
                     h.in_transfer,
                     h.pledged,
                     h.frozen,
@@ -885,7 +1161,7 @@ impl Model {
                 if h.frozen_pledged > h.pledged {
                     return Err(format!("model: more frozen than pledged: {h:?}"));
                 }
-                sum += h.available + h.in_transfer + h.pledged + h.frozen;
+                sum += h.available + h.listed + h.in_transfer + h.pledged + h.frozen;
             }
             if sum != l.issued {
                 return Err(format!(
