@@ -608,7 +608,8 @@ fn model(backend: Backend) {
     let ran = AtomicU32::new(0);
     let result = runner.run(&ops::ops(len), |ops| {
         if deadline.is_some_and(|d| Instant::now() > d) {
-            return Ok(());
+            // Time is up: rejecting every further case makes proptest stop.
+            return Err(TestCaseError::reject("MODEL_SECS reached"));
         }
         ran.fetch_add(1, Ordering::Relaxed);
         run_case(&w, &ops, &enabled).map_err(TestCaseError::fail)
@@ -621,6 +622,7 @@ fn model(backend: Backend) {
     );
     match result {
         Ok(()) => {}
+        Err(TestError::Abort(_)) if deadline.is_some_and(|d| Instant::now() > d) => {}
         Err(TestError::Fail(reason, ops)) => {
             let fams: Vec<String> = enabled.iter().map(|f| format!("Family::{f:?}")).collect();
             panic!(

@@ -906,11 +906,9 @@ impl Model {
                         return None;
                     }
                     let mut e = Expect::Ok;
-                    if Self::is_em(lot) {
-                        if to == NON_ATTAINMENT_PARTY {
-                            // A court order is not a trade; whether R4's region check binds it is open.
-                            e = Expect::Either;
-                        }
+                    if Self::is_em(lot) && to == NON_ATTAINMENT_PARTY {
+                        // A court order is not a trade; whether R4's region check binds it is open.
+                        e = Expect::Either;
                     }
                     let kinds = self.follow(from, lot);
                     let active: Vec<usize> = (0..self.freezes.len())
