@@ -951,6 +951,165 @@ fn regression_r11_given_paid_units_stay_paid(b: Backend) {
     );
 }
 
+/// R6: a trade bought before `valid_to` is not settled by a payment confirmed after it.
+fn regression_expired_lot_payment_does_not_settle(b: Backend) {
+    use ops::Price::*;
+    use Op::*;
+    regression(
+        b,
+        &[Family::ExpirySettle],
+        vec![
+            Advance { days: 500 },
+            Advance { days: 120 },
+            Advance { days: 30 },
+            List {
+                party: 0,
+                lot: 3,
+                pct: 50,
+                price: Floor,
+                years: 1,
+            },
+            Buy {
+                l: 0,
+                buyer: 0,
+                pct: 50,
+            },
+            Advance { days: 30 },
+            Pay { t: 0 },
+        ],
+    );
+}
+
+/// R3: a disposal sells no more whole years than remain (two, from 2026-03-01 to 2028-12-31).
+fn regression_disposal_years_more_than_remain(b: Backend) {
+    use ops::Price::*;
+    use Op::*;
+    regression(
+        b,
+        &[Family::Years],
+        vec![
+            PledgeApply {
+                party: 0,
+                lot: 0,
+                pct: 10,
+            },
+            PledgeAccept { p: 0 },
+            Enforce { p: 0 },
+            Dispose {
+                p: 0,
+                buyer: 1,
+                price: Floor,
+                years: 3,
+            },
+        ],
+    );
+}
+
+/// R4: a disposal does not sell emission rights below the benchmark.
+fn regression_disposal_below_floor(b: Backend) {
+    use ops::Price::*;
+    use Op::*;
+    regression(
+        b,
+        &[Family::R4Disposal],
+        vec![
+            PledgeApply {
+                party: 0,
+                lot: 0,
+                pct: 10,
+            },
+            PledgeAccept { p: 0 },
+            Enforce { p: 0 },
+            Dispose {
+                p: 0,
+                buyer: 1,
+                price: Below,
+                years: 1,
+            },
+        ],
+    );
+}
+
+/// R4: a disposal does not move emission load into a region flagged non-attainment.
+fn regression_disposal_into_non_attainment_region(b: Backend) {
+    use ops::Price::*;
+    use Op::*;
+    regression(
+        b,
+        &[Family::R4Disposal],
+        vec![
+            PledgeApply {
+                party: 0,
+                lot: 0,
+                pct: 10,
+            },
+            PledgeAccept { p: 0 },
+            Enforce { p: 0 },
+            Dispose {
+                p: 0,
+                buyer: 3,
+                price: Floor,
+                years: 1,
+            },
+        ],
+    );
+}
+
+/// R3 on the market: a listing sells no more whole years than remain.
+fn regression_listing_years_more_than_remain(b: Backend) {
+    use ops::Price::*;
+    use Op::*;
+    regression(
+        b,
+        &[Family::Years],
+        vec![List {
+            party: 0,
+            lot: 1,
+            pct: 10,
+            price: Floor,
+            years: 2,
+        }],
+    );
+}
+
+/// Courts come first: pledged quantity under a freeze is neither released nor disposed of.
+fn regression_frozen_pledge_is_not_released_or_disposed(b: Backend) {
+    use ops::Price::*;
+    use Op::*;
+    regression(
+        b,
+        &[Family::FreezePledged],
+        vec![
+            PledgeApply {
+                party: 0,
+                lot: 0,
+                pct: 50,
+            },
+            PledgeAccept { p: 0 },
+            Freeze {
+                party: 0,
+                lot: 0,
+                pct: 100,
+            },
+            PledgeRelease { p: 0, pct: 10 },
+            Enforce { p: 0 },
+            Dispose {
+                p: 0,
+                buyer: 1,
+                price: Floor,
+                years: 1,
+            },
+            Lift { f: 0 },
+            Dispose {
+                p: 0,
+                buyer: 1,
+                price: Floor,
+                years: 1,
+            },
+        ],
+    );
+}
+
 both_backends!(
     regression_r4_registered_into_non_attainment_region,
     regression_r4_registered_below_floor,
@@ -961,4 +1120,10 @@ both_backends!(
     regression_freeze_reaches_pledged_quantity,
     regression_forced_transfer_takes_frozen_quantity,
     regression_r11_given_paid_units_stay_paid,
+    regression_expired_lot_payment_does_not_settle,
+    regression_disposal_years_more_than_remain,
+    regression_disposal_below_floor,
+    regression_disposal_into_non_attainment_region,
+    regression_listing_years_more_than_remain,
+    regression_frozen_pledge_is_not_released_or_disposed,
 );

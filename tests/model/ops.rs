@@ -103,9 +103,11 @@ pub enum Op {
 /// main; switch them on with `MODEL_ENABLE=r4_transfers,years,...` or `MODEL_ENABLE=all`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Family {
-    /// R4 (benchmark floor, non-attainment region) on `POST /v1/transfers`,
-    /// `/v1/transfers/registered` and a pledge's disposal: a sale the rule refuses.
+    /// R4 (benchmark floor, non-attainment region) on `POST /v1/transfers` and
+    /// `/v1/transfers/registered`: a transfer the rule refuses.
     R4Transfers,
+    /// R4 on `POST /v1/pledges/{id}/dispose` (found by this test, not in the list).
+    R4Disposal,
     /// R3: an EM sale of more whole years than remain (or any priced EM sale with less than one
     /// whole year left).
     Years,
@@ -123,8 +125,9 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::R4Transfers,
+        Family::R4Disposal,
         Family::Years,
         Family::ExpirySettle,
         Family::FreezePledged,
@@ -135,6 +138,7 @@ impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::R4Transfers => "r4_transfers",
+            Family::R4Disposal => "r4_disposal",
             Family::Years => "years",
             Family::ExpirySettle => "expiry_settle",
             Family::FreezePledged => "freeze_pledged",

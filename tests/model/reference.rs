@@ -1086,10 +1086,10 @@ impl Model {
                         price
                     };
                     let (mut e, f, price, years) =
-                        self.terms(pl.lot, price, years, Some(Family::R4Transfers));
+                        self.terms(pl.lot, price, years, Some(Family::R4Disposal));
                     fams = f;
                     if Self::is_em(pl.lot) && buyer == NON_ATTAINMENT_PARTY {
-                        fams.push(Family::R4Transfers);
+                        fams.push(Family::R4Disposal);
                         e = e.and(Expect::Refuse);
                     }
                     if self.expired(pl.lot) {
