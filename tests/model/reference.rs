@@ -156,6 +156,8 @@ pub struct Transfer {
     pub status: TransferStatus,
     /// How the receiver acquires the quantity.
     pub kinds: Kinds,
+    /// EM: the years of the term sold (R3).
+    pub years: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +199,8 @@ pub struct Listing {
     /// The last day it is open.
     pub ends: NaiveDate,
     pub open: bool,
+    /// EM: the years of the term sold with each unit (R3).
+    pub years: Option<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +212,7 @@ pub struct Trade {
     pub qty: i64,
     pub opened: NaiveDate,
     pub settled: bool,
+    pub years: Option<u8>,
 }
 
 /// The market's payment window the world sets (days); the model never lets a trade reach it.
@@ -549,6 +554,22 @@ impl Model {
         }
     }
 
+    /// Whether `years` still remain of `lot` today: `Ok`, `Refuse`, or, with `lenient` (the trade
+    /// was agreed on an earlier day, and whether its years are counted again on settling is not
+    /// settled by the rules), `Either` where a strict reading would refuse.
+    fn years_left(&self, lot: usize, years: Option<u8>, lenient: bool) -> Expect {
+        let Some(y) = years else { return Expect::Ok };
+        let (lo, hi) = remaining_years(self.today, date(LOTS[lot].valid_to));
+        let y = y as i64;
+        if y <= lo {
+            Expect::Ok
+        } else if y > hi && !lenient {
+            Expect::Refuse
+        } else {
+            Expect::Either
+        }
+    }
+
     fn settle(&mut self, t: usize) {
         let tr = self.transfers[t].clone();
         let f = self.h(tr.from, tr.lot);
@@ -656,6 +677,7 @@ impl Model {
                             qty,
                             status: S::Requested,
                             kinds,
+                            years,
                         });
                         let call = Call::Transfer {
                             from,
@@ -679,8 +701,9 @@ impl Model {
                             fams.push(Family::ExpirySettle);
                             Expect::Refuse
                         } else {
+                            let e = self.years_left(lot, self.transfers[t].years, true);
                             self.settle(t);
-                            Expect::Ok
+                            e
                         }
                     } else {
                         self.transfers[t].status = S::Confirmed;
@@ -701,8 +724,9 @@ impl Model {
                         fams.push(Family::ExpirySettle);
                         Expect::Refuse
                     } else {
+                        let e = self.years_left(lot, self.transfers[t].years, true);
                         self.settle(t);
-                        Expect::Ok
+                        e
                     };
                     (Call::Approve(t), e)
                 }
@@ -984,6 +1008,7 @@ impl Model {
                         remaining: qty,
                         ends,
                         open: true,
+                        years,
                     });
                     let call = Call::List {
                         party,
@@ -1022,6 +1047,12 @@ impl Model {
                     if Self::is_em(li.lot) && buyer == NON_ATTAINMENT_PARTY {
                         e = Expect::Refuse;
                     }
+                    // R3: a purchase trades on its own day; the listing's years must still remain.
+                    let years = self.years_left(li.lot, li.years, false);
+                    if years != Expect::Ok {
+                        fams.push(Family::Years);
+                        e = e.and(years);
+                    }
                     let h = self.h(li.seller, li.lot);
                     h.listed -= qty;
                     h.in_transfer += qty;
@@ -1038,6 +1069,7 @@ impl Model {
                         qty,
                         opened: self.today,
                         settled: false,
+                        years: li.years,
                     });
                     (Call::Buy { l, buyer, qty }, e)
                 }
@@ -1050,6 +1082,7 @@ impl Model {
                         fams.push(Family::ExpirySettle);
                         Expect::Refuse
                     } else {
+                        let e = self.years_left(tr.lot, tr.years, true);
                         let s = self.h(tr.seller, tr.lot);
                         s.in_transfer -= tr.qty;
                         s.settle_kinds();
@@ -1057,7 +1090,7 @@ impl Model {
                         b.available += tr.qty;
                         b.kinds = b.kinds.or(Kinds::PAID);
                         self.trades[t].settled = true;
-                        Expect::Ok
+                        e
                     };
                     (Call::Pay(t), e)
                 }
