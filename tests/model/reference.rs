@@ -1169,7 +1169,7 @@ impl Model {
         })
     }
 
-    /// DESIGN's invariants on the model itself: no bucket negative, every lot conserved.
+    /// The registry's invariants on the model itself: no bucket negative, every lot conserved.
     pub fn check_invariants(&self) -> Result<(), String> {
         for (i, l) in LOTS.iter().enumerate() {
             let mut sum = self.retired[i];
