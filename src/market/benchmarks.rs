@@ -339,6 +339,12 @@ async fn list(
     q: web::Query<BenchmarkQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
+    if q.region_code.as_deref().is_some_and(|r| !region_ok(r)) {
+        return Err(ApiError::invalid_field(
+            "region_code",
+            "a 6-digit administrative division code (GB/T 2260)",
+        ));
+    }
     let rows = state
         .db(move |conn| {
             if let Some(on) = q.on {

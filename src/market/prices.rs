@@ -305,7 +305,7 @@ pub fn value_of(
     let s = settings::load(conn)?;
     let rt = rights::right_type(conn, &lot.right_type)?
         .ok_or_else(|| ApiError::internal("right type vanished"))?;
-    let market = format!("{}00", &lot.region_code[..lot.region_code.len().min(4)]);
+    let market = format!("{}00", lot.region_code.chars().take(4).collect::<String>());
     let from = today - Days::new(s.vwap_days as u64 - 1);
     let window = ticks(
         conn,
