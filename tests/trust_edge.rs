@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{Api, Backend, Reply, Server};
-use serde_json::json;
+use common::ledger::{issue, key, lot_request};
+use common::{party, uscc, user, Api, Backend, Reply, Server};
+use serde_json::{json, Value};
 
 /// A 4xx answered as RFC 9457 problem+json with a stable code.
 fn assert_problem(r: &Reply, what: &str) {
@@ -73,3 +74,194 @@ fn multibyte_input_is_refused_and_the_server_survives(backend: Backend) {
 }
 
 both_backends!(multibyte_input_is_refused_and_the_server_survives);
+
+/// A code with its 18th character changed: a typo R1's check character catches.
+fn mistyped(code: &str) -> String {
+    let last = code.chars().last().unwrap();
+    let other = if last == 'A' { 'B' } else { 'A' };
+    format!("{}{other}", &code[..17])
+}
+
+struct Lending {
+    srv: Server,
+    admin: Api,
+    checker: Api,
+    /// The enterprise, its user, and its lot.
+    ent: i64,
+    ent_api: Api,
+    em: i64,
+    bank: i64,
+    banker: Api,
+}
+
+fn lending(backend: Backend) -> Lending {
+    let srv = Server::start(backend);
+    let admin = srv.admin();
+    let checker = user(&admin, "operator", None, "checker");
+    let ent = party(&admin, "enterprise", 1);
+    let bank = party(&admin, "bank", 3);
+    let ent_api = user(&admin, "enterprise", Some(ent), "ent");
+    let banker = user(&admin, "bank", Some(bank), "banker");
+    let em = issue(
+        &admin,
+        &checker,
+        lot_request("EM", ent, "485.2", "南环有偿〔2026〕15号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    Lending {
+        srv,
+        admin,
+        checker,
+        ent,
+        ent_api,
+        em,
+        bank,
+        banker,
+    }
+}
+
+/// A registered pledge of `quantity` of `lot` by `pledgor` to the bank; returns its registration no.
+fn pledge(l: &Lending, pledgor: &Api, lot: i64, quantity: &str) -> String {
+    let id = pledgor
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": lot, "quantity": quantity, "lender_party_id": l.bank}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let r = l
+        .banker
+        .post_key(
+            &format!("/v1/pledges/{id}/accept"),
+            &key(),
+            &json!({"secured_amount": "2000000.00", "loan_maturity": "2028-12-31", "period_end": "2028-12-31",
+                "loan_reference": "CIB-NP-2026-0815", "appraisal_value": "3150000.00", "appraiser": "福建中兴资产评估",
+                "appraisal_date": "2026-11-20"}),
+        )
+        .expect(200);
+    r.body["registration_no"].as_str().unwrap().to_string()
+}
+
+fn encumbrance_count(body: &Value) -> usize {
+    body["encumbrances"].as_array().map_or(0, Vec::len)
+}
+
+/// Issue 13 #7: a credit code with a wrong check character answered 200 with nothing, and the
+/// certificate signed for it read "no encumbrances", for a grantor that has one.
+fn a_typo_is_refused_not_certified_clean(backend: Backend) {
+    let l = lending(backend);
+    let no = pledge(&l, &l.ent_api, l.em, "100");
+    let code = uscc(1);
+    let typo = mistyped(&code);
+    let expected = code.chars().last().unwrap();
+
+    let r = l
+        .banker
+        .get(&format!("/v1/encumbrances?grantor_uscc={typo}"));
+    assert_problem(&r, "search with a mistyped code");
+    assert_eq!(r.status.as_u16(), 422);
+    assert_eq!(r.code(), "uscc_check_character", "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("`{expected}`")),
+        "the 422 names the expected check character {expected}: {}",
+        r.body
+    );
+    let c = l
+        .banker
+        .post("/v1/search-certificates", &json!({"grantor_uscc": typo}));
+    assert_eq!(
+        c.status.as_u16(),
+        422,
+        "no certificate for a mistyped code: {}",
+        c.body
+    );
+    assert_eq!(c.code(), "uscc_check_character");
+    for bad in [
+        "9135070200000000",
+        "91350702000000001兴",
+        "91I50702000000001G",
+    ] {
+        let r = l
+            .banker
+            .get(&format!("/v1/encumbrances?grantor_uscc={bad}"));
+        assert_eq!(r.status.as_u16(), 422, "{bad}: {}", r.body);
+        assert_eq!(r.code(), "uscc_invalid", "{bad}");
+    }
+    // An ID number with a wrong check digit: the 422 names the expected digit.
+    let r = l
+        .banker
+        .get("/v1/encumbrances?grantor_id_number=350702199001016235");
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    assert_eq!(r.code(), "id_number_check_digit");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("expected 4"),
+        "{}",
+        r.body
+    );
+    let c = l.banker.post(
+        "/v1/search-certificates",
+        &json!({"grantor_id_number": "350702199001016235"}),
+    );
+    assert_eq!(c.status.as_u16(), 422, "{}", c.body);
+
+    // The right code finds the pledge, and says the grantor is registered.
+    let r = l
+        .banker
+        .get(&format!("/v1/encumbrances?grantor_uscc={code}"))
+        .expect(200);
+    assert_eq!(r.body["grantor_registered"], true, "{}", r.body);
+    assert_eq!(r.body["grantor"]["party_id"], l.ent);
+    assert_eq!(encumbrance_count(&r.body), 1);
+    assert_eq!(r.body["encumbrances"][0]["registration_no"], no.as_str());
+
+    // A well-formed code of no registered party: not registered, said so explicitly, in the
+    // answer and in the signed certificate.
+    let stranger = uscc(777);
+    let r = l
+        .banker
+        .get(&format!("/v1/encumbrances?grantor_uscc={stranger}"))
+        .expect(200);
+    assert_eq!(r.body["grantor_registered"], false, "{}", r.body);
+    assert_eq!(encumbrance_count(&r.body), 0);
+    let c = l
+        .banker
+        .post(
+            "/v1/search-certificates",
+            &json!({"grantor_uscc": stranger}),
+        )
+        .expect(201);
+    assert_eq!(
+        c.body["statement"]["grantor_registered"], false,
+        "{}",
+        c.body
+    );
+    let keys = l.banker.get("/v1/registry-keys").expect(200).body;
+    assert!(
+        common::verify_offline(&c.body, &keys),
+        "the statement is signed"
+    );
+    let c = l
+        .banker
+        .post(
+            "/v1/search-certificates",
+            &json!({"grantor_id_number": "350702199001016234"}),
+        )
+        .expect(201);
+    assert_eq!(
+        c.body["statement"]["grantor_registered"], false,
+        "{}",
+        c.body
+    );
+    // A lot that does not exist is a 404, not an empty list.
+    let r = l.banker.get("/v1/encumbrances?lot_id=999999");
+    assert_eq!(r.status.as_u16(), 404, "{}", r.body);
+    let _ = (&l.srv, &l.admin, &l.checker);
+}
+
+both_backends!(a_typo_is_refused_not_certified_clean);

@@ -25,8 +25,9 @@ use crate::forest::mortgages::MortgagedParcel;
 use crate::forest::MortgageRow;
 use crate::kernel::amount::Dec;
 use crate::kernel::json::ApiJson;
+use crate::parties::routes::parse_uscc;
 use crate::parties::store::{self as parties, PartyRow};
-use crate::parties::uscc::IdNumber;
+use crate::parties::uscc::{IdNumber, IdNumberError};
 use crate::rights::store as rights;
 use crate::schema::{parties as pt, pledges as pl, search_certificates as sc};
 
@@ -211,8 +212,37 @@ fn forest_of_party(conn: &mut DbConn, party: i64) -> ApiResult<Vec<MortgageRow>>
         .load(conn)?)
 }
 
+/// What a search found, and whom it was about.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The query as the registry read it: a credit code in capitals.
+    pub query: SearchQuery,
+    /// For a search by grantor, whether the registry knows a party of that identity.
+    pub grantor_registered: Option<bool>,
+    /// The grantor searched, when registered.
+    pub grantor: Option<PartyRef>,
+    pub encumbrances: Vec<Notice>,
+}
+
+/// An ID number as a query names it, or a 422 that says what is wrong with it (R15).
+fn parse_id_number(field: &str, raw: &str) -> ApiResult<IdNumber> {
+    IdNumber::parse(raw).map_err(|e| {
+        let mut err = ApiError::invalid_field(field, e.to_string());
+        err.code = match e {
+            IdNumberError::CheckDigit { .. } => "id_number_check_digit",
+            _ => "id_number_invalid",
+        };
+        err
+    })
+}
+
 /// Every live encumbrance (registered or enforcing pledges, active freezes) matching the query.
-fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Vec<Notice>> {
+///
+/// A grantor's identity is checked before anything is looked up: a mistyped credit code or ID
+/// number is a 422 naming the mistake, and a well-formed one that no party has answers
+/// `grantor_registered: false`, so that an empty list never reads as "no encumbrances" for a
+/// grantor the registry does not know.
+fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Found> {
     let assets = usize::from(q.lot_id.is_some()) + usize::from(q.parcel_id.is_some());
     if assets > 1 || (assets == 1 && (q.grantor_uscc.is_some() || q.grantor_id_number.is_some())) {
         return Err(ApiError::invalid_field(
@@ -221,27 +251,50 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
         ));
     }
     let asset_query = if assets == 1 { Some(0) } else { None };
-    let grantor: Option<Option<i64>> = match (&q.grantor_uscc, &q.grantor_id_number, asset_query) {
-        (Some(u), None, None) => Some(parties::find_by_uscc(conn, u)?.map(|p| p.id)),
-        (None, Some(n), None) => {
-            let hash = IdNumber::parse(n)
-                .map_err(|e| ApiError::invalid_field("grantor_id_number", e.to_string()))?
-                .keyed_hash(id_key);
-            Some(
-                pt::table
-                    .filter(pt::id_number_hash.eq(hash))
-                    .select(pt::id)
-                    .first(conn)
-                    .optional()?,
-            )
+    let mut query = q.clone();
+    let grantor_row: Option<Option<PartyRow>> =
+        match (&q.grantor_uscc, &q.grantor_id_number, asset_query) {
+            (Some(u), None, None) => {
+                let code = parse_uscc("grantor_uscc", u)?;
+                query.grantor_uscc = Some(code.as_str().to_string());
+                Some(parties::find_by_uscc(conn, code.as_str())?)
+            }
+            (None, Some(n), None) => {
+                let hash = parse_id_number("grantor_id_number", n)?.keyed_hash(id_key);
+                Some(
+                    pt::table
+                        .filter(pt::id_number_hash.eq(hash))
+                        .select(PartyRow::as_select())
+                        .first(conn)
+                        .optional()?,
+                )
+            }
+            (None, None, Some(_)) => None,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "query",
+                    "give exactly one of grantor_uscc, grantor_id_number, lot_id, parcel_id",
+                ))
+            }
+        };
+    let grantor: Option<Option<i64>> = grantor_row.as_ref().map(|row| row.as_ref().map(|p| p.id));
+    // An asset the registry does not hold has no encumbrances to show, and saying so with an
+    // empty list would read as "unencumbered".
+    if let Some(lot) = q.lot_id {
+        if rights::lot(conn, lot)?.is_none() {
+            return Err(ApiError::not_found("lot"));
         }
-        (None, None, Some(_)) => None,
-        _ => {
-            return Err(ApiError::invalid_field(
-                "query",
-                "give exactly one of grantor_uscc, grantor_id_number, lot_id, parcel_id",
-            ))
+    }
+    if let Some(parcel) = q.parcel_id {
+        if crate::forest::parcel(conn, parcel)?.is_none() {
+            return Err(ApiError::not_found("forest parcel"));
         }
+    }
+    let mut found = Found {
+        query,
+        grantor_registered: grantor.map(|g| g.is_some()),
+        grantor: grantor_row.flatten().map(PartyRef::from),
+        encumbrances: Vec::new(),
     };
     let forest_rows = match (grantor, q.parcel_id) {
         (Some(Some(party)), _) => forest_of_party(conn, party)?,
@@ -249,7 +302,7 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
         _ => Vec::new(),
     };
     let (pledge_rows, freeze_rows): (Vec<PledgeRow>, Vec<FreezeRow>) = match grantor {
-        Some(None) => return Ok(Vec::new()),
+        Some(None) => return Ok(found),
         Some(Some(party)) => (
             pl::table
                 .filter(pl::pledgor_id.eq(party))
@@ -290,7 +343,8 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
     for f in &parcel_freezes {
         out.push(parcel_freeze_notice(conn, f)?);
     }
-    Ok(out)
+    found.encumbrances = out;
+    Ok(found)
 }
 
 /// Banks, operators and regulators search anyone; an enterprise only itself.
@@ -303,8 +357,9 @@ fn may_search(conn: &mut DbConn, who: &Principal, q: &SearchQuery) -> ApiResult<
                 .map(|p| parties::find(conn, p))
                 .transpose()?
                 .flatten();
+            let own_code = |u: &String| parse_uscc("grantor_uscc", u).map(|c| c.to_string());
             match (own, &q.grantor_uscc) {
-                (Some(p), Some(u)) if p.uscc.as_deref() == Some(u.as_str()) => Ok(()),
+                (Some(p), Some(u)) if p.uscc.as_deref() == Some(own_code(u)?.as_str()) => Ok(()),
                 _ => Err(ApiError::forbidden(
                     "enterprises may search only their own encumbrances",
                 )),
@@ -319,7 +374,7 @@ pub fn search_as(
     who: &Principal,
     q: &SearchQuery,
     id_key: &[u8],
-) -> ApiResult<Vec<Notice>> {
+) -> ApiResult<Found> {
     may_search(conn, who, q)?;
     run_search(conn, q, id_key)
 }
@@ -327,6 +382,14 @@ pub fn search_as(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResult {
     pub as_of: DateTime<Utc>,
+    /// For a search by grantor: whether a party with that credit code or ID number is registered.
+    /// `false` means the registry knows no such grantor, which is not the same as a grantor
+    /// without encumbrances. Absent for a search by asset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantor_registered: Option<bool>,
+    /// The grantor searched, when registered (an individual's ID number masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantor: Option<PartyRef>,
     pub encumbrances: Vec<Notice>,
 }
 
@@ -342,12 +405,14 @@ async fn search(
     let q = q.into_inner();
     let key = state.secrets.id_hmac_key.clone();
     let as_of = state.clock.now();
-    let encumbrances = state
+    let found = state
         .db(move |conn| search_as(conn, &who, &q, &key))
         .await?;
     Ok(HttpResponse::Ok().json(SearchResult {
         as_of,
-        encumbrances,
+        grantor_registered: found.grantor_registered,
+        grantor: found.grantor,
+        encumbrances: found.encumbrances,
     }))
 }
 
@@ -457,7 +522,16 @@ pub struct Statement {
     pub certificate_no: String,
     pub issuer: String,
     pub as_of: DateTime<Utc>,
+    /// The query as the registry read it (a credit code in capitals; an ID number never shown).
     pub query: SearchQuery,
+    /// For a search by grantor: whether a party with that credit code or ID number is registered.
+    /// `false` certifies that the registry knows no such grantor, not that it has no
+    /// encumbrances. Absent for a search by asset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantor_registered: Option<bool>,
+    /// The grantor searched, when registered (an individual's ID number masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantor: Option<PartyRef>,
     pub encumbrances: Vec<Notice>,
 }
 
@@ -492,14 +566,16 @@ pub fn issue_certificate(
 ) -> ApiResult<Certificate> {
     let now = db::now_micros(as_of);
     db::write_tx(conn, |conn| {
-        let encumbrances = search_as(conn, who, &q, id_key)?;
+        let found = search_as(conn, who, &q, id_key)?;
         let certificate_no = format!("NPCX-{}-{}", as_of.format("%Y%m%d"), super::random_code(8));
         let statement = Statement {
             certificate_no,
             issuer: crate::auth::jwt::ISSUER.into(),
             as_of,
-            query: q,
-            encumbrances,
+            query: found.query,
+            grantor_registered: found.grantor_registered,
+            grantor: found.grantor,
+            encumbrances: found.encumbrances,
         };
         let cert = sign(statement, key)?;
         diesel::insert_into(sc::table)
