@@ -265,3 +265,93 @@ fn a_typo_is_refused_not_certified_clean(backend: Backend) {
 }
 
 both_backends!(a_typo_is_refused_not_certified_clean);
+
+/// Issue 13 #14: with CRLF line ends (Excel, WPS) every bad row was reported one line too early;
+/// and a credit code typed in lower case was refused where it can only mean the capitals.
+fn import_reports_the_line_of_the_file_and_reads_lowercase_codes(backend: Backend) {
+    let srv = Server::start(backend);
+    let admin = srv.admin();
+    let header = "kind,name_zh,name_en,uscc,id_number,region_code,address";
+    let good1 = uscc(101).to_lowercase();
+    let good2 = uscc(102);
+    let bad = mistyped(&uscc(103));
+    let rows = [
+        header.to_string(),
+        format!("enterprise,顺昌县富源水泥有限公司,,{good1},,350721,顺昌县埔上镇"),
+        format!("enterprise,南平市延平区绿源化工有限公司,,{good2},,350702,"),
+        format!("enterprise,错误企业,,{bad},,350702,"),
+        format!("enterprise,错误企业二,,{},,350702,", &uscc(104)[..17]),
+    ];
+    let crlf = rows.join("\r\n") + "\r\n";
+    let lf = rows.join("\n") + "\n";
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend_from_slice(crlf.as_bytes());
+    let (gbk, _, lossy) = encoding_rs::GBK.encode(&crlf);
+    assert!(!lossy);
+    for (name, body) in [
+        ("LF", lf.into_bytes()),
+        ("CRLF", crlf.clone().into_bytes()),
+        ("CRLF with BOM", bom),
+        ("CRLF in GBK", gbk.into_owned()),
+    ] {
+        let r = admin
+            .raw("POST", "/v1/imports/parties", "text/csv", body)
+            .expect(422);
+        let bad_rows = r.body["report"]["bad_rows"].as_array().unwrap();
+        let lines: Vec<(u64, &str)> = bad_rows
+            .iter()
+            .map(|b| (b["line"].as_u64().unwrap(), b["column"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![(4, "uscc"), (5, "uscc")],
+            "{name}: the bad codes are on lines 4 and 5 of the file: {}",
+            r.body
+        );
+        assert!(
+            bad_rows[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{}`", uscc(103).chars().last().unwrap())),
+            "{name}: {}",
+            r.body
+        );
+    }
+    // Without the bad rows, the lowercase code is imported, in capitals.
+    let good_file = rows[..3].join("\r\n") + "\r\n";
+    let r = admin
+        .raw(
+            "POST",
+            "/v1/imports/parties",
+            "text/csv",
+            good_file.into_bytes(),
+        )
+        .expect(200);
+    assert_eq!(r.body["imported"].as_u64(), Some(2), "{}", r.body);
+    let found = admin
+        .get(&format!("/v1/parties?uscc={}", uscc(101)))
+        .expect(200);
+    assert_eq!(
+        found.body["items"][0]["uscc"],
+        uscc(101).as_str(),
+        "{}",
+        found.body
+    );
+
+    // At the API: a lowercase code registers a party in capitals, and searches find it.
+    let lower = uscc(105).to_lowercase();
+    let p = admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": "enterprise", "name_zh": "小写代码企业", "uscc": lower, "region_code": "350702"}),
+        )
+        .expect(201);
+    assert_eq!(p.body["uscc"], uscc(105).as_str());
+    let s = admin
+        .get(&format!("/v1/encumbrances?grantor_uscc={lower}"))
+        .expect(200);
+    assert_eq!(s.body["grantor_registered"], true, "{}", s.body);
+    assert_eq!(s.body["grantor"]["uscc"], uscc(105).as_str());
+}
+
+both_backends!(import_reports_the_line_of_the_file_and_reads_lowercase_codes);

@@ -471,7 +471,7 @@ async fn search(
             if let Some(v) = q.certificate_no {
                 query = query.filter(fp::certificate_no.eq(v));
             }
-            if let Some(v) = q.holder_uscc {
+            if let Some(v) = q.holder_uscc.map(|u| u.to_ascii_uppercase()) {
                 query = query.filter(
                     fp::id.eq_any(
                         ph::table
