@@ -355,3 +355,89 @@ fn import_reports_the_line_of_the_file_and_reads_lowercase_codes(backend: Backen
 }
 
 both_backends!(import_reports_the_line_of_the_file_and_reads_lowercase_codes);
+
+/// Issue 13 #10: a farmer (an individual party, found by ID number, stored only as a keyed hash,
+/// shown masked, R15) could not find its own encumbrances: the search needed a credit code, so
+/// an individual user got a 403.
+fn an_individual_finds_its_own_encumbrances(backend: Backend) {
+    let l = lending(backend);
+    let id_number = "350702199001016234";
+    let farmer = l
+        .admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": "individual", "name_zh": "张林农", "id_number": id_number, "region_code": "350702"}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let farmer_api = user(&l.admin, "enterprise", Some(farmer), "farmer");
+    let lot = issue(
+        &l.admin,
+        &l.checker,
+        lot_request("EM", farmer, "50", "南环有偿〔2026〕30号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let no = pledge(&l, &farmer_api, lot, "20");
+    pledge(&l, &l.ent_api, l.em, "100");
+
+    // The farmer's own search names nothing: it is of its own party.
+    let r = farmer_api.get("/v1/encumbrances").expect(200);
+    assert_eq!(r.body["grantor_registered"], true, "{}", r.body);
+    assert_eq!(r.body["grantor"]["party_id"], farmer);
+    assert_eq!(r.body["grantor"]["id_number_masked"], "3507**********6234");
+    assert_eq!(encumbrance_count(&r.body), 1, "only its own: {}", r.body);
+    assert_eq!(r.body["encumbrances"][0]["registration_no"], no.as_str());
+    assert!(
+        !r.body.to_string().contains(id_number),
+        "never the full ID number"
+    );
+    // By its own ID number too; and a signed certificate of its own search.
+    let r = farmer_api
+        .get(&format!("/v1/encumbrances?grantor_id_number={id_number}"))
+        .expect(200);
+    assert_eq!(encumbrance_count(&r.body), 1);
+    let c = farmer_api
+        .post("/v1/search-certificates", &json!({}))
+        .expect(201);
+    assert_eq!(
+        c.body["statement"]["grantor"]["party_id"], farmer,
+        "{}",
+        c.body
+    );
+    assert_eq!(
+        c.body["statement"]["encumbrances"][0]["registration_no"],
+        no.as_str()
+    );
+    assert!(!c.body.to_string().contains(id_number));
+    let keys = l.banker.get("/v1/registry-keys").expect(200).body;
+    assert!(common::verify_offline(&c.body, &keys));
+
+    // An enterprise likewise, without giving its code.
+    let r = l.ent_api.get("/v1/encumbrances").expect(200);
+    assert_eq!(r.body["grantor"]["party_id"], l.ent);
+    assert_eq!(encumbrance_count(&r.body), 1);
+
+    // Still only itself.
+    let other = farmer_api.get(&format!("/v1/encumbrances?grantor_uscc={}", uscc(1)));
+    assert_eq!(other.status.as_u16(), 403, "{}", other.body);
+    let other = farmer_api.get(&format!("/v1/encumbrances?lot_id={}", l.em));
+    assert_eq!(other.status.as_u16(), 403, "{}", other.body);
+    let other = l
+        .ent_api
+        .get(&format!("/v1/encumbrances?grantor_id_number={id_number}"));
+    assert_eq!(other.status.as_u16(), 403, "{}", other.body);
+    // Banks keep their search by credit code or ID number; naming nothing is no search for them.
+    let r = l
+        .banker
+        .get(&format!("/v1/encumbrances?grantor_id_number={id_number}"))
+        .expect(200);
+    assert_eq!(r.body["grantor"]["party_id"], farmer);
+    assert_eq!(encumbrance_count(&r.body), 1);
+    let r = l.banker.get("/v1/encumbrances");
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+}
+
+both_backends!(an_individual_finds_its_own_encumbrances);

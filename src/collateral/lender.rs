@@ -158,7 +158,8 @@ fn freeze_notice(conn: &mut DbConn, f: &FreezeRow) -> ApiResult<Notice> {
     })
 }
 
-/// Whom or what to search.
+/// Whom or what to search: one of the four. An enterprise or individual user may give none, to
+/// search its own encumbrances.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -242,7 +243,15 @@ fn parse_id_number(field: &str, raw: &str) -> ApiResult<IdNumber> {
 /// number is a 422 naming the mistake, and a well-formed one that no party has answers
 /// `grantor_registered: false`, so that an empty list never reads as "no encumbrances" for a
 /// grantor the registry does not know.
-fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Found> {
+///
+/// `own`: the caller's own party, searched as the grantor when the query names nothing (an
+/// enterprise or individual user looking at itself).
+fn run_search(
+    conn: &mut DbConn,
+    q: &SearchQuery,
+    own: Option<PartyRow>,
+    id_key: &[u8],
+) -> ApiResult<Found> {
     let assets = usize::from(q.lot_id.is_some()) + usize::from(q.parcel_id.is_some());
     if assets > 1 || (assets == 1 && (q.grantor_uscc.is_some() || q.grantor_id_number.is_some())) {
         return Err(ApiError::invalid_field(
@@ -270,6 +279,7 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Fo
                 )
             }
             (None, None, Some(_)) => None,
+            (None, None, None) if own.is_some() => Some(own),
             _ => {
                 return Err(ApiError::invalid_field(
                     "query",
@@ -347,22 +357,46 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Fo
     Ok(found)
 }
 
-/// Banks, operators and regulators search anyone; an enterprise only itself.
-fn may_search(conn: &mut DbConn, who: &Principal, q: &SearchQuery) -> ApiResult<()> {
+/// Banks, operators and regulators search anyone; an enterprise or individual only itself: with
+/// no query at all (its own party, which serves an individual who has no credit code and whose ID
+/// number the registry keeps only as a keyed hash, R15), or by its own credit code or ID number.
+/// Returns the caller's own party when the search is of it without naming it.
+fn may_search(
+    conn: &mut DbConn,
+    who: &Principal,
+    q: &SearchQuery,
+    id_key: &[u8],
+) -> ApiResult<Option<PartyRow>> {
     match who.role {
-        Role::Bank | Role::Operator | Role::Regulator => Ok(()),
+        Role::Bank | Role::Operator | Role::Regulator => Ok(None),
         Role::Enterprise => {
             let own = who
                 .party_id
                 .map(|p| parties::find(conn, p))
                 .transpose()?
                 .flatten();
-            let own_code = |u: &String| parse_uscc("grantor_uscc", u).map(|c| c.to_string());
-            match (own, &q.grantor_uscc) {
-                (Some(p), Some(u)) if p.uscc.as_deref() == Some(own_code(u)?.as_str()) => Ok(()),
-                _ => Err(ApiError::forbidden(
-                    "enterprises may search only their own encumbrances",
-                )),
+            let refused =
+                || ApiError::forbidden("enterprises may search only their own encumbrances");
+            let Some(own) = own else {
+                return Err(refused());
+            };
+            match (&q.grantor_uscc, &q.grantor_id_number, q.lot_id, q.parcel_id) {
+                (None, None, None, None) => Ok(Some(own)),
+                (Some(u), None, None, None) => {
+                    let code = parse_uscc("grantor_uscc", u)?;
+                    match own.uscc.as_deref() == Some(code.as_str()) {
+                        true => Ok(None),
+                        false => Err(refused()),
+                    }
+                }
+                (None, Some(n), None, None) => {
+                    let hash = parse_id_number("grantor_id_number", n)?.keyed_hash(id_key);
+                    match own.id_number_hash.as_deref() == Some(hash.as_str()) {
+                        true => Ok(None),
+                        false => Err(refused()),
+                    }
+                }
+                _ => Err(refused()),
             }
         }
     }
@@ -375,8 +409,8 @@ pub fn search_as(
     q: &SearchQuery,
     id_key: &[u8],
 ) -> ApiResult<Found> {
-    may_search(conn, who, q)?;
-    run_search(conn, q, id_key)
+    let own = may_search(conn, who, q, id_key)?;
+    run_search(conn, q, own, id_key)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -395,6 +429,7 @@ pub struct SearchResult {
 
 #[utoipa::path(get, path = "/v1/encumbrances", tag = "lender", operation_id = "searchEncumbrances",
     summary = "Every live encumbrance and judicial freeze of a grantor or on an asset",
+    description = "Banks, operators and regulators name one grantor (credit code or ID number) or one asset. An enterprise or individual user searches only itself, and may name nothing: the search is then of its own party (an individual needs no credit code).",
     params(SearchQuery), responses((status = 200, description = "The live encumbrances, with rank", body = SearchResult)))]
 #[get("/v1/encumbrances")]
 async fn search(
