@@ -441,3 +441,174 @@ fn an_individual_finds_its_own_encumbrances(backend: Backend) {
 }
 
 both_backends!(an_individual_finds_its_own_encumbrances);
+
+fn parcel_body(holder: i64, n: u32, county: &str, management_form: &str) -> Value {
+    json!({"certificate_no": format!("闽(2026)顺昌县不动产权第{n:07}号"), "holder_party_id": holder,
+        "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": county, "township": "埔上镇", "village": "大坪村",
+        "compartment": "012", "sub_compartment": format!("{n:02}"), "area_mu": "126.50", "forest_category": "commercial",
+        "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
+        "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": management_form})
+}
+
+/// A 422 that names `field` (in `errors[]` or, for rule refusals, the code).
+fn refused(r: Reply, what: &str) -> Reply {
+    assert_eq!(r.status.as_u16(), 422, "{what}: {}", r.body);
+    assert_problem(&r, what);
+    r
+}
+
+/// Issue 13 #9: inputs that cannot be true were accepted: 55 votes for out of 40 eligible for a
+/// village assembly's consent (R12: two thirds), and an EM lot in county 350799, which does not
+/// exist (only the province prefix was checked).
+fn impossible_counts_and_regions_are_refused(backend: Backend) {
+    let l = lending(backend);
+    // Lots: a county that does not exist is refused; a real one (建瓯市) is accepted.
+    let mut lot = lot_request("EM", l.ent, "10", "南环有偿〔2026〕40号");
+    lot["region_code"] = json!("350799");
+    let r = refused(l.admin.post("/v1/lots", &lot), "lot in 350799");
+    assert_eq!(r.body["errors"][0]["field"], "region_code", "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("350799"),
+        "{}",
+        r.body
+    );
+    lot["region_code"] = json!("350783");
+    l.admin.post("/v1/lots", &lot).expect(202);
+    // Benchmarks, non-attainment flags, parties, forest parcels, buyer restrictions, market
+    // queries: every place that takes a region code.
+    refused(
+        l.admin.post(
+            "/v1/benchmark-prices",
+            &json!({"right_type": "EM", "sub_kind": "SO2", "region_code": "350799", "unit_price": "6300",
+                "valid_from": "2026-01-01", "document_ref": "闽发改价格〔2026〕7号"}),
+        ),
+        "benchmark",
+    );
+    refused(
+        l.admin.post(
+            "/v1/region-flags",
+            &json!({"region_code": "350799", "pollutant": "SO2", "non_attainment": true, "document_ref": "南环〔2026〕12号"}),
+        ),
+        "region flag",
+    );
+    refused(
+        l.admin.post(
+            "/v1/parties",
+            &json!({"kind": "enterprise", "name_zh": "不存在县企业", "uscc": uscc(201), "region_code": "350799"}),
+        ),
+        "party",
+    );
+    // A party outside Fujian names its province.
+    l.admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": "enterprise", "name_zh": "北京买方", "uscc": uscc(202), "region_code": "110000"}),
+        )
+        .expect(201);
+    refused(
+        l.admin.post(
+            "/v1/forest-rights",
+            &parcel_body(l.ent, 1, "350799", "household"),
+        ),
+        "parcel",
+    );
+    refused(
+        l.admin.post(
+            "/v1/forest-rights",
+            &parcel_body(l.ent, 2, "350700", "household"),
+        ),
+        "parcel in a prefecture, not a county",
+    );
+    refused(
+        l.ent_api.post_key(
+            "/v1/listings",
+            &key(),
+            &json!({"lot_id": l.em, "quantity": "10", "unit_price": "7000", "min_lot": "1",
+                "ends_at": "2026-12-20T08:00:00Z", "restriction": {"regions": ["350799"]}}),
+        ),
+        "listing restriction",
+    );
+    for path in [
+        "/v1/market/summary?right_type=EM&region=350799",
+        "/v1/benchmark-prices?region_code=350799",
+        "/v1/parties?region_code=350799",
+    ] {
+        refused(l.admin.get(path), path);
+    }
+    l.admin
+        .get("/v1/market/summary?right_type=EM&region=350700")
+        .expect(200);
+
+    // Consent: 55 for out of 40 eligible is no two thirds; nor more for than cast, nor more cast
+    // than eligible.
+    let farmer = l
+        .admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": "individual", "name_zh": "林木生", "id_number": "350721198507154516", "region_code": "350721"}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let farmer_api = user(&l.admin, "enterprise", Some(farmer), "farmer");
+    let parcel = l
+        .admin
+        .post(
+            "/v1/forest-rights",
+            &parcel_body(farmer, 3, "350721", "collective"),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let m = farmer_api
+        .post(
+            "/v1/forest-mortgages",
+            &json!({"parcel_ids": [parcel], "lender_party_id": l.bank}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let terms = |consent: Value| {
+        json!({"secured_amount": "200000.00", "loan_start": "2026-12-01", "loan_end": "2029-11-30",
+            "appraisal": {"value": "520000.00", "appraiser": "南平林业资产评估有限公司", "kind": "professional", "date": "2026-11-20", "report_no": "南林评〔2026〕88号"},
+            "insurance": {"policy_no": "PICC-NP-2026-7781", "insurer": "人保财险南平分公司", "insured_amount": "520000.00", "beneficiary_party_id": l.bank},
+            "transfer_ban": false, "consent": consent})
+    };
+    let vote = |f: i64, cast: Option<i64>, e: i64| {
+        let mut v = json!({"kind": "village_assembly", "meeting_date": "2026-10-08", "votes_for": f,
+            "votes_eligible": e, "document_ref": "大坪村村民代表大会决议〔2026〕5号"});
+        if let Some(c) = cast {
+            v["votes_cast"] = json!(c);
+        }
+        v
+    };
+    let complete = format!("/v1/forest-mortgages/{m}/complete");
+    for (f, cast, e) in [
+        (55, None, 40),
+        (30, Some(28), 40),
+        (30, Some(45), 40),
+        (0, None, 0),
+    ] {
+        let r = refused(
+            l.banker.post(&complete, &terms(vote(f, cast, e))),
+            "consent",
+        );
+        assert_eq!(r.code(), "impossible_count", "{f} {cast:?} {e}: {}", r.body);
+    }
+    assert_eq!(
+        l.banker
+            .get(&format!("/v1/forest-mortgages/{m}"))
+            .expect(200)
+            .body["status"],
+        "applied",
+        "nothing changed"
+    );
+    l.banker
+        .post(&complete, &terms(vote(30, Some(38), 40)))
+        .expect(200);
+}
+
+both_backends!(impossible_counts_and_regions_are_refused);

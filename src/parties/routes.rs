@@ -128,13 +128,14 @@ pub fn parse_uscc(field: &str, raw: &str) -> ApiResult<CreditCode> {
     })
 }
 
+/// A party's region: a division of Fujian that exists, or another province's code.
 fn parse_region(field: &str, raw: &str) -> ApiResult<String> {
-    if super::uscc::region_code_valid(raw) {
+    if crate::kernel::regions::party_region_exists(raw) {
         Ok(raw.to_string())
     } else {
         Err(ApiError::invalid_field(
             field,
-            "not a 6-digit GB/T 2260 division code",
+            crate::kernel::regions::refusal(raw),
         ))
     }
 }
@@ -301,6 +302,9 @@ async fn list_parties(
         limit: q.limit,
     }
     .resolve()?;
+    if let Some(r) = &q.region_code {
+        parse_region("region_code", r)?;
+    }
     let id_number_hash = match &q.id_number {
         Some(n) => Some(
             IdNumber::parse(n)

@@ -100,17 +100,6 @@ pub fn check_character(first17: &str) -> Option<char> {
     CHARSET.chars().nth(((31 - sum % 31) % 31) as usize)
 }
 
-/// Six ASCII digits whose first two are a GB/T 2260 province-level prefix.
-pub fn region_code_valid(code: &str) -> bool {
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    matches!(
-        code[..2].parse::<u8>(),
-        Ok(11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82)
-    )
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IdNumberError {
     #[error("must be 18 characters")]
@@ -243,20 +232,6 @@ mod tests {
             CreditCode::read(" 91350000158142711F"),
             Err(CreditCodeError::Length)
         );
-    }
-
-    #[test]
-    fn region_codes() {
-        for ok in [
-            "350700", "350783", "110000", "650000", "710000", "810000", "820000",
-        ] {
-            assert!(region_code_valid(ok), "{ok}");
-        }
-        for bad in [
-            "100000", "160000", "240000", "720000", "83000", "3507001", "35070a", "+35070", "",
-        ] {
-            assert!(!region_code_valid(bad), "{bad}");
-        }
     }
 
     #[test]
