@@ -612,3 +612,109 @@ fn impossible_counts_and_regions_are_refused(backend: Backend) {
 }
 
 both_backends!(impossible_counts_and_regions_are_refused);
+
+/// Issue 13 #12: `POST /v1/pledges/{id}/accept` answered `amendment_code` (修改码), which its
+/// schema (`PledgeView`) did not declare, so a client generated from the spec dropped it. Secrets
+/// shown once have their own response schemas; the test kit now refuses any undeclared field in
+/// any reply (this test's replies included).
+fn secrets_shown_once_are_declared(backend: Backend) {
+    let l = lending(backend);
+    let id = l
+        .ent_api
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": l.em, "quantity": "100", "lender_party_id": l.bank}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let accept = json!({"secured_amount": "2000000.00", "loan_maturity": "2028-12-31", "period_end": "2028-12-31",
+        "loan_reference": "CIB-NP-2026-0815", "appraisal_value": "3150000.00", "appraiser": "福建中兴资产评估",
+        "appraisal_date": "2026-11-20"});
+    let k = key();
+    let path = format!("/v1/pledges/{id}/accept");
+    let r = l.banker.post_key(&path, &k, &accept).expect(200);
+    let code = r.body["amendment_code"].as_str().unwrap().to_string();
+    assert!(!code.is_empty());
+    // A replay answers the same pledge without the code, and that shape is declared too.
+    let replay = l.banker.post_key(&path, &k, &accept).expect(200);
+    assert!(
+        replay.body.get("amendment_code").is_none(),
+        "{}",
+        replay.body
+    );
+    let rotated = l
+        .banker
+        .post(&format!("/v1/pledges/{id}/amendment-code"), &json!({}))
+        .expect(200);
+    assert_ne!(rotated.body["amendment_code"].as_str().unwrap(), code);
+    let hook = l
+        .banker
+        .post("/v1/webhooks", &json!({"url": "http://127.0.0.1:9/hook"}));
+    assert_eq!(hook.status.as_u16(), 201, "{}", hook.body);
+    assert!(hook.body["secret"].is_string());
+    let client = l
+        .admin
+        .post(
+            "/v1/api-clients",
+            &json!({"role": "bank", "party_id": l.bank}),
+        )
+        .expect(201);
+    assert!(client.body["client_secret"].is_string());
+
+    // And in the spec itself: each of these responses declares its secret.
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    for (path, method, status, field) in [
+        ("/v1/pledges/{id}/accept", "post", "200", "amendment_code"),
+        (
+            "/v1/pledges/{id}/amendment-code",
+            "post",
+            "200",
+            "amendment_code",
+        ),
+        ("/v1/webhooks", "post", "201", "secret"),
+        ("/v1/api-clients", "post", "201", "client_secret"),
+    ] {
+        let schema = &spec["paths"][path][method]["responses"][status]["content"]
+            ["application/json"]["schema"];
+        let name = schema["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+        let text = spec["components"]["schemas"][name].to_string();
+        assert!(
+            text.contains(&format!("\"{field}\"")),
+            "{path}: {name} declares no {field}"
+        );
+    }
+}
+
+both_backends!(secrets_shown_once_are_declared);
+
+/// The kit's check itself: a field the spec does not declare fails the test that receives it.
+#[test]
+fn the_kit_refuses_undeclared_fields() {
+    let reply = |body: Value| Reply {
+        status: reqwest::StatusCode::OK,
+        headers: reqwest::header::HeaderMap::new(),
+        body,
+    };
+    let ok = reply(
+        json!([{"key_id": "k", "algorithm": "Ed25519", "public_key": "AA==", "status": "active"}]),
+    );
+    common::spec_check::assert_declared("GET", "/v1/registry-keys", &ok);
+    let extra = reply(
+        json!([{"key_id": "k", "algorithm": "Ed25519", "public_key": "AA==", "status": "active", "private_key": "x"}]),
+    );
+    let caught = std::panic::catch_unwind(|| {
+        common::spec_check::assert_declared("GET", "/v1/registry-keys?x=1", &extra)
+    });
+    let message = caught.expect_err("an undeclared field fails");
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(text.contains("$[0].private_key"), "{text}");
+}
