@@ -595,7 +595,7 @@ POST   /v1/auth/token                                   401 401 401 401 401 401 
 GET    /v1/benchmark-prices                             401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/benchmark-prices                             401 401 401 401 401 403 403 403 403 403 202 - - -
 POST   /v1/collateral/sweep                             401 401 401 401 401 403 403 403 403 403 200 - - -
-GET    /v1/encumbrances                                 401 401 401 401 401 403 422 422 403 422 422 - - -
+GET    /v1/encumbrances                                 401 401 401 401 401 200 422 422 200 422 422 - - -
 GET    /v1/encumbrances/{registration_no}               404 401 401 401 401 404 200 200 200 200 200 404 404 404
 GET    /v1/forest-mortgages                             401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/forest-mortgages                             401 401 401 401 401 404 403 403 409 403 403 - - -

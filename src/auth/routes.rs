@@ -319,8 +319,9 @@ async fn create_user(
 pub struct ClientCreated {
     #[serde(flatten)]
     pub client: PrincipalView,
-    /// Shown once, never again: store it in the bank's secret store.
-    pub client_secret: String,
+    /// Shown once, never again: store it in the bank's secret store. Absent from a replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/api-clients", tag = "auth", operation_id = "createApiClient",

@@ -25,8 +25,9 @@ use crate::forest::mortgages::MortgagedParcel;
 use crate::forest::MortgageRow;
 use crate::kernel::amount::Dec;
 use crate::kernel::json::ApiJson;
+use crate::parties::routes::parse_uscc;
 use crate::parties::store::{self as parties, PartyRow};
-use crate::parties::uscc::IdNumber;
+use crate::parties::uscc::{IdNumber, IdNumberError};
 use crate::rights::store as rights;
 use crate::schema::{parties as pt, pledges as pl, search_certificates as sc};
 
@@ -157,7 +158,8 @@ fn freeze_notice(conn: &mut DbConn, f: &FreezeRow) -> ApiResult<Notice> {
     })
 }
 
-/// Whom or what to search.
+/// Whom or what to search: one of the four. An enterprise or individual user may give none, to
+/// search its own encumbrances.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -211,8 +213,45 @@ fn forest_of_party(conn: &mut DbConn, party: i64) -> ApiResult<Vec<MortgageRow>>
         .load(conn)?)
 }
 
+/// What a search found, and whom it was about.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The query as the registry read it: a credit code in capitals.
+    pub query: SearchQuery,
+    /// For a search by grantor, whether the registry knows a party of that identity.
+    pub grantor_registered: Option<bool>,
+    /// The grantor searched, when registered.
+    pub grantor: Option<PartyRef>,
+    pub encumbrances: Vec<Notice>,
+}
+
+/// An ID number as a query names it, or a 422 that says what is wrong with it (R15).
+fn parse_id_number(field: &str, raw: &str) -> ApiResult<IdNumber> {
+    IdNumber::parse(raw).map_err(|e| {
+        let mut err = ApiError::invalid_field(field, e.to_string());
+        err.code = match e {
+            IdNumberError::CheckDigit { .. } => "id_number_check_digit",
+            _ => "id_number_invalid",
+        };
+        err
+    })
+}
+
 /// Every live encumbrance (registered or enforcing pledges, active freezes) matching the query.
-fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Vec<Notice>> {
+///
+/// A grantor's identity is checked before anything is looked up: a mistyped credit code or ID
+/// number is a 422 naming the mistake, and a well-formed one that no party has answers
+/// `grantor_registered: false`, so that an empty list never reads as "no encumbrances" for a
+/// grantor the registry does not know.
+///
+/// `own`: the caller's own party, searched as the grantor when the query names nothing (an
+/// enterprise or individual user looking at itself).
+fn run_search(
+    conn: &mut DbConn,
+    q: &SearchQuery,
+    own: Option<PartyRow>,
+    id_key: &[u8],
+) -> ApiResult<Found> {
     let assets = usize::from(q.lot_id.is_some()) + usize::from(q.parcel_id.is_some());
     if assets > 1 || (assets == 1 && (q.grantor_uscc.is_some() || q.grantor_id_number.is_some())) {
         return Err(ApiError::invalid_field(
@@ -221,27 +260,51 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
         ));
     }
     let asset_query = if assets == 1 { Some(0) } else { None };
-    let grantor: Option<Option<i64>> = match (&q.grantor_uscc, &q.grantor_id_number, asset_query) {
-        (Some(u), None, None) => Some(parties::find_by_uscc(conn, u)?.map(|p| p.id)),
-        (None, Some(n), None) => {
-            let hash = IdNumber::parse(n)
-                .map_err(|e| ApiError::invalid_field("grantor_id_number", e.to_string()))?
-                .keyed_hash(id_key);
-            Some(
-                pt::table
-                    .filter(pt::id_number_hash.eq(hash))
-                    .select(pt::id)
-                    .first(conn)
-                    .optional()?,
-            )
+    let mut query = q.clone();
+    let grantor_row: Option<Option<PartyRow>> =
+        match (&q.grantor_uscc, &q.grantor_id_number, asset_query) {
+            (Some(u), None, None) => {
+                let code = parse_uscc("grantor_uscc", u)?;
+                query.grantor_uscc = Some(code.as_str().to_string());
+                Some(parties::find_by_uscc(conn, code.as_str())?)
+            }
+            (None, Some(n), None) => {
+                let hash = parse_id_number("grantor_id_number", n)?.keyed_hash(id_key);
+                Some(
+                    pt::table
+                        .filter(pt::id_number_hash.eq(hash))
+                        .select(PartyRow::as_select())
+                        .first(conn)
+                        .optional()?,
+                )
+            }
+            (None, None, Some(_)) => None,
+            (None, None, None) if own.is_some() => Some(own),
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "query",
+                    "give exactly one of grantor_uscc, grantor_id_number, lot_id, parcel_id",
+                ))
+            }
+        };
+    let grantor: Option<Option<i64>> = grantor_row.as_ref().map(|row| row.as_ref().map(|p| p.id));
+    // An asset the registry does not hold has no encumbrances to show, and saying so with an
+    // empty list would read as "unencumbered".
+    if let Some(lot) = q.lot_id {
+        if rights::lot(conn, lot)?.is_none() {
+            return Err(ApiError::not_found("lot"));
         }
-        (None, None, Some(_)) => None,
-        _ => {
-            return Err(ApiError::invalid_field(
-                "query",
-                "give exactly one of grantor_uscc, grantor_id_number, lot_id, parcel_id",
-            ))
+    }
+    if let Some(parcel) = q.parcel_id {
+        if crate::forest::parcel(conn, parcel)?.is_none() {
+            return Err(ApiError::not_found("forest parcel"));
         }
+    }
+    let mut found = Found {
+        query,
+        grantor_registered: grantor.map(|g| g.is_some()),
+        grantor: grantor_row.flatten().map(PartyRef::from),
+        encumbrances: Vec::new(),
     };
     let forest_rows = match (grantor, q.parcel_id) {
         (Some(Some(party)), _) => forest_of_party(conn, party)?,
@@ -249,7 +312,7 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
         _ => Vec::new(),
     };
     let (pledge_rows, freeze_rows): (Vec<PledgeRow>, Vec<FreezeRow>) = match grantor {
-        Some(None) => return Ok(Vec::new()),
+        Some(None) => return Ok(found),
         Some(Some(party)) => (
             pl::table
                 .filter(pl::pledgor_id.eq(party))
@@ -290,24 +353,50 @@ fn run_search(conn: &mut DbConn, q: &SearchQuery, id_key: &[u8]) -> ApiResult<Ve
     for f in &parcel_freezes {
         out.push(parcel_freeze_notice(conn, f)?);
     }
-    Ok(out)
+    found.encumbrances = out;
+    Ok(found)
 }
 
-/// Banks, operators and regulators search anyone; an enterprise only itself.
-fn may_search(conn: &mut DbConn, who: &Principal, q: &SearchQuery) -> ApiResult<()> {
+/// Banks, operators and regulators search anyone; an enterprise or individual only itself: with
+/// no query at all (its own party, which serves an individual who has no credit code and whose ID
+/// number the registry keeps only as a keyed hash, R15), or by its own credit code or ID number.
+/// Returns the caller's own party when the search is of it without naming it.
+fn may_search(
+    conn: &mut DbConn,
+    who: &Principal,
+    q: &SearchQuery,
+    id_key: &[u8],
+) -> ApiResult<Option<PartyRow>> {
     match who.role {
-        Role::Bank | Role::Operator | Role::Regulator => Ok(()),
+        Role::Bank | Role::Operator | Role::Regulator => Ok(None),
         Role::Enterprise => {
             let own = who
                 .party_id
                 .map(|p| parties::find(conn, p))
                 .transpose()?
                 .flatten();
-            match (own, &q.grantor_uscc) {
-                (Some(p), Some(u)) if p.uscc.as_deref() == Some(u.as_str()) => Ok(()),
-                _ => Err(ApiError::forbidden(
-                    "enterprises may search only their own encumbrances",
-                )),
+            let refused =
+                || ApiError::forbidden("enterprises may search only their own encumbrances");
+            let Some(own) = own else {
+                return Err(refused());
+            };
+            match (&q.grantor_uscc, &q.grantor_id_number, q.lot_id, q.parcel_id) {
+                (None, None, None, None) => Ok(Some(own)),
+                (Some(u), None, None, None) => {
+                    let code = parse_uscc("grantor_uscc", u)?;
+                    match own.uscc.as_deref() == Some(code.as_str()) {
+                        true => Ok(None),
+                        false => Err(refused()),
+                    }
+                }
+                (None, Some(n), None, None) => {
+                    let hash = parse_id_number("grantor_id_number", n)?.keyed_hash(id_key);
+                    match own.id_number_hash.as_deref() == Some(hash.as_str()) {
+                        true => Ok(None),
+                        false => Err(refused()),
+                    }
+                }
+                _ => Err(refused()),
             }
         }
     }
@@ -319,19 +408,28 @@ pub fn search_as(
     who: &Principal,
     q: &SearchQuery,
     id_key: &[u8],
-) -> ApiResult<Vec<Notice>> {
-    may_search(conn, who, q)?;
-    run_search(conn, q, id_key)
+) -> ApiResult<Found> {
+    let own = may_search(conn, who, q, id_key)?;
+    run_search(conn, q, own, id_key)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResult {
     pub as_of: DateTime<Utc>,
+    /// For a search by grantor: whether a party with that credit code or ID number is registered.
+    /// `false` means the registry knows no such grantor, which is not the same as a grantor
+    /// without encumbrances. Absent for a search by asset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantor_registered: Option<bool>,
+    /// The grantor searched, when registered (an individual's ID number masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantor: Option<PartyRef>,
     pub encumbrances: Vec<Notice>,
 }
 
 #[utoipa::path(get, path = "/v1/encumbrances", tag = "lender", operation_id = "searchEncumbrances",
     summary = "Every live encumbrance and judicial freeze of a grantor or on an asset",
+    description = "Banks, operators and regulators name one grantor (credit code or ID number) or one asset. An enterprise or individual user searches only itself, and may name nothing: the search is then of its own party (an individual needs no credit code).",
     params(SearchQuery), responses((status = 200, description = "The live encumbrances, with rank", body = SearchResult)))]
 #[get("/v1/encumbrances")]
 async fn search(
@@ -342,12 +440,14 @@ async fn search(
     let q = q.into_inner();
     let key = state.secrets.id_hmac_key.clone();
     let as_of = state.clock.now();
-    let encumbrances = state
+    let found = state
         .db(move |conn| search_as(conn, &who, &q, &key))
         .await?;
     Ok(HttpResponse::Ok().json(SearchResult {
         as_of,
-        encumbrances,
+        grantor_registered: found.grantor_registered,
+        grantor: found.grantor,
+        encumbrances: found.encumbrances,
     }))
 }
 
@@ -457,7 +557,16 @@ pub struct Statement {
     pub certificate_no: String,
     pub issuer: String,
     pub as_of: DateTime<Utc>,
+    /// The query as the registry read it (a credit code in capitals; an ID number never shown).
     pub query: SearchQuery,
+    /// For a search by grantor: whether a party with that credit code or ID number is registered.
+    /// `false` certifies that the registry knows no such grantor, not that it has no
+    /// encumbrances. Absent for a search by asset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantor_registered: Option<bool>,
+    /// The grantor searched, when registered (an individual's ID number masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantor: Option<PartyRef>,
     pub encumbrances: Vec<Notice>,
 }
 
@@ -492,14 +601,16 @@ pub fn issue_certificate(
 ) -> ApiResult<Certificate> {
     let now = db::now_micros(as_of);
     db::write_tx(conn, |conn| {
-        let encumbrances = search_as(conn, who, &q, id_key)?;
+        let found = search_as(conn, who, &q, id_key)?;
         let certificate_no = format!("NPCX-{}-{}", as_of.format("%Y%m%d"), super::random_code(8));
         let statement = Statement {
             certificate_no,
             issuer: crate::auth::jwt::ISSUER.into(),
             as_of,
-            query: q,
-            encumbrances,
+            query: found.query,
+            grantor_registered: found.grantor_registered,
+            grantor: found.grantor,
+            encumbrances: found.encumbrances,
         };
         let cert = sign(statement, key)?;
         diesel::insert_into(sc::table)

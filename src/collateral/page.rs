@@ -636,13 +636,11 @@ fn search_forms(s: &Session, uscc: &str) -> String {
     )
 }
 
-fn results_html(
-    s: &Session,
-    q: &SearchQuery,
-    notices: &[lender::Notice],
-    as_of: DateTime<Utc>,
-) -> String {
-    let list = if notices.is_empty() {
+fn results_html(s: &Session, found: &lender::Found, as_of: DateTime<Utc>) -> String {
+    let (q, notices) = (&found.query, &found.encumbrances);
+    let list = if found.grantor_registered == Some(false) {
+        "<p><strong>登记簿中没有此出质人/抵押人，本结果不能证明其无担保</strong> · <span lang=\"en\">No such grantor is registered: this result does not show that it is unencumbered</span></p>".to_string()
+    } else if notices.is_empty() {
         "<p><strong>未发现有效的担保登记或司法冻结</strong> · <span lang=\"en\">No live encumbrance or judicial freeze found</span></p>".to_string()
     } else {
         notices
@@ -716,7 +714,7 @@ async fn run_search_page(state: &AppState, s: &Session, form: &SearchForm) -> Ht
         .db(move |conn| lender::search_as(conn, &who, &q2, &key))
         .await;
     match found {
-        Ok(notices) => html(
+        Ok(found) => html(
             StatusCode::OK,
             layout(
                 title,
@@ -724,7 +722,7 @@ async fn run_search_page(state: &AppState, s: &Session, form: &SearchForm) -> Ht
                 &format!(
                     "{}{}",
                     search_forms(s, &shown_uscc),
-                    results_html(s, &q, &notices, as_of)
+                    results_html(s, &found, as_of)
                 ),
             ),
         ),
@@ -741,7 +739,7 @@ fn error_with_forms(e: &ApiError, s: &Session, uscc: &str) -> HttpResponse {
             "无权进行此查询（企业用户只能查询本企业）",
             "You may not run this search (enterprises may search only themselves)",
         ),
-        StatusCode::BAD_REQUEST => format!(
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => format!(
             "{}<p class=\"small\">{}</p>",
             error_p("输入有误", "Please check the input"),
             esc(&e.detail)
@@ -847,7 +845,9 @@ fn certificate_html(cert: &Value) -> String {
         None => "身份证号码（不予显示）· <span lang=\"en\">ID number (not shown)</span>".into(),
     };
     let items = st["encumbrances"].as_array().cloned().unwrap_or_default();
-    let list = if items.is_empty() {
+    let list = if st["grantor_registered"] == Value::Bool(false) {
+        "<p><strong>截至查询时间，登记簿中没有此出质人/抵押人；本证明不能证明其无担保。</strong><br><span lang=\"en\">As of the time above, no such grantor is registered; this certificate does not show that it is unencumbered.</span></p>".to_string()
+    } else if items.is_empty() {
         "<p><strong>截至查询时间，未发现有效的担保登记或司法冻结。</strong><br><span lang=\"en\">As of the time above, no live encumbrance or judicial freeze was found.</span></p>".to_string()
     } else {
         items

@@ -84,6 +84,19 @@ impl EntryView {
     }
 }
 
+/// The lender's answer when the pledge is registered or its amendment code replaced: the pledge,
+/// and the amendment code (修改码) shown this once. The registry keeps only its hash, so a replay of
+/// the acceptance answers without it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PledgeAccepted {
+    #[serde(flatten)]
+    pub pledge: PledgeView,
+    /// The amendment code (修改码): every later change of the registration needs it. Shown once;
+    /// absent from a replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amendment_code: Option<String>,
+}
+
 /// A pledge as its parties (and operators, regulators) see it: notice and private terms.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PledgeView {
@@ -377,7 +390,7 @@ fn maturity_limit(lot: &LotRow) -> NaiveDate {
     description = "Returns the registration number, the verification code and, once only, the amendment code (修改码); the registry keeps only its hash and a replay omits it.",
     params(("id" = i64, Path, description = "Pledge id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = AcceptPledge,
-    responses((status = 200, description = "Registered", body = PledgeView),
+    responses((status = 200, description = "Registered, with `amendment_code` this once", body = PledgeAccepted),
         (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged, pledge_status", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges/{id}/accept")]
 async fn accept(
@@ -835,7 +848,7 @@ async fn amend(
     summary = "The lender replaces the amendment code; the new one is shown once",
     description = "Needs only the lender's own login, not the old code: a lender whose acceptance response was lost (a replay omits the code) gets a working code this way. Every rotation is an entry in the pledge's history.",
     params(("id" = i64, Path, description = "Pledge id")),
-    responses((status = 200, description = "The pledge, with `amendment_code` this once", body = PledgeView)))]
+    responses((status = 200, description = "The pledge, with `amendment_code` this once", body = PledgeAccepted)))]
 #[post("/v1/pledges/{id}/amendment-code")]
 async fn rotate_code(
     state: web::Data<AppState>,
@@ -864,10 +877,10 @@ async fn rotate_code(
                     .execute(conn)?;
                 add_entry(conn, &p, "code_rotated", json!({}), &actor, now)?;
                 let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
-                let mut v = serde_json::to_value(view(conn, p)?)
-                    .map_err(|e| ApiError::internal(e.to_string()))?;
-                v["amendment_code"] = json!(fresh);
-                Ok(v)
+                Ok(PledgeAccepted {
+                    pledge: view(conn, p)?,
+                    amendment_code: Some(fresh),
+                })
             })
         })
         .await?;

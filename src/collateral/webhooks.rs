@@ -242,6 +242,16 @@ pub struct NewEndpoint {
     pub url: String,
 }
 
+/// A registered endpoint with its signing secret, shown this once (a replay answers without it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointCreated {
+    #[serde(flatten)]
+    pub endpoint: EndpointView,
+    /// The HMAC key of the deliveries' signatures. Shown once; absent from a replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointView {
     pub id: i64,
@@ -267,7 +277,7 @@ fn endpoint_view(r: EndpointRow) -> EndpointView {
     summary = "Register an endpoint for this bank's encumbrance events",
     description = "The response carries `secret` once: each delivery has `X-Registry-Timestamp` and `X-Registry-Signature: sha256=HEX(HMAC-SHA256(secret, timestamp + \".\" + body))`.",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
-    request_body = NewEndpoint, responses((status = 201, description = "Registered", body = EndpointView)))]
+    request_body = NewEndpoint, responses((status = 201, description = "Registered", body = EndpointCreated)))]
 #[post("/v1/webhooks")]
 async fn create(
     state: web::Data<AppState>,

@@ -279,10 +279,10 @@ async fn register(
             &["woodland_use", "tree_ownership", "tree_use"],
         )?;
     }
-    if !crate::parties::uscc::region_code_valid(&r.county_code) {
+    if !crate::kernel::regions::fujian_county(&r.county_code) {
         return Err(ApiError::invalid_field(
             "county_code",
-            "not a 6-digit GB/T 2260 division code",
+            "a county, county-level city or district of Fujian (GB/T 2260)",
         ));
     }
     one_of(
@@ -448,6 +448,15 @@ async fn search(
         limit: q.limit,
     }
     .resolve()?;
+    if q.county_code
+        .as_deref()
+        .is_some_and(|c| !crate::kernel::regions::fujian_county(c))
+    {
+        return Err(ApiError::invalid_field(
+            "county_code",
+            "a county, county-level city or district of Fujian (GB/T 2260)",
+        ));
+    }
     let id_hash = match &q.holder_id_number {
         Some(n) => Some(
             IdNumber::parse(n)
@@ -471,7 +480,7 @@ async fn search(
             if let Some(v) = q.certificate_no {
                 query = query.filter(fp::certificate_no.eq(v));
             }
-            if let Some(v) = q.holder_uscc {
+            if let Some(v) = q.holder_uscc.map(|u| u.to_ascii_uppercase()) {
                 query = query.filter(
                     fp::id.eq_any(
                         ph::table

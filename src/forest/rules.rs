@@ -18,6 +18,10 @@ pub enum Consent {
     VillageAssembly {
         meeting_date: NaiveDate,
         votes_for: i32,
+        /// Votes cast (for, against and abstaining), when the minutes state it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        votes_cast: Option<i32>,
+        /// Members (or representatives) entitled to vote; two thirds of them must be for.
         votes_eligible: i32,
         document_ref: String,
     },
@@ -66,8 +70,49 @@ fn refuse(status: u16, code: &'static str, message: String) -> Result<(), Refusa
     })
 }
 
+impl Consent {
+    /// A count that cannot be true of one meeting: no part may exceed its whole (votes for ≤
+    /// votes cast ≤ eligible), none is negative, and a meeting has someone entitled to vote.
+    /// Minutes that state 55 for out of 40 are a typo or worse, never two thirds.
+    pub fn impossible(&self) -> Option<String> {
+        let Consent::VillageAssembly {
+            votes_for,
+            votes_cast,
+            votes_eligible,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let cast = votes_cast.unwrap_or(*votes_for);
+        if *votes_for < 0 || cast < 0 {
+            Some("votes cannot be negative".into())
+        } else if *votes_eligible <= 0 {
+            Some("votes_eligible: a village assembly has members entitled to vote".into())
+        } else if *votes_for > cast {
+            Some(format!(
+                "votes_for ({votes_for}) is more than the votes cast ({cast})"
+            ))
+        } else if cast > *votes_eligible {
+            Some(format!(
+                "{} ({cast}) is more than the members entitled to vote ({votes_eligible})",
+                if votes_cast.is_some() {
+                    "votes_cast"
+                } else {
+                    "votes_for"
+                }
+            ))
+        } else {
+            None
+        }
+    }
+}
+
 /// Checks R12 for a mortgage of `parcels` on `terms`; the first failing rule answers.
 pub fn check(parcels: &[ParcelFacts], terms: &Terms) -> Result<(), Refusal> {
+    if let Some(why) = terms.consent.and_then(Consent::impossible) {
+        return refuse(422, "impossible_count", format!("consent: {why}"));
+    }
     for p in parcels {
         let c = p.certificate_no;
         if p.public_welfare {
@@ -315,6 +360,7 @@ mod tests {
         let vote = |f, e| Consent::VillageAssembly {
             meeting_date: date("2026-10-01"),
             votes_for: f,
+            votes_cast: None,
             votes_eligible: e,
             document_ref: "x".into(),
         };
@@ -339,5 +385,45 @@ mod tests {
             ),
             "consent_missing"
         );
+    }
+
+    #[test]
+    fn counts_that_cannot_be_true() {
+        let collective = [ParcelFacts {
+            management_form: "collective",
+            ..parcel()
+        }];
+        let vote = |f, c, e| Consent::VillageAssembly {
+            meeting_date: date("2026-10-01"),
+            votes_for: f,
+            votes_cast: c,
+            votes_eligible: e,
+            document_ref: "x".into(),
+        };
+        for (f, c, e) in [
+            (55, None, 40),
+            (30, Some(29), 40),
+            (30, Some(41), 40),
+            (-1, None, 40),
+            (0, None, 0),
+            (30, Some(-5), 40),
+        ] {
+            let v = vote(f, c, e);
+            assert!(v.impossible().is_some(), "{f} {c:?} {e}");
+            assert_eq!(
+                code(
+                    &collective,
+                    &Terms {
+                        consent: Some(&v),
+                        ..terms()
+                    }
+                ),
+                "impossible_count",
+                "{f} {c:?} {e}"
+            );
+        }
+        for (f, c, e) in [(40, None, 40), (27, Some(35), 40), (27, Some(27), 40)] {
+            assert_eq!(vote(f, c, e).impossible(), None, "{f} {c:?} {e}");
+        }
     }
 }

@@ -296,7 +296,44 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-type CsvReader = csv::Reader<DecodeReaderBytes<Counting<File>, Vec<u8>>>;
+/// Line ends as `\n` only: `\r\n` (Excel and WPS write CSV so) and a lone `\r` become `\n`.
+///
+/// The csv reader ends a record at the `\r` of a `\r\n` and counts the line only when it meets
+/// the `\n`, at the start of the next record, so every record after the first line of a Windows
+/// file was reported one line too early. With one kind of line end, the line it reports is the
+/// line in the file. (A line end inside a quoted field becomes `\n` too; no field the registry
+/// imports spans lines.)
+struct LfLines<R> {
+    inner: R,
+    /// The last byte given out was a `\r` turned into `\n`: a `\n` right after it is dropped.
+    after_cr: bool,
+}
+
+impl<R: Read> Read for LfLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut out = 0;
+            for i in 0..n {
+                let b = buf[i];
+                if std::mem::replace(&mut self.after_cr, b == b'\r') && b == b'\n' {
+                    continue;
+                }
+                buf[out] = if b == b'\r' { b'\n' } else { b };
+                out += 1;
+            }
+            // A read that was only the `\n` of a `\r\n` gives nothing: read on, since 0 is EOF.
+            if out > 0 {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+type CsvReader = csv::Reader<LfLines<DecodeReaderBytes<Counting<File>, Vec<u8>>>>;
 
 fn open(path: &Path, enc: &'static Encoding, count: Arc<AtomicU64>) -> io::Result<CsvReader> {
     let file = File::open(path)?;
@@ -309,7 +346,10 @@ fn open(path: &Path, enc: &'static Encoding, count: Arc<AtomicU64>) -> io::Resul
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(decoded))
+        .from_reader(LfLines {
+            inner: decoded,
+            after_cr: false,
+        }))
 }
 
 /// Collects the bad rows of a pass.
@@ -533,3 +573,56 @@ pub(crate) fn refusal(e: &ApiError, rename: &[(&str, &str)]) -> (String, String)
 }
 
 pub(crate) type RowResult<T> = ApiResult<T>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads through `LfLines` in reads of `chunk` bytes, so that a `\r\n` may be cut in two.
+    fn lf(input: &[u8], chunk: usize) -> Vec<u8> {
+        struct Chunks<'a>(&'a [u8], usize);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(self.1).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        LfLines {
+            inner: Chunks(input, chunk),
+            after_cr: false,
+        }
+        .read_to_end(&mut out)
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn line_ends_become_lf() {
+        for chunk in [1, 2, 3, 64] {
+            assert_eq!(lf(b"a,b\r\nc,d\r\n", chunk), b"a,b\nc,d\n", "{chunk}");
+            assert_eq!(
+                lf(b"a\rb\n\nc\r\n\r\nd", chunk),
+                b"a\nb\n\nc\n\nd",
+                "{chunk}"
+            );
+            assert_eq!(lf(b"\r\n", chunk), b"\n", "{chunk}");
+        }
+    }
+
+    #[test]
+    fn crlf_rows_are_counted_on_their_own_line() {
+        let text = "h1,h2\r\na,b\r\nc,d\r\n\"e\",f\r\n";
+        let mut reader = csv::ReaderBuilder::new().from_reader(LfLines {
+            inner: text.as_bytes(),
+            after_cr: false,
+        });
+        let lines: Vec<u64> = reader
+            .records()
+            .map(|r| r.unwrap().position().unwrap().line())
+            .collect();
+        assert_eq!(lines, vec![2, 3, 4]);
+    }
+}

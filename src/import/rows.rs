@@ -13,8 +13,9 @@ use crate::audit;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::kernel::amount::{hundredths, parse_decimal, Dec};
+use crate::kernel::regions;
 use crate::parties::routes::parse_uscc;
-use crate::parties::uscc::{region_code_valid, IdNumber};
+use crate::parties::uscc::IdNumber;
 use crate::parties::PartyKind;
 use crate::rights::issuance::{self, IssuancePlan, IssueLot};
 use crate::rights::Origin;
@@ -163,10 +164,11 @@ impl<'a> Row<'a> {
             }
         }
     }
-    fn region(&mut self, col: &str) -> Option<String> {
+    /// A region code that `exists` accepts (GB/T 2260, see `kernel::regions`).
+    fn region(&mut self, col: &str, exists: fn(&str) -> bool) -> Option<String> {
         let v = self.required(col)?;
-        if !region_code_valid(v) {
-            self.bad(col, "not a 6-digit GB/T 2260 division code");
+        if !exists(v) {
+            self.bad(col, regions::refusal(v));
             return None;
         }
         Some(v.to_string())
@@ -304,7 +306,7 @@ impl<'o> Context<'o> {
         let name_zh = r.text("name_zh", 200);
         let name_en = r.optional_text("name_en", 200);
         let address = r.optional_text("address", 500);
-        let region_code = r.region("region_code");
+        let region_code = r.region("region_code", regions::party_region_exists);
         let uscc = r.get("uscc");
         let id_number = r.get("id_number");
         let mut identity = None;
@@ -671,7 +673,7 @@ impl<'o> Context<'o> {
                 "woodland_use, tree_ownership, tree_use, separated by ;",
             );
         }
-        let county_code = r.region("county_code");
+        let county_code = r.region("county_code", regions::fujian_county);
         let township = r.text("township", 200);
         let village = r.text("village", 200);
         let compartment = r.text("compartment", 200);

@@ -1,7 +1,8 @@
-//! The shared kernel: exact amounts, the clock, JSON bodies, idempotency, pagination.
+//! The shared kernel: exact amounts, the clock, JSON bodies, idempotency, pagination, region codes.
 
 pub mod amount;
 pub mod clock;
 pub mod idempotency;
 pub mod json;
 pub mod pagination;
+pub mod regions;

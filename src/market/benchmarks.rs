@@ -100,8 +100,9 @@ impl From<BenchmarkRow> for BenchmarkView {
     }
 }
 
+/// Benchmarks and non-attainment flags are set for divisions of Fujian that exist.
 fn region_ok(code: &str) -> bool {
-    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
+    crate::kernel::regions::fujian_exists(code)
 }
 
 fn validate(conn: &mut DbConn, r: &SetBenchmark) -> ApiResult<i64> {
@@ -126,7 +127,7 @@ fn validate(conn: &mut DbConn, r: &SetBenchmark) -> ApiResult<i64> {
     if !region_ok(&r.region_code) {
         return Err(ApiError::invalid_field(
             "region_code",
-            "a 6-digit administrative division code (GB/T 2260)",
+            "an administrative division of Fujian that exists (GB/T 2260)",
         ));
     }
     if r.valid_to.is_some_and(|to| to < r.valid_from) {
@@ -339,6 +340,12 @@ async fn list(
     q: web::Query<BenchmarkQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
+    if q.region_code.as_deref().is_some_and(|r| !region_ok(r)) {
+        return Err(ApiError::invalid_field(
+            "region_code",
+            "an administrative division of Fujian that exists (GB/T 2260)",
+        ));
+    }
     let rows = state
         .db(move |conn| {
             if let Some(on) = q.on {
@@ -442,7 +449,7 @@ async fn set_flag(
     if !region_ok(&r.region_code) {
         return Err(ApiError::invalid_field(
             "region_code",
-            "a 6-digit administrative division code (GB/T 2260)",
+            "an administrative division of Fujian that exists (GB/T 2260)",
         ));
     }
     if r.document_ref.trim().is_empty() {

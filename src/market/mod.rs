@@ -114,10 +114,11 @@ pub fn offer_years(
 pub fn restriction_text(r: &Option<Restriction>) -> ApiResult<String> {
     let r = r.clone().unwrap_or_default();
     for code in &r.regions {
-        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        // Restrictions name parties' regions, which may lie outside Fujian.
+        if !crate::kernel::regions::party_region_exists(code) {
             return Err(ApiError::invalid_field(
                 "restriction.regions",
-                "6-digit administrative division codes (GB/T 2260)",
+                crate::kernel::regions::refusal(code),
             ));
         }
     }

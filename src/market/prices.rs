@@ -40,9 +40,21 @@ pub struct MarketKey {
     pub to: Option<NaiveDate>,
 }
 
+/// A market's region (default 350700, Nanping); a code that names no division of Fujian is a 422.
+fn market_region(region: Option<&str>) -> ApiResult<String> {
+    let r = region.unwrap_or("350700");
+    if !crate::kernel::regions::fujian_exists(r) {
+        return Err(ApiError::invalid_field(
+            "region",
+            crate::kernel::regions::refusal(r),
+        ));
+    }
+    Ok(r.to_string())
+}
+
 impl MarketKey {
-    fn region(&self) -> String {
-        self.region.clone().unwrap_or_else(|| "350700".into())
+    fn region(&self) -> ApiResult<String> {
+        market_region(self.region.as_deref())
     }
     fn window(&self, today: NaiveDate) -> ApiResult<(NaiveDate, NaiveDate)> {
         let to = self.to.unwrap_or(today);
@@ -151,7 +163,7 @@ fn series(
     today: NaiveDate,
 ) -> ApiResult<(OhlcSeries, Vec<Candle>)> {
     let (from, to) = k.window(today)?;
-    let region = k.region();
+    let region = k.region()?;
     let t = ticks(
         conn,
         &k.right_type,
@@ -234,7 +246,7 @@ async fn summary(
                 Some(_) => return Err(ApiError::invalid_field("days", "between 1 and 3660")),
                 None => settings::load(conn)?.vwap_days,
             };
-            let region = q.region.clone().unwrap_or_else(|| "350700".into());
+            let region = market_region(q.region.as_deref())?;
             let sub = q.sub_kind.as_deref();
             let window = ticks(
                 conn,
@@ -305,7 +317,7 @@ pub fn value_of(
     let s = settings::load(conn)?;
     let rt = rights::right_type(conn, &lot.right_type)?
         .ok_or_else(|| ApiError::internal("right type vanished"))?;
-    let market = format!("{}00", &lot.region_code[..lot.region_code.len().min(4)]);
+    let market = format!("{}00", lot.region_code.chars().take(4).collect::<String>());
     let from = today - Days::new(s.vwap_days as u64 - 1);
     let window = ticks(
         conn,

@@ -53,10 +53,14 @@ pub fn region_prefix(code: &str) -> &str {
 
 /// The regions whose benchmark applies to a lot's region, most specific first: the county, its
 /// prefecture, the province.
+///
+/// The aggregates are formed from the code's characters, never its bytes: the code may be a
+/// caller's input, and a byte offset inside a multibyte character would panic.
 pub fn benchmark_regions(code: &str) -> Vec<String> {
     let mut out = vec![code.to_string()];
-    if code.len() == 6 {
-        for aggregate in [format!("{}00", &code[..4]), format!("{}0000", &code[..2])] {
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        let prefix = |n: usize| code.chars().take(n).collect::<String>();
+        for aggregate in [format!("{}00", prefix(4)), format!("{}0000", prefix(2))] {
             if !out.contains(&aggregate) {
                 out.push(aggregate);
             }
@@ -356,6 +360,9 @@ mod tests {
             vec!["350721", "350700", "350000"]
         );
         assert_eq!(benchmark_regions("350700"), vec!["350700", "350000"]);
+        // Six bytes that are two characters: no aggregate, and no panic.
+        assert_eq!(benchmark_regions("南平"), vec!["南平"]);
+        assert_eq!(benchmark_regions("3é5é"), vec!["3é5é"]);
         let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).expect("date");
         assert_eq!(
             remaining_years(d(2026, 1, 1), d(2030, 12, 31), d(2026, 11, 27)),

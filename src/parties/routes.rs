@@ -108,9 +108,10 @@ fn optional_text(field: &str, v: &Option<String>, max: usize) -> ApiResult<Optio
         .transpose()
 }
 
-/// Parses a credit code, answering the R1 422 that names the expected check character.
+/// Reads a credit code as typed (lowercase letters as capitals), answering the R1 422 that names
+/// the expected check character.
 pub fn parse_uscc(field: &str, raw: &str) -> ApiResult<CreditCode> {
-    CreditCode::parse(raw).map_err(|e| match e {
+    CreditCode::read(raw).map_err(|e| match e {
         CreditCodeError::CheckCharacter { expected } => {
             let mut err = ApiError::invalid_field(
                 field,
@@ -127,13 +128,14 @@ pub fn parse_uscc(field: &str, raw: &str) -> ApiResult<CreditCode> {
     })
 }
 
+/// A party's region: a division of Fujian that exists, or another province's code.
 fn parse_region(field: &str, raw: &str) -> ApiResult<String> {
-    if super::uscc::region_code_valid(raw) {
+    if crate::kernel::regions::party_region_exists(raw) {
         Ok(raw.to_string())
     } else {
         Err(ApiError::invalid_field(
             field,
-            "not a 6-digit GB/T 2260 division code",
+            crate::kernel::regions::refusal(raw),
         ))
     }
 }
@@ -300,6 +302,9 @@ async fn list_parties(
         limit: q.limit,
     }
     .resolve()?;
+    if let Some(r) = &q.region_code {
+        parse_region("region_code", r)?;
+    }
     let id_number_hash = match &q.id_number {
         Some(n) => Some(
             IdNumber::parse(n)
@@ -315,7 +320,8 @@ async fn list_parties(
         _ => Some(who.party_id.unwrap_or(-1)),
     };
     let filter = PartyFilter {
-        uscc: q.uscc,
+        // Typed codes: lowercase letters can only mean the capitals (R1).
+        uscc: q.uscc.map(|u| u.to_ascii_uppercase()),
         id_number_hash,
         kind: q.kind.map(PartyKind::as_str),
         region_code: q.region_code,

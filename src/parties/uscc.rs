@@ -29,10 +29,11 @@ pub enum CreditCodeError {
 
 /// A unified social credit code whose form and check character are right.
 ///
-/// Input is taken as given: no trimming, and lowercase letters are a `Charset` error rather than
-/// being uppercased, so the code stored is always the code the caller sent. Characters 3–8 must be
-/// digits, but their province prefix is not checked against GB/T 2260, because authorities at
-/// national level register with `100000`.
+/// [`CreditCode::parse`] takes its input as given: no trimming, and lowercase letters are a
+/// `Charset` error. What people type goes through [`CreditCode::read`], which reads lowercase
+/// letters as the capitals they can only mean (the code's set has no lowercase letters), so the
+/// code stored is always in capitals. Characters 3–8 must be digits, but their province prefix is
+/// not checked against GB/T 2260, because authorities at national level register with `100000`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CreditCode(String);
 
@@ -53,6 +54,14 @@ impl CreditCode {
             return Err(CreditCodeError::CheckCharacter { expected });
         }
         Ok(CreditCode(s.to_owned()))
+    }
+
+    /// A code as a person typed it: ASCII lowercase letters read as capitals, then [`parse`]d.
+    /// Nothing else is forgiven (no trimming, no full-width characters), so a typo stays a typo.
+    ///
+    /// [`parse`]: CreditCode::parse
+    pub fn read(s: &str) -> Result<CreditCode, CreditCodeError> {
+        CreditCode::parse(&s.to_ascii_uppercase())
     }
 
     pub fn as_str(&self) -> &str {
@@ -89,17 +98,6 @@ pub fn check_character(first17: &str) -> Option<char> {
         sum += CHARSET.find(c)? as u32 * w;
     }
     CHARSET.chars().nth(((31 - sum % 31) % 31) as usize)
-}
-
-/// Six ASCII digits whose first two are a GB/T 2260 province-level prefix.
-pub fn region_code_valid(code: &str) -> bool {
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    matches!(
-        code[..2].parse::<u8>(),
-        Ok(11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82)
-    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -216,17 +214,24 @@ mod tests {
     }
 
     #[test]
-    fn region_codes() {
-        for ok in [
-            "350700", "350783", "110000", "650000", "710000", "810000", "820000",
-        ] {
-            assert!(region_code_valid(ok), "{ok}");
-        }
-        for bad in [
-            "100000", "160000", "240000", "720000", "83000", "3507001", "35070a", "+35070", "",
-        ] {
-            assert!(!region_code_valid(bad), "{bad}");
-        }
+    fn lowercase_is_read_as_capitals() {
+        assert_eq!(
+            CreditCode::read("91350000158142711f").map(|c| c.0),
+            Ok(CIB.to_string())
+        );
+        assert_eq!(
+            CreditCode::read("91350000158142711g"),
+            Err(CreditCodeError::CheckCharacter { expected: 'F' })
+        );
+        // Lowercase i, o, s, v, z are no more valid than their capitals.
+        assert_eq!(
+            CreditCode::read("9i350000158142711F"),
+            Err(CreditCodeError::Charset { position: 2 })
+        );
+        assert_eq!(
+            CreditCode::read(" 91350000158142711F"),
+            Err(CreditCodeError::Length)
+        );
     }
 
     #[test]

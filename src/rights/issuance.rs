@@ -103,10 +103,10 @@ pub fn plan(conn: &mut DbConn, r: IssueLot) -> ApiResult<IssuancePlan> {
         (None, None) => {}
     }
     parse_quantity("quantity", r.quantity, &t)?;
-    if !crate::parties::uscc::region_code_valid(&r.region_code) {
+    if !crate::kernel::regions::fujian_exists(&r.region_code) {
         return Err(ApiError::invalid_field(
             "region_code",
-            "not a 6-digit GB/T 2260 division code",
+            crate::kernel::regions::refusal(&r.region_code),
         ));
     }
     if r.valid_from > r.valid_to {

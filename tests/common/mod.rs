@@ -8,7 +8,7 @@ pub mod pg;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -191,16 +191,20 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn from(r: Response) -> Reply {
+    /// The reply to `method path`, checked against the committed spec: a JSON body may carry no
+    /// field its response schema does not declare (see [`spec_check`]).
+    fn from(method: &str, path: &str, r: Response) -> Reply {
         let status = r.status();
         let headers = r.headers().clone();
         let text = r.text().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
+        let reply = Reply {
             status,
             headers,
             body,
-        }
+        };
+        spec_check::assert_declared(method, path, &reply);
+        reply
     }
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
@@ -261,11 +265,17 @@ impl Api {
     }
 
     pub fn get(&self, path: &str) -> Reply {
-        Reply::from(self.req(reqwest::Method::GET, path).send().expect("GET"))
+        Reply::from(
+            "GET",
+            path,
+            self.req(reqwest::Method::GET, path).send().expect("GET"),
+        )
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Reply {
         Reply::from(
+            "POST",
+            path,
             self.req(reqwest::Method::POST, path)
                 .json(body)
                 .send()
@@ -276,6 +286,8 @@ impl Api {
     /// POST with an Idempotency-Key.
     pub fn post_key(&self, path: &str, key: &str, body: &Value) -> Reply {
         Reply::from(
+            "POST",
+            path,
             self.req(reqwest::Method::POST, path)
                 .header("Idempotency-Key", key)
                 .json(body)
@@ -291,16 +303,20 @@ impl Api {
             .header("Idempotency-Key", key)
             .json(body)
             .send()
-            .map(Reply::from)
+            .map(|r| Reply::from("POST", path, r))
     }
 
     /// GET; a transport failure is an `Err`.
     pub fn try_get(&self, path: &str) -> reqwest::Result<Reply> {
-        self.req(reqwest::Method::GET, path).send().map(Reply::from)
+        self.req(reqwest::Method::GET, path)
+            .send()
+            .map(|r| Reply::from("GET", path, r))
     }
 
     pub fn put(&self, path: &str, body: &Value) -> Reply {
         Reply::from(
+            "PUT",
+            path,
             self.req(reqwest::Method::PUT, path)
                 .json(body)
                 .send()
@@ -312,6 +328,8 @@ impl Api {
     pub fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         Reply::from(
+            method,
+            path,
             self.req(m, path)
                 .header("content-type", content_type)
                 .body(body)
@@ -404,4 +422,217 @@ pub fn verify_offline(cert: &Value, keys: &Value) -> bool {
         .unwrap()
         .verify(message.as_bytes(), &signature)
         .is_ok()
+}
+
+/// Every JSON response a test receives carries only fields the spec declares.
+///
+/// A client generated from `openapi/openapi.json` drops what its schema does not declare (the
+/// amendment code was lost that way), so a field the server sends and the spec omits is a defect
+/// even when the test that sees it asserts nothing about it. For each reply: the operation by
+/// method and path template, its response for the status (a problem+json reply the operation does
+/// not list is checked against `Problem`), `$ref`s resolved, `allOf` merged, `oneOf`/`anyOf`
+/// matched by the variant that fits; an object may carry only declared properties unless its
+/// schema has `additionalProperties`, and a schema that declares no properties is free-form.
+/// Paths the spec does not describe (test-only endpoints, unknown routes) are not checked.
+pub mod spec_check {
+    use super::{OnceLock, Reply, Value};
+
+    fn spec() -> &'static Value {
+        static SPEC: OnceLock<Value> = OnceLock::new();
+        SPEC.get_or_init(|| {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+            let text = std::fs::read_to_string(path).expect("openapi/openapi.json");
+            serde_json::from_str(&text).expect("the committed spec is JSON")
+        })
+    }
+
+    /// The operation for `method` on the path template that matches `path` (literal segments
+    /// preferred over parameters).
+    fn operation(method: &str, path: &str) -> Option<&'static Value> {
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let segments: Vec<&str> = path.split('/').collect();
+        let method = method.to_ascii_lowercase();
+        spec()["paths"]
+            .as_object()?
+            .iter()
+            .filter_map(|(template, ops)| {
+                let t: Vec<&str> = template.split('/').collect();
+                if t.len() != segments.len() {
+                    return None;
+                }
+                let mut literal = 0;
+                for (a, b) in t.iter().zip(&segments) {
+                    if a.starts_with('{') && a.ends_with('}') {
+                        if b.is_empty() {
+                            return None;
+                        }
+                    } else if a == b {
+                        literal += 1;
+                    } else {
+                        return None;
+                    }
+                }
+                ops.get(&method).map(|op| (literal, op))
+            })
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, op)| op)
+    }
+
+    fn resolve(mut schema: &'static Value) -> &'static Value {
+        for _ in 0..64 {
+            match schema.get("$ref").and_then(Value::as_str) {
+                Some(r) => {
+                    let pointer = r.strip_prefix('#').unwrap_or(r);
+                    match spec().pointer(pointer) {
+                        Some(s) => schema = s,
+                        None => panic!("spec check: unresolvable $ref {r}"),
+                    }
+                }
+                None => return schema,
+            }
+        }
+        panic!("spec check: $ref cycle")
+    }
+
+    /// Declared properties, extra-property schemas, and whether any property is declared, of a
+    /// schema with its `allOf` parts (and, inside them, every `oneOf` variant).
+    #[derive(Default)]
+    struct Shape {
+        props: Vec<(&'static str, &'static Value)>,
+        extra: Vec<&'static Value>,
+        open: bool,
+        declares: bool,
+    }
+
+    fn collect(schema: &'static Value, shape: &mut Shape) {
+        let schema = resolve(schema);
+        if let Some(p) = schema.get("properties").and_then(Value::as_object) {
+            shape.declares = true;
+            shape.props.extend(p.iter().map(|(k, v)| (k.as_str(), v)));
+        }
+        match schema.get("additionalProperties") {
+            None | Some(Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => shape.open = true,
+            Some(s) => shape.extra.push(s),
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for part in schema
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                collect(part, shape);
+            }
+        }
+    }
+
+    /// Appends to `out` every JSON path in `value` that `schema` does not declare.
+    fn check(schema: &'static Value, value: &Value, at: &str, out: &mut Vec<String>) {
+        let schema = resolve(schema);
+        if value.is_null() {
+            return;
+        }
+        let variants = schema
+            .get("oneOf")
+            .or_else(|| schema.get("anyOf"))
+            .and_then(Value::as_array);
+        if let Some(variants) = variants {
+            let mut best: Option<Vec<String>> = None;
+            for v in variants {
+                let mut o = Vec::new();
+                check(v, value, at, &mut o);
+                if best.as_ref().is_none_or(|b| o.len() < b.len()) {
+                    best = Some(o);
+                }
+            }
+            out.extend(best.unwrap_or_default());
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                let mut shape = Shape::default();
+                collect(schema, &mut shape);
+                if !shape.declares && shape.extra.is_empty() {
+                    return; // free-form
+                }
+                for (k, v) in map {
+                    let at = format!("{at}.{k}");
+                    let declared: Vec<&Value> = shape
+                        .props
+                        .iter()
+                        .filter(|(name, _)| name == k)
+                        .map(|(_, s)| *s)
+                        .collect();
+                    if !declared.is_empty() {
+                        // Declared more than once (allOf parts): it must fit one of them.
+                        let mut best: Option<Vec<String>> = None;
+                        for s in declared {
+                            let mut o = Vec::new();
+                            check(s, v, &at, &mut o);
+                            if best.as_ref().is_none_or(|b| o.len() < b.len()) {
+                                best = Some(o);
+                            }
+                        }
+                        out.extend(best.unwrap_or_default());
+                    } else if let Some(s) = shape.extra.first() {
+                        check(s, v, &at, out);
+                    } else if !shape.open {
+                        out.push(at);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                if let Some(item) = schema.get("items") {
+                    for (i, v) in items.iter().enumerate() {
+                        check(item, v, &format!("{at}[{i}]"), out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Panics when `reply` (to `method path`) carries a field its response schema does not declare.
+    pub fn assert_declared(method: &str, path: &str, reply: &Reply) {
+        if reply.body.is_null() {
+            return;
+        }
+        let Some(op) = operation(method, path) else {
+            return;
+        };
+        let status = reply.status.as_u16().to_string();
+        let content_type = reply.header("content-type").unwrap_or("");
+        let declared = op["responses"]
+            .get(&status)
+            .or_else(|| op["responses"].get(format!("{}XX", status.chars().next().unwrap_or('0'))))
+            .or_else(|| op["responses"].get("default"));
+        let schema: &'static Value = match declared.and_then(|r| r.get("content")) {
+            Some(content) => {
+                let media = content
+                    .get(content_type.split(';').next().unwrap_or("").trim())
+                    .or_else(|| content.get("application/json"))
+                    .or_else(|| content.as_object().and_then(|c| c.values().next()));
+                match media.and_then(|m| m.get("schema")) {
+                    Some(s) => s,
+                    None => return,
+                }
+            }
+            None if content_type.starts_with("application/problem+json") => {
+                &spec()["components"]["schemas"]["Problem"]
+            }
+            None => panic!(
+                "spec check: {method} {path} answered {status} with a JSON body, a response the spec does not declare:\n{}",
+                reply.body
+            ),
+        };
+        let mut out = Vec::new();
+        check(schema, &reply.body, "$", &mut out);
+        assert!(
+            out.is_empty(),
+            "spec check: {method} {path} answered {status} with fields its schema in openapi/openapi.json does not declare: {}\n(declare them in the response DTO with utoipa and regenerate the spec)\nbody: {}",
+            out.join(", "),
+            reply.body
+        );
+    }
 }
