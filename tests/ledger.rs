@@ -134,10 +134,10 @@ fn issue_transfer_and_settle(b: Backend) {
     assert_eq!(holding(&w.admin, w.a, em_id)["acquired"]["paid"], "485.2");
 
     // EM: request (frozen at once) → receiver confirms → operator approves → settled.
-    let t = w.ent_a.post_key("/v1/transfers", &key(), &json!({"lot_id": em_id, "to_party_id": w.b, "quantity": "20.5", "unit_price": "6300", "years": 5})).expect(201);
+    let t = w.ent_a.post_key("/v1/transfers", &key(), &json!({"lot_id": em_id, "to_party_id": w.b, "quantity": "20.5", "unit_price": "6300", "years": 2})).expect(201);
     assert_eq!(t.body["status"], "requested");
-    // R3: 20.5 t × 6,300 yuan per ton-year × 5 years.
-    assert_eq!(t.body["amount"], "645750.00");
+    // R3: 20.5 t × 6,300 yuan per ton-year × 2 years.
+    assert_eq!(t.body["amount"], "258300.00");
     let tid = t.body["id"].as_i64().unwrap();
     let ha = holding(&w.admin, w.a, em_id);
     assert_eq!(

@@ -962,7 +962,9 @@ async fn enforce(
 pub struct Dispose {
     pub buyer_party_id: i64,
     pub unit_price: Dec,
-    /// EM: years of the remaining term sold (R3).
+    /// EM: whole years of the remaining term sold (R3): 1 to the whole years left from the day
+    /// of the sale to the lot's `valid_to` (a partly elapsed year does not count); more is a 422
+    /// `years_beyond_term`.
     pub years: Option<i32>,
 }
 
@@ -1000,22 +1002,7 @@ async fn dispose(
             require_status(&p, &["enforcing"])?;
             let t = rights::right_type(conn, &lot.right_type)?
                 .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let years = match (t.priced_per_year, r.years) {
-                (true, Some(y)) if y >= 1 => y as u32,
-                (true, _) => {
-                    return Err(ApiError::invalid_field(
-                        "years",
-                        "an emission-right sale states the years sold (R3)",
-                    ))
-                }
-                (false, None) => 1,
-                (false, Some(_)) => {
-                    return Err(ApiError::invalid_field(
-                        "years",
-                        "only emission rights are priced per year",
-                    ))
-                }
-            };
+            let years = lot.years_traded(&t, r.years, now.date())?.unwrap_or(1) as u32;
             let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
             if buyer
                 .is_none_or(|b| b.kind == "bank" || b.kind == "regulator" || b.id == p.pledgor_id)
@@ -1144,7 +1131,8 @@ pub struct Valuation {
     pub method: String,
     /// The reference price per unit (EM: per ton-year), for the market methods.
     pub unit_price: Option<Dec>,
-    /// EM: the remaining years of the term the value counts (R3).
+    /// EM: the whole years of the term left on `as_of` that the value counts (R3; a partly
+    /// elapsed year does not count, 0 in the last year of the term).
     pub years: Option<i32>,
     pub value: Option<Dec>,
     pub secured_amount: Option<Dec>,

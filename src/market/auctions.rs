@@ -16,8 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::rules::{self, Restriction};
 use super::trades::{self, Deal};
 use super::{
-    benchmarks, check_buyer, freeze_for_sale, offer_years, restriction_of, restriction_text,
-    return_unsold,
+    benchmarks, check_buyer, freeze_for_sale, restriction_of, restriction_text, return_unsold,
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
@@ -88,7 +87,7 @@ pub struct BidRow {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"lot_id": 1, "seller_party_id": 2, "quantity": "485.2", "reserve_price": "1419",
-    "increment": "10", "min_bid": "1", "max_bid": "200", "years": 5, "opens_at": "2026-12-01T01:00:00Z",
+    "increment": "10", "min_bid": "1", "max_bid": "200", "years": 4, "opens_at": "2026-12-01T01:00:00Z",
     "closes_at": "2026-12-01T03:00:00Z", "extension_minutes": 5, "sealed": false, "deposit": "50000"}))]
 pub struct CreateAuction {
     pub lot_id: i64,
@@ -103,7 +102,9 @@ pub struct CreateAuction {
     pub increment: Dec,
     pub min_bid: Dec,
     pub max_bid: Dec,
-    /// EM: years of the term sold (R3).
+    /// EM: whole years of the term sold (R3): 1 to the whole years left from the day of the sale
+    /// to the lot's `valid_to` (a partly elapsed year does not count). Checked again at the close:
+    /// an auction whose lot has fewer years left by then fails.
     pub years: Option<i32>,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
@@ -317,7 +318,7 @@ async fn create(
                     "not more than max_bid nor the quantity offered",
                 ));
             }
-            let years = offer_years(&rt, &lot, r.years, today)?;
+            let years = lot.years_traded(&rt, r.years, today)?;
             lot.require_live(today)?;
             if pledge.is_none() {
                 let settings = super::settings::load(conn)?;
@@ -723,6 +724,12 @@ pub fn close_if_due(
             placed_at: b.placed_at,
         })
         .collect();
+    // R3 and R6 on the day of the award: a lot that has expired, or no longer has the whole years
+    // the auction sells, awards nothing and the auction fails.
+    let rt = rights::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    let sellable = !lot.expired(today) && lot.years_traded(&rt, a.years, today).is_ok();
+    let input = if sellable { input } else { Vec::new() };
     let awards = rules::allocate(&input, a.quantity, a.uniform_price);
     let mut allocated = 0;
     for b in &bids {

@@ -12,7 +12,7 @@ pub mod settings;
 pub mod sweep;
 pub mod trades;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::collateral::PledgeRow;
@@ -20,7 +20,7 @@ use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::parties::store::PartyRow;
 use crate::rights::ledger::{self, Movement, Side};
-use crate::rights::store::{LotRow, RightTypeRow};
+use crate::rights::store::LotRow;
 use crate::rights::Bucket;
 use crate::schema::{holdings as h, lots};
 use rules::Restriction;
@@ -76,38 +76,6 @@ fn holds_right(conn: &mut DbConn, party: i64, lot: &LotRow) -> ApiResult<bool> {
     }
     let n: i64 = q.count().get_result(conn)?;
     Ok(n > 0)
-}
-
-/// The years an offer of `lot` sells (R3): required and within the remaining term for rights
-/// priced per year; absent otherwise.
-pub fn offer_years(
-    rt: &RightTypeRow,
-    lot: &LotRow,
-    years: Option<i32>,
-    today: NaiveDate,
-) -> ApiResult<Option<i32>> {
-    match (rt.priced_per_year, years) {
-        (true, Some(y)) => {
-            let left = rules::remaining_years(lot.valid_from, lot.valid_to, today);
-            if (1..=left).contains(&y) {
-                Ok(Some(y))
-            } else {
-                Err(ApiError::invalid_field(
-                    "years",
-                    format!("between 1 and the {left} years left of the term"),
-                ))
-            }
-        }
-        (true, None) => Err(ApiError::invalid_field(
-            "years",
-            "an emission-right offer states the years sold (R3)",
-        )),
-        (false, Some(_)) => Err(ApiError::invalid_field(
-            "years",
-            "only emission rights are priced per year",
-        )),
-        (false, None) => Ok(None),
-    }
 }
 
 /// Parses a restriction given in a request; an absent one admits every eligible party.

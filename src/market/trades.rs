@@ -67,7 +67,7 @@ pub struct TradeView {
     pub quantity: Dec,
     /// Per unit (EM: per ton-year, R3).
     pub unit_price: Dec,
-    /// EM: years of the term traded.
+    /// EM: whole years of the term traded (R3; a partly elapsed year does not count).
     pub years: Option<i32>,
     /// quantity × unit price (× years for EM), rounded once half-up to the fen.
     pub amount: Dec,
@@ -153,7 +153,12 @@ pub fn open(
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> ApiResult<TradeRow> {
-    let amount = trade_amount_fen(d.quantity, d.unit_price, d.years.unwrap_or(1) as u32)
+    let rt = rights::right_type(conn, &d.lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    // R3 on the day of the sale, not only when the offer was made: an offer of more years than
+    // are left by now sells nothing.
+    let years = d.lot.years_traded(&rt, d.years, today)?;
+    let amount = trade_amount_fen(d.quantity, d.unit_price, years.unwrap_or(1) as u32)
         .map_err(|e| ApiError::invalid_field("quantity", e.to_string()))?;
     let (buyer_fee, seller_fee) = (
         rules::fee_fen(amount, s.buyer_fee_rate.0),

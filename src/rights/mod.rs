@@ -5,6 +5,7 @@ pub mod issuance;
 pub mod ledger;
 pub mod retirements;
 pub mod routes;
+pub mod rules;
 pub mod serials;
 pub mod store;
 

@@ -71,6 +71,27 @@ impl LotRow {
             Ok(())
         }
     }
+
+    /// R3: whole years of the term left on `on` ([`super::rules::years_left`]).
+    pub fn years_left(&self, on: NaiveDate) -> i32 {
+        super::rules::years_left(self.valid_from, self.valid_to, on)
+    }
+
+    /// R3: the years a priced sale of this lot on `on` covers ([`super::rules::years_traded`]).
+    pub fn years_traded(
+        &self,
+        rt: &RightTypeRow,
+        asked: Option<i32>,
+        on: NaiveDate,
+    ) -> ApiResult<Option<i32>> {
+        super::rules::years_traded(
+            rt.priced_per_year,
+            self.valid_from,
+            self.valid_to,
+            asked,
+            on,
+        )
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

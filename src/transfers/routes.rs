@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -42,14 +42,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Request a transfer of part of one's holding to another party.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"lot_id": 1, "to_party_id": 5, "quantity": "20.5", "unit_price": "6300", "years": 5}))]
+#[schema(example = json!({"lot_id": 1, "to_party_id": 5, "quantity": "20.5", "unit_price": "6300", "years": 4}))]
 pub struct RequestTransfer {
     pub lot_id: i64,
     pub to_party_id: i64,
     pub quantity: Dec,
     /// Unit price in CNY when this is a trade (EM: per ton per year, R3).
     pub unit_price: Option<Dec>,
-    /// EM trades: years of the remaining term traded (R3).
+    /// EM trades: whole years of the remaining term traded (R3), 1 to the whole years left from
+    /// today to the lot's `valid_to` (a partly elapsed year does not count); more is a 422
+    /// `years_beyond_term`.
     pub years: Option<i32>,
     pub note: Option<String>,
     /// Carbon-sink lots: exactly which serial ranges, as [first, last] pairs.
@@ -68,6 +70,7 @@ pub struct TransferView {
     pub status: Status,
     pub requires_approval: bool,
     pub unit_price: Option<Dec>,
+    /// EM trades: whole years of the term traded (R3).
     pub years: Option<i32>,
     /// quantity × unit price (× years for EM), rounded once half-up to the fen (R3).
     pub amount: Option<Dec>,
@@ -155,7 +158,7 @@ fn check_receiver(conn: &mut DbConn, from: i64, to: i64) -> ApiResult<()> {
 /// its remaining term; other rights quantity × price.
 fn pricing(
     lot: &LotRow,
-    priced_per_year: bool,
+    rt: &crate::rights::store::RightTypeRow,
     quantity: i64,
     price: Option<Dec>,
     years: Option<i32>,
@@ -172,35 +175,10 @@ fn pricing(
     };
     let price = price_to_stored(price.0)
         .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
-    let years = if priced_per_year {
-        let remaining = (lot.valid_to.year() - today.year().max(lot.valid_from.year()) + 1).max(1);
-        match years {
-            Some(y) if (1..=remaining).contains(&y) => y,
-            Some(_) => {
-                return Err(ApiError::invalid_field(
-                    "years",
-                    format!("between 1 and the {remaining} years left of the term"),
-                ))
-            }
-            None => {
-                return Err(ApiError::invalid_field(
-                    "years",
-                    "an emission-right trade states the years traded (R3)",
-                ))
-            }
-        }
-    } else {
-        if years.is_some() {
-            return Err(ApiError::invalid_field(
-                "years",
-                "only emission rights are priced per year",
-            ));
-        }
-        1
-    };
-    let amount = trade_amount_fen(quantity, price, years as u32)
+    let years = lot.years_traded(rt, years, today)?;
+    let amount = trade_amount_fen(quantity, price, years.unwrap_or(1) as u32)
         .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
-    Ok((Some(price), priced_per_year.then_some(years), Some(amount)))
+    Ok((Some(price), years, Some(amount)))
 }
 
 /// What a bilateral and a registered transfer ask for, as sent.
@@ -241,15 +219,8 @@ fn terms(
             "this right type has no serial numbers",
         ));
     }
-    let (unit_price, years, amount) = pricing(
-        lot,
-        rt.priced_per_year,
-        quantity,
-        a.unit_price,
-        a.years,
-        today,
-    )?;
     lot.require_live(today)?;
+    let (unit_price, years, amount) = pricing(lot, &rt, quantity, a.unit_price, a.years, today)?;
     Ok(Terms {
         rt,
         quantity,
@@ -361,7 +332,7 @@ async fn request(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"lot_id": 1, "from_party_id": 3, "to_party_id": 5, "quantity": "20.5",
-    "unit_price": "6300", "years": 5, "document_ref": "南平转让合同〔2026〕88号"}))]
+    "unit_price": "6300", "years": 4, "document_ref": "南平转让合同〔2026〕88号"}))]
 pub struct RegisteredTransfer {
     pub lot_id: i64,
     pub from_party_id: i64,
@@ -369,7 +340,9 @@ pub struct RegisteredTransfer {
     pub quantity: Dec,
     /// Unit price in CNY when this is a trade (EM: per ton per year, R3).
     pub unit_price: Option<Dec>,
-    /// EM trades: years of the remaining term traded (R3).
+    /// EM trades: whole years of the remaining term traded (R3), 1 to the whole years left from
+    /// today to the lot's `valid_to` (a partly elapsed year does not count); more is a 422
+    /// `years_beyond_term`.
     pub years: Option<i32>,
     /// The agreement the operator registers.
     pub document_ref: Option<String>,

@@ -1,0 +1,371 @@
+//! Trust in prices, terms and acquisitions (issue 13: #3 years of the term, #1 R4 on every path,
+//! #8 expiry on every movement, #2 how quantity was acquired follows the quantity).
+
+mod common;
+
+use std::str::FromStr;
+
+use common::ledger::{assert_all_conserved, available, issue, key, lot_request};
+use common::{uscc, user, Api, Backend, Reply, Server};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// 2026-12-01: a term ending 2030-12-31 has 4 whole years left (the fifth is partly elapsed).
+const START: &str = "2026-12-01T02:00:00Z";
+
+struct World {
+    _srv: Server,
+    admin: Api,
+    checker: Api,
+    a: i64,
+    ent_a: Api,
+    b: i64,
+    ent_b: Api,
+    bank: i64,
+    banker: Api,
+    /// 485.2 t of SO2, paid-use, held by `a`, valid 2026-01-01 to 2030-12-31, county 350702.
+    em: i64,
+}
+
+fn enterprise(admin: &Api, n: u32, region: &str) -> (i64, Api) {
+    let id = admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": "enterprise", "name_zh": format!("企业{n}"), "uscc": uscc(n), "region_code": region}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    (id, user(admin, "enterprise", Some(id), &format!("ent-{n}")))
+}
+
+fn world(backend: Backend) -> World {
+    let srv = Server::start(backend);
+    let admin = srv.admin();
+    admin.set_clock(START);
+    let checker = user(&admin, "operator", None, "checker");
+    let (a, ent_a) = enterprise(&admin, 1, "350702");
+    let (b, ent_b) = enterprise(&admin, 2, "350702");
+    let bank = admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": "bank", "name_zh": "兴业银行南平分行", "uscc": uscc(3), "region_code": "350702"}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let banker = user(&admin, "bank", Some(bank), "banker");
+    let em = issue(
+        &admin,
+        &checker,
+        lot_request("EM", a, "485.2", "南环有偿〔2026〕15号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    World {
+        _srv: srv,
+        admin,
+        checker,
+        a,
+        ent_a,
+        b,
+        ent_b,
+        bank,
+        banker,
+        em,
+    }
+}
+
+fn id(r: &Reply) -> i64 {
+    r.body["id"].as_i64().unwrap()
+}
+
+/// Sets a benchmark price for SO2 in Nanping (maker-checker).
+fn benchmark(w: &World, price: &str) {
+    let p = w
+        .admin
+        .post(
+            "/v1/benchmark-prices",
+            &json!({"right_type": "EM", "sub_kind": "SO2", "region_code": "350700", "unit_price": price,
+                "valid_from": "2026-01-01", "document_ref": "闽发改价格〔2026〕7号"}),
+        )
+        .expect(202);
+    w.checker
+        .post_key(
+            &format!("/v1/proposals/{}/approve", id(&p)),
+            &key(),
+            &json!({}),
+        )
+        .expect(200);
+}
+
+fn transfer(w: &World, body: Value) -> Reply {
+    let mut b = json!({"lot_id": w.em, "to_party_id": w.b});
+    if let (Some(o), Some(e)) = (b.as_object_mut(), body.as_object()) {
+        o.extend(e.clone());
+    }
+    w.ent_a.post_key("/v1/transfers", &key(), &b)
+}
+
+fn registered(w: &World, body: Value) -> Reply {
+    let mut b = json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b,
+        "document_ref": "南平转让合同〔2026〕88号"});
+    if let (Some(o), Some(e)) = (b.as_object_mut(), body.as_object()) {
+        o.extend(e.clone());
+    }
+    w.admin.post_key("/v1/transfers/registered", &key(), &b)
+}
+
+fn list(ent: &Api, lot: i64, quantity: &str, price: &str, years: i32) -> Reply {
+    ent.post_key(
+        "/v1/listings",
+        &key(),
+        &json!({"lot_id": lot, "quantity": quantity, "unit_price": price, "years": years, "min_lot": "1",
+            "ends_at": "2030-12-30T08:00:00Z"}),
+    )
+}
+
+fn buy(ent: &Api, listing: i64, quantity: &str) -> Reply {
+    ent.post_key(
+        &format!("/v1/listings/{listing}/purchases"),
+        &key(),
+        &json!({ "quantity": quantity }),
+    )
+}
+
+fn pay(op: &Api, trade: i64) -> Reply {
+    op.post_key(
+        &format!("/v1/trades/{trade}/payment"),
+        &key(),
+        &json!({"payment_ref": format!("CIB-PAY-{trade}")}),
+    )
+}
+
+/// Applies (by `ent`, pledgor `lot`'s holder) and registers a pledge; returns (id, amendment code).
+fn pledge(
+    w: &World,
+    ent: &Api,
+    lot: i64,
+    quantity: &str,
+    secured: &str,
+    appraisal: &str,
+) -> (i64, String) {
+    let p = ent
+        .post_key(
+            "/v1/pledges",
+            &key(),
+            &json!({"lot_id": lot, "quantity": quantity, "lender_party_id": w.bank}),
+        )
+        .expect(201);
+    let pid = id(&p);
+    let r = w
+        .banker
+        .post_key(
+            &format!("/v1/pledges/{pid}/accept"),
+            &key(),
+            &json!({"secured_amount": secured, "loan_maturity": "2028-12-31", "period_end": "2029-06-30",
+                "loan_reference": "CIB-NP-2026-0815", "appraisal_value": appraisal, "appraiser": "福建中兴资产评估",
+                "appraisal_date": "2026-11-20"}),
+        )
+        .expect(200);
+    (pid, r.body["amendment_code"].as_str().unwrap().to_string())
+}
+
+fn enforce(w: &World, pid: i64, code: &str) {
+    w.banker
+        .post_key(
+            &format!("/v1/pledges/{pid}/enforce"),
+            &key(),
+            &json!({"amendment_code": code, "principal": "500000.00", "interest": "0.00", "costs": "0.00"}),
+        )
+        .expect(200);
+}
+
+fn dispose(w: &World, pid: i64, buyer: i64, price: &str, years: i32) -> Reply {
+    w.admin.post_key(
+        &format!("/v1/pledges/{pid}/dispose"),
+        &key(),
+        &json!({"buyer_party_id": buyer, "unit_price": price, "years": years}),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// #3 One function decides the years a lot has left: whole years, on every path.
+
+/// On 2026-12-01 a term ending 2030-12-31 has 4 whole years left: every sale of 5 (or 30) is a
+/// 422 `years_beyond_term` and changes nothing; 4 is accepted.
+fn sales_beyond_the_whole_years_left_are_refused(backend: Backend) {
+    let w = world(backend);
+    for y in [5, 30] {
+        let r = transfer(
+            &w,
+            json!({"quantity": "1", "unit_price": "6300", "years": y}),
+        )
+        .expect(422);
+        assert_eq!(r.code(), "years_beyond_term", "{}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], "years");
+        let r = registered(
+            &w,
+            json!({"quantity": "1", "unit_price": "6300", "years": y}),
+        )
+        .expect(422);
+        assert_eq!(r.code(), "years_beyond_term");
+        assert_eq!(
+            list(&w.ent_a, w.em, "1", "6300", y).expect(422).code(),
+            "years_beyond_term"
+        );
+    }
+    assert_eq!(available(&w.admin, w.a, w.em), d("485.2"));
+    let t = transfer(
+        &w,
+        json!({"quantity": "1", "unit_price": "6300", "years": 4}),
+    )
+    .expect(201);
+    assert_eq!(t.body["amount"], "25200.00");
+    registered(
+        &w,
+        json!({"quantity": "1", "unit_price": "6300", "years": 4}),
+    )
+    .expect(201);
+
+    // A listing of 4 years sells only while 4 whole years are left.
+    let l = id(&list(&w.ent_a, w.em, "10", "6300", 4).expect(201));
+    let t = id(&buy(&w.ent_b, l, "1").expect(201));
+    pay(&w.admin, t).expect(200);
+    w.admin.set_clock("2027-01-02T02:00:00Z");
+    assert_eq!(
+        buy(&w.ent_b, l, "1").expect(422).code(),
+        "years_beyond_term"
+    );
+
+    // A disposal of 30 years on a lot with 3 whole years left books nothing.
+    let (pid, code) = pledge(&w, &w.ent_a, w.em, "100", "1000000.00", "3000000.00");
+    enforce(&w, pid, &code);
+    let r = dispose(&w, pid, w.b, "6300", 30).expect(422);
+    assert_eq!(r.code(), "years_beyond_term");
+    let p = w.admin.get(&format!("/v1/pledges/{pid}")).expect(200).body;
+    assert_eq!(
+        (p["status"].as_str(), &p["proceeds"]),
+        (Some("enforcing"), &Value::Null)
+    );
+    let r = dispose(&w, pid, w.b, "6300", 3).expect(200);
+    // 100 t × 6,300 × 3 years.
+    assert_eq!(r.body["proceeds"], "1890000.00");
+    assert_all_conserved(&w.admin);
+}
+
+/// 100 t × 6,300 is valued for the 4 whole years left (2,520,000), not 5: a loan of 2,000,000 is
+/// 79.37 % of it, above the 70 % alert. In the last, partly elapsed year nothing is left to value
+/// and no priced sale is possible; a gift still is.
+fn valuation_counts_whole_years_only(backend: Backend) {
+    let w = world(backend);
+    benchmark(&w, "6300");
+    let v = w
+        .ent_a
+        .get(&format!("/v1/valuations?lot_id={}&quantity=100", w.em))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["years"].as_i64(), v["value"].as_str()),
+        (Some(4), Some("2520000.00"))
+    );
+    let (pid, _) = pledge(&w, &w.ent_a, w.em, "100", "2000000.00", "3000000.00");
+    let v = w
+        .banker
+        .get(&format!("/v1/pledges/{pid}/valuation"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            v["method"].as_str(),
+            v["years"].as_i64(),
+            v["value"].as_str(),
+            v["loan_to_value_percent"].as_str()
+        ),
+        (
+            Some("benchmark"),
+            Some(4),
+            Some("2520000.00"),
+            Some("79.37")
+        )
+    );
+    // The alert went to the lender at registration: the sweep finds nothing new to tell.
+    let s = w
+        .admin
+        .post("/v1/collateral/sweep", &json!({}))
+        .expect(200)
+        .body;
+    assert_eq!(s["ltv_alerts"], json!([]));
+
+    // The last year of the term: 0 whole years.
+    w.admin.set_clock("2030-06-01T02:00:00Z");
+    let v = w
+        .ent_a
+        .get(&format!("/v1/valuations?lot_id={}&quantity=100", w.em))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["years"].as_i64(), v["value"].as_str()),
+        (Some(0), Some("0.00"))
+    );
+    let r = transfer(
+        &w,
+        json!({"quantity": "1", "unit_price": "6300", "years": 1}),
+    )
+    .expect(422);
+    assert_eq!(r.code(), "years_beyond_term");
+    assert_eq!(
+        list(&w.ent_a, w.em, "1", "6300", 1).expect(422).code(),
+        "years_beyond_term"
+    );
+    let gift = transfer(&w, json!({"quantity": "1"})).expect(201);
+    w.ent_b
+        .post_key(
+            &format!("/v1/transfers/{}/confirm", id(&gift)),
+            &key(),
+            &json!({}),
+        )
+        .expect(200);
+    assert_all_conserved(&w.admin);
+}
+
+/// The LTV alert reads the same whole years: a loan that was 63 % of 5 years is 79 % of the 4
+/// whole years left, and the lender is told when the loan is registered.
+fn ltv_alert_reads_whole_years(backend: Backend) {
+    let w = world(backend);
+    benchmark(&w, "6300");
+    let hook = w
+        .banker
+        .post(
+            "/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/nobody-listens"}),
+        )
+        .expect(201);
+    let hook_id = id(&hook);
+    pledge(&w, &w.ent_a, w.em, "100", "2000000.00", "3000000.00");
+    let log = w
+        .banker
+        .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
+        .expect(200)
+        .body;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["event"] == "pledge.ltv_above_threshold"),
+        "{log}"
+    );
+    assert_all_conserved(&w.admin);
+}
+
+both_backends!(
+    sales_beyond_the_whole_years_left_are_refused,
+    valuation_counts_whole_years_only,
+    ltv_alert_reads_whole_years,
+);
