@@ -5,7 +5,7 @@ mod common;
 
 use std::str::FromStr;
 
-use common::ledger::{assert_all_conserved, available, issue, key, lot_request};
+use common::ledger::{assert_all_conserved, available, dec, holding, issue, key, lot_request};
 use common::{uscc, user, Api, Backend, Reply, Server};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -369,3 +369,134 @@ both_backends!(
     valuation_counts_whole_years_only,
     ltv_alert_reads_whole_years,
 );
+
+// ---------------------------------------------------------------------------------------------
+// #1 R4 guards every priced emission-right transfer, whatever its path, through one check.
+
+fn flag(w: &World, region: &str, on: bool) {
+    w.admin
+        .post(
+            "/v1/region-flags",
+            &json!({"region_code": region, "pollutant": "SO2", "non_attainment": on, "document_ref": "南环〔2026〕12号"}),
+        )
+        .expect(201);
+}
+
+fn switch(w: &World, field: &str, on: bool) {
+    let mut s = w.admin.get("/v1/market/settings").expect(200).body;
+    s[field] = json!(on);
+    w.admin.put("/v1/market/settings", &s).expect(200);
+}
+
+fn r4_guards_every_path(backend: Backend) {
+    let w = world(backend);
+    benchmark(&w, "6300");
+    let (c, _) = enterprise(&w.admin, 4, "350781");
+    flag(&w, "350781", true);
+    let token = json!({"quantity": "10", "unit_price": "0.0001", "years": 1});
+    let fair = json!({"quantity": "10", "unit_price": "6300", "years": 1});
+    let to_c = json!({"quantity": "10", "unit_price": "6300", "years": 1, "to_party_id": c});
+    assert_eq!(
+        transfer(&w, token.clone()).expect(422).code(),
+        "price_below_benchmark"
+    );
+    assert_eq!(
+        registered(&w, token.clone()).expect(422).code(),
+        "price_below_benchmark"
+    );
+    assert_eq!(
+        transfer(&w, to_c.clone()).expect(422).code(),
+        "region_non_attainment"
+    );
+    assert_eq!(
+        registered(&w, to_c.clone()).expect(422).code(),
+        "region_non_attainment"
+    );
+    // A gift moves the load all the same.
+    let gift_to_c = json!({"quantity": "1", "to_party_id": c});
+    assert_eq!(
+        transfer(&w, gift_to_c.clone()).expect(422).code(),
+        "region_non_attainment"
+    );
+    assert_eq!(available(&w.admin, w.a, w.em), d("485.2"));
+    transfer(&w, fair.clone()).expect(201);
+    registered(&w, fair).expect(201);
+
+    // A disposal obeys the same rules: directly, and through a listing or an auction.
+    let (pid, code) = pledge(&w, &w.ent_a, w.em, "100", "1000000.00", "3000000.00");
+    enforce(&w, pid, &code);
+    assert_eq!(
+        dispose(&w, pid, w.b, "1", 1).expect(422).code(),
+        "price_below_benchmark"
+    );
+    assert_eq!(
+        dispose(&w, pid, c, "6300", 1).expect(422).code(),
+        "region_non_attainment"
+    );
+    let low = w.admin.post_key(
+        "/v1/listings",
+        &key(),
+        &json!({"lot_id": w.em, "pledge_id": pid, "quantity": "100", "unit_price": "1", "years": 1,
+            "min_lot": "1", "ends_at": "2026-12-30T08:00:00Z"}),
+    );
+    assert_eq!(low.expect(422).code(), "price_below_benchmark");
+    let low = w.admin.post_key(
+        "/v1/auctions",
+        &key(),
+        &json!({"lot_id": w.em, "pledge_id": pid, "quantity": "100", "reserve_price": "1", "increment": "1",
+            "min_bid": "1", "max_bid": "100", "years": 1, "opens_at": START,
+            "closes_at": "2026-12-02T02:00:00Z", "sealed": false, "deposit": "0"}),
+    );
+    assert_eq!(low.expect(422).code(), "price_below_benchmark");
+    let p = w.admin.get(&format!("/v1/pledges/{pid}")).expect(200).body;
+    assert_eq!(p["status"], "enforcing");
+    assert_eq!(dec(&holding(&w.admin, w.a, w.em)["pledged"]), d("100"));
+
+    // The settings switches still apply, to every path alike.
+    switch(&w, "benchmark_floor", false);
+    transfer(&w, token.clone()).expect(201);
+    switch(&w, "non_attainment_check", false);
+    transfer(&w, to_c).expect(201);
+    dispose(&w, pid, c, "1", 1).expect(200);
+    assert_all_conserved(&w.admin);
+}
+
+/// A market purchase and an auction award are refused or pass over a bid when the floor rose or the
+/// buyer's region was flagged after the offer was made.
+fn r4_is_checked_when_the_sale_happens(backend: Backend) {
+    let w = world(backend);
+    benchmark(&w, "6300");
+    let l = id(&list(&w.ent_a, w.em, "10", "6300", 1).expect(201));
+    let (c, ent_c) = enterprise(&w.admin, 4, "350781");
+    let _ = c;
+    flag(&w, "350781", true);
+    assert_eq!(
+        buy(&ent_c, l, "1").expect(422).code(),
+        "region_non_attainment"
+    );
+    // The floor rises to 7,000 from tomorrow: the listing at 6,300 no longer sells.
+    let p = w
+        .admin
+        .post(
+            "/v1/benchmark-prices",
+            &json!({"right_type": "EM", "sub_kind": "SO2", "region_code": "350700", "unit_price": "7000",
+                "valid_from": "2026-12-02", "document_ref": "闽发改价格〔2026〕9号"}),
+        )
+        .expect(202);
+    w.checker
+        .post_key(
+            &format!("/v1/proposals/{}/approve", id(&p)),
+            &key(),
+            &json!({}),
+        )
+        .expect(200);
+    buy(&w.ent_b, l, "1").expect(201);
+    w.admin.set_clock("2026-12-02T02:00:00Z");
+    assert_eq!(
+        buy(&w.ent_b, l, "1").expect(422).code(),
+        "price_below_benchmark"
+    );
+    assert_all_conserved(&w.admin);
+}
+
+both_backends!(r4_guards_every_path, r4_is_checked_when_the_sale_happens);

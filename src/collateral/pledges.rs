@@ -971,7 +971,8 @@ pub struct Dispose {
 #[utoipa::path(post, path = "/v1/pledges/{id}/dispose", tag = "pledges", operation_id = "disposePledge",
     summary = "An operator records the sale of an enforced pledge; proceeds pay the claim first, the rest to the pledgor",
     params(("id" = i64, Path, description = "Pledge id"), ("Idempotency-Key" = String, Header, description = "Required")),
-    request_body = Dispose, responses((status = 200, description = "Disposed", body = PledgeView)))]
+    request_body = Dispose, responses((status = 200, description = "Disposed", body = PledgeView),
+        (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges/{id}/dispose")]
 async fn dispose(
     state: web::Data<AppState>,
@@ -1005,6 +1006,7 @@ async fn dispose(
             let years = lot.years_traded(&t, r.years, now.date())?.unwrap_or(1) as u32;
             let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
             if buyer
+                .as_ref()
                 .is_none_or(|b| b.kind == "bank" || b.kind == "regulator" || b.id == p.pledgor_id)
             {
                 return Err(ApiError::invalid_field(
@@ -1012,6 +1014,16 @@ async fn dispose(
                     "a registered party other than the pledgor that may hold rights",
                 ));
             }
+            // R4, the same check as every sale of an emission right.
+            let settings = crate::market::settings::load(conn)?;
+            crate::market::benchmarks::check_r4(
+                conn,
+                &settings,
+                &lot,
+                buyer.as_ref().map(|b| b.region_code.as_str()),
+                Some(price),
+                now.date(),
+            )?;
             let proceeds = trade_amount_fen(p.quantity, price, years)
                 .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
             let (paid, rest) = rules::split_proceeds(proceeds, &[p.claim_amount.unwrap_or(0)]);

@@ -320,10 +320,10 @@ async fn create(
             }
             let years = lot.years_traded(&rt, r.years, today)?;
             lot.require_live(today)?;
-            if pledge.is_none() {
-                let settings = super::settings::load(conn)?;
-                benchmarks::check_floor(conn, &settings, &rt, &lot, reserve, today)?;
-            }
+            // R4 at the offer, a disposal included: the reserve against the floor. Bidders are
+            // checked at admission and again, with their prices, at the award.
+            let settings = super::settings::load(conn)?;
+            benchmarks::check_r4(conn, &settings, &lot, None, Some(reserve), today)?;
             diesel::insert_into(au::table)
                 .values((
                     au::lot_id.eq(lot.id),
@@ -445,6 +445,7 @@ async fn register_bidder(
                     a.seller_id,
                     &lot,
                     &restriction_of(&a.restriction),
+                    now.date(),
                 )?;
                 if deposit < a.deposit {
                     return Err(ApiError::unprocessable(
@@ -715,15 +716,30 @@ pub fn close_if_due(
         .filter(bd::status.eq("active"))
         .select(BidRow::as_select())
         .load(conn)?;
-    let input: Vec<rules::Bid> = bids
-        .iter()
-        .map(|b| rules::Bid {
-            id: b.id,
-            price: b.unit_price,
-            quantity: b.quantity,
-            placed_at: b.placed_at,
-        })
-        .collect();
+    // R4 on the day of the award: a bid whose price is below the benchmark in force by now, or
+    // whose bidder's region was flagged non-attainment since its admission, wins nothing.
+    let mut input: Vec<rules::Bid> = Vec::with_capacity(bids.len());
+    for b in &bids {
+        let bidder = crate::parties::store::find(conn, b.party_id)?
+            .ok_or_else(|| ApiError::not_found("party"))?;
+        match benchmarks::check_r4(
+            conn,
+            &settings,
+            &lot,
+            Some(&bidder.region_code),
+            Some(b.unit_price),
+            today,
+        ) {
+            Ok(_) => input.push(rules::Bid {
+                id: b.id,
+                price: b.unit_price,
+                quantity: b.quantity,
+                placed_at: b.placed_at,
+            }),
+            Err(e) if e.status == actix_web::http::StatusCode::UNPROCESSABLE_ENTITY => {}
+            Err(e) => return Err(e),
+        }
+    }
     // R3 and R6 on the day of the award: a lot that has expired, or no longer has the whole years
     // the auction sells, awards nothing and the auction fails.
     let rt = rights::right_type(conn, &lot.right_type)?

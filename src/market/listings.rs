@@ -237,10 +237,10 @@ async fn create(
             }
             let years = lot.years_traded(&rt, r.years, today)?;
             lot.require_live(today)?;
-            if pledge.is_none() {
-                let settings = super::settings::load(conn)?;
-                benchmarks::check_floor(conn, &settings, &rt, &lot, price, today)?;
-            }
+            // R4 at the offer, a disposal included: no buyer yet, the price against the floor. The
+            // buyer's side is checked at each purchase.
+            let settings = super::settings::load(conn)?;
+            benchmarks::check_r4(conn, &settings, &lot, None, Some(price), today)?;
             diesel::insert_into(li::table)
                 .values((
                     li::lot_id.eq(lot.id),
@@ -336,7 +336,8 @@ pub struct Purchase {
     params(("id" = i64, Path, description = "Listing id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = Purchase,
     responses((status = 201, description = "A trade awaiting payment", body = TradeView),
-        (status = 409, description = "listing_closed, insufficient_quantity", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "listing_closed, insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "buyer_not_eligible, years_beyond_term (fewer whole years are left than the listing sells), price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/listings/{id}/purchases")]
 async fn purchase(
     state: web::Data<AppState>,
@@ -399,10 +400,8 @@ async fn purchase(
                 l.seller_id,
                 &lot,
                 &restriction_of(&l.restriction),
+                today,
             )?;
-            if l.pledge_id.is_none() {
-                benchmarks::check_floor(conn, &settings, &rt, &lot, l.unit_price, today)?;
-            }
             let left = l.remaining - quantity;
             let status = if left == 0 { "filled" } else { "partly_filled" };
             let n = diesel::update(

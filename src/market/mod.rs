@@ -12,7 +12,7 @@ pub mod settings;
 pub mod sweep;
 pub mod trades;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::collateral::PledgeRow;
@@ -34,6 +34,7 @@ pub fn check_buyer(
     seller_id: i64,
     lot: &LotRow,
     restriction: &Restriction,
+    today: NaiveDate,
 ) -> ApiResult<PartyRow> {
     let buyer =
         crate::parties::store::find(conn, buyer_id)?.ok_or_else(|| ApiError::not_found("party"))?;
@@ -53,7 +54,7 @@ pub fn check_buyer(
     if let Some(why) = restriction.refuses(&buyer.region_code, holds) {
         return Err(ApiError::unprocessable("buyer_not_eligible", why));
     }
-    benchmarks::check_attainment(conn, settings, lot, &buyer.region_code)?;
+    benchmarks::check_r4(conn, settings, lot, Some(&buyer.region_code), None, today)?;
     Ok(buyer)
 }
 

@@ -158,6 +158,18 @@ pub fn open(
     // R3 on the day of the sale, not only when the offer was made: an offer of more years than
     // are left by now sells nothing.
     let years = d.lot.years_traded(&rt, d.years, today)?;
+    // R4 on the day of the sale, with the buyer and the price, whatever the path (a purchase, an
+    // award, a disposal).
+    let buyer = crate::parties::store::find(conn, d.buyer_id)?
+        .ok_or_else(|| ApiError::not_found("party"))?;
+    super::benchmarks::check_r4(
+        conn,
+        s,
+        d.lot,
+        Some(&buyer.region_code),
+        Some(d.unit_price),
+        today,
+    )?;
     let amount = trade_amount_fen(d.quantity, d.unit_price, years.unwrap_or(1) as u32)
         .map_err(|e| ApiError::invalid_field("quantity", e.to_string()))?;
     let (buyer_fee, seller_fee) = (

@@ -19,6 +19,7 @@ use crate::kernel::amount::{price_to_stored, trade_amount_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::market::benchmarks::PriceStanding;
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
@@ -136,7 +137,11 @@ fn transfer_audit(
 }
 
 /// Validates the receiving party: registered, not the sender, able to hold rights.
-fn check_receiver(conn: &mut DbConn, from: i64, to: i64) -> ApiResult<()> {
+fn check_receiver(
+    conn: &mut DbConn,
+    from: i64,
+    to: i64,
+) -> ApiResult<crate::parties::store::PartyRow> {
     let party = crate::parties::store::find(conn, to)?
         .ok_or_else(|| ApiError::invalid_field("to_party_id", "no such party"))?;
     if to == from {
@@ -151,7 +156,7 @@ fn check_receiver(conn: &mut DbConn, from: i64, to: i64) -> ApiResult<()> {
             "banks and regulators do not hold rights",
         ));
     }
-    Ok(())
+    Ok(party)
 }
 
 /// Price and amount of a trade (R3): EM is priced per ton-year and trades a number of years of
@@ -198,6 +203,9 @@ struct Terms {
     unit_price: Option<i64>,
     years: Option<i32>,
     amount: Option<i64>,
+    /// Where the price stands against the benchmark (R11 reads it at settlement).
+    #[allow(dead_code)]
+    standing: PriceStanding,
 }
 
 /// The checks every transfer between holders shares, once the lot is locked: quantity, receiver,
@@ -212,7 +220,7 @@ fn terms(
     let rt = rights::right_type(conn, &lot.right_type)?
         .ok_or_else(|| ApiError::internal("right type vanished"))?;
     let quantity = parse_quantity("quantity", a.quantity, &rt)?;
-    check_receiver(conn, from, a.to_party_id)?;
+    let receiver = check_receiver(conn, from, a.to_party_id)?;
     if a.serials && !rt.serialized {
         return Err(ApiError::invalid_field(
             "serials",
@@ -221,21 +229,36 @@ fn terms(
     }
     lot.require_live(today)?;
     let (unit_price, years, amount) = pricing(lot, &rt, quantity, a.unit_price, a.years, today)?;
+    // R4, the same check as every market path: the price against the benchmark floor, and no
+    // pollutant's load into a region flagged non-attainment (a transfer without a price moves the
+    // load all the same).
+    let settings = crate::market::settings::load(conn)?;
+    let standing = crate::market::benchmarks::check_r4(
+        conn,
+        &settings,
+        lot,
+        Some(&receiver.region_code),
+        unit_price,
+        today,
+    )?;
     Ok(Terms {
         rt,
         quantity,
         unit_price,
         years,
         amount,
+        standing,
     })
 }
 
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", operation_id = "requestTransfer",
     summary = "Request a transfer (the quantity is frozen at once)",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
+    description = "Emission rights (R3, R4): a priced transfer states the whole years of the term it sells (1 to the whole years left from today to the lot's `valid_to`; a partly elapsed year does not count), at or above the benchmark price in force; no emission-right transfer, priced or not, moves a pollutant's load into a region flagged non-attainment. The market settings switch the two R4 checks.",
     request_body = RequestTransfer,
     responses((status = 201, description = "Requested", body = TransferView),
-        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers")]
 async fn request(
     state: web::Data<AppState>,
@@ -277,6 +300,7 @@ async fn request(
                 unit_price,
                 years,
                 amount,
+                ..
             } = terms(conn, &lot, from, &r.terms(), today)?;
             let mut tr = store::insert(
                 conn,
@@ -378,11 +402,12 @@ fn trimmed(s: Option<String>) -> Option<String> {
 
 #[utoipa::path(post, path = "/v1/transfers/registered", tag = "transfers", operation_id = "registerTransfer",
     summary = "An operator registers a transfer agreed off-registry; it settles at once",
-    description = "The same checks as a bilateral transfer (holding, quantity, receiver, pricing, live lot); the available quantity moves straight to the receiver in one transaction.",
+    description = "The same checks as a bilateral transfer (holding, quantity, receiver, pricing, live lot, whole years of the term and R4); the available quantity moves straight to the receiver in one transaction.",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = RegisteredTransfer,
     responses((status = 201, description = "Settled", body = TransferView),
-        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/registered")]
 async fn registered(
     state: web::Data<AppState>,
@@ -421,6 +446,7 @@ async fn registered(
                 unit_price,
                 years,
                 amount,
+                ..
             } = terms(conn, &lot, from, &asked, today)?;
             let mut tr = store::insert(
                 conn,
