@@ -500,3 +500,106 @@ fn r4_is_checked_when_the_sale_happens(backend: Backend) {
 }
 
 both_backends!(r4_guards_every_path, r4_is_checked_when_the_sale_happens);
+
+// ---------------------------------------------------------------------------------------------
+// #8 Expired lots do not settle (R6): every movement rechecks expiry, at the ledger.
+
+/// A lot of `right_type` held by `a` whose term ends 2026-12-31.
+fn short_lot(w: &World, right_type: &str, source: &str) -> i64 {
+    let mut body = lot_request(right_type, w.a, "100", source);
+    body["valid_to"] = json!("2026-12-31");
+    issue(&w.admin, &w.checker, body)["id"].as_i64().unwrap()
+}
+
+fn requested_before_expiry_never_settles_after_it(backend: Backend) {
+    let w = world(backend);
+    let em = short_lot(&w, "EM", "南环有偿〔2026〕31号");
+    w.admin.set_clock("2026-12-30T02:00:00Z");
+    // EM needs the operator's approval; the receiver confirms before the term ends.
+    let t = w
+        .ent_a
+        .post_key(
+            "/v1/transfers",
+            &key(),
+            &json!({"lot_id": em, "to_party_id": w.b, "quantity": "40"}),
+        )
+        .expect(201);
+    let tid = id(&t);
+    w.ent_b
+        .post_key(&format!("/v1/transfers/{tid}/confirm"), &key(), &json!({}))
+        .expect(200);
+    w.admin.set_clock("2027-01-01T02:00:00Z");
+    let r = w
+        .admin
+        .post_key(&format!("/v1/transfers/{tid}/approve"), &key(), &json!({}))
+        .expect(409);
+    assert_eq!(r.code(), "lot_expired");
+    // The request can never settle: rejected by the registry, the quantity back with the sender.
+    let tr = w
+        .ent_a
+        .get(&format!("/v1/transfers/{tid}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (tr["status"].as_str(), tr["decided_by"].as_str()),
+        (Some("rejected"), Some("registry"))
+    );
+    assert_eq!(available(&w.admin, w.a, em), d("100"));
+    assert_eq!(available(&w.admin, w.b, em), d("0"));
+    let h = holding(&w.admin, w.a, em);
+    assert_eq!(dec(&h["in_transfer"]), d("0"));
+
+    // A right type without approval: the receiver's confirmation after the term does not settle.
+    let ca = short_lot(&w, "CA", "闽环配额〔2026〕31号");
+    w.admin.set_clock("2026-12-30T02:00:00Z");
+    let t = w
+        .ent_a
+        .post_key(
+            "/v1/transfers",
+            &key(),
+            &json!({"lot_id": ca, "to_party_id": w.b, "quantity": "40"}),
+        )
+        .expect(201);
+    w.admin.set_clock("2027-01-01T02:00:00Z");
+    let r = w
+        .ent_b
+        .post_key(
+            &format!("/v1/transfers/{}/confirm", id(&t)),
+            &key(),
+            &json!({}),
+        )
+        .expect(409);
+    assert_eq!(r.code(), "lot_expired");
+    assert_eq!(available(&w.admin, w.a, ca), d("100"));
+    assert_eq!(available(&w.admin, w.b, ca), d("0"));
+    assert_all_conserved(&w.admin);
+}
+
+fn a_trade_paid_after_expiry_does_not_deliver(backend: Backend) {
+    let w = world(backend);
+    let ca = short_lot(&w, "CA", "闽环配额〔2026〕32号");
+    w.admin.set_clock("2026-12-30T02:00:00Z");
+    let l = w
+        .ent_a
+        .post_key(
+            "/v1/listings",
+            &key(),
+            &json!({"lot_id": ca, "quantity": "10", "unit_price": "33", "min_lot": "1",
+                "ends_at": "2026-12-31T08:00:00Z"}),
+        )
+        .expect(201);
+    let t = id(&buy(&w.ent_b, id(&l), "10").expect(201));
+    w.admin.set_clock("2027-01-01T02:00:00Z");
+    assert_eq!(pay(&w.admin, t).expect(409).code(), "lot_expired");
+    let tr = w.admin.get(&format!("/v1/trades/{t}")).expect(200).body;
+    assert_eq!(tr["status"], "expired");
+    assert_eq!(available(&w.admin, w.b, ca), d("0"));
+    let h = holding(&w.admin, w.a, ca);
+    assert_eq!(dec(&h["in_transfer"]), d("0"));
+    assert_all_conserved(&w.admin);
+}
+
+both_backends!(
+    requested_before_expiry_never_settles_after_it,
+    a_trade_paid_after_expiry_does_not_deliver
+);

@@ -363,10 +363,11 @@ fn settle(
 }
 
 /// Expires one unpaid trade past its deadline, under its lot's lock; false if it was not due.
+/// A trade whose lot has expired (R6) can never settle and is due at once.
 pub fn expire(conn: &mut DbConn, candidate: &TradeRow, now: NaiveDateTime) -> ApiResult<bool> {
     let lot = rights::lock_lot(conn, candidate.lot_id)?;
-    let Some(t) =
-        find(conn, candidate.id)?.filter(|t| t.status == "awaiting_payment" && t.pay_by <= now)
+    let Some(t) = find(conn, candidate.id)?
+        .filter(|t| t.status == "awaiting_payment" && (t.pay_by <= now || lot.expired(now.date())))
     else {
         return Ok(false);
     };
@@ -401,7 +402,7 @@ pub struct ConfirmPayment {
     params(("id" = i64, Path, description = "Trade id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = ConfirmPayment,
     responses((status = 200, description = "Settled", body = TradeView),
-        (status = 409, description = "trade_not_awaiting_payment", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "trade_not_awaiting_payment; lot_expired (the lot expired before payment was confirmed: the trade expires and the quantity returns to the seller)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/trades/{id}/payment")]
 async fn confirm_payment(
     state: web::Data<AppState>,
@@ -424,7 +425,7 @@ async fn confirm_payment(
         db::now_micros(state.clock.now()),
     );
     let w = who.clone();
-    idempotency::run(
+    let result = idempotency::run(
         &state,
         &who,
         idem,
@@ -436,7 +437,33 @@ async fn confirm_payment(
             Outcome::of(&view(t, &w))
         },
     )
-    .await
+    .await;
+    match result {
+        // R6: the lot expired before the payment was confirmed (the ledger refused to deliver).
+        // The trade can never settle: it expires now, in a transaction of its own, and the
+        // quantity returns to the seller (or under the pledge being disposed of).
+        Err(e) if e.code == "lot_expired" => {
+            state
+                .db(move |conn| {
+                    db::write_tx(conn, |conn| {
+                        match find(conn, id)? {
+                            Some(t) => expire(conn, &t, now)?,
+                            None => false,
+                        };
+                        Ok(())
+                    })
+                })
+                .await?;
+            Err(ApiError::conflict(
+                "lot_expired",
+                format!(
+                    "{}: the trade can no longer settle; it expired and the quantity returned to the seller",
+                    e.detail
+                ),
+            ))
+        }
+        other => other,
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

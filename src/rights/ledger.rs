@@ -60,12 +60,22 @@ pub struct Movement<'a> {
 
 /// Moves quantity; answers 409 `insufficient_quantity` when the source bucket holds too little.
 /// Returns the serial ranges that moved (empty for lots without serials).
+///
+/// R6 is enforced here, where every path moves quantity: once the lot has expired (on the date of
+/// `m.at`), only the movements [`super::rules::moves_after_expiry`] allows happen; any other
+/// (settling a transfer or a trade, a new listing or pledge, …) is a 409 `lot_expired`, however
+/// long ago it was requested.
 pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
     if m.quantity <= 0 {
         return Err(ApiError::invalid_field(
             "quantity",
             "must be greater than zero",
         ));
+    }
+    if m.lot.expired(m.at.date())
+        && !super::rules::moves_after_expiry(m.from.party, m.from.bucket, m.to.party, m.to.bucket)
+    {
+        m.lot.require_live(m.at.date())?;
     }
     match m.from.party {
         Some(p) => {

@@ -8,6 +8,7 @@
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 
+use super::Bucket;
 use crate::error::{ApiError, FieldError};
 
 /// Whole years of a lot's term left on `on`: counted from `on` (or from `valid_from` when the term
@@ -78,6 +79,36 @@ pub fn years_traded(
     }
 }
 
+/// R6: what may still move on an expired lot. Expired quantity stays visible with its history, so
+/// it may only go back where it can do no harm: into its holder's `available` (an ended listing,
+/// a cancelled or rejected transfer, an expired trade, a released or lapsed pledge), back under
+/// the pledge it was being disposed of, into a judicial freeze (and out of it to its holder), or
+/// out of circulation by the registry's cancellation; and a lot registered after its term ended
+/// is issued to its holder, as history. Nothing changes holder, and nothing is newly listed, put
+/// in transfer, pledged or retired.
+pub fn moves_after_expiry(
+    from_party: Option<i64>,
+    from: Bucket,
+    to_party: Option<i64>,
+    to: Bucket,
+) -> bool {
+    use Bucket as B;
+    if to_party.is_none() {
+        return to == B::Cancelled;
+    }
+    // Registering a lot whose term already ended records history (an import of past lots).
+    if from_party.is_none() && from == B::Issued {
+        return to == B::Available;
+    }
+    if from_party != to_party {
+        return false;
+    }
+    matches!(
+        (from, to),
+        (_, B::Available | B::Frozen) | (B::Frozen, _) | (B::Listed | B::InTransfer, B::Pledged)
+    )
+}
+
 /// 422 `years_beyond_term`, naming the field `years`.
 fn years_beyond_term(message: String) -> ApiError {
     let mut e = ApiError::unprocessable("years_beyond_term", format!("years: {message}"));
@@ -140,6 +171,33 @@ mod tests {
             1
         );
         assert_eq!(years_left(d(2020, 1, 1), d(2028, 2, 28), d(2024, 2, 29)), 4);
+    }
+
+    #[test]
+    fn after_expiry_quantity_only_returns() {
+        use Bucket as B;
+        let me = Some(1);
+        assert!(moves_after_expiry(me, B::InTransfer, me, B::Available));
+        assert!(moves_after_expiry(me, B::Listed, me, B::Available));
+        assert!(moves_after_expiry(me, B::Pledged, me, B::Available));
+        assert!(moves_after_expiry(me, B::Listed, me, B::Pledged));
+        assert!(moves_after_expiry(me, B::Available, me, B::Frozen));
+        assert!(moves_after_expiry(me, B::Available, None, B::Cancelled));
+        // Settling a transfer or a trade, a court's transfer, a new listing, pledge or retirement.
+        assert!(!moves_after_expiry(
+            me,
+            B::InTransfer,
+            Some(2),
+            B::Available
+        ));
+        assert!(!moves_after_expiry(me, B::Available, Some(2), B::Available));
+        assert!(!moves_after_expiry(me, B::Frozen, Some(2), B::Available));
+        assert!(!moves_after_expiry(me, B::Available, me, B::Listed));
+        assert!(!moves_after_expiry(me, B::Available, me, B::InTransfer));
+        assert!(!moves_after_expiry(me, B::Available, me, B::Pledged));
+        assert!(!moves_after_expiry(me, B::Pledged, me, B::Listed));
+        assert!(!moves_after_expiry(me, B::Available, None, B::Retired));
+        assert!(moves_after_expiry(None, B::Issued, me, B::Available));
     }
 
     #[test]

@@ -529,7 +529,7 @@ async fn act(
 ) -> ApiResult<HttpResponse> {
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
     let w = who.clone();
-    idempotency::run(
+    let result = idempotency::run(
         &state,
         &who,
         idem,
@@ -625,14 +625,85 @@ async fn act(
             Outcome::of(&TransferView::from(tr))
         },
     )
-    .await
+    .await;
+    match result {
+        // R6: the lot expired before the transfer could settle (the ledger refused the movement).
+        // It can never settle now: it ends as rejected by the registry and the frozen quantity
+        // returns to the sender, in a transaction of its own; the caller still hears why.
+        Err(e)
+            if e.code == "lot_expired" && matches!(action, Action::Confirm | Action::Approve) =>
+        {
+            state
+                .db(move |conn| db::write_tx(conn, |conn| unwind_expired(conn, id, now)))
+                .await?;
+            Err(ApiError::conflict(
+                "lot_expired",
+                format!(
+                    "{}: the transfer can no longer settle; it is rejected and the quantity returned to the sender",
+                    e.detail
+                ),
+            ))
+        }
+        other => other,
+    }
+}
+
+/// Ends a pending transfer whose lot has expired (R6): rejected by the registry, the frozen
+/// quantity back in the sender's `available`. Does nothing if it is no longer pending.
+fn unwind_expired(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<()> {
+    let lot_id = store::find(conn, id)?
+        .ok_or_else(|| ApiError::not_found("transfer"))?
+        .lot_id;
+    let lot = rights::lock_lot(conn, lot_id)?;
+    let tr = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
+    let pending = matches!(
+        Status::parse(&tr.status),
+        Some(Status::Requested | Status::Confirmed)
+    );
+    if !pending || !lot.expired(now.date()) {
+        return Ok(());
+    }
+    let reason = format!(
+        "lot expired on {} before the transfer settled",
+        lot.valid_to
+    );
+    if store::decide(
+        conn,
+        id,
+        &tr.status,
+        Status::Rejected.as_str(),
+        "registry",
+        Some(&reason),
+        now,
+    )? != 1
+    {
+        return Ok(());
+    }
+    let named = tr.serials.as_deref().map(serials::parse_text);
+    ledger::move_quantity(
+        conn,
+        Movement {
+            lot: &lot,
+            from: Side::holder(tr.from_party_id, Bucket::InTransfer),
+            to: Side::holder(tr.from_party_id, Bucket::Available),
+            quantity: tr.quantity,
+            cause: "transfer_unwind",
+            reference: format!("transfer:{id}"),
+            actor: "registry",
+            at: now,
+            acquisition: None,
+            named_serials: named.as_deref(),
+        },
+    )?;
+    let tr = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
+    transfer_audit(conn, &tr, "transfer.rejected", "registry", now)
 }
 
 #[utoipa::path(post, path = "/v1/transfers/{id}/confirm", tag = "transfers", operation_id = "confirmTransfer",
     summary = "The receiver confirms (settles at once unless the right type needs an operator's approval)",
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 200, description = "Confirmed or settled", body = TransferView),
-        (status = 409, description = "transfer_not_pending", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/confirm")]
 async fn confirm(
     state: web::Data<AppState>,
@@ -655,7 +726,8 @@ async fn confirm(
 #[utoipa::path(post, path = "/v1/transfers/{id}/approve", tag = "transfers", operation_id = "approveTransfer",
     summary = "An operator approves a confirmed transfer, which settles it",
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 200, description = "Settled", body = TransferView)))]
+    responses((status = 200, description = "Settled", body = TransferView),
+        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/approve")]
 async fn approve(
     state: web::Data<AppState>,
