@@ -603,3 +603,99 @@ both_backends!(
     requested_before_expiry_never_settles_after_it,
     a_trade_paid_after_expiry_does_not_deliver
 );
+
+// ---------------------------------------------------------------------------------------------
+// #2 How quantity was acquired follows the quantity (R11).
+
+/// A token-price round trip does not turn free allocation into a market purchase.
+fn token_round_trip_does_not_launder_free_allocation(backend: Backend) {
+    let w = world(backend);
+    benchmark(&w, "6300");
+    switch(&w, "benchmark_floor", false);
+    let mut body = lot_request("EM", w.a, "100", "南环初始〔2026〕5号");
+    body["origin"] = json!("initial_allocation");
+    let free = issue(&w.admin, &w.checker, body)["id"].as_i64().unwrap();
+    let token = |from: i64, to: i64| {
+        w.admin
+            .post_key(
+                "/v1/transfers/registered",
+                &key(),
+                &json!({"lot_id": free, "from_party_id": from, "to_party_id": to, "quantity": "100",
+                    "unit_price": "0.0001", "years": 1, "document_ref": "往返"}),
+            )
+            .expect(201)
+    };
+    token(w.a, w.b);
+    token(w.b, w.a);
+    let h = holding(&w.admin, w.a, free);
+    assert_eq!(h["acquired"]["market"], "0");
+    assert_eq!(h["acquired"]["other"], "100");
+    let r = w.ent_a.post_key(
+        "/v1/pledges",
+        &key(),
+        &json!({"lot_id": free, "quantity": "1", "lender_party_id": w.bank}),
+    );
+    assert_eq!(r.expect(422).code(), "right_not_eligible");
+    assert_all_conserved(&w.admin);
+}
+
+/// Disposing of pledged (paid) units leaves the free units free: they cannot be pledged.
+fn disposal_of_paid_units_leaves_free_units_free(backend: Backend) {
+    let w = world(backend);
+    benchmark(&w, "6300");
+    // B holds a paid-use lot; A buys 100 of it at the benchmark and is given 100 more.
+    let lot = issue(
+        &w.admin,
+        &w.checker,
+        lot_request("EM", w.b, "300", "南环有偿〔2026〕77号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let reg = |q: &str, price: Option<&str>| {
+        let mut b = json!({"lot_id": lot, "from_party_id": w.b, "to_party_id": w.a, "quantity": q,
+            "document_ref": "南平转让合同〔2026〕90号"});
+        if let Some(p) = price {
+            b["unit_price"] = json!(p);
+            b["years"] = json!(1);
+        }
+        w.admin
+            .post_key("/v1/transfers/registered", &key(), &b)
+            .expect(201)
+    };
+    reg("100", Some("6300"));
+    reg("100", None);
+    let h = holding(&w.admin, w.a, lot);
+    assert_eq!(
+        (
+            h["acquired"]["market"].as_str(),
+            h["acquired"]["other"].as_str()
+        ),
+        (Some("100"), Some("100"))
+    );
+    let (pid, code) = pledge(&w, &w.ent_a, lot, "100", "300000.00", "600000.00");
+    enforce(&w, pid, &code);
+    let (c, _) = enterprise(&w.admin, 5, "350702");
+    dispose(&w, pid, c, "6300", 1).expect(200);
+    let h = holding(&w.admin, w.a, lot);
+    assert_eq!(
+        (
+            h["acquired"]["market"].as_str(),
+            h["acquired"]["other"].as_str()
+        ),
+        (Some("0"), Some("100"))
+    );
+    let r = w.ent_a.post_key(
+        "/v1/pledges",
+        &key(),
+        &json!({"lot_id": lot, "quantity": "1", "lender_party_id": w.bank}),
+    );
+    assert_eq!(r.expect(422).code(), "right_not_eligible");
+    // The buyer at the benchmark bought paid units.
+    assert_eq!(holding(&w.admin, c, lot)["acquired"]["market"], "100");
+    assert_all_conserved(&w.admin);
+}
+
+both_backends!(
+    token_round_trip_does_not_launder_free_allocation,
+    disposal_of_paid_units_leaves_free_units_free
+);

@@ -241,7 +241,7 @@ fn check_eligible(conn: &mut DbConn, lot: &LotRow, party: i64, quantity: i64) ->
         return Ok(());
     }
     let h = rights::holding(conn, party, lot.id)?.ok_or_else(|| ApiError::not_found("holding"))?;
-    let paid = h.acquired_paid + h.acquired_market - h.pledged;
+    let paid = rights::acquired(conn, h.id)?.for_payment() - h.pledged;
     if quantity > paid {
         return Err(ApiError::unprocessable(
             "right_not_eligible",
@@ -1016,7 +1016,7 @@ async fn dispose(
             }
             // R4, the same check as every sale of an emission right.
             let settings = crate::market::settings::load(conn)?;
-            crate::market::benchmarks::check_r4(
+            let standing = crate::market::benchmarks::check_r4(
                 conn,
                 &settings,
                 &lot,
@@ -1035,7 +1035,7 @@ async fn dispose(
                 p.quantity,
                 Side::holder(r.buyer_party_id, Bucket::Available),
                 "pledge_disposal",
-                Some(Acquisition::Market),
+                Some(Acquisition::of_purchase(standing)),
                 &actor,
                 now,
             )?;

@@ -320,6 +320,13 @@ fn settle(
             updated_at: now,
         },
     )?;
+    // R11: a market acquisition only at or above the benchmark in force on the trade date.
+    let acquisition = Acquisition::of_purchase(super::benchmarks::price_standing(
+        conn,
+        &lot,
+        Some(t.unit_price),
+        t.trade_date,
+    )?);
     let moved = ledger::move_quantity(
         conn,
         Movement {
@@ -331,7 +338,7 @@ fn settle(
             reference: format!("trade:{}", t.id),
             actor,
             at: now,
-            acquisition: Some(Acquisition::Market),
+            acquisition: Some(acquisition),
             named_serials: None,
         },
     )?;

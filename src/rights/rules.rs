@@ -8,6 +8,7 @@
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 
+use super::store::Acquired;
 use super::Bucket;
 use crate::error::{ApiError, FieldError};
 
@@ -109,6 +110,38 @@ pub fn moves_after_expiry(
     )
 }
 
+/// R11: a holding's acquisition records after `quantity` leaves it (see
+/// [`crate::rights::ledger`] for why this order): from the pledged bucket, market then paid first;
+/// from any other bucket, the paid units beyond `pledged` (what stays pledged after the movement)
+/// first, then other, then free, then the pledged paid units.
+pub fn release_acquired(a: Acquired, from_pledged: bool, pledged: i64, quantity: i64) -> Acquired {
+    let mut left = quantity.max(0);
+    let mut take = |have: &mut i64, at_most: i64| {
+        let t = (*have).min(at_most.max(0)).min(left).max(0);
+        *have -= t;
+        left -= t;
+    };
+    let mut a = a;
+    if from_pledged {
+        take(&mut a.market, i64::MAX);
+        take(&mut a.paid, i64::MAX);
+        take(&mut a.other, i64::MAX);
+        take(&mut a.free, i64::MAX);
+    } else {
+        // The paid units no pledge holds: a pledge holds market purchases last.
+        let reserved = pledged.max(0);
+        let free_paid = (a.paid + a.market - reserved).max(0);
+        let from_market = a.market.min(free_paid);
+        take(&mut a.market, from_market);
+        take(&mut a.paid, free_paid - from_market);
+        take(&mut a.other, i64::MAX);
+        take(&mut a.free, i64::MAX);
+        take(&mut a.market, i64::MAX);
+        take(&mut a.paid, i64::MAX);
+    }
+    a
+}
+
 /// 422 `years_beyond_term`, naming the field `years`.
 fn years_beyond_term(message: String) -> ApiError {
     let mut e = ApiError::unprocessable("years_beyond_term", format!("years: {message}"));
@@ -171,6 +204,39 @@ mod tests {
             1
         );
         assert_eq!(years_left(d(2020, 1, 1), d(2028, 2, 28), d(2024, 2, 29)), 4);
+    }
+
+    #[test]
+    fn outgoing_quantity_never_upgrades_free_into_paid() {
+        let a = |free, paid, market, other| Acquired {
+            free,
+            paid,
+            market,
+            other,
+        };
+        // A sale of 100 from 100 paid + 100 free, nothing pledged: the 100 left count as free.
+        assert_eq!(
+            release_acquired(a(100, 100, 0, 0), false, 0, 100),
+            a(100, 0, 0, 0)
+        );
+        // 100 paid pledged, 100 free available: selling the available 100 spends the free ones.
+        assert_eq!(
+            release_acquired(a(100, 100, 0, 0), false, 100, 100),
+            a(0, 100, 0, 0)
+        );
+        // Disposing of the pledged 100 spends paid units; the free 100 stay free.
+        assert_eq!(
+            release_acquired(a(100, 100, 0, 0), true, 0, 100),
+            a(100, 0, 0, 0)
+        );
+        // 50 pledged of 60 market + 40 paid; 30 leave from available: 30 of the 50 unpledged
+        // paid units (market first).
+        assert_eq!(
+            release_acquired(a(0, 40, 60, 10), false, 50, 30),
+            a(0, 40, 30, 10)
+        );
+        // Never below zero, whatever is asked.
+        assert_eq!(release_acquired(a(1, 1, 1, 1), false, 0, 10), a(0, 0, 0, 0));
     }
 
     #[test]

@@ -204,7 +204,6 @@ struct Terms {
     years: Option<i32>,
     amount: Option<i64>,
     /// Where the price stands against the benchmark (R11 reads it at settlement).
-    #[allow(dead_code)]
     standing: PriceStanding,
 }
 
@@ -446,7 +445,7 @@ async fn registered(
                 unit_price,
                 years,
                 amount,
-                ..
+                standing,
             } = terms(conn, &lot, from, &asked, today)?;
             let mut tr = store::insert(
                 conn,
@@ -480,11 +479,7 @@ async fn registered(
                     reference: format!("transfer:{}", tr.id),
                     actor: &actor,
                     at: now,
-                    acquisition: Some(if unit_price.is_some() {
-                        Acquisition::Market
-                    } else {
-                        Acquisition::Free
-                    }),
+                    acquisition: Some(Acquisition::of_purchase(standing)),
                     named_serials: r.serials.as_deref(),
                 },
             )?;
@@ -583,11 +578,16 @@ async fn act(
                 Status::Settled => (
                     Side::holder(tr.to_party_id, Bucket::Available),
                     "transfer_settle",
-                    Some(if tr.unit_price.is_some() {
-                        Acquisition::Market
-                    } else {
-                        Acquisition::Free
-                    }),
+                    // R11: a market acquisition only at or above the benchmark in force when the
+                    // transfer was agreed; a gift or a lower price is not.
+                    Some(Acquisition::of_purchase(
+                        crate::market::benchmarks::price_standing(
+                            conn,
+                            &lot,
+                            tr.unit_price,
+                            tr.created_at.date(),
+                        )?,
+                    )),
                 ),
                 Status::Rejected | Status::Cancelled => (
                     Side::holder(tr.from_party_id, Bucket::Available),
@@ -974,7 +974,7 @@ pub fn execute_forced(
             reference: format!("transfer:{}", tr.id),
             actor,
             at,
-            acquisition: Some(Acquisition::Forced),
+            acquisition: Some(Acquisition::Other),
             named_serials: None,
         },
     )?;
