@@ -175,6 +175,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    acquisitions (id) {
+        id -> BigInt,
+        holding_id -> BigInt,
+        kind -> Text,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
     holdings (id) {
         id -> BigInt,
         party_id -> BigInt,
@@ -184,10 +193,6 @@ diesel::table! {
         in_transfer -> BigInt,
         pledged -> BigInt,
         frozen -> BigInt,
-        acquired_free -> BigInt,
-        acquired_paid -> BigInt,
-        acquired_market -> BigInt,
-        acquired_forced -> BigInt,
         updated_at -> Timestamp,
     }
 }
@@ -261,6 +266,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(acquisitions -> holdings (holding_id));
 diesel::joinable!(holdings -> lots (lot_id));
 diesel::joinable!(holdings -> parties (party_id));
 diesel::joinable!(lots -> right_types (right_type));
@@ -652,6 +658,7 @@ diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    acquisitions,
     settings,
     parties,
     party_events,

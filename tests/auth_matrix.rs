@@ -155,7 +155,7 @@ fn fixture(srv: &Server) -> Fixture {
         &ent_a.post_key(
             "/v1/transfers",
             &key(),
-            &json!({"lot_id": lot, "quantity": "10", "to_party_id": c, "unit_price": "6300", "years": 5}),
+            &json!({"lot_id": lot, "quantity": "10", "to_party_id": c, "unit_price": "6300", "years": 4}),
         ),
         "transfer",
     );

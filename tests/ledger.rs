@@ -134,10 +134,10 @@ fn issue_transfer_and_settle(b: Backend) {
     assert_eq!(holding(&w.admin, w.a, em_id)["acquired"]["paid"], "485.2");
 
     // EM: request (frozen at once) → receiver confirms → operator approves → settled.
-    let t = w.ent_a.post_key("/v1/transfers", &key(), &json!({"lot_id": em_id, "to_party_id": w.b, "quantity": "20.5", "unit_price": "6300", "years": 5})).expect(201);
+    let t = w.ent_a.post_key("/v1/transfers", &key(), &json!({"lot_id": em_id, "to_party_id": w.b, "quantity": "20.5", "unit_price": "6300", "years": 2})).expect(201);
     assert_eq!(t.body["status"], "requested");
-    // R3: 20.5 t × 6,300 yuan per ton-year × 5 years.
-    assert_eq!(t.body["amount"], "645750.00");
+    // R3: 20.5 t × 6,300 yuan per ton-year × 2 years.
+    assert_eq!(t.body["amount"], "258300.00");
     let tid = t.body["id"].as_i64().unwrap();
     let ha = holding(&w.admin, w.a, em_id);
     assert_eq!(
@@ -171,7 +171,9 @@ fn issue_transfer_and_settle(b: Backend) {
         ),
         (d("464.7"), d("0"), d("20.5"))
     );
-    assert_eq!(hb["acquired"]["market"], "20.5");
+    // No benchmark price is in force: a priced transfer is no proof of a market purchase (R11).
+    assert_eq!(hb["acquired"]["other"], "20.5");
+    assert_eq!(hb["acquired"]["market"], "0");
     assert_conserved(&w.admin, em_id);
     w.ent_a
         .post_key(&format!("/v1/transfers/{tid}/cancel"), &key(), &json!({}))
@@ -304,10 +306,7 @@ fn issue_transfer_and_settle(b: Backend) {
         .post_key(&format!("/v1/proposals/{fid}/approve"), &key(), &json!({}))
         .expect(200);
     assert_eq!(f.body["result"]["kind"], "court_order");
-    assert_eq!(
-        holding(&w.admin, c_party, em_id)["acquired"]["forced"],
-        "50"
-    );
+    assert_eq!(holding(&w.admin, c_party, em_id)["acquired"]["other"], "50");
     assert_eq!(available(&w.admin, w.a, em_id), d("400"));
     assert_eq!(
         w.admin.get(&format!("/v1/lots/{em_id}")).expect(200).body["cancelled"],

@@ -123,7 +123,7 @@ fn id(r: &Reply) -> i64 {
 
 fn listing_race(backend: Backend) {
     let w = world(backend);
-    let l = id(&list(&w.ent_seller, w.em, "10", "6500", Some(5), json!({})).expect(201));
+    let l = id(&list(&w.ent_seller, w.em, "10", "6500", Some(4), json!({})).expect(201));
     let buyers: Vec<Api> = (0..20)
         .map(|n| buyer(&w.admin, 100 + n, "350702").1)
         .collect();
@@ -178,7 +178,7 @@ fn multi_unit_auction(backend: Backend) {
             "/v1/auctions",
             &key(),
             &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": "100", "reserve_price": "1419",
-                "increment": "10", "min_bid": "10", "max_bid": "60", "years": 5,
+                "increment": "10", "min_bid": "10", "max_bid": "60", "years": 4,
                 "opens_at": "2026-12-01T02:00:00Z", "closes_at": "2026-12-01T03:00:00Z",
                 "extension_minutes": 5, "sealed": false, "deposit": "50000",
                 "restriction": {"regions": ["350700"]}}),
@@ -277,9 +277,9 @@ fn multi_unit_auction(backend: Backend) {
         })
         .collect();
     let mut want = vec![
-        (bidders[1].0, d("30"), d("1459"), d("218850.00")),
-        (bidders[0].0, d("40"), d("1439"), d("287800.00")),
-        (bidders[2].0, d("30"), d("1439"), d("215850.00")),
+        (bidders[1].0, d("30"), d("1459"), d("175080.00")),
+        (bidders[0].0, d("40"), d("1439"), d("230240.00")),
+        (bidders[2].0, d("30"), d("1439"), d("172680.00")),
     ];
     let mut got_sorted = got.clone();
     got_sorted.sort_by_key(|t| t.0);
@@ -475,17 +475,17 @@ fn floor_and_non_attainment(backend: Backend) {
         .expect(200)
         .body;
     assert_eq!(history.as_array().unwrap().len(), 2);
-    let low = list(&w.ent_seller, w.em, "10", "6299.99", Some(5), json!({})).expect(422);
+    let low = list(&w.ent_seller, w.em, "10", "6299.99", Some(4), json!({})).expect(422);
     assert_eq!(low.code(), "price_below_benchmark");
     let low_auction = w.admin.post_key(
         "/v1/auctions",
         &key(),
         &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": "10", "reserve_price": "6000",
-            "increment": "10", "min_bid": "1", "max_bid": "10", "years": 5, "opens_at": START,
+            "increment": "10", "min_bid": "1", "max_bid": "10", "years": 4, "opens_at": START,
             "closes_at": "2026-12-02T02:00:00Z", "sealed": false, "deposit": "0"}),
     );
     assert_eq!(low_auction.expect(422).code(), "price_below_benchmark");
-    let l = id(&list(&w.ent_seller, w.em, "10", "6300", Some(5), json!({})).expect(201));
+    let l = id(&list(&w.ent_seller, w.em, "10", "6300", Some(4), json!({})).expect(201));
     // 邵武市 does not meet its SO2 standard: no SO2 load may move there from 延平区.
     let regulator = user(&w.admin, "regulator", None, "regulator");
     regulator
@@ -519,7 +519,9 @@ fn fees_and_amounts_to_the_fen(backend: Backend) {
     let w = world(backend);
     fees(&w.admin, "0.003", "0.0025");
     let (b, ent_b) = buyer(&w.admin, 50, "350702");
-    // Fujian 2014: 485.2 t × 1,419 yuan per ton-year × 5 years = 3,442,494.00 (R3).
+    // Fujian 2014: 485.2 t × 1,419 yuan per ton-year × 5 years = 3,442,494.00 (R3), on the first
+    // day of the term, when all five years are whole.
+    w.admin.set_clock("2026-01-01T02:00:00Z");
     let l = id(&list(&w.ent_seller, w.em, "485.2", "1419", Some(5), json!({})).expect(201));
     assert_eq!(
         buy(&ent_b, l, "1.00001").expect(422).body["errors"][0]["field"],
@@ -559,7 +561,7 @@ fn fees_and_amounts_to_the_fen(backend: Backend) {
 fn unpaid_trade_expires(backend: Backend) {
     let w = world(backend);
     let (b, ent_b) = buyer(&w.admin, 60, "350702");
-    let l = id(&list(&w.ent_seller, w.em, "10", "6500", Some(5), json!({})).expect(201));
+    let l = id(&list(&w.ent_seller, w.em, "10", "6500", Some(4), json!({})).expect(201));
     let paid = id(&buy(&ent_b, l, "4").expect(201));
     let unpaid = id(&buy(&ent_b, l, "3").expect(201));
     let settled = pay(&w.admin, paid).expect(200).body;
@@ -572,7 +574,7 @@ fn unpaid_trade_expires(backend: Backend) {
         .body;
     assert_eq!(
         (tr["kind"].as_str(), tr["amount"].as_str()),
-        (Some("trade"), Some("130000.00"))
+        (Some("trade"), Some("104000.00"))
     );
     let again = pay(&w.admin, paid).expect(409);
     assert_eq!(again.code(), "trade_not_awaiting_payment", "paid once only");
@@ -636,7 +638,7 @@ fn disposal_pays_pledgee_first(backend: Backend) {
         "/v1/auctions",
         &key(),
         &json!({"lot_id": w.em, "pledge_id": pid, "quantity": "100", "reserve_price": "1419", "increment": "10",
-            "min_bid": "10", "max_bid": "100", "years": 5, "opens_at": START, "closes_at": "2026-12-01T04:00:00Z",
+            "min_bid": "10", "max_bid": "100", "years": 4, "opens_at": START, "closes_at": "2026-12-01T04:00:00Z",
             "sealed": true, "deposit": "0"}),
     );
     assert_eq!(early.expect(409).code(), "pledge_not_enforcing");
@@ -653,7 +655,7 @@ fn disposal_pays_pledgee_first(backend: Backend) {
             "/v1/auctions",
             &key(),
             &json!({"lot_id": w.em, "pledge_id": pid, "quantity": "100", "reserve_price": "1419", "increment": "10",
-                "min_bid": "10", "max_bid": "100", "years": 5, "opens_at": START, "closes_at": "2026-12-01T04:00:00Z",
+                "min_bid": "10", "max_bid": "100", "years": 4, "opens_at": START, "closes_at": "2026-12-01T04:00:00Z",
                 "sealed": true, "deposit": "0"}),
         )
         .expect(201));
@@ -682,14 +684,15 @@ fn disposal_pays_pledgee_first(backend: Backend) {
         .expect(200)
         .body["items"][0]
         .clone();
-    // 100 × 1,419 × 5 = 709,500.00; less the seller's fee 1,773.75 = 707,726.25 to the waterfall.
-    assert_eq!(trade["amount"], "709500.00");
+    // 100 × 1,419 × 4 whole years = 567,600.00; less the seller's fee 1,419.00 = 566,181.00 to
+    // the waterfall.
+    assert_eq!(trade["amount"], "567600.00");
     pay(&w.admin, trade["id"].as_i64().unwrap()).expect(200);
     let pledge = banker.get(&format!("/v1/pledges/{pid}")).expect(200).body;
     assert_eq!(pledge["status"], "disposed");
-    assert_eq!(pledge["proceeds"], "707726.25");
+    assert_eq!(pledge["proceeds"], "566181.00");
     assert_eq!(pledge["paid_to_lender"], "525000.00");
-    assert_eq!(pledge["paid_to_pledgor"], "182726.25");
+    assert_eq!(pledge["paid_to_pledgor"], "41181.00");
     assert_eq!(available(&w.admin, b, w.em), d("100"));
     let h = holding(&w.admin, w.seller, w.em);
     assert_eq!(
@@ -707,9 +710,9 @@ fn price_series_and_valuation(backend: Backend) {
         .admin
         .get(&format!("/v1/valuations?lot_id={}&quantity=10", w.em));
     assert_eq!(none.expect(409).code(), "no_market_price");
-    let l1 = id(&list(&w.ent_seller, w.em, "20", "6400", Some(5), json!({})).expect(201));
-    let l2 = id(&list(&w.ent_seller, w.em, "20", "6600", Some(5), json!({})).expect(201));
-    let l3 = id(&list(&w.ent_seller, w.em, "20", "6500", Some(5), json!({})).expect(201));
+    let l1 = id(&list(&w.ent_seller, w.em, "20", "6400", Some(4), json!({})).expect(201));
+    let l2 = id(&list(&w.ent_seller, w.em, "20", "6600", Some(4), json!({})).expect(201));
+    let l3 = id(&list(&w.ent_seller, w.em, "20", "6500", Some(4), json!({})).expect(201));
     let settle = |listing: i64, q: &str| {
         let t = id(&buy(&ent_b, listing, q).expect(201));
         pay(&w.admin, t).expect(200);
@@ -774,9 +777,10 @@ fn price_series_and_valuation(backend: Backend) {
         .expect(200)
         .body;
     assert_eq!(v["method"], "vwap_30d");
-    assert_eq!(v["years"], 5);
-    // 10 × 6442.8571 × 5 = 322,142.855 → 322,142.86
-    assert_eq!(v["value"], "322142.86");
+    // 2026-12-01: 4 whole years of the term are left (R3).
+    assert_eq!(v["years"], 4);
+    // 10 × 6442.8571 × 4 = 257,714.284 → 257,714.28
+    assert_eq!(v["value"], "257714.28");
     // Too few trades in a one-day window: the benchmark values it.
     let mut settings = w.admin.get("/v1/market/settings").expect(200).body;
     settings["vwap_min_trades"] = json!(10);
@@ -789,7 +793,7 @@ fn price_series_and_valuation(backend: Backend) {
         .body;
     assert_eq!(
         (v["method"].as_str(), v["value"].as_str()),
-        (Some("benchmark"), Some("315000.00"))
+        (Some("benchmark"), Some("252000.00"))
     );
     let chart = reqwest::blocking::Client::new()
         .get(format!(
@@ -853,12 +857,12 @@ fn falling_prices_alert_the_lender(backend: Backend) {
         .body;
     assert_eq!(quiet["ltv_alerts"], json!([]));
     let (_, ent_b) = buyer(&w.admin, 91, "350702");
-    let l = id(&list(&w.ent_seller, w.em, "3", "1000", Some(5), json!({})).expect(201));
+    let l = id(&list(&w.ent_seller, w.em, "3", "1000", Some(4), json!({})).expect(201));
     for _ in 0..3 {
         let t = id(&buy(&ent_b, l, "1").expect(201));
         pay(&w.admin, t).expect(200);
     }
-    // 100 × 1,000 × 5 years = 500,000: the loan is now 100 % of the collateral's market value.
+    // 100 × 1,000 × 4 whole years = 400,000: the loan is now 125 % of the collateral's market value.
     let v = banker
         .get(&format!("/v1/pledges/{pid}/valuation"))
         .expect(200)
@@ -866,7 +870,7 @@ fn falling_prices_alert_the_lender(backend: Backend) {
     assert_eq!(v["method"], "vwap_30d");
     assert_eq!(
         (v["value"].as_str(), v["loan_to_value_percent"].as_str()),
-        (Some("500000.00"), Some("100.00"))
+        (Some("400000.00"), Some("125.00"))
     );
     let s = w
         .admin
@@ -920,7 +924,7 @@ fn disposal_through_listings(backend: Backend) {
         w.em,
         "100",
         "1500",
-        Some(5),
+        Some(4),
         json!({"pledge_id": pid}),
     );
     assert_eq!(own.expect(403).code(), "forbidden");
@@ -929,7 +933,7 @@ fn disposal_through_listings(backend: Backend) {
         w.em,
         "100",
         "1500",
-        Some(5),
+        Some(4),
         json!({"pledge_id": pid}),
     )
     .expect(201));
@@ -953,13 +957,13 @@ fn disposal_through_listings(backend: Backend) {
         w.em,
         "40",
         "1400",
-        Some(5),
+        Some(4),
         json!({"pledge_id": pid, "ends_at": "2026-12-30T08:00:00Z"}),
     )
     .expect(201));
     let t = id(&buy(&ent_b, second, "40").expect(201));
     pay(&w.admin, t).expect(200);
-    // 60 × 1,500 × 5 + 40 × 1,400 × 5 = 450,000 + 280,000 = 730,000, all to the claim of 800,000.
+    // 60 × 1,500 × 4 + 40 × 1,400 × 4 = 360,000 + 224,000 = 584,000, all to the claim of 800,000.
     let p = banker.get(&format!("/v1/pledges/{pid}")).expect(200).body;
     assert_eq!(p["status"], "disposed");
     assert_eq!(
@@ -968,7 +972,7 @@ fn disposal_through_listings(backend: Backend) {
             p["paid_to_lender"].as_str(),
             p["paid_to_pledgor"].as_str()
         ),
-        (Some("730000.00"), Some("730000.00"), Some("0.00"))
+        (Some("584000.00"), Some("584000.00"), Some("0.00"))
     );
     assert_eq!(available(&w.admin, b, w.em), d("100"));
     assert_conserved(&w.admin, w.em);

@@ -649,6 +649,22 @@ fn eligibility_follows_what_is_held(backend: Backend) {
     )["id"]
         .as_i64()
         .unwrap();
+    // A purchase is a market acquisition at or above the benchmark price in force (R11).
+    let p = w
+        .admin
+        .post(
+            "/v1/benchmark-prices",
+            &json!({"right_type": "EM", "sub_kind": "SO2", "region_code": "350700", "unit_price": "6300",
+                "valid_from": "2026-01-01", "document_ref": "闽发改价格〔2026〕7号"}),
+        )
+        .expect(202);
+    w.checker
+        .post_key(
+            &format!("/v1/proposals/{}/approve", p.body["id"]),
+            &key(),
+            &json!({}),
+        )
+        .expect(200);
     // A buys 50 and sells them on: what it bought has left with them.
     em_transfer(&w, &w.ent_b, &w.ent_a, w.a, lot, "50", Some("6300"));
     assert_eq!(holding(&w.admin, w.a, lot)["acquired"]["market"], "50");

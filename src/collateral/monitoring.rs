@@ -43,15 +43,17 @@ pub fn check_ltv(
 ) -> ApiResult<bool> {
     let current = find(conn, p.id)?.unwrap_or_else(|| p.clone());
     let (method, market, appraisal) = current_value(conn, &current, at.date())?;
-    let Some(ltv) = market
+    let Some(value) = market
         .map(|m| m.value)
         .or(appraisal)
         .or(current.appraisal_value)
-        .and_then(|v| rules::ltv_bp(secured, v))
     else {
         return Ok(false);
     };
-    let above = ltv > rules::LTV_ALERT_BP;
+    // Collateral worth nothing (an emission right with no whole year of its term left, R3) is
+    // above any level for a loan that is still owed.
+    let ltv = rules::ltv_bp(secured, value);
+    let above = secured > 0 && ltv.is_none_or(|l| l > rules::LTV_ALERT_BP);
     // Claim the crossing with a conditional UPDATE, so that with several processes sweeping at
     // once the lender is told once; falling back below the level re-arms the alert.
     let flipped = diesel::update(
@@ -64,7 +66,7 @@ pub fn check_ltv(
     if !above || flipped == 0 {
         return Ok(false);
     }
-    let data = json!({"pledge_id": p.id, "registration_no": p.registration_no, "ltv_percent": Dec::money(ltv),
+    let data = json!({"pledge_id": p.id, "registration_no": p.registration_no, "ltv_percent": ltv.map(Dec::money),
         "alert_percent": Dec::money(rules::LTV_ALERT_BP), "valuation_method": method});
     super::webhooks::enqueue(
         conn,

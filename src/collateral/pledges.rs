@@ -254,7 +254,7 @@ fn check_eligible(conn: &mut DbConn, lot: &LotRow, party: i64, quantity: i64) ->
         return Ok(());
     }
     let h = rights::holding(conn, party, lot.id)?.ok_or_else(|| ApiError::not_found("holding"))?;
-    let paid = h.acquired_paid + h.acquired_market - h.pledged;
+    let paid = rights::acquired(conn, h.id)?.for_payment() - h.pledged;
     if quantity > paid {
         return Err(ApiError::unprocessable(
             "right_not_eligible",
@@ -975,14 +975,17 @@ async fn enforce(
 pub struct Dispose {
     pub buyer_party_id: i64,
     pub unit_price: Dec,
-    /// EM: years of the remaining term sold (R3).
+    /// EM: whole years of the remaining term sold (R3): 1 to the whole years left from the day
+    /// of the sale to the lot's `valid_to` (a partly elapsed year does not count); more is a 422
+    /// `years_beyond_term`.
     pub years: Option<i32>,
 }
 
 #[utoipa::path(post, path = "/v1/pledges/{id}/dispose", tag = "pledges", operation_id = "disposePledge",
     summary = "An operator records the sale of an enforced pledge; proceeds pay the claim first, the rest to the pledgor",
     params(("id" = i64, Path, description = "Pledge id"), ("Idempotency-Key" = String, Header, description = "Required")),
-    request_body = Dispose, responses((status = 200, description = "Disposed", body = PledgeView)))]
+    request_body = Dispose, responses((status = 200, description = "Disposed", body = PledgeView),
+        (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges/{id}/dispose")]
 async fn dispose(
     state: web::Data<AppState>,
@@ -1013,24 +1016,10 @@ async fn dispose(
             require_status(&p, &["enforcing"])?;
             let t = rights::right_type(conn, &lot.right_type)?
                 .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let years = match (t.priced_per_year, r.years) {
-                (true, Some(y)) if y >= 1 => y as u32,
-                (true, _) => {
-                    return Err(ApiError::invalid_field(
-                        "years",
-                        "an emission-right sale states the years sold (R3)",
-                    ))
-                }
-                (false, None) => 1,
-                (false, Some(_)) => {
-                    return Err(ApiError::invalid_field(
-                        "years",
-                        "only emission rights are priced per year",
-                    ))
-                }
-            };
+            let years = lot.years_traded(&t, r.years, now.date())?.unwrap_or(1) as u32;
             let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
             if buyer
+                .as_ref()
                 .is_none_or(|b| b.kind == "bank" || b.kind == "regulator" || b.id == p.pledgor_id)
             {
                 return Err(ApiError::invalid_field(
@@ -1038,6 +1027,16 @@ async fn dispose(
                     "a registered party other than the pledgor that may hold rights",
                 ));
             }
+            // R4, the same check as every sale of an emission right.
+            let settings = crate::market::settings::load(conn)?;
+            let standing = crate::market::benchmarks::check_r4(
+                conn,
+                &settings,
+                &lot,
+                buyer.as_ref().map(|b| b.region_code.as_str()),
+                Some(price),
+                now.date(),
+            )?;
             let proceeds = trade_amount_fen(p.quantity, price, years)
                 .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
             let (paid, rest) = rules::split_proceeds(proceeds, &[p.claim_amount.unwrap_or(0)]);
@@ -1049,7 +1048,7 @@ async fn dispose(
                 p.quantity,
                 Side::holder(r.buyer_party_id, Bucket::Available),
                 "pledge_disposal",
-                Some(Acquisition::Market),
+                Some(Acquisition::of_purchase(standing)),
                 &actor,
                 now,
             )?;
@@ -1157,7 +1156,8 @@ pub struct Valuation {
     pub method: String,
     /// The reference price per unit (EM: per ton-year), for the market methods.
     pub unit_price: Option<Dec>,
-    /// EM: the remaining years of the term the value counts (R3).
+    /// EM: the whole years of the term left on `as_of` that the value counts (R3; a partly
+    /// elapsed year does not count, 0 in the last year of the term).
     pub years: Option<i32>,
     pub value: Option<Dec>,
     pub secured_amount: Option<Dec>,

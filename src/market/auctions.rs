@@ -16,8 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::rules::{self, Restriction};
 use super::trades::{self, Deal};
 use super::{
-    benchmarks, check_buyer, freeze_for_sale, offer_years, restriction_of, restriction_text,
-    return_unsold,
+    benchmarks, check_buyer, freeze_for_sale, restriction_of, restriction_text, return_unsold,
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
@@ -88,7 +87,7 @@ pub struct BidRow {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"lot_id": 1, "seller_party_id": 2, "quantity": "485.2", "reserve_price": "1419",
-    "increment": "10", "min_bid": "1", "max_bid": "200", "years": 5, "opens_at": "2026-12-01T01:00:00Z",
+    "increment": "10", "min_bid": "1", "max_bid": "200", "years": 4, "opens_at": "2026-12-01T01:00:00Z",
     "closes_at": "2026-12-01T03:00:00Z", "extension_minutes": 5, "sealed": false, "deposit": "50000"}))]
 pub struct CreateAuction {
     pub lot_id: i64,
@@ -103,7 +102,9 @@ pub struct CreateAuction {
     pub increment: Dec,
     pub min_bid: Dec,
     pub max_bid: Dec,
-    /// EM: years of the term sold (R3).
+    /// EM: whole years of the term sold (R3): 1 to the whole years left from the day of the sale
+    /// to the lot's `valid_to` (a partly elapsed year does not count). Checked again at the close:
+    /// an auction whose lot has fewer years left by then fails.
     pub years: Option<i32>,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
@@ -317,12 +318,12 @@ async fn create(
                     "not more than max_bid nor the quantity offered",
                 ));
             }
-            let years = offer_years(&rt, &lot, r.years, today)?;
+            let years = lot.years_traded(&rt, r.years, today)?;
             lot.require_live(today)?;
-            if pledge.is_none() {
-                let settings = super::settings::load(conn)?;
-                benchmarks::check_floor(conn, &settings, &rt, &lot, reserve, today)?;
-            }
+            // R4 at the offer, a disposal included: the reserve against the floor. Bidders are
+            // checked at admission and again, with their prices, at the award.
+            let settings = super::settings::load(conn)?;
+            benchmarks::check_r4(conn, &settings, &lot, None, Some(reserve), today)?;
             diesel::insert_into(au::table)
                 .values((
                     au::lot_id.eq(lot.id),
@@ -444,6 +445,7 @@ async fn register_bidder(
                     a.seller_id,
                     &lot,
                     &restriction_of(&a.restriction),
+                    now.date(),
                 )?;
                 if deposit < a.deposit {
                     return Err(ApiError::unprocessable(
@@ -714,15 +716,36 @@ pub fn close_if_due(
         .filter(bd::status.eq("active"))
         .select(BidRow::as_select())
         .load(conn)?;
-    let input: Vec<rules::Bid> = bids
-        .iter()
-        .map(|b| rules::Bid {
-            id: b.id,
-            price: b.unit_price,
-            quantity: b.quantity,
-            placed_at: b.placed_at,
-        })
-        .collect();
+    // R4 on the day of the award: a bid whose price is below the benchmark in force by now, or
+    // whose bidder's region was flagged non-attainment since its admission, wins nothing.
+    let mut input: Vec<rules::Bid> = Vec::with_capacity(bids.len());
+    for b in &bids {
+        let bidder = crate::parties::store::find(conn, b.party_id)?
+            .ok_or_else(|| ApiError::not_found("party"))?;
+        match benchmarks::check_r4(
+            conn,
+            &settings,
+            &lot,
+            Some(&bidder.region_code),
+            Some(b.unit_price),
+            today,
+        ) {
+            Ok(_) => input.push(rules::Bid {
+                id: b.id,
+                price: b.unit_price,
+                quantity: b.quantity,
+                placed_at: b.placed_at,
+            }),
+            Err(e) if e.status == actix_web::http::StatusCode::UNPROCESSABLE_ENTITY => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // R3 and R6 on the day of the award: a lot that has expired, or no longer has the whole years
+    // the auction sells, awards nothing and the auction fails.
+    let rt = rights::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    let sellable = !lot.expired(today) && lot.years_traded(&rt, a.years, today).is_ok();
+    let input = if sellable { input } else { Vec::new() };
     let awards = rules::allocate(&input, a.quantity, a.uniform_price);
     let mut allocated = 0;
     for b in &bids {

@@ -19,7 +19,7 @@ use crate::kernel::amount::{price_to_stored, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::proposals::{self, ProposalKind, ProposalRow, ProposalView};
-use crate::rights::store::{self as rights, LotRow, RightTypeRow};
+use crate::rights::store::{self as rights, LotRow};
 use crate::schema::{benchmark_prices as bp, region_flags as rf};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -250,44 +250,109 @@ pub fn in_force(
     Ok(None)
 }
 
-/// R4 floor: an emission-right trade at a price below the benchmark in force is refused.
-pub fn check_floor(
+/// Where a price stands against the benchmark paid-use price (有偿使用基准价) in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceStanding {
+    /// No price: a gift, a court order, a merger.
+    Unpriced,
+    /// Priced, but no benchmark is in force for the lot's pollutant and region (or the right is
+    /// not an emission right).
+    NoBenchmark,
+    /// At or above the benchmark in force.
+    AtOrAboveFloor,
+    /// Below the benchmark in force (possible only with the floor switched off).
+    BelowFloor,
+}
+
+impl PriceStanding {
+    /// R11: only a purchase at or above the benchmark price is a market acquisition (有偿取得); a
+    /// transfer without a price, below the floor, or without a benchmark to compare against
+    /// carries no proof of payment.
+    pub fn is_market_purchase(self) -> bool {
+        self == PriceStanding::AtOrAboveFloor
+    }
+}
+
+/// R4, the one check every transfer of an emission right between holders passes, whatever its
+/// path: listing (at the offer and at each purchase), auction (at the offer, the bidder's
+/// admission and the award), bilateral and registered transfer, pledge disposal. Two refusals,
+/// each switched by the market settings (`/v1/market/settings`):
+/// - `benchmark_floor`: a price below the benchmark in force on `today` is a 422
+///   `price_below_benchmark`;
+/// - `non_attainment_check`: moving a pollutant's load into another region flagged as not meeting
+///   its standard (the receiver's county, prefecture or province) is a 422 `region_non_attainment`.
+///
+/// `receiver_region` is absent when the offer is made before a buyer is known, `unit_price` when
+/// the transfer has no price. Returns where the price stands against the benchmark, whatever the
+/// switches say, so that the receiver's acquisition is recorded truthfully (R11).
+pub fn check_r4(
     conn: &mut DbConn,
     settings: &MarketSettings,
-    rt: &RightTypeRow,
     lot: &LotRow,
-    price: i64,
+    receiver_region: Option<&str>,
+    unit_price: Option<i64>,
     today: NaiveDate,
-) -> ApiResult<()> {
-    if !settings.benchmark_floor || !rt.priced_per_year {
-        return Ok(());
+) -> ApiResult<PriceStanding> {
+    if let Some(region) = receiver_region {
+        check_attainment(conn, settings, lot, region)?;
+    }
+    let standing = price_standing(conn, lot, unit_price, today)?;
+    if standing == PriceStanding::BelowFloor && settings.benchmark_floor {
+        let b = in_force(
+            conn,
+            &lot.right_type,
+            lot.sub_kind.as_deref(),
+            &lot.region_code,
+            today,
+        )?
+        .ok_or_else(|| ApiError::internal("the benchmark vanished"))?;
+        return Err(ApiError::unprocessable(
+            "price_below_benchmark",
+            format!(
+                "{} is below the benchmark price {} in force ({})",
+                Dec::price(unit_price.unwrap_or(0)).0,
+                Dec::price(b.unit_price).0,
+                b.document_ref
+            ),
+        ));
+    }
+    Ok(standing)
+}
+
+/// Where `unit_price` of `lot` stands against the benchmark in force on `date` (R4, R11).
+pub fn price_standing(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    unit_price: Option<i64>,
+    date: NaiveDate,
+) -> ApiResult<PriceStanding> {
+    let Some(price) = unit_price else {
+        return Ok(PriceStanding::Unpriced);
+    };
+    let rt = rights::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    if !rt.priced_per_year {
+        return Ok(PriceStanding::NoBenchmark);
     }
     let Some(b) = in_force(
         conn,
         &lot.right_type,
         lot.sub_kind.as_deref(),
         &lot.region_code,
-        today,
+        date,
     )?
     else {
-        return Ok(());
+        return Ok(PriceStanding::NoBenchmark);
     };
-    if price < b.unit_price {
-        return Err(ApiError::unprocessable(
-            "price_below_benchmark",
-            format!(
-                "{} is below the benchmark price {} in force ({})",
-                Dec::price(price).0,
-                Dec::price(b.unit_price).0,
-                b.document_ref
-            ),
-        ));
-    }
-    Ok(())
+    Ok(if price >= b.unit_price {
+        PriceStanding::AtOrAboveFloor
+    } else {
+        PriceStanding::BelowFloor
+    })
 }
 
 /// R4: no trade moves a pollutant's load into another region flagged as not meeting its standard.
-pub fn check_attainment(
+fn check_attainment(
     conn: &mut DbConn,
     settings: &MarketSettings,
     lot: &LotRow,

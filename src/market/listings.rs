@@ -14,8 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::rules::Restriction;
 use super::trades::{self, Deal, TradeView};
 use super::{
-    benchmarks, check_buyer, freeze_for_sale, offer_years, restriction_of, restriction_text,
-    return_unsold,
+    benchmarks, check_buyer, freeze_for_sale, restriction_of, restriction_text, return_unsold,
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
@@ -63,14 +62,17 @@ pub struct ListingRow {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"lot_id": 1, "quantity": "10", "unit_price": "6500", "years": 5, "min_lot": "1",
+#[schema(example = json!({"lot_id": 1, "quantity": "10", "unit_price": "6500", "years": 4, "min_lot": "1",
     "ends_at": "2026-12-31T08:00:00Z", "restriction": {"regions": ["350700"]}}))]
 pub struct CreateListing {
     pub lot_id: i64,
     pub quantity: Dec,
     /// Per unit (EM: yuan per ton-year, R3); EM not below the benchmark in force (R4).
     pub unit_price: Dec,
-    /// EM: years of the remaining term sold with each unit (R3).
+    /// EM: whole years of the remaining term sold with each unit (R3): 1 to the whole years left
+    /// from the day of the sale to the lot's `valid_to` (a partly elapsed year does not count).
+    /// Checked again at each purchase: once fewer years are left, purchases are refused with
+    /// 422 `years_beyond_term`.
     pub years: Option<i32>,
     /// The smallest quantity one purchase may take (the last remainder excepted).
     pub min_lot: Dec,
@@ -233,12 +235,12 @@ async fn create(
                     "not more than the quantity listed",
                 ));
             }
-            let years = offer_years(&rt, &lot, r.years, today)?;
+            let years = lot.years_traded(&rt, r.years, today)?;
             lot.require_live(today)?;
-            if pledge.is_none() {
-                let settings = super::settings::load(conn)?;
-                benchmarks::check_floor(conn, &settings, &rt, &lot, price, today)?;
-            }
+            // R4 at the offer, a disposal included: no buyer yet, the price against the floor. The
+            // buyer's side is checked at each purchase.
+            let settings = super::settings::load(conn)?;
+            benchmarks::check_r4(conn, &settings, &lot, None, Some(price), today)?;
             diesel::insert_into(li::table)
                 .values((
                     li::lot_id.eq(lot.id),
@@ -334,7 +336,8 @@ pub struct Purchase {
     params(("id" = i64, Path, description = "Listing id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = Purchase,
     responses((status = 201, description = "A trade awaiting payment", body = TradeView),
-        (status = 409, description = "listing_closed, insufficient_quantity", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "listing_closed, insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "buyer_not_eligible, years_beyond_term (fewer whole years are left than the listing sells), price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/listings/{id}/purchases")]
 async fn purchase(
     state: web::Data<AppState>,
@@ -397,10 +400,8 @@ async fn purchase(
                 l.seller_id,
                 &lot,
                 &restriction_of(&l.restriction),
+                today,
             )?;
-            if l.pledge_id.is_none() {
-                benchmarks::check_floor(conn, &settings, &rt, &lot, l.unit_price, today)?;
-            }
             let left = l.remaining - quantity;
             let status = if left == 0 { "filled" } else { "partly_filled" };
             let n = diesel::update(

@@ -20,7 +20,7 @@ use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::parties::store::PartyRow;
 use crate::rights::ledger::{self, Movement, Side};
-use crate::rights::store::{LotRow, RightTypeRow};
+use crate::rights::store::LotRow;
 use crate::rights::Bucket;
 use crate::schema::{holdings as h, lots};
 use rules::Restriction;
@@ -34,6 +34,7 @@ pub fn check_buyer(
     seller_id: i64,
     lot: &LotRow,
     restriction: &Restriction,
+    today: NaiveDate,
 ) -> ApiResult<PartyRow> {
     let buyer =
         crate::parties::store::find(conn, buyer_id)?.ok_or_else(|| ApiError::not_found("party"))?;
@@ -53,7 +54,7 @@ pub fn check_buyer(
     if let Some(why) = restriction.refuses(&buyer.region_code, holds) {
         return Err(ApiError::unprocessable("buyer_not_eligible", why));
     }
-    benchmarks::check_attainment(conn, settings, lot, &buyer.region_code)?;
+    benchmarks::check_r4(conn, settings, lot, Some(&buyer.region_code), None, today)?;
     Ok(buyer)
 }
 
@@ -76,38 +77,6 @@ fn holds_right(conn: &mut DbConn, party: i64, lot: &LotRow) -> ApiResult<bool> {
     }
     let n: i64 = q.count().get_result(conn)?;
     Ok(n > 0)
-}
-
-/// The years an offer of `lot` sells (R3): required and within the remaining term for rights
-/// priced per year; absent otherwise.
-pub fn offer_years(
-    rt: &RightTypeRow,
-    lot: &LotRow,
-    years: Option<i32>,
-    today: NaiveDate,
-) -> ApiResult<Option<i32>> {
-    match (rt.priced_per_year, years) {
-        (true, Some(y)) => {
-            let left = rules::remaining_years(lot.valid_from, lot.valid_to, today);
-            if (1..=left).contains(&y) {
-                Ok(Some(y))
-            } else {
-                Err(ApiError::invalid_field(
-                    "years",
-                    format!("between 1 and the {left} years left of the term"),
-                ))
-            }
-        }
-        (true, None) => Err(ApiError::invalid_field(
-            "years",
-            "an emission-right offer states the years sold (R3)",
-        )),
-        (false, Some(_)) => Err(ApiError::invalid_field(
-            "years",
-            "only emission rights are priced per year",
-        )),
-        (false, None) => Ok(None),
-    }
 }
 
 /// Parses a restriction given in a request; an absent one admits every eligible party.

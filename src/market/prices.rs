@@ -300,7 +300,8 @@ pub struct Valued {
     /// `vwap_30d` (settled trades over the window), `benchmark`, …
     pub method: String,
     pub unit_price: i64,
-    /// EM: remaining years of the term (R3); 1 otherwise.
+    /// EM: whole years of the term left on the valuation day (R3; a partly elapsed year does
+    /// not count); 1 otherwise.
     pub years: i32,
     pub value: i64,
 }
@@ -343,8 +344,10 @@ pub fn value_of(
     let Some((method, unit_price)) = reference else {
         return Ok(None);
     };
+    // R3: only whole years of the term left count; a lot in the last, partly elapsed year of its
+    // term is worth nothing as collateral.
     let years = if rt.priced_per_year {
-        rules::remaining_years(lot.valid_from, lot.valid_to, today)
+        lot.years_left(today)
     } else {
         1
     };
@@ -372,7 +375,8 @@ pub struct ValuationView {
     /// `vwap_<N>d` (settled trades over N days, at least the configured number), else `benchmark`.
     pub method: String,
     pub unit_price: Dec,
-    /// EM: remaining years of the term (R3).
+    /// EM: whole years of the term left on `as_of`, counted from that day to `valid_to`; a partly
+    /// elapsed year does not count (R3). 0 in the last year of the term. 1 for other rights.
     pub years: i32,
     /// quantity × unit price × years, rounded half-up to the fen.
     pub value: Dec,

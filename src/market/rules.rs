@@ -1,7 +1,7 @@
 //! The market's pure rules: who may buy, the auction's bid grid, extension and allocation, fees,
 //! and the price series (OHLC, VWAP). No I/O; unit-tested here.
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -67,11 +67,6 @@ pub fn benchmark_regions(code: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// R3: whole years of an emission right's term left on `today`, counting the current year.
-pub fn remaining_years(valid_from: NaiveDate, valid_to: NaiveDate, today: NaiveDate) -> i32 {
-    (valid_to.year() - today.year().max(valid_from.year()) + 1).max(0)
 }
 
 /// A bid price is on the auction's grid: the reserve plus a whole number of increments.
@@ -363,18 +358,5 @@ mod tests {
         // Six bytes that are two characters: no aggregate, and no panic.
         assert_eq!(benchmark_regions("南平"), vec!["南平"]);
         assert_eq!(benchmark_regions("3é5é"), vec!["3é5é"]);
-        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).expect("date");
-        assert_eq!(
-            remaining_years(d(2026, 1, 1), d(2030, 12, 31), d(2026, 11, 27)),
-            5
-        );
-        assert_eq!(
-            remaining_years(d(2028, 1, 1), d(2030, 12, 31), d(2026, 11, 27)),
-            3
-        );
-        assert_eq!(
-            remaining_years(d(2020, 1, 1), d(2025, 12, 31), d(2026, 11, 27)),
-            0
-        );
     }
 }

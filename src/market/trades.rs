@@ -67,7 +67,7 @@ pub struct TradeView {
     pub quantity: Dec,
     /// Per unit (EM: per ton-year, R3).
     pub unit_price: Dec,
-    /// EM: years of the term traded.
+    /// EM: whole years of the term traded (R3; a partly elapsed year does not count).
     pub years: Option<i32>,
     /// quantity × unit price (× years for EM), rounded once half-up to the fen.
     pub amount: Dec,
@@ -153,7 +153,24 @@ pub fn open(
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> ApiResult<TradeRow> {
-    let amount = trade_amount_fen(d.quantity, d.unit_price, d.years.unwrap_or(1) as u32)
+    let rt = rights::right_type(conn, &d.lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    // R3 on the day of the sale, not only when the offer was made: an offer of more years than
+    // are left by now sells nothing.
+    let years = d.lot.years_traded(&rt, d.years, today)?;
+    // R4 on the day of the sale, with the buyer and the price, whatever the path (a purchase, an
+    // award, a disposal).
+    let buyer = crate::parties::store::find(conn, d.buyer_id)?
+        .ok_or_else(|| ApiError::not_found("party"))?;
+    super::benchmarks::check_r4(
+        conn,
+        s,
+        d.lot,
+        Some(&buyer.region_code),
+        Some(d.unit_price),
+        today,
+    )?;
+    let amount = trade_amount_fen(d.quantity, d.unit_price, years.unwrap_or(1) as u32)
         .map_err(|e| ApiError::invalid_field("quantity", e.to_string()))?;
     let (buyer_fee, seller_fee) = (
         rules::fee_fen(amount, s.buyer_fee_rate.0),
@@ -303,6 +320,13 @@ fn settle(
             updated_at: now,
         },
     )?;
+    // R11: a market acquisition only at or above the benchmark in force on the trade date.
+    let acquisition = Acquisition::of_purchase(super::benchmarks::price_standing(
+        conn,
+        &lot,
+        Some(t.unit_price),
+        t.trade_date,
+    )?);
     let moved = ledger::move_quantity(
         conn,
         Movement {
@@ -314,7 +338,7 @@ fn settle(
             reference: format!("trade:{}", t.id),
             actor,
             at: now,
-            acquisition: Some(Acquisition::Market),
+            acquisition: Some(acquisition),
             named_serials: None,
         },
     )?;
@@ -346,10 +370,11 @@ fn settle(
 }
 
 /// Expires one unpaid trade past its deadline, under its lot's lock; false if it was not due.
+/// A trade whose lot has expired (R6) can never settle and is due at once.
 pub fn expire(conn: &mut DbConn, candidate: &TradeRow, now: NaiveDateTime) -> ApiResult<bool> {
     let lot = rights::lock_lot(conn, candidate.lot_id)?;
-    let Some(t) =
-        find(conn, candidate.id)?.filter(|t| t.status == "awaiting_payment" && t.pay_by <= now)
+    let Some(t) = find(conn, candidate.id)?
+        .filter(|t| t.status == "awaiting_payment" && (t.pay_by <= now || lot.expired(now.date())))
     else {
         return Ok(false);
     };
@@ -384,7 +409,7 @@ pub struct ConfirmPayment {
     params(("id" = i64, Path, description = "Trade id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = ConfirmPayment,
     responses((status = 200, description = "Settled", body = TradeView),
-        (status = 409, description = "trade_not_awaiting_payment", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "trade_not_awaiting_payment; lot_expired (the lot expired before payment was confirmed: the trade expires and the quantity returns to the seller)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/trades/{id}/payment")]
 async fn confirm_payment(
     state: web::Data<AppState>,
@@ -407,7 +432,7 @@ async fn confirm_payment(
         db::now_micros(state.clock.now()),
     );
     let w = who.clone();
-    idempotency::run(
+    let result = idempotency::run(
         &state,
         &who,
         idem,
@@ -419,7 +444,33 @@ async fn confirm_payment(
             Outcome::of(&view(t, &w))
         },
     )
-    .await
+    .await;
+    match result {
+        // R6: the lot expired before the payment was confirmed (the ledger refused to deliver).
+        // The trade can never settle: it expires now, in a transaction of its own, and the
+        // quantity returns to the seller (or under the pledge being disposed of).
+        Err(e) if e.code == "lot_expired" => {
+            state
+                .db(move |conn| {
+                    db::write_tx(conn, |conn| {
+                        match find(conn, id)? {
+                            Some(t) => expire(conn, &t, now)?,
+                            None => false,
+                        };
+                        Ok(())
+                    })
+                })
+                .await?;
+            Err(ApiError::conflict(
+                "lot_expired",
+                format!(
+                    "{}: the trade can no longer settle; it expired and the quantity returned to the seller",
+                    e.detail
+                ),
+            ))
+        }
+        other => other,
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -11,7 +11,9 @@ use super::store::LotRow;
 use super::{Acquisition, Bucket};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
-use crate::schema::{holdings as h, lots, movements as mv, serial_ranges as sr};
+use crate::schema::{
+    acquisitions as aq, holdings as h, lots, movements as mv, serial_ranges as sr,
+};
 
 /// One side of a movement: a holder's bucket, or the lot's retired/cancelled/issued totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +62,22 @@ pub struct Movement<'a> {
 
 /// Moves quantity; answers 409 `insufficient_quantity` when the source bucket holds too little.
 /// Returns the serial ranges that moved (empty for lots without serials).
+///
+/// R6 is enforced here, where every path moves quantity: once the lot has expired (on the date of
+/// `m.at`), only the movements [`super::rules::moves_after_expiry`] allows happen; any other
+/// (settling a transfer or a trade, a new listing or pledge, …) is a 409 `lot_expired`, however
+/// long ago it was requested.
 pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
     if m.quantity <= 0 {
         return Err(ApiError::invalid_field(
             "quantity",
             "must be greater than zero",
         ));
+    }
+    if m.lot.expired(m.at.date())
+        && !super::rules::moves_after_expiry(m.from.party, m.from.bucket, m.to.party, m.to.bucket)
+    {
+        m.lot.require_live(m.at.date())?;
     }
     match m.from.party {
         Some(p) => {
@@ -88,7 +100,7 @@ pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
     }
     // Quantity leaving its holder takes its acquisition record with it.
     if let Some(p) = m.from.party.filter(|p| m.to.party != Some(*p)) {
-        release_acquisition(conn, p, m.lot.id, m.quantity)?;
+        release_acquisition(conn, p, m.lot.id, m.from.bucket, m.quantity)?;
     }
     match m.to.party {
         Some(p) => {
@@ -181,6 +193,14 @@ fn add(
     })
 }
 
+fn holding_id(conn: &mut DbConn, party: i64, lot: i64) -> ApiResult<i64> {
+    Ok(h::table
+        .filter(h::party_id.eq(party))
+        .filter(h::lot_id.eq(lot))
+        .select(h::id)
+        .first(conn)?)
+}
+
 fn record_acquisition(
     conn: &mut DbConn,
     party: i64,
@@ -188,23 +208,23 @@ fn record_acquisition(
     a: Acquisition,
     q: i64,
 ) -> ApiResult<()> {
-    let target = h::table
-        .filter(h::party_id.eq(party))
-        .filter(h::lot_id.eq(lot));
-    match a {
-        Acquisition::Free => diesel::update(target)
-            .set(h::acquired_free.eq(h::acquired_free + q))
-            .execute(conn)?,
-        Acquisition::Paid => diesel::update(target)
-            .set(h::acquired_paid.eq(h::acquired_paid + q))
-            .execute(conn)?,
-        Acquisition::Market => diesel::update(target)
-            .set(h::acquired_market.eq(h::acquired_market + q))
-            .execute(conn)?,
-        Acquisition::Forced => diesel::update(target)
-            .set(h::acquired_forced.eq(h::acquired_forced + q))
-            .execute(conn)?,
-    };
+    let holding = holding_id(conn, party, lot)?;
+    crate::insert_or_ignore!(
+        conn,
+        aq::table,
+        (
+            aq::holding_id.eq(holding),
+            aq::kind.eq(a.as_str()),
+            aq::quantity.eq(0i64)
+        )
+    )?;
+    diesel::update(
+        aq::table
+            .filter(aq::holding_id.eq(holding))
+            .filter(aq::kind.eq(a.as_str())),
+    )
+    .set(aq::quantity.eq(aq::quantity + q))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -284,35 +304,39 @@ pub fn seed_serials(conn: &mut DbConn, lot_id: i64, issued: i64) -> QueryResult<
     Ok(())
 }
 
-/// Reduces a holder's acquisition record when quantity leaves it, so that the record describes
-/// what it still holds (R11 reads it). Free and forced acquisitions are used up first, then market
-/// purchases, then paid-use allocations: a holder keeps its pledgeable quantity longest.
-fn release_acquisition(conn: &mut DbConn, party: i64, lot: i64, quantity: i64) -> ApiResult<()> {
-    let target = h::table
-        .filter(h::party_id.eq(party))
-        .filter(h::lot_id.eq(lot));
-    let (free, forced, market, paid): (i64, i64, i64, i64) = target
-        .select((
-            h::acquired_free,
-            h::acquired_forced,
-            h::acquired_market,
-            h::acquired_paid,
-        ))
-        .first(conn)?;
-    let mut left = quantity;
-    let mut take = |have: i64| {
-        let t = have.min(left).max(0);
-        left -= t;
-        have - t
-    };
-    let (free, forced, market, paid) = (take(free), take(forced), take(market), take(paid));
-    diesel::update(target)
-        .set((
-            h::acquired_free.eq(free),
-            h::acquired_forced.eq(forced),
-            h::acquired_market.eq(market),
-            h::acquired_paid.eq(paid),
-        ))
+/// Reduces a holder's acquisition records when quantity leaves it, so that they describe what it
+/// still holds (R11 reads them). Units of a lot are interchangeable, so the order is chosen to be
+/// safe: it can never make free units count as paid.
+/// - Quantity leaving the `pledged` bucket (a disposal) was pledged as paid: it uses up market
+///   purchases, then paid-use allocations, and only then anything else.
+/// - Quantity leaving any other bucket uses up first the paid units that no pledge holds (market,
+///   then paid-use), then other acquisitions, then free ones, and the paid units under a pledge
+///   last. So selling paid units never leaves free units counted as paid: at worst paid units are
+///   counted as other or free, which only makes less pledgeable.
+fn release_acquisition(
+    conn: &mut DbConn,
+    party: i64,
+    lot: i64,
+    from: Bucket,
+    quantity: i64,
+) -> ApiResult<()> {
+    let holding = holding_id(conn, party, lot)?;
+    let pledged: i64 = h::table.find(holding).select(h::pledged).first(conn)?;
+    let current = super::store::acquired(conn, holding)?;
+    let next = super::rules::release_acquired(current, from == Bucket::Pledged, pledged, quantity);
+    for (kind, q) in [
+        (Acquisition::Free, next.free),
+        (Acquisition::Paid, next.paid),
+        (Acquisition::Market, next.market),
+        (Acquisition::Other, next.other),
+    ] {
+        diesel::update(
+            aq::table
+                .filter(aq::holding_id.eq(holding))
+                .filter(aq::kind.eq(kind.as_str())),
+        )
+        .set(aq::quantity.eq(q))
         .execute(conn)?;
+    }
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod issuance;
 pub mod ledger;
 pub mod retirements;
 pub mod routes;
+pub mod rules;
 pub mod serials;
 pub mod store;
 
@@ -47,18 +48,42 @@ impl Bucket {
     }
 }
 
-/// How a holder acquired quantity; pledge eligibility (R11) reads it.
+/// How a holder acquired quantity; pledge eligibility (R11) reads it. Each holding keeps one
+/// record per way (table `acquisitions`); see [`ledger`] for the order in which outgoing
+/// quantity uses them up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Acquisition {
-    /// Initial allocation free of charge, reserve or offset issuance, or a gift.
+    /// Initial allocation free of charge, reserve or offset issuance.
     Free,
     /// Paid-use allocation (有偿使用).
     Paid,
-    /// Bought on the market (a transfer with a price).
+    /// Bought at or above the benchmark price in force (a listing, an auction, a priced bilateral
+    /// or registered transfer, a disposal).
     Market,
-    /// Court order or merger.
-    Forced,
+    /// Anything else: a court order, a merger, a gift, a sale below the benchmark or of a market
+    /// without one. Never pledgeable.
+    Other,
+}
+
+impl Acquisition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acquisition::Free => "free",
+            Acquisition::Paid => "paid",
+            Acquisition::Market => "market",
+            Acquisition::Other => "other",
+        }
+    }
+
+    /// R11: a purchase is a market acquisition only at or above the benchmark price.
+    pub fn of_purchase(standing: crate::market::benchmarks::PriceStanding) -> Acquisition {
+        if standing.is_market_purchase() {
+            Acquisition::Market
+        } else {
+            Acquisition::Other
+        }
+    }
 }
 
 /// Where a lot came from.

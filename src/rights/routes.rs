@@ -452,8 +452,10 @@ pub struct HoldingView {
     pub frozen: Dec,
     /// The sum of the buckets.
     pub total: Dec,
-    /// How the quantity still held was acquired (R11 reads the paid and market parts); quantity
-    /// leaving uses up free and forced acquisitions first, then market, then paid.
+    /// How the quantity still held was acquired (R11 pledges only the paid and market parts).
+    /// Quantity leaving the holding uses up these records in an order that never counts free
+    /// units as paid: from `pledged` (a disposal), market then paid first; from any other bucket,
+    /// the paid units no pledge holds first (market, then paid), then other, then free.
     pub acquired: AcquiredView,
     pub updated_at: DateTime<Utc>,
 }
@@ -462,12 +464,14 @@ pub struct HoldingView {
 pub struct AcquiredView {
     pub free: Dec,
     pub paid: Dec,
+    /// Bought at or above the benchmark price in force.
     pub market: Dec,
-    pub forced: Dec,
+    /// Court orders, mergers, gifts, sales below the benchmark or without one: not pledgeable.
+    pub other: Dec,
 }
 
-impl From<HoldingRow> for HoldingView {
-    fn from(h: HoldingRow) -> Self {
+impl HoldingView {
+    fn of(h: HoldingRow, a: store::Acquired) -> Self {
         HoldingView {
             id: h.id,
             party_id: h.party_id,
@@ -479,10 +483,10 @@ impl From<HoldingRow> for HoldingView {
             frozen: Dec::qty(h.frozen),
             total: Dec::qty(h.available + h.listed + h.in_transfer + h.pledged + h.frozen),
             acquired: AcquiredView {
-                free: Dec::qty(h.acquired_free),
-                paid: Dec::qty(h.acquired_paid),
-                market: Dec::qty(h.acquired_market),
-                forced: Dec::qty(h.acquired_forced),
+                free: Dec::qty(a.free),
+                paid: Dec::qty(a.paid),
+                market: Dec::qty(a.market),
+                other: Dec::qty(a.other),
             },
             updated_at: h.updated_at.and_utc(),
         }
@@ -537,14 +541,16 @@ async fn holdings_page(
             if let Some(bank) = lender {
                 filter.only_ids = Some(store::holdings_applied_to(conn, bank)?);
             }
-            Ok(store::holdings(conn, &filter, after, limit)?)
+            let rows = store::holdings(conn, &filter, after, limit)?;
+            rows.into_iter()
+                .map(|h| {
+                    let a = store::acquired(conn, h.id)?;
+                    Ok(HoldingView::of(h, a))
+                })
+                .collect::<ApiResult<Vec<_>>>()
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        rows.into_iter().map(HoldingView::from).collect(),
-        limit,
-        |h| h.id,
-    )))
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |h| h.id)))
 }
 
 #[utoipa::path(get, path = "/v1/holdings", tag = "rights", operation_id = "listHoldings",

@@ -71,6 +71,27 @@ impl LotRow {
             Ok(())
         }
     }
+
+    /// R3: whole years of the term left on `on` ([`super::rules::years_left`]).
+    pub fn years_left(&self, on: NaiveDate) -> i32 {
+        super::rules::years_left(self.valid_from, self.valid_to, on)
+    }
+
+    /// R3: the years a priced sale of this lot on `on` covers ([`super::rules::years_traded`]).
+    pub fn years_traded(
+        &self,
+        rt: &RightTypeRow,
+        asked: Option<i32>,
+        on: NaiveDate,
+    ) -> ApiResult<Option<i32>> {
+        super::rules::years_traded(
+            rt.priced_per_year,
+            self.valid_from,
+            self.valid_to,
+            asked,
+            on,
+        )
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -84,10 +105,6 @@ pub struct HoldingRow {
     pub in_transfer: i64,
     pub pledged: i64,
     pub frozen: i64,
-    pub acquired_free: i64,
-    pub acquired_paid: i64,
-    pub acquired_market: i64,
-    pub acquired_forced: i64,
     pub updated_at: NaiveDateTime,
 }
 
@@ -189,4 +206,39 @@ pub fn holdings_applied_to(conn: &mut DbConn, lender: i64) -> QueryResult<Vec<i6
         }
     }
     Ok(ids)
+}
+
+/// A holding's acquisition records (R11): quantity by way of acquisition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Acquired {
+    pub free: i64,
+    pub paid: i64,
+    pub market: i64,
+    pub other: i64,
+}
+
+impl Acquired {
+    /// Quantity obtained for payment (有偿取得): paid-use allocations and market purchases.
+    pub fn for_payment(&self) -> i64 {
+        self.paid + self.market
+    }
+}
+
+/// The acquisition records of the holding `holding_id`.
+pub fn acquired(conn: &mut DbConn, holding_id: i64) -> QueryResult<Acquired> {
+    use crate::schema::acquisitions as aq;
+    let rows: Vec<(String, i64)> = aq::table
+        .filter(aq::holding_id.eq(holding_id))
+        .select((aq::kind, aq::quantity))
+        .load(conn)?;
+    let mut a = Acquired::default();
+    for (kind, q) in rows {
+        match kind.as_str() {
+            "free" => a.free += q,
+            "paid" => a.paid += q,
+            "market" => a.market += q,
+            _ => a.other += q,
+        }
+    }
+    Ok(a)
 }

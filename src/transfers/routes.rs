@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -19,6 +19,7 @@ use crate::kernel::amount::{price_to_stored, trade_amount_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::market::benchmarks::PriceStanding;
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
@@ -42,14 +43,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Request a transfer of part of one's holding to another party.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"lot_id": 1, "to_party_id": 5, "quantity": "20.5", "unit_price": "6300", "years": 5}))]
+#[schema(example = json!({"lot_id": 1, "to_party_id": 5, "quantity": "20.5", "unit_price": "6300", "years": 4}))]
 pub struct RequestTransfer {
     pub lot_id: i64,
     pub to_party_id: i64,
     pub quantity: Dec,
     /// Unit price in CNY when this is a trade (EM: per ton per year, R3).
     pub unit_price: Option<Dec>,
-    /// EM trades: years of the remaining term traded (R3).
+    /// EM trades: whole years of the remaining term traded (R3), 1 to the whole years left from
+    /// today to the lot's `valid_to` (a partly elapsed year does not count); more is a 422
+    /// `years_beyond_term`.
     pub years: Option<i32>,
     pub note: Option<String>,
     /// Carbon-sink lots: exactly which serial ranges, as [first, last] pairs.
@@ -68,6 +71,7 @@ pub struct TransferView {
     pub status: Status,
     pub requires_approval: bool,
     pub unit_price: Option<Dec>,
+    /// EM trades: whole years of the term traded (R3).
     pub years: Option<i32>,
     /// quantity × unit price (× years for EM), rounded once half-up to the fen (R3).
     pub amount: Option<Dec>,
@@ -133,7 +137,11 @@ fn transfer_audit(
 }
 
 /// Validates the receiving party: registered, not the sender, able to hold rights.
-fn check_receiver(conn: &mut DbConn, from: i64, to: i64) -> ApiResult<()> {
+fn check_receiver(
+    conn: &mut DbConn,
+    from: i64,
+    to: i64,
+) -> ApiResult<crate::parties::store::PartyRow> {
     let party = crate::parties::store::find(conn, to)?
         .ok_or_else(|| ApiError::invalid_field("to_party_id", "no such party"))?;
     if to == from {
@@ -148,14 +156,14 @@ fn check_receiver(conn: &mut DbConn, from: i64, to: i64) -> ApiResult<()> {
             "banks and regulators do not hold rights",
         ));
     }
-    Ok(())
+    Ok(party)
 }
 
 /// Price and amount of a trade (R3): EM is priced per ton-year and trades a number of years of
 /// its remaining term; other rights quantity × price.
 fn pricing(
     lot: &LotRow,
-    priced_per_year: bool,
+    rt: &crate::rights::store::RightTypeRow,
     quantity: i64,
     price: Option<Dec>,
     years: Option<i32>,
@@ -172,35 +180,10 @@ fn pricing(
     };
     let price = price_to_stored(price.0)
         .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
-    let years = if priced_per_year {
-        let remaining = (lot.valid_to.year() - today.year().max(lot.valid_from.year()) + 1).max(1);
-        match years {
-            Some(y) if (1..=remaining).contains(&y) => y,
-            Some(_) => {
-                return Err(ApiError::invalid_field(
-                    "years",
-                    format!("between 1 and the {remaining} years left of the term"),
-                ))
-            }
-            None => {
-                return Err(ApiError::invalid_field(
-                    "years",
-                    "an emission-right trade states the years traded (R3)",
-                ))
-            }
-        }
-    } else {
-        if years.is_some() {
-            return Err(ApiError::invalid_field(
-                "years",
-                "only emission rights are priced per year",
-            ));
-        }
-        1
-    };
-    let amount = trade_amount_fen(quantity, price, years as u32)
+    let years = lot.years_traded(rt, years, today)?;
+    let amount = trade_amount_fen(quantity, price, years.unwrap_or(1) as u32)
         .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
-    Ok((Some(price), priced_per_year.then_some(years), Some(amount)))
+    Ok((Some(price), years, Some(amount)))
 }
 
 /// What a bilateral and a registered transfer ask for, as sent.
@@ -220,6 +203,8 @@ struct Terms {
     unit_price: Option<i64>,
     years: Option<i32>,
     amount: Option<i64>,
+    /// Where the price stands against the benchmark (R11 reads it at settlement).
+    standing: PriceStanding,
 }
 
 /// The checks every transfer between holders shares, once the lot is locked: quantity, receiver,
@@ -234,37 +219,45 @@ fn terms(
     let rt = rights::right_type(conn, &lot.right_type)?
         .ok_or_else(|| ApiError::internal("right type vanished"))?;
     let quantity = parse_quantity("quantity", a.quantity, &rt)?;
-    check_receiver(conn, from, a.to_party_id)?;
+    let receiver = check_receiver(conn, from, a.to_party_id)?;
     if a.serials && !rt.serialized {
         return Err(ApiError::invalid_field(
             "serials",
             "this right type has no serial numbers",
         ));
     }
-    let (unit_price, years, amount) = pricing(
+    lot.require_live(today)?;
+    let (unit_price, years, amount) = pricing(lot, &rt, quantity, a.unit_price, a.years, today)?;
+    // R4, the same check as every market path: the price against the benchmark floor, and no
+    // pollutant's load into a region flagged non-attainment (a transfer without a price moves the
+    // load all the same).
+    let settings = crate::market::settings::load(conn)?;
+    let standing = crate::market::benchmarks::check_r4(
+        conn,
+        &settings,
         lot,
-        rt.priced_per_year,
-        quantity,
-        a.unit_price,
-        a.years,
+        Some(&receiver.region_code),
+        unit_price,
         today,
     )?;
-    lot.require_live(today)?;
     Ok(Terms {
         rt,
         quantity,
         unit_price,
         years,
         amount,
+        standing,
     })
 }
 
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", operation_id = "requestTransfer",
     summary = "Request a transfer (the quantity is frozen at once)",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
+    description = "Emission rights (R3, R4): a priced transfer states the whole years of the term it sells (1 to the whole years left from today to the lot's `valid_to`; a partly elapsed year does not count), at or above the benchmark price in force; no emission-right transfer, priced or not, moves a pollutant's load into a region flagged non-attainment. The market settings switch the two R4 checks.",
     request_body = RequestTransfer,
     responses((status = 201, description = "Requested", body = TransferView),
-        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers")]
 async fn request(
     state: web::Data<AppState>,
@@ -306,6 +299,7 @@ async fn request(
                 unit_price,
                 years,
                 amount,
+                ..
             } = terms(conn, &lot, from, &r.terms(), today)?;
             let mut tr = store::insert(
                 conn,
@@ -361,7 +355,7 @@ async fn request(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"lot_id": 1, "from_party_id": 3, "to_party_id": 5, "quantity": "20.5",
-    "unit_price": "6300", "years": 5, "document_ref": "南平转让合同〔2026〕88号"}))]
+    "unit_price": "6300", "years": 4, "document_ref": "南平转让合同〔2026〕88号"}))]
 pub struct RegisteredTransfer {
     pub lot_id: i64,
     pub from_party_id: i64,
@@ -369,7 +363,9 @@ pub struct RegisteredTransfer {
     pub quantity: Dec,
     /// Unit price in CNY when this is a trade (EM: per ton per year, R3).
     pub unit_price: Option<Dec>,
-    /// EM trades: years of the remaining term traded (R3).
+    /// EM trades: whole years of the remaining term traded (R3), 1 to the whole years left from
+    /// today to the lot's `valid_to` (a partly elapsed year does not count); more is a 422
+    /// `years_beyond_term`.
     pub years: Option<i32>,
     /// The agreement the operator registers.
     pub document_ref: Option<String>,
@@ -405,11 +401,12 @@ fn trimmed(s: Option<String>) -> Option<String> {
 
 #[utoipa::path(post, path = "/v1/transfers/registered", tag = "transfers", operation_id = "registerTransfer",
     summary = "An operator registers a transfer agreed off-registry; it settles at once",
-    description = "The same checks as a bilateral transfer (holding, quantity, receiver, pricing, live lot); the available quantity moves straight to the receiver in one transaction.",
+    description = "The same checks as a bilateral transfer (holding, quantity, receiver, pricing, live lot, whole years of the term and R4); the available quantity moves straight to the receiver in one transaction.",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = RegisteredTransfer,
     responses((status = 201, description = "Settled", body = TransferView),
-        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/registered")]
 async fn registered(
     state: web::Data<AppState>,
@@ -448,6 +445,7 @@ async fn registered(
                 unit_price,
                 years,
                 amount,
+                standing,
             } = terms(conn, &lot, from, &asked, today)?;
             let mut tr = store::insert(
                 conn,
@@ -481,11 +479,7 @@ async fn registered(
                     reference: format!("transfer:{}", tr.id),
                     actor: &actor,
                     at: now,
-                    acquisition: Some(if unit_price.is_some() {
-                        Acquisition::Market
-                    } else {
-                        Acquisition::Free
-                    }),
+                    acquisition: Some(Acquisition::of_purchase(standing)),
                     named_serials: r.serials.as_deref(),
                 },
             )?;
@@ -530,7 +524,7 @@ async fn act(
 ) -> ApiResult<HttpResponse> {
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
     let w = who.clone();
-    idempotency::run(
+    let result = idempotency::run(
         &state,
         &who,
         idem,
@@ -584,11 +578,16 @@ async fn act(
                 Status::Settled => (
                     Side::holder(tr.to_party_id, Bucket::Available),
                     "transfer_settle",
-                    Some(if tr.unit_price.is_some() {
-                        Acquisition::Market
-                    } else {
-                        Acquisition::Free
-                    }),
+                    // R11: a market acquisition only at or above the benchmark in force when the
+                    // transfer was agreed; a gift or a lower price is not.
+                    Some(Acquisition::of_purchase(
+                        crate::market::benchmarks::price_standing(
+                            conn,
+                            &lot,
+                            tr.unit_price,
+                            tr.created_at.date(),
+                        )?,
+                    )),
                 ),
                 Status::Rejected | Status::Cancelled => (
                     Side::holder(tr.from_party_id, Bucket::Available),
@@ -626,14 +625,85 @@ async fn act(
             Outcome::of(&TransferView::from(tr))
         },
     )
-    .await
+    .await;
+    match result {
+        // R6: the lot expired before the transfer could settle (the ledger refused the movement).
+        // It can never settle now: it ends as rejected by the registry and the frozen quantity
+        // returns to the sender, in a transaction of its own; the caller still hears why.
+        Err(e)
+            if e.code == "lot_expired" && matches!(action, Action::Confirm | Action::Approve) =>
+        {
+            state
+                .db(move |conn| db::write_tx(conn, |conn| unwind_expired(conn, id, now)))
+                .await?;
+            Err(ApiError::conflict(
+                "lot_expired",
+                format!(
+                    "{}: the transfer can no longer settle; it is rejected and the quantity returned to the sender",
+                    e.detail
+                ),
+            ))
+        }
+        other => other,
+    }
+}
+
+/// Ends a pending transfer whose lot has expired (R6): rejected by the registry, the frozen
+/// quantity back in the sender's `available`. Does nothing if it is no longer pending.
+fn unwind_expired(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<()> {
+    let lot_id = store::find(conn, id)?
+        .ok_or_else(|| ApiError::not_found("transfer"))?
+        .lot_id;
+    let lot = rights::lock_lot(conn, lot_id)?;
+    let tr = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
+    let pending = matches!(
+        Status::parse(&tr.status),
+        Some(Status::Requested | Status::Confirmed)
+    );
+    if !pending || !lot.expired(now.date()) {
+        return Ok(());
+    }
+    let reason = format!(
+        "lot expired on {} before the transfer settled",
+        lot.valid_to
+    );
+    if store::decide(
+        conn,
+        id,
+        &tr.status,
+        Status::Rejected.as_str(),
+        "registry",
+        Some(&reason),
+        now,
+    )? != 1
+    {
+        return Ok(());
+    }
+    let named = tr.serials.as_deref().map(serials::parse_text);
+    ledger::move_quantity(
+        conn,
+        Movement {
+            lot: &lot,
+            from: Side::holder(tr.from_party_id, Bucket::InTransfer),
+            to: Side::holder(tr.from_party_id, Bucket::Available),
+            quantity: tr.quantity,
+            cause: "transfer_unwind",
+            reference: format!("transfer:{id}"),
+            actor: "registry",
+            at: now,
+            acquisition: None,
+            named_serials: named.as_deref(),
+        },
+    )?;
+    let tr = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
+    transfer_audit(conn, &tr, "transfer.rejected", "registry", now)
 }
 
 #[utoipa::path(post, path = "/v1/transfers/{id}/confirm", tag = "transfers", operation_id = "confirmTransfer",
     summary = "The receiver confirms (settles at once unless the right type needs an operator's approval)",
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 200, description = "Confirmed or settled", body = TransferView),
-        (status = 409, description = "transfer_not_pending", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/confirm")]
 async fn confirm(
     state: web::Data<AppState>,
@@ -656,7 +726,8 @@ async fn confirm(
 #[utoipa::path(post, path = "/v1/transfers/{id}/approve", tag = "transfers", operation_id = "approveTransfer",
     summary = "An operator approves a confirmed transfer, which settles it",
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 200, description = "Settled", body = TransferView)))]
+    responses((status = 200, description = "Settled", body = TransferView),
+        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/approve")]
 async fn approve(
     state: web::Data<AppState>,
@@ -903,7 +974,7 @@ pub fn execute_forced(
             reference: format!("transfer:{}", tr.id),
             actor,
             at,
-            acquisition: Some(Acquisition::Forced),
+            acquisition: Some(Acquisition::Other),
             named_serials: None,
         },
     )?;
