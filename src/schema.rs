@@ -331,6 +331,8 @@ diesel::table! {
         lift_document_ref -> Nullable<Text>,
         lifted_by -> Nullable<Text>,
         lifted_at -> Nullable<Timestamp>,
+        pledged -> BigInt,
+        executed -> BigInt,
     }
 }
 

@@ -614,6 +614,10 @@ fn verify_forest(
     if !(by_code || party || bank) {
         return Err(ApiError::not_found("encumbrance"));
     }
+    let freezes = crate::forest::freezes::active_on_mortgage(conn, m.id)?
+        .iter()
+        .map(|f| parcel_freeze_notice(conn, f))
+        .collect::<ApiResult<Vec<_>>>()?;
     let notice = forest_notice(conn, &m)?;
     let full = crate::forest::mortgages::view(conn, m)?;
     let entries = if party {
@@ -634,7 +638,7 @@ fn verify_forest(
     Ok(EncumbranceView {
         as_of,
         notice,
-        freezes: Vec::new(),
+        freezes,
         entries,
         private_terms,
     })

@@ -1225,17 +1225,36 @@ pub fn run_sweep(
                 return Ok(());
             };
             if end < today {
-                unpledge(
-                    conn,
-                    &p,
-                    &lot,
-                    p.quantity,
-                    Side::holder(p.pledgor_id, Bucket::Available),
-                    "pledge_lapse",
-                    None,
-                    "registry",
-                    now,
-                )?;
+                // What a judicial freeze rests on stays frozen: the court's hold outlives the pledge.
+                let held = super::freezes::needed_on_lapse(conn, p.pledgor_id, lot.id, p.quantity)?;
+                if held > 0 {
+                    super::freezes::lapse_into_frozen(conn, p.pledgor_id, lot.id, held)?;
+                    unpledge(
+                        conn,
+                        &p,
+                        &lot,
+                        held,
+                        Side::holder(p.pledgor_id, Bucket::Frozen),
+                        "judicial_freeze_lapse",
+                        None,
+                        "registry",
+                        now,
+                    )?;
+                }
+                let rest = find(conn, p.id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
+                if rest.quantity > 0 {
+                    unpledge(
+                        conn,
+                        &rest,
+                        &lot,
+                        rest.quantity,
+                        Side::holder(p.pledgor_id, Bucket::Available),
+                        "pledge_lapse",
+                        None,
+                        "registry",
+                        now,
+                    )?;
+                }
                 set_status(conn, p.id, "lapsed", now)?;
                 add_entry(
                     conn,

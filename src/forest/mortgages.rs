@@ -688,6 +688,10 @@ async fn dispose(
         // Every registered mortgage on the sold parcels, in rank order (by the first parcel's ranking,
         // the same on each when mortgages cover the same parcels).
         let parcels: Vec<i64> = fmp::table.filter(fmp::mortgage_id.eq(id)).select(fmp::parcel_id).order(fmp::parcel_id).load(conn)?;
+        // Courts come first: no frozen parcel is sold until the freeze is lifted.
+        for (p, _) in mortgage_parcels(conn, id)? {
+            super::freezes::require_unfrozen(conn, &p)?;
+        }
         let mut burdens: Vec<MortgageRow> = Vec::new();
         for p in &parcels {
             for b in mortgages_on(conn, *p, &RANKED)? {
