@@ -327,8 +327,8 @@ struct Forest {
 fn forest(b: Backend) -> Forest {
     let srv = Server::start(b);
     let admin = srv.admin();
-    // Official registration times lie before "now".
-    admin.set_clock("2027-01-15T00:00:00Z");
+    // Mortgages are completed on 2027-01-01; official registrations follow (see register_officially).
+    admin.set_clock("2027-01-01T00:00:00Z");
     let checker = user(&admin, "operator", None, "checker");
     let f = admin
         .post("/v1/parties", &json!({"kind": "individual", "name_zh": "林木生", "id_number": FARMER_ID, "region_code": "350721"}))
@@ -401,6 +401,8 @@ fn mortgage(
 /// The official registration as the lender enters it; then, where the registry asks for it, an
 /// operator's confirmation.
 fn register_officially(w: &Forest, banker: &Api, id: i64, at: &str) -> Value {
+    // The official time lies after completion and before "now".
+    w.admin.set_clock("2027-01-15T00:00:00Z");
     let r = banker
         .post(&format!("/v1/forest-mortgages/{id}/official-registration"), &json!({"certificate_no": format!("闽(2027)顺昌县不动产证明第{id:07}号"), "registered_at": at}))
         .expect(200)
@@ -474,7 +476,57 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
     let _ = (w.bank2, &w.banker2);
 }
 
+/// #5: M1 ranks first on parcel B only; M2 covers A and B. A sells for 400k and B for 100k: M1 is
+/// paid out of B's 100k alone (the pooled waterfall paid it 200k), M2 its 300k out of A, and the
+/// farmer A's rest.
+fn each_parcel_pays_its_own_mortgages(b: Backend) {
+    let w = forest(b);
+    let (pa, pb) = (parcel(&w, 1), parcel(&w, 2));
+    let (m1, _) = mortgage(&w, &w.banker1, w.bank1, &[pb], "200000.00");
+    let (m2, _) = mortgage(&w, &w.banker2, w.bank2, &[pa, pb], "300000.00");
+    register_officially(&w, &w.banker1, m1, "2027-01-05T09:00:00Z");
+    register_officially(&w, &w.banker2, m2, "2027-01-06T09:00:00Z");
+    enforce(&w.banker2, m2, "300000.00");
+    let body = json!({"proceeds": "500000.00", "buyer_party_id": w.buyer,
+        "parcel_proceeds": [{"parcel_id": pa, "proceeds": "400000.00"}, {"parcel_id": pb, "proceeds": "100000.00"}]});
+    // Several parcels: the sale states each parcel's proceeds, adding up to the whole.
+    let r = w
+        .admin
+        .post_key(
+            &format!("/v1/forest-mortgages/{m2}/dispose"),
+            &key(),
+            &json!({"proceeds": "500000.00", "buyer_party_id": w.buyer}),
+        )
+        .expect(422);
+    assert_eq!(r.code(), "parcel_proceeds_required");
+    let mut wrong = body.clone();
+    wrong["parcel_proceeds"][1]["proceeds"] = json!("100000.01");
+    w.admin
+        .post_key(
+            &format!("/v1/forest-mortgages/{m2}/dispose"),
+            &key(),
+            &wrong,
+        )
+        .expect(422);
+    let r = w
+        .admin
+        .post_key(&format!("/v1/forest-mortgages/{m2}/dispose"), &key(), &body)
+        .expect(200);
+    assert_eq!(r.body["paid_to_lender"], "300000.00");
+    assert_eq!(r.body["paid_to_mortgagor"], "100000.00");
+    let v1 = w
+        .banker1
+        .get(&format!("/v1/forest-mortgages/{m1}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v1["status"].as_str(), v1["paid_to_lender"].as_str()),
+        (Some("disposed"), Some("100000.00"))
+    );
+}
+
 both_backends!(
+    each_parcel_pays_its_own_mortgages,
     a_freeze_reaches_pledged_quantity,
     a_court_transfer_takes_the_frozen_quantity,
     a_lapse_under_a_freeze_stays_frozen,

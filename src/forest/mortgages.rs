@@ -16,7 +16,7 @@ use super::{
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::pledges::EntryView;
-use crate::collateral::{random_code, rules::split_proceeds};
+use crate::collateral::random_code;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{money_to_fen, Dec};
@@ -651,16 +651,72 @@ async fn enforce(
 /// The exchange's sale of the mortgaged parcels (until the market module runs disposal).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"proceeds": "480000.00", "buyer_party_id": 9}))]
+#[schema(example = json!({"proceeds": "500000.00", "buyer_party_id": 9,
+    "parcel_proceeds": [{"parcel_id": 1, "proceeds": "400000.00"}, {"parcel_id": 2, "proceeds": "100000.00"}]}))]
 pub struct DisposeMortgage {
+    /// The whole sale.
     pub proceeds: Dec,
     pub buyer_party_id: i64,
+    /// What each parcel sold for; required when the mortgage burdens more than one parcel, and
+    /// adding up to `proceeds`. Each parcel's proceeds pay the mortgages on that parcel only.
+    pub parcel_proceeds: Option<Vec<ParcelProceeds>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParcelProceeds {
+    pub parcel_id: i64,
+    pub proceeds: Dec,
+}
+
+/// Each parcel's proceeds in fen, in parcel id order, checked against the parcels sold.
+fn proceeds_by_parcel(
+    parcels: &[i64],
+    total: i64,
+    given: Option<&[ParcelProceeds]>,
+) -> ApiResult<Vec<(i64, i64)>> {
+    let Some(given) = given else {
+        return match parcels {
+            [one] => Ok(vec![(*one, total)]),
+            _ => Err(ApiError::unprocessable(
+                "parcel_proceeds_required",
+                "the mortgage burdens several parcels: state what each sold for (parcel_proceeds), \
+                 since each parcel's proceeds pay only the mortgages on that parcel",
+            )),
+        };
+    };
+    let mut out = Vec::new();
+    for p in parcels {
+        let mut of_p = given.iter().filter(|g| g.parcel_id == *p);
+        let (Some(g), None) = (of_p.next(), of_p.next()) else {
+            return Err(ApiError::invalid_field(
+                "parcel_proceeds",
+                format!("name parcel {p} exactly once"),
+            ));
+        };
+        out.push((*p, fen("parcel_proceeds.proceeds", g.proceeds, true)?));
+    }
+    if given.len() != parcels.len() {
+        return Err(ApiError::invalid_field(
+            "parcel_proceeds",
+            "names a parcel the mortgage does not burden",
+        ));
+    }
+    if out.iter().map(|(_, f)| *f).sum::<i64>() != total {
+        return Err(ApiError::invalid_field(
+            "parcel_proceeds",
+            "the parcels' proceeds do not add up to proceeds",
+        ));
+    }
+    Ok(out)
 }
 
 #[utoipa::path(post, path = "/v1/forest-mortgages/{id}/dispose", tag = "forest", operation_id = "disposeForestMortgage",
-    summary = "An operator records the sale: proceeds pay every registered mortgage on the parcels in rank order, each up to its claim; the rest to the mortgagor",
+    summary = "An operator records the sale: each parcel's proceeds pay the registered mortgages on that parcel by their ranks there, each up to its claim; the rest of each parcel to its holder",
     params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = String, Header, description = "Required")),
-    request_body = DisposeMortgage, responses((status = 200, description = "Disposed", body = MortgageView)))]
+    request_body = DisposeMortgage, responses((status = 200, description = "Disposed", body = MortgageView),
+        (status = 409, description = "parcel_frozen: a sold parcel is under a judicial freeze", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "parcel_proceeds_required", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/forest-mortgages/{id}/dispose")]
 async fn dispose(
     state: web::Data<AppState>,
@@ -685,25 +741,35 @@ async fn dispose(
         if buyer.is_none_or(|b| b.kind == "bank" || b.kind == "regulator") {
             return Err(ApiError::invalid_field("buyer_party_id", "a registered enterprise or individual"));
         }
-        // Every registered mortgage on the sold parcels, in rank order (by the first parcel's ranking,
-        // the same on each when mortgages cover the same parcels).
         let parcels: Vec<i64> = fmp::table.filter(fmp::mortgage_id.eq(id)).select(fmp::parcel_id).order(fmp::parcel_id).load(conn)?;
+        let by_parcel = proceeds_by_parcel(&parcels, proceeds, r.parcel_proceeds.as_deref())?;
         // Courts come first: no frozen parcel is sold until the freeze is lifted.
         for (p, _) in mortgage_parcels(conn, id)? {
             super::freezes::require_unfrozen(conn, &p)?;
         }
+        // Each parcel with its own registered mortgages in its own rank order (R9, R14).
+        let mut sales = Vec::new();
         let mut burdens: Vec<MortgageRow> = Vec::new();
-        for p in &parcels {
-            for b in mortgages_on(conn, *p, &RANKED)? {
+        for (p, parcel_proceeds) in &by_parcel {
+            let ranked = mortgages_on(conn, *p, &RANKED)?;
+            sales.push(rules::ParcelSale { parcel_id: *p, proceeds: *parcel_proceeds, ranked: ranked.iter().map(|b| b.id).collect() });
+            for b in ranked {
                 if !burdens.iter().any(|x| x.id == b.id) {
                     burdens.push(b);
                 }
             }
         }
-        burdens.sort_by_key(|b| (b.official_registered_at, b.id));
-        let claims: Vec<i64> = burdens.iter().map(|b| b.claim_amount.or(b.secured_amount).unwrap_or(0)).collect();
-        let (paid, rest) = split_proceeds(proceeds, &claims);
-        for (b, amount) in burdens.iter().zip(&paid) {
+        let claims: Vec<(i64, i64)> = burdens.iter().map(|b| (b.id, b.claim_amount.or(b.secured_amount).unwrap_or(0))).collect();
+        let paid = rules::waterfall(&sales, &claims);
+        let mut to_holders = Vec::new();
+        for (p, rest) in &paid.to_holders {
+            to_holders.push(json!({"parcel_id": p, "holders": super::holders(conn, *p)?, "amount": rest}));
+        }
+        let rest: i64 = paid.to_holders.iter().map(|(_, r)| *r).sum();
+        for b in &burdens {
+            let amount = paid.paid_to(b.id);
+            let from_parcels: Vec<_> = paid.payments.iter().filter(|x| x.mortgage_id == b.id)
+                .map(|x| json!({"parcel_id": x.parcel_id, "amount": x.amount})).collect();
             let remainder = (b.id == id).then_some(rest);
             diesel::update(fm::table.find(b.id))
                 .set((
@@ -714,7 +780,8 @@ async fn dispose(
                     fm::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            add_entry(conn, b, "disposal", json!({"proceeds": proceeds, "paid_to_lender": amount, "buyer": r.buyer_party_id}), &actor, now)?;
+            add_entry(conn, b, "disposal", json!({"proceeds": proceeds, "parcel_proceeds": by_parcel, "paid_to_lender": amount,
+                "paid_from_parcels": from_parcels, "to_holders": to_holders, "buyer": r.buyer_party_id}), &actor, now)?;
         }
         for p in &parcels {
             super::set_holders(conn, *p, &[(r.buyer_party_id, 10_000)])?;
