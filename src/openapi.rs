@@ -52,7 +52,7 @@ use crate::error::Problem;
         crate::forest::freezes::freeze, crate::forest::freezes::lift,
         crate::forest::products::create, crate::forest::products::list,
         crate::forest::mortgages::apply, crate::forest::mortgages::list, crate::forest::mortgages::get_one,
-        crate::forest::mortgages::complete, crate::forest::mortgages::official, crate::forest::mortgages::release,
+        crate::forest::mortgages::complete, crate::forest::mortgages::official, crate::forest::mortgages::confirm_official, crate::forest::mortgages::reject_official, crate::forest::mortgages::release,
         crate::forest::mortgages::enforce, crate::forest::mortgages::dispose,
         crate::market::settings::get_settings, crate::market::settings::put_settings,
         crate::market::benchmarks::propose, crate::market::benchmarks::list,

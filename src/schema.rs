@@ -453,6 +453,9 @@ diesel::table! {
         verification_code -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+        official_entered_by -> Nullable<Text>,
+        official_confirmed_by -> Nullable<Text>,
     }
 }
 

@@ -603,6 +603,8 @@ POST   /v1/forest-mortgages/{id}/complete               401 401 401 401 401 403 
 POST   /v1/forest-mortgages/{id}/dispose                401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/forest-mortgages/{id}/enforce                401 401 401 401 401 403 404 403 403 409 403 403 404 403
 POST   /v1/forest-mortgages/{id}/official-registration  401 401 401 401 401 403 404 403 403 409 409 403 404 404
+POST   /v1/forest-mortgages/{id}/official-registration/confirm 401 401 401 401 401 403 403 403 403 403 409 403 403 404
+POST   /v1/forest-mortgages/{id}/official-registration/reject 401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/forest-mortgages/{id}/release                401 401 401 401 401 403 404 403 403 409 403 403 404 403
 GET    /v1/forest-rights                                401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/forest-rights                                401 401 401 401 401 403 403 403 403 403 409 - - -

@@ -525,7 +525,102 @@ fn each_parcel_pays_its_own_mortgages(b: Backend) {
     );
 }
 
+fn enter_official(banker: &Api, id: i64, n: u32, at: &str) -> common::Reply {
+    banker.post(
+        &format!("/v1/forest-mortgages/{id}/official-registration"),
+        &json!({"certificate_no": format!("闽(2027)顺昌县不动产证明第{n:07}号"), "registered_at": at}),
+    )
+}
+
+/// #6: the official registration is checked (unique 不动产登记证明号, a time neither in the future
+/// nor before completion), records who entered it, and ranks only once an operator other than that
+/// person confirms it. A second bank that enters an earlier time no longer takes rank 1.
+fn official_registration_ranks_once_confirmed(b: Backend) {
+    let w = forest(b);
+    let p = parcel(&w, 1);
+    let (m1, _) = mortgage(&w, &w.banker1, w.bank1, &[p], "100000.00");
+    let (m2, _) = mortgage(&w, &w.banker2, w.bank2, &[p], "100000.00");
+    w.admin.set_clock("2027-01-15T00:00:00Z");
+
+    // Refused: a time in the future, a time before the mortgage was completed.
+    let r = enter_official(&w.banker2, m2, 2, "2027-02-15T09:00:00Z").expect(422);
+    assert_eq!(r.code(), "official_time_in_future");
+    let r = enter_official(&w.banker2, m2, 2, "2026-12-31T09:00:00Z").expect(422);
+    assert_eq!(r.code(), "official_time_before_completion");
+
+    // Entered by an operator: pending confirmation, no rank; the same operator cannot confirm.
+    let e = enter_official(&w.admin, m1, 1, "2027-01-10T09:00:00Z")
+        .expect(200)
+        .body;
+    assert_eq!(e["status"], "pending_confirmation");
+    assert_eq!(e["official_entered_by"], "operator:admin");
+    assert!(e["parcels"][0]["rank"].is_null());
+    // One certificate number registers one mortgage.
+    let r = enter_official(&w.banker2, m2, 1, "2027-01-12T09:00:00Z").expect(409);
+    assert_eq!(r.code(), "official_certificate_taken");
+    let confirm = |api: &Api, id: i64| {
+        api.post(
+            &format!("/v1/forest-mortgages/{id}/official-registration/confirm"),
+            &json!({}),
+        )
+    };
+    assert_eq!(confirm(&w.admin, m1).expect(403).code(), "maker_checker");
+
+    // The second bank enters an earlier official time: it waits, unranked, for an operator.
+    let e = enter_official(&w.banker2, m2, 2, "2027-01-05T09:00:00Z")
+        .expect(200)
+        .body;
+    assert_eq!(e["status"], "pending_confirmation");
+    confirm(&w.banker2, m2).expect(403);
+    let s = w
+        .banker1
+        .get(&format!("/v1/encumbrances?parcel_id={p}"))
+        .expect(200)
+        .body;
+    for n in s["encumbrances"].as_array().unwrap() {
+        assert_eq!(n["status"], "pending_confirmation");
+        assert!(n["rank"].is_null(), "{n}");
+    }
+    // The checker confirms the first; it ranks 1.
+    let c = confirm(&w.checker, m1).expect(200).body;
+    assert_eq!(c["status"], "registered");
+    assert_eq!(c["official_confirmed_by"], "operator:checker");
+    assert_eq!(c["parcels"][0]["rank"], 1);
+    // Checked against the authority, the second bank's time was wrong: rejected, entered again,
+    // confirmed, and it ranks 2.
+    let r = w
+        .checker
+        .post(
+            &format!("/v1/forest-mortgages/{m2}/official-registration/reject"),
+            &json!({"note": "不动产登记簿记载登簿时间为 2027-01-12"}),
+        )
+        .expect(200)
+        .body;
+    assert_eq!(r["status"], "pending_official_registration");
+    enter_official(&w.banker2, m2, 2, "2027-01-12T09:00:00Z").expect(200);
+    let c = confirm(&w.checker, m2).expect(200).body;
+    assert_eq!(c["parcels"][0]["rank"], 2);
+    let kinds: Vec<&str> = c["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "applied",
+            "completed",
+            "official_registration_entered",
+            "official_registration_rejected",
+            "official_registration_entered",
+            "registered"
+        ]
+    );
+}
+
 both_backends!(
+    official_registration_ranks_once_confirmed,
     each_parcel_pays_its_own_mortgages,
     a_freeze_reaches_pledged_quantity,
     a_court_transfer_takes_the_frozen_quantity,

@@ -187,7 +187,11 @@ pub fn forest_notice(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Notice> {
         grantor: party_ref(conn, m.mortgagor_id)?,
         lender: Some(party_ref(conn, m.lender_id)?),
         secured_amount: m.secured_amount.map(Dec::money),
-        registered_at: m.official_registered_at.map(|t| t.and_utc()),
+        // An entered but unconfirmed official registration has no time (nor rank) yet (R14).
+        registered_at: m
+            .official_registered_at
+            .filter(|_| m.status != "pending_confirmation")
+            .map(|t| t.and_utc()),
         period_end: None,
         loan_maturity: m.loan_end,
         pboc_registration_no: None,

@@ -69,6 +69,8 @@ fn status_zh(status: &str) -> &'static str {
         "lapsed" => "已失效",
         "disposed" => "已处置",
         "pending_official_registration" => "待不动产登记",
+        "pending_confirmation" => "不动产登记待核实",
+        "executed" => "已强制执行",
         "active" => "生效中",
         "lifted" => "已解除",
         _ => "其他",
