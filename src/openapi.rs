@@ -43,6 +43,7 @@ use crate::error::Problem;
         crate::collateral::pledges::enforce, crate::collateral::pledges::dispose, crate::collateral::pledges::valuation,
         crate::collateral::pledges::sweep,
         crate::collateral::freezes::freeze, crate::collateral::freezes::lift, crate::collateral::freezes::list,
+        crate::collateral::objections::file, crate::collateral::objections::withdraw, crate::collateral::objections::resolve,
         crate::collateral::lender::search, crate::collateral::lender::verify, crate::collateral::lender::certify,
         crate::collateral::lender::get_certificate, crate::collateral::lender::registry_keys,
         crate::collateral::webhooks::create, crate::collateral::webhooks::list,

@@ -317,6 +317,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    objections (id) {
+        id -> BigInt,
+        registration_no -> Text,
+        party_id -> BigInt,
+        standing -> Text,
+        reason -> Text,
+        status -> Text,
+        filed_by -> Text,
+        filed_at -> Timestamp,
+        lapses_at -> Timestamp,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        resolution -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     judicial_freezes (id) {
         id -> BigInt,
         lot_id -> BigInt,
@@ -677,6 +694,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pledges,
     pledge_entries,
     judicial_freezes,
+    objections,
     search_certificates,
     webhook_endpoints,
     webhook_deliveries,

@@ -29,9 +29,16 @@ struct Rights {
     b: i64,
     ent_a: Api,
     bank1: i64,
+    bank2: i64,
     banker1: Api,
     banker2: Api,
     em: i64,
+}
+
+impl Rights {
+    fn bank2_id(&self) -> i64 {
+        self.bank2
+    }
 }
 
 fn rights(backend: Backend) -> Rights {
@@ -60,6 +67,7 @@ fn rights(backend: Backend) -> Rights {
         b,
         ent_a,
         bank1,
+        bank2,
         banker1,
         banker2,
         em,
@@ -302,6 +310,158 @@ fn a_lapse_under_a_freeze_stays_frozen(backend: Backend) {
         )
         .expect(200);
     assert_eq!(buckets(&w), (d("100"), d("0"), d("385.2")));
+    assert_all_conserved(&w.admin);
+}
+
+/// Applies and registers a pledge of `quantity` to `lender` (as `banker`); returns the registration no.
+fn pledge_to(w: &Rights, lender: i64, banker: &Api, quantity: &str) -> String {
+    let p = w
+        .ent_a
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": w.em, "quantity": quantity, "lender_party_id": lender}),
+        )
+        .expect(201);
+    let id = p.body["id"].as_i64().unwrap();
+    banker
+        .post_key(
+            &format!("/v1/pledges/{id}/accept"),
+            &key(),
+            &json!({"secured_amount": "100000.00", "loan_maturity": "2028-12-31", "period_end": "2028-12-31",
+                "loan_reference": "NP-2026-0901", "appraisal_value": "3150000.00", "appraiser": "福建中兴资产评估",
+                "appraisal_date": "2026-11-20"}),
+        )
+        .expect(200)
+        .body["registration_no"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn object(api: &Api, reg: &str, reason: &str) -> common::Reply {
+    api.post(
+        &format!("/v1/encumbrances/{reg}/objections"),
+        &json!({ "reason": reason }),
+    )
+}
+
+fn entry_kinds(v: &Value) -> Vec<String> {
+    v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// #11 (R8): the grantor and another creditor may object to a registration; the objection is an
+/// entry of its own, shows on the notice, the search and the certificate until withdrawn,
+/// resolved or lapsed (30 days, as 中登网's).
+fn objections_show_until_withdrawn_resolved_or_lapsed(backend: Backend) {
+    let w = rights(backend);
+    w.admin.set_clock("2026-12-01T00:00:00Z");
+    let (_, reg, _) = pledge(&w, "100", "2028-12-31");
+    // No standing: a bank with nothing on this grantor, an enterprise not party to it.
+    object(&w.banker2, &reg, "x").expect(404);
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    object(&ent_b, &reg, "x").expect(404);
+
+    // The grantor objects: it shows on the notice, in the search and on the certificate.
+    let o = object(&w.ent_a, &reg, "主债务已清偿，质权人未办理注销登记")
+        .expect(201)
+        .body;
+    assert_eq!(
+        (o["standing"].as_str(), o["status"].as_str()),
+        (Some("grantor"), Some("active"))
+    );
+    // 30 days after filing (the test clock runs on from where it was set).
+    assert!(o["lapses_at"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-12-31T00:00:0"));
+    let v = w
+        .banker2
+        .get(&format!("/v1/encumbrances/{reg}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        v["notice"]["objections"][0]["objection_no"],
+        o["objection_no"]
+    );
+    assert!(entry_kinds(&v).contains(&"objection".to_string()));
+    let s = w
+        .banker2
+        .get(&format!("/v1/encumbrances?grantor_uscc={}", uscc(1)))
+        .expect(200)
+        .body;
+    assert_eq!(s["encumbrances"][0]["objections"][0]["standing"], "grantor");
+    let cert = w
+        .banker2
+        .post("/v1/search-certificates", &json!({"lot_id": w.em}))
+        .expect(201)
+        .body;
+    assert_eq!(
+        cert["statement"]["encumbrances"][0]["objections"][0]["objection_no"],
+        o["objection_no"]
+    );
+
+    // Another creditor of the same grantor has standing too.
+    pledge_to(&w, w.bank2_id(), &w.banker2, "50");
+    let c = object(&w.banker2, &reg, "同一质押物上的在先质权登记范围有误")
+        .expect(201)
+        .body;
+    assert_eq!(c["standing"], "creditor");
+
+    // The grantor withdraws its own; the creditor's lapses after 30 days; a third is resolved.
+    w.ent_a
+        .post(&format!("/v1/objections/{}/withdraw", o["id"]), &json!({}))
+        .expect(200);
+    w.banker2
+        .post(&format!("/v1/objections/{}/withdraw", o["id"]), &json!({}))
+        .expect(404);
+    let v = w
+        .banker1
+        .get(&format!("/v1/encumbrances/{reg}"))
+        .expect(200)
+        .body;
+    assert_eq!(v["notice"]["objections"].as_array().unwrap().len(), 1);
+    w.admin.set_clock("2027-01-01T00:00:00Z");
+    let sweep = w
+        .admin
+        .post("/v1/collateral/sweep", &json!({}))
+        .expect(200)
+        .body;
+    assert_eq!(sweep["objections_lapsed"], json!([c["id"]]));
+    let v = w
+        .banker1
+        .get(&format!("/v1/encumbrances/{reg}"))
+        .expect(200)
+        .body;
+    assert!(v["notice"]["objections"].is_null(), "{v}");
+    let t = object(&w.ent_a, &reg, "登记的担保范围有误")
+        .expect(201)
+        .body;
+    w.admin
+        .post(
+            &format!("/v1/objections/{}/resolve", t["id"]),
+            &json!({"note": "质权人已办理变更登记"}),
+        )
+        .expect(200);
+    let v = w
+        .banker1
+        .get(&format!("/v1/encumbrances/{reg}"))
+        .expect(200)
+        .body;
+    let kinds = entry_kinds(&v);
+    for k in [
+        "objection",
+        "objection_withdrawn",
+        "objection_lapsed",
+        "objection_resolved",
+    ] {
+        assert!(kinds.contains(&k.to_string()), "{kinds:?}");
+    }
+    assert!(v["notice"]["objections"].is_null());
     assert_all_conserved(&w.admin);
 }
 
@@ -620,6 +780,7 @@ fn official_registration_ranks_once_confirmed(b: Backend) {
 }
 
 both_backends!(
+    objections_show_until_withdrawn_resolved_or_lapsed,
     official_registration_ranks_once_confirmed,
     each_parcel_pays_its_own_mortgages,
     a_freeze_reaches_pledged_quantity,

@@ -92,6 +92,9 @@ pub struct Notice {
     pub period_end: Option<NaiveDate>,
     pub loan_maturity: Option<NaiveDate>,
     pub pboc_registration_no: Option<String>,
+    /// Objections (异议登记) standing against this registration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objections: Vec<super::objections::ObjectionView>,
     /// Judicial freezes: the court, case and order.
     pub court: Option<String>,
     pub case_no: Option<String>,
@@ -130,6 +133,10 @@ pub fn pledge_notice(conn: &mut DbConn, p: &PledgeRow) -> ApiResult<Notice> {
         period_end: p.period_end,
         loan_maturity: p.loan_maturity,
         pboc_registration_no: p.pboc_registration_no.clone(),
+        objections: super::objections::active_for(
+            conn,
+            p.registration_no.as_deref().unwrap_or(""),
+        )?,
         court: None,
         case_no: None,
         document_ref: None,
@@ -151,6 +158,7 @@ fn freeze_notice(conn: &mut DbConn, f: &FreezeRow) -> ApiResult<Notice> {
         period_end: None,
         loan_maturity: None,
         pboc_registration_no: None,
+        objections: Vec::new(),
         court: Some(f.court.clone()),
         case_no: Some(f.case_no.clone()),
         document_ref: Some(f.document_ref.clone()),
@@ -195,6 +203,10 @@ pub fn forest_notice(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Notice> {
         period_end: None,
         loan_maturity: m.loan_end,
         pboc_registration_no: None,
+        objections: super::objections::active_for(
+            conn,
+            m.registration_no.as_deref().unwrap_or(""),
+        )?,
         court: None,
         case_no: None,
         document_ref: m.official_certificate_no.clone(),
@@ -673,6 +685,7 @@ fn parcel_freeze_notice(
         period_end: None,
         loan_maturity: None,
         pboc_registration_no: None,
+        objections: Vec::new(),
         court: Some(f.court.clone()),
         case_no: Some(f.case_no.clone()),
         document_ref: Some(f.document_ref.clone()),

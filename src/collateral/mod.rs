@@ -6,6 +6,7 @@ pub mod disposal;
 pub mod freezes;
 pub mod lender;
 pub mod monitoring;
+pub mod objections;
 pub mod page;
 pub mod pledges;
 pub mod rules;

@@ -193,6 +193,20 @@ fn result_html(v: &EncumbranceView) -> String {
             })
             .collect()
     };
+    let objections: String = v
+        .notice
+        .objections
+        .iter()
+        .map(|o| {
+            format!(
+                "<p class=\"warn\">异议登记 · <span lang=\"en\">Objection</span>: {} ({}, {})</p>",
+                esc(&o.reason),
+                esc(&o.objection_no),
+                o.lapses_at.format("%Y-%m-%d")
+            )
+        })
+        .collect();
+    let freezes = freezes + &objections;
     let history: String = v
         .entries
         .iter()

@@ -1196,6 +1196,8 @@ pub struct SweepResult {
     pub warned: Vec<i64>,
     /// Pledges whose loan-to-value rose above the alert level (at market prices); lender told.
     pub ltv_alerts: Vec<i64>,
+    /// Objections (异议登记) whose period passed without withdrawal or resolution.
+    pub objections_lapsed: Vec<i64>,
 }
 
 /// Lapses pledges whose period ended and records the 90-day warnings. Idempotent; run by the
@@ -1214,6 +1216,7 @@ pub fn run_sweep(
         lapsed: Vec::new(),
         warned: Vec::new(),
         ltv_alerts: Vec::new(),
+        objections_lapsed: Vec::new(),
     };
     for candidate in due {
         db::write_tx(conn, |conn| -> ApiResult<()> {
@@ -1283,6 +1286,7 @@ pub fn run_sweep(
         })?;
     }
     out.ltv_alerts = super::monitoring::monitor(conn, now)?;
+    out.objections_lapsed = super::objections::lapse_due(conn, now)?;
     Ok(out)
 }
 
