@@ -109,6 +109,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::collateral::pledges::configure(cfg);
     crate::collateral::freezes::configure(cfg);
     crate::collateral::lender::configure(cfg);
+    crate::collateral::objections::configure(cfg);
     crate::collateral::webhooks::configure(cfg);
     crate::collateral::page::configure(cfg);
     crate::forest::parcels::configure(cfg);

@@ -323,6 +323,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    objections (id) {
+        id -> BigInt,
+        registration_no -> Text,
+        party_id -> BigInt,
+        standing -> Text,
+        reason -> Text,
+        status -> Text,
+        filed_by -> Text,
+        filed_at -> Timestamp,
+        lapses_at -> Timestamp,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        resolution -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     judicial_freezes (id) {
         id -> BigInt,
         lot_id -> BigInt,
@@ -337,6 +354,8 @@ diesel::table! {
         lift_document_ref -> Nullable<Text>,
         lifted_by -> Nullable<Text>,
         lifted_at -> Nullable<Timestamp>,
+        pledged -> BigInt,
+        executed -> BigInt,
     }
 }
 
@@ -457,6 +476,9 @@ diesel::table! {
         verification_code -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+        official_entered_by -> Nullable<Text>,
+        official_confirmed_by -> Nullable<Text>,
     }
 }
 
@@ -679,6 +701,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pledges,
     pledge_entries,
     judicial_freezes,
+    objections,
     search_certificates,
     webhook_endpoints,
     webhook_deliveries,

@@ -151,6 +151,13 @@ fn fixture(srv: &Server) -> Fixture {
         .as_str()
         .unwrap()
         .to_string();
+    let objection = id_of(
+        &ent_a.post(
+            &format!("/v1/encumbrances/{registration_no}/objections"),
+            &json!({"reason": "登记有误"}),
+        ),
+        "objection",
+    );
     let transfer = id_of(
         &ent_a.post_key(
             "/v1/transfers",
@@ -299,6 +306,7 @@ fn fixture(srv: &Server) -> Fixture {
         ("transfer", transfer),
         ("proposal", proposal),
         ("judicial_freeze", freeze),
+        ("objection", objection),
         ("webhook", webhook),
         ("flag", flag),
         ("parcel", parcel),
@@ -341,6 +349,7 @@ fn param_value(fx: &Fixture, path: &str, param: &str) -> String {
         (_, p) if p.starts_with("/v1/transfers/") => "transfer",
         (_, p) if p.starts_with("/v1/proposals/") => "proposal",
         (_, p) if p.starts_with("/v1/judicial-freezes/") => "judicial_freeze",
+        (_, p) if p.starts_with("/v1/objections/") => "objection",
         (_, p) if p.starts_with("/v1/webhooks/") => "webhook",
         (_, p) if p.starts_with("/v1/forest-rights/") => "parcel",
         (_, p) if p.starts_with("/v1/forest-mortgages/") => "mortgage",
@@ -597,6 +606,7 @@ POST   /v1/benchmark-prices                             401 401 401 401 401 403 
 POST   /v1/collateral/sweep                             401 401 401 401 401 403 403 403 403 403 200 - - -
 GET    /v1/encumbrances                                 401 401 401 401 401 200 422 422 200 422 422 - - -
 GET    /v1/encumbrances/{registration_no}               404 401 401 401 401 404 200 200 200 200 200 404 404 404
+POST   /v1/encumbrances/{registration_no}/objections    401 401 401 401 401 404 404 403 201 404 403 404 404 403
 GET    /v1/forest-mortgages                             401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/forest-mortgages                             401 401 401 401 401 404 403 403 409 403 403 - - -
 GET    /v1/forest-mortgages/{id}                        401 401 401 401 401 404 404 200 200 200 200 404 404 404
@@ -604,6 +614,8 @@ POST   /v1/forest-mortgages/{id}/complete               401 401 401 401 401 403 
 POST   /v1/forest-mortgages/{id}/dispose                401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/forest-mortgages/{id}/enforce                401 401 401 401 401 403 404 403 403 409 403 403 404 403
 POST   /v1/forest-mortgages/{id}/official-registration  401 401 401 401 401 403 404 403 403 409 409 403 404 404
+POST   /v1/forest-mortgages/{id}/official-registration/confirm 401 401 401 401 401 403 403 403 403 403 409 403 403 404
+POST   /v1/forest-mortgages/{id}/official-registration/reject 401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/forest-mortgages/{id}/release                401 401 401 401 401 403 404 403 403 409 403 403 404 403
 GET    /v1/forest-rights                                401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/forest-rights                                401 401 401 401 401 403 403 403 403 403 409 - - -
@@ -636,6 +648,8 @@ GET    /v1/market/settings                              401 401 401 401 401 200 
 PUT    /v1/market/settings                              401 401 401 401 401 403 403 403 403 403 200 - - -
 GET    /v1/market/summary                               401 401 401 401 401 422 422 422 422 422 422 - - -
 POST   /v1/market/sweep                                 401 401 401 401 401 403 403 403 403 403 200 - - -
+POST   /v1/objections/{id}/resolve                      401 401 401 401 401 403 403 403 403 403 200 403 403 404
+POST   /v1/objections/{id}/withdraw                     401 401 401 401 401 404 404 403 409 404 403 404 404 403
 GET    /v1/parties                                      401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/parties                                      401 401 401 401 401 403 403 403 403 403 201 - - -
 GET    /v1/parties/{id}                                 401 401 401 401 401 404 404 200 200 404 200 404 404 404

@@ -23,6 +23,8 @@ struct World {
 fn world(b: Backend) -> World {
     let srv = Server::start(b);
     let admin = srv.admin();
+    // Mortgages are completed before their official registrations (see register_officially).
+    admin.set_clock("2026-11-25T00:00:00Z");
     let f = admin
         .post("/v1/parties", &json!({"kind": "individual", "name_zh": "林木生", "id_number": FARMER_ID, "region_code": "350721"}))
         .expect(201);
@@ -83,9 +85,20 @@ fn mortgage(w: &World, banker: &Api, lender: i64, parcels: &[i64], terms: Value)
     id
 }
 
-fn register_officially(banker: &Api, id: i64, at: &str) -> Value {
-    banker
+/// The lender enters the official registration (R14) and an operator confirms it. The clock stands
+/// at the end of the official day, so the time lies after the mortgage's completion (the world's
+/// clock starts earlier) and not in the future.
+fn register_officially(w: &World, banker: &Api, id: i64, at: &str) -> Value {
+    w.admin.set_clock(&format!("{}T23:59:59Z", &at[..10]));
+    let r = banker
         .post(&format!("/v1/forest-mortgages/{id}/official-registration"), &json!({"certificate_no": format!("闽(2026)顺昌县不动产证明第{id:07}号"), "registered_at": at}))
+        .expect(200);
+    assert_eq!(r.body["status"], "pending_confirmation");
+    w.admin
+        .post(
+            &format!("/v1/forest-mortgages/{id}/official-registration/confirm"),
+            &json!({}),
+        )
         .expect(200)
         .body
 }
@@ -211,9 +224,9 @@ fn ranks_follow_official_registration(b: Backend) {
         s.body["encumbrances"][0]["status"],
         "pending_official_registration"
     );
-    register_officially(&w.banker1, first, "2026-12-03T10:15:00Z");
+    register_officially(&w, &w.banker1, first, "2026-12-03T10:15:00Z");
     let second = mortgage(&w, &w.banker2, w.bank2, &[p], terms(w.bank2, "100000.00"));
-    let r = register_officially(&w.banker2, second, "2026-12-10T09:00:00Z");
+    let r = register_officially(&w, &w.banker2, second, "2026-12-10T09:00:00Z");
     assert_eq!(r["parcels"][0]["rank"], 2);
     // The second lender sees what ranks ahead of it.
     let s = w
@@ -283,7 +296,7 @@ fn farmer_privacy_and_bank_flow(b: Backend) {
         .body;
     assert!(none["encumbrances"].as_array().unwrap().is_empty());
     let id = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "200000.00"));
-    let reg = register_officially(&w.banker1, id, "2026-12-03T10:15:00Z");
+    let reg = register_officially(&w, &w.banker1, id, "2026-12-03T10:15:00Z");
     let registration_no = reg["registration_no"].as_str().unwrap().to_string();
     let s = w
         .banker2
@@ -364,7 +377,7 @@ fn holder_changes_and_transfer_ban(b: Backend) {
     let mut t = terms(w.bank1, "100000.00");
     t["transfer_ban"] = json!(true);
     let m1 = mortgage(&w, &w.banker1, w.bank1, &[banned], t);
-    register_officially(&w.banker1, m1, "2026-12-03T10:15:00Z");
+    register_officially(&w, &w.banker1, m1, "2026-12-03T10:15:00Z");
     let r = w
         .admin
         .post(
@@ -381,7 +394,7 @@ fn holder_changes_and_transfer_ban(b: Backend) {
         &[free],
         terms(w.bank1, "100000.00"),
     );
-    register_officially(&w.banker1, m2, "2026-12-04T10:15:00Z");
+    register_officially(&w, &w.banker1, m2, "2026-12-04T10:15:00Z");
     let r = w
         .admin
         .post(
@@ -418,9 +431,9 @@ fn disposal_pays_by_rank(b: Backend) {
     let w = world(b);
     let p = register(&w, parcel_body(w.farmer, 1));
     let first = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "200000.00"));
-    register_officially(&w.banker1, first, "2026-12-03T10:15:00Z");
+    register_officially(&w, &w.banker1, first, "2026-12-03T10:15:00Z");
     let second = mortgage(&w, &w.banker2, w.bank2, &[p], terms(w.bank2, "100000.00"));
-    register_officially(&w.banker2, second, "2026-12-10T09:00:00Z");
+    register_officially(&w, &w.banker2, second, "2026-12-10T09:00:00Z");
     w.banker1
         .post_key(
             &format!("/v1/forest-mortgages/{first}/enforce"),
@@ -472,7 +485,7 @@ fn freeze_and_split(b: Backend) {
     let w = world(b);
     let p = register(&w, parcel_body(w.farmer, 1));
     let m = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "100000.00"));
-    register_officially(&w.banker1, m, "2026-12-03T10:15:00Z");
+    register_officially(&w, &w.banker1, m, "2026-12-03T10:15:00Z");
     let buyer = party(&w.admin, "enterprise", 5);
     // A court freezes the parcel: no holder change, no split, no new mortgage; it shows in search.
     let f = w.admin.post(&format!("/v1/forest-rights/{p}/freezes"), &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"})).expect(201);

@@ -1,5 +1,7 @@
-//! Judicial freezes (查封/冻结): an operator records a court order freezing quantity of a holding;
-//! frozen quantity cannot move or be pledged until a later order lifts it.
+//! Judicial freezes (查封/冻结): an operator records a court order freezing quantity of a holding.
+//! Courts come first ([`super::courts`]): the freeze reaches available quantity (moved to `frozen`)
+//! and pledged quantity (it stays pledged and is frozen as well); nothing of it moves until a later
+//! order lifts it, except by a forced transfer by court order, which executes against it.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
@@ -9,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use super::courts;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
@@ -18,8 +21,9 @@ use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
-use crate::rights::store as rights;
-use crate::rights::Bucket;
+use crate::rights::serials::Range;
+use crate::rights::store::{self as rights, LotRow};
+use crate::rights::{Acquisition, Bucket};
 use crate::schema::judicial_freezes as jf;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,12 +46,24 @@ pub struct FreezeRow {
     pub lift_document_ref: Option<String>,
     pub lifted_by: Option<String>,
     pub lifted_at: Option<NaiveDateTime>,
+    /// The part resting on the holding's pledged quantity (the rest sits in `frozen`).
+    pub pledged: i64,
+    /// The part a forced transfer by court order has taken.
+    pub executed: i64,
 }
 
 impl FreezeRow {
     /// Freezes are listed among encumbrances under this number.
     pub fn registration_no(&self) -> String {
         format!("NPDJ-{:06}", self.id)
+    }
+    /// What the freeze still holds.
+    pub fn holds(&self) -> i64 {
+        self.quantity - self.executed
+    }
+    /// The part it holds in the holding's `frozen` bucket.
+    pub fn in_frozen(&self) -> i64 {
+        self.holds() - self.pledged
     }
 }
 
@@ -57,11 +73,17 @@ pub struct FreezeView {
     pub registration_no: String,
     pub lot_id: i64,
     pub party_id: i64,
+    /// The quantity ordered frozen.
     pub quantity: Dec,
+    /// Of it, the part that is pledged quantity: it stays pledged and is frozen as well, so no
+    /// release, disposal or transfer of the pledge moves it.
+    pub pledged_quantity: Dec,
+    /// Of it, the part a forced transfer by court order has executed (taken).
+    pub executed_quantity: Dec,
     pub court: String,
     pub case_no: String,
     pub document_ref: String,
-    /// `active` or `lifted`.
+    /// `active`, `lifted`, or `executed` (a forced transfer by court order took all of it).
     pub status: String,
     pub ordered_at: DateTime<Utc>,
     pub lift_document_ref: Option<String>,
@@ -76,6 +98,8 @@ impl From<FreezeRow> for FreezeView {
             lot_id: f.lot_id,
             party_id: f.party_id,
             quantity: Dec::qty(f.quantity),
+            pledged_quantity: Dec::qty(f.pledged),
+            executed_quantity: Dec::qty(f.executed),
             court: f.court,
             case_no: f.case_no,
             document_ref: f.document_ref,
@@ -103,6 +127,144 @@ pub fn active_for_lot(conn: &mut DbConn, lot: i64) -> QueryResult<Vec<FreezeRow>
         .order(jf::id)
         .select(FreezeRow::as_select())
         .load(conn)
+}
+
+/// The active freezes of one holding, oldest first.
+pub fn active_on_holding(conn: &mut DbConn, party: i64, lot: i64) -> QueryResult<Vec<FreezeRow>> {
+    jf::table
+        .filter(jf::party_id.eq(party))
+        .filter(jf::lot_id.eq(lot))
+        .filter(jf::status.eq("active"))
+        .order(jf::id)
+        .select(FreezeRow::as_select())
+        .load(conn)
+}
+
+/// Moves quantity of a holding into or out of `frozen` on a court's order.
+#[allow(clippy::too_many_arguments)]
+fn court_move(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    from: Side,
+    to: Side,
+    quantity: i64,
+    cause: &str,
+    reference: String,
+    actor: &str,
+    at: NaiveDateTime,
+    acquisition: Option<Acquisition>,
+) -> ApiResult<Vec<Range>> {
+    if quantity == 0 {
+        return Ok(Vec::new());
+    }
+    ledger::move_quantity(
+        conn,
+        Movement {
+            lot,
+            from,
+            to,
+            quantity,
+            cause,
+            reference,
+            actor,
+            at,
+            acquisition,
+            named_serials: None,
+        },
+    )
+}
+
+/// A forced transfer by court order (R13's court counterpart): it executes against the frozen
+/// quantity of the holding first, oldest freeze first (consuming those freezes), then takes
+/// available quantity. Pledged quantity is not taken: the pledgee ranks first on it, and a court
+/// reaches it through the pledge's own disposal. Returns the serial ranges that moved.
+#[allow(clippy::too_many_arguments)]
+pub fn court_transfer(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    from: i64,
+    to: i64,
+    quantity: i64,
+    reference: String,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<Vec<Range>> {
+    let freezes = active_on_holding(conn, from, lot.id)?;
+    let parts: Vec<i64> = freezes.iter().map(FreezeRow::in_frozen).collect();
+    let taken = courts::oldest_first(&parts, quantity);
+    for (f, take) in freezes.iter().zip(&taken).filter(|(_, t)| **t > 0) {
+        let executed = f.executed + take;
+        let status = if executed == f.quantity {
+            "executed"
+        } else {
+            "active"
+        };
+        diesel::update(jf::table.find(f.id))
+            .set((jf::executed.eq(executed), jf::status.eq(status)))
+            .execute(conn)?;
+        let f = FreezeRow {
+            executed,
+            status: status.into(),
+            ..f.clone()
+        };
+        audit(conn, &f, "freeze.executed", actor, at)?;
+        notify_lenders(conn, &f, "judicial_freeze.executed", at)?;
+    }
+    let from_frozen: i64 = taken.iter().sum();
+    let mut moved = court_move(
+        conn,
+        lot,
+        Side::holder(from, Bucket::Frozen),
+        Side::holder(to, Bucket::Available),
+        from_frozen,
+        "court_forced_transfer",
+        reference.clone(),
+        actor,
+        at,
+        Some(Acquisition::Other),
+    )?;
+    moved.extend(court_move(
+        conn,
+        lot,
+        Side::holder(from, Bucket::Available),
+        Side::holder(to, Bucket::Available),
+        quantity - from_frozen,
+        "forced_transfer",
+        reference,
+        actor,
+        at,
+        Some(Acquisition::Other),
+    )?);
+    Ok(moved)
+}
+
+/// How much of `leaving` pledged quantity of a holding the active freezes still need, when a
+/// pledge lapses: that part goes to `frozen` (see [`lapse_into_frozen`]), the rest is released.
+pub fn needed_on_lapse(conn: &mut DbConn, party: i64, lot: i64, leaving: i64) -> ApiResult<i64> {
+    let frozen_pledged: i64 = active_on_holding(conn, party, lot)?
+        .iter()
+        .map(|f| f.pledged)
+        .sum();
+    if frozen_pledged == 0 {
+        return Ok(0);
+    }
+    let pledged = rights::holding(conn, party, lot)?.map_or(0, |h| h.pledged);
+    Ok(courts::lapse_to_frozen(pledged, frozen_pledged, leaving))
+}
+
+/// Records that `quantity` the freezes rested on in `pledged` now sits in `frozen` (the pledge
+/// under them lapsed): their pledged parts shrink, oldest first. The caller moves the quantity.
+pub fn lapse_into_frozen(conn: &mut DbConn, party: i64, lot: i64, quantity: i64) -> ApiResult<()> {
+    let freezes = active_on_holding(conn, party, lot)?;
+    let parts: Vec<i64> = freezes.iter().map(|f| f.pledged).collect();
+    for (f, take) in freezes.iter().zip(courts::oldest_first(&parts, quantity)) {
+        if take > 0 {
+            diesel::update(jf::table.find(f.id))
+                .set(jf::pledged.eq(f.pledged - take))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// Tells the lenders of live pledges on the frozen holding.
@@ -165,7 +327,7 @@ pub struct NewFreeze {
 }
 
 #[utoipa::path(post, path = "/v1/judicial-freezes", tag = "pledges", operation_id = "recordJudicialFreeze",
-    summary = "Record a court order freezing available quantity of a holding",
+    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well)",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = NewFreeze, responses((status = 201, description = "Frozen", body = FreezeView)))]
 #[post("/v1/judicial-freezes")]
@@ -196,11 +358,29 @@ async fn freeze(
         StatusCode::CREATED,
         move |conn| {
             let lot = rights::lock_lot(conn, r.lot_id)?;
-            rights::holding(conn, r.party_id, lot.id)?
+            let h = rights::holding(conn, r.party_id, lot.id)?
                 .ok_or_else(|| ApiError::not_found("holding"))?;
             let t = rights::right_type(conn, &lot.right_type)?
                 .ok_or_else(|| ApiError::internal("right type vanished"))?;
             let quantity = parse_quantity("quantity", r.quantity, &t)?;
+            let frozen_pledged: i64 = active_on_holding(conn, r.party_id, lot.id)?
+                .iter()
+                .map(|f| f.pledged)
+                .sum();
+            let reach = courts::reach(h.available, h.pledged, frozen_pledged, quantity)
+                .map_err(|s| {
+                    ApiError::conflict(
+                        "freeze_exceeds_holding",
+                        format!(
+                            "the order asks for more than the holding has to freeze: {} available or pledged; \
+                             {} listed for sale and {} in pending transfers are bound to buyers and must first \
+                             come back (the listing withdrawn, the transfer cancelled or rejected)",
+                            Dec::qty(s.reachable).0,
+                            Dec::qty(h.listed).0,
+                            Dec::qty(h.in_transfer).0
+                        ),
+                    )
+                })?;
             diesel::insert_into(jf::table)
                 .values((
                     jf::lot_id.eq(lot.id),
@@ -212,6 +392,7 @@ async fn freeze(
                     jf::status.eq("active"),
                     jf::ordered_by.eq(&actor),
                     jf::ordered_at.eq(now),
+                    jf::pledged.eq(reach.from_pledged),
                 ))
                 .execute(conn)?;
             let f: FreezeRow = jf::table
@@ -219,20 +400,17 @@ async fn freeze(
                 .order(jf::id.desc())
                 .select(FreezeRow::as_select())
                 .first(conn)?;
-            ledger::move_quantity(
+            court_move(
                 conn,
-                Movement {
-                    lot: &lot,
-                    from: Side::holder(r.party_id, Bucket::Available),
-                    to: Side::holder(r.party_id, Bucket::Frozen),
-                    quantity,
-                    cause: "judicial_freeze",
-                    reference: format!("freeze:{}", f.id),
-                    actor: &actor,
-                    at: now,
-                    acquisition: None,
-                    named_serials: None,
-                },
+                &lot,
+                Side::holder(r.party_id, Bucket::Available),
+                Side::holder(r.party_id, Bucket::Frozen),
+                reach.from_available,
+                "judicial_freeze",
+                format!("freeze:{}", f.id),
+                &actor,
+                now,
+                None,
             )?;
             audit(conn, &f, "freeze.recorded", &actor, now)?;
             notify_lenders(conn, &f, "judicial_freeze.recorded", now)?;
@@ -308,20 +486,18 @@ async fn lift(
                 .find(id)
                 .select(FreezeRow::as_select())
                 .first(conn)?;
-            ledger::move_quantity(
+            // What it held in `frozen` is available again; what it rested on stays pledged.
+            court_move(
                 conn,
-                Movement {
-                    lot: &lot,
-                    from: Side::holder(f.party_id, Bucket::Frozen),
-                    to: Side::holder(f.party_id, Bucket::Available),
-                    quantity: f.quantity,
-                    cause: "judicial_unfreeze",
-                    reference: format!("freeze:{id}"),
-                    actor: &actor,
-                    at: now,
-                    acquisition: None,
-                    named_serials: None,
-                },
+                &lot,
+                Side::holder(f.party_id, Bucket::Frozen),
+                Side::holder(f.party_id, Bucket::Available),
+                f.in_frozen(),
+                "judicial_unfreeze",
+                format!("freeze:{id}"),
+                &actor,
+                now,
+                None,
             )?;
             audit(conn, &f, "freeze.lifted", &actor, now)?;
             notify_lenders(conn, &f, "judicial_freeze.lifted", now)?;

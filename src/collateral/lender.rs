@@ -93,6 +93,9 @@ pub struct Notice {
     pub period_end: Option<NaiveDate>,
     pub loan_maturity: Option<NaiveDate>,
     pub pboc_registration_no: Option<String>,
+    /// Objections (异议登记) standing against this registration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objections: Vec<super::objections::ObjectionView>,
     /// Judicial freezes: the court, case and order.
     pub court: Option<String>,
     pub case_no: Option<String>,
@@ -131,6 +134,10 @@ pub fn pledge_notice(conn: &mut DbConn, p: &PledgeRow) -> ApiResult<Notice> {
         period_end: p.period_end,
         loan_maturity: p.loan_maturity,
         pboc_registration_no: p.pboc_registration_no.clone(),
+        objections: super::objections::active_for(
+            conn,
+            p.registration_no.as_deref().unwrap_or(""),
+        )?,
         court: None,
         case_no: None,
         document_ref: None,
@@ -152,6 +159,7 @@ fn freeze_notice(conn: &mut DbConn, f: &FreezeRow) -> ApiResult<Notice> {
         period_end: None,
         loan_maturity: None,
         pboc_registration_no: None,
+        objections: Vec::new(),
         court: Some(f.court.clone()),
         case_no: Some(f.case_no.clone()),
         document_ref: Some(f.document_ref.clone()),
@@ -189,10 +197,18 @@ pub fn forest_notice(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Notice> {
         grantor: party_ref(conn, m.mortgagor_id)?,
         lender: Some(party_ref(conn, m.lender_id)?),
         secured_amount: m.secured_amount.map(Dec::money),
-        registered_at: m.official_registered_at.map(|t| t.and_utc()),
+        // An entered but unconfirmed official registration has no time (nor rank) yet (R14).
+        registered_at: m
+            .official_registered_at
+            .filter(|_| m.status != "pending_confirmation")
+            .map(|t| t.and_utc()),
         period_end: None,
         loan_maturity: m.loan_end,
         pboc_registration_no: None,
+        objections: super::objections::active_for(
+            conn,
+            m.registration_no.as_deref().unwrap_or(""),
+        )?,
         court: None,
         case_no: None,
         document_ref: m.official_certificate_no.clone(),
@@ -725,6 +741,10 @@ fn verify_forest(
     if !(by_code || party || bank) {
         return Err(ApiError::not_found("encumbrance"));
     }
+    let freezes = crate::forest::freezes::active_on_mortgage(conn, m.id)?
+        .iter()
+        .map(|f| parcel_freeze_notice(conn, f))
+        .collect::<ApiResult<Vec<_>>>()?;
     let notice = forest_notice(conn, &m)?;
     let full = crate::forest::mortgages::view(conn, m)?;
     let entries = if party {
@@ -745,7 +765,7 @@ fn verify_forest(
     Ok(EncumbranceView {
         as_of,
         notice,
-        freezes: Vec::new(),
+        freezes,
         entries,
         private_terms,
     })
@@ -776,6 +796,7 @@ fn parcel_freeze_notice(
         period_end: None,
         loan_maturity: None,
         pboc_registration_no: None,
+        objections: Vec::new(),
         court: Some(f.court.clone()),
         case_no: Some(f.case_no.clone()),
         document_ref: Some(f.document_ref.clone()),

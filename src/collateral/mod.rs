@@ -1,10 +1,12 @@
 //! Collateral: pledges of rights (质押) with their append-only entries (R8), judicial freezes
 //! (查封/冻结), and the lender API — search, verification and signed search certificates.
 
+pub mod courts;
 pub mod disposal;
 pub mod freezes;
 pub mod lender;
 pub mod monitoring;
+pub mod objections;
 pub mod page;
 pub mod pledges;
 pub mod rules;

@@ -69,6 +69,8 @@ fn status_zh(status: &str) -> &'static str {
         "lapsed" => "已失效",
         "disposed" => "已处置",
         "pending_official_registration" => "待不动产登记",
+        "pending_confirmation" => "不动产登记待核实",
+        "executed" => "已强制执行",
         "active" => "生效中",
         "lifted" => "已解除",
         _ => "其他",
@@ -191,6 +193,20 @@ fn result_html(v: &EncumbranceView) -> String {
             })
             .collect()
     };
+    let objections: String = v
+        .notice
+        .objections
+        .iter()
+        .map(|o| {
+            format!(
+                "<p class=\"warn\">异议登记 · <span lang=\"en\">Objection</span>: {} ({}, {})</p>",
+                esc(&o.reason),
+                esc(&o.objection_no),
+                o.lapses_at.format("%Y-%m-%d")
+            )
+        })
+        .collect();
+    let freezes = freezes + &objections;
     let history: String = v
         .entries
         .iter()

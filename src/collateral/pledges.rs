@@ -1209,6 +1209,8 @@ pub struct SweepResult {
     pub warned: Vec<i64>,
     /// Pledges whose loan-to-value rose above the alert level (at market prices); lender told.
     pub ltv_alerts: Vec<i64>,
+    /// Objections (异议登记) whose period passed without withdrawal or resolution.
+    pub objections_lapsed: Vec<i64>,
 }
 
 /// Lapses pledges whose period ended and records the 90-day warnings. Idempotent; run by the
@@ -1227,6 +1229,7 @@ pub fn run_sweep(
         lapsed: Vec::new(),
         warned: Vec::new(),
         ltv_alerts: Vec::new(),
+        objections_lapsed: Vec::new(),
     };
     for candidate in due {
         db::write_tx(conn, |conn| -> ApiResult<()> {
@@ -1238,17 +1241,36 @@ pub fn run_sweep(
                 return Ok(());
             };
             if end < today {
-                unpledge(
-                    conn,
-                    &p,
-                    &lot,
-                    p.quantity,
-                    Side::holder(p.pledgor_id, Bucket::Available),
-                    "pledge_lapse",
-                    None,
-                    "registry",
-                    now,
-                )?;
+                // What a judicial freeze rests on stays frozen: the court's hold outlives the pledge.
+                let held = super::freezes::needed_on_lapse(conn, p.pledgor_id, lot.id, p.quantity)?;
+                if held > 0 {
+                    super::freezes::lapse_into_frozen(conn, p.pledgor_id, lot.id, held)?;
+                    unpledge(
+                        conn,
+                        &p,
+                        &lot,
+                        held,
+                        Side::holder(p.pledgor_id, Bucket::Frozen),
+                        "judicial_freeze_lapse",
+                        None,
+                        "registry",
+                        now,
+                    )?;
+                }
+                let rest = find(conn, p.id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
+                if rest.quantity > 0 {
+                    unpledge(
+                        conn,
+                        &rest,
+                        &lot,
+                        rest.quantity,
+                        Side::holder(p.pledgor_id, Bucket::Available),
+                        "pledge_lapse",
+                        None,
+                        "registry",
+                        now,
+                    )?;
+                }
                 set_status(conn, p.id, "lapsed", now)?;
                 add_entry(
                     conn,
@@ -1277,6 +1299,7 @@ pub fn run_sweep(
         })?;
     }
     out.ltv_alerts = super::monitoring::monitor(conn, now)?;
+    out.objections_lapsed = super::objections::lapse_due(conn, now)?;
     Ok(out)
 }
 

@@ -63,6 +63,26 @@ pub fn active_for_holder(conn: &mut DbConn, party: i64) -> QueryResult<Vec<Parce
         .load(conn)
 }
 
+/// Active freezes on any of the parcels a mortgage burdens.
+pub fn active_on_mortgage(
+    conn: &mut DbConn,
+    mortgage_id: i64,
+) -> QueryResult<Vec<ParcelFreezeRow>> {
+    use crate::schema::forest_mortgage_parcels as fmp;
+    pf::table
+        .filter(
+            pf::parcel_id.eq_any(
+                fmp::table
+                    .filter(fmp::mortgage_id.eq(mortgage_id))
+                    .select(fmp::parcel_id),
+            ),
+        )
+        .filter(pf::status.eq("active"))
+        .order(pf::id)
+        .select(ParcelFreezeRow::as_select())
+        .load(conn)
+}
+
 /// Refuses any change of a parcel that is frozen or no longer exists as such (split).
 pub fn require_changeable(conn: &mut DbConn, p: &ParcelRow) -> ApiResult<()> {
     if p.status != "active" {
@@ -71,6 +91,12 @@ pub fn require_changeable(conn: &mut DbConn, p: &ParcelRow) -> ApiResult<()> {
             format!("{} was split; use its parts", p.certificate_no),
         ));
     }
+    require_unfrozen(conn, p)
+}
+
+/// Courts come first: a frozen parcel is not sold, disposed of or otherwise changed until a later
+/// order lifts the freeze.
+pub fn require_unfrozen(conn: &mut DbConn, p: &ParcelRow) -> ApiResult<()> {
     if let Some(f) = active(conn, p.id)?.first() {
         return Err(ApiError::conflict(
             "parcel_frozen",

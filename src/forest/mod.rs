@@ -18,8 +18,14 @@ use crate::schema::{
     forest_parcels as fp,
 };
 
-/// Mortgage statuses that burden a parcel and show in searches.
-pub const LIVE: [&str; 3] = ["pending_official_registration", "registered", "enforcing"];
+/// Mortgage statuses that burden a parcel and show in searches. `pending_confirmation`: the
+/// official registration is entered but not yet confirmed by an operator, so it has no rank.
+pub const LIVE: [&str; 4] = [
+    "pending_official_registration",
+    "pending_confirmation",
+    "registered",
+    "enforcing",
+];
 /// Statuses that hold a rank (officially registered).
 pub const RANKED: [&str; 2] = ["registered", "enforcing"];
 
@@ -88,6 +94,12 @@ pub struct MortgageRow {
     pub verification_code: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When the lender completed the terms: an official registration cannot be earlier (R14).
+    pub completed_at: Option<NaiveDateTime>,
+    /// Who entered the official registration (when: its entry).
+    pub official_entered_by: Option<String>,
+    /// The operator who confirmed it (never the one who entered it); only then does it rank.
+    pub official_confirmed_by: Option<String>,
 }
 
 pub fn parcel(conn: &mut DbConn, id: i64) -> QueryResult<Option<ParcelRow>> {

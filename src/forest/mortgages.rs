@@ -16,7 +16,7 @@ use super::{
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::pledges::EntryView;
-use crate::collateral::{random_code, rules::split_proceeds};
+use crate::collateral::random_code;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{money_to_fen, Dec};
@@ -31,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_one)
         .service(complete)
         .service(official)
+        .service(confirm_official)
+        .service(reject_official)
         .service(release)
         .service(enforce)
         .service(dispose);
@@ -53,7 +55,9 @@ pub struct MortgageView {
     pub registration_no: Option<String>,
     pub mortgagor_id: i64,
     pub lender_id: i64,
-    /// applied, pending_official_registration, registered, released, enforcing, disposed, withdrawn.
+    /// applied, pending_official_registration, pending_confirmation (the official registration is
+    /// entered and awaits an operator's confirmation: no rank yet), registered, released,
+    /// enforcing, disposed, withdrawn.
     pub status: String,
     pub parcels: Vec<MortgagedParcel>,
     pub secured_amount: Option<Dec>,
@@ -73,6 +77,9 @@ pub struct MortgageView {
     /// 不动产登记证明号 and time (R14).
     pub official_certificate_no: Option<String>,
     pub official_registered_at: Option<DateTime<Utc>>,
+    /// Who entered the official registration (R14), and who confirmed it (another person).
+    pub official_entered_by: Option<String>,
+    pub official_confirmed_by: Option<String>,
     pub verification_code: Option<String>,
     pub claim_amount: Option<Dec>,
     pub proceeds: Option<Dec>,
@@ -131,6 +138,8 @@ pub fn view(conn: &mut DbConn, m: MortgageRow) -> ApiResult<MortgageView> {
         transfer_ban: m.transfer_ban,
         official_certificate_no: m.official_certificate_no,
         official_registered_at: m.official_registered_at.map(|t| t.and_utc()),
+        official_entered_by: m.official_entered_by,
+        official_confirmed_by: m.official_confirmed_by,
         verification_code: m.verification_code,
         claim_amount: m.claim_amount.map(Dec::money),
         proceeds: m.proceeds.map(Dec::money),
@@ -445,6 +454,7 @@ async fn complete(
                 fm::consent.eq(r.consent.as_ref().map(|c| json!(c).to_string())),
                 fm::transfer_ban.eq(r.transfer_ban),
                 fm::verification_code.eq(random_code(10)),
+                fm::completed_at.eq(now),
                 fm::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -457,7 +467,7 @@ async fn complete(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"certificate_no": "闽(2026)顺昌县不动产证明第0004567号", "registered_at": "2026-12-03T10:15:00Z"}))]
+#[schema(example = json!({"certificate_no": "闽(2026)顺昌县不动产证明第0004567号", "registered_at": "2026-11-20T10:15:00Z"}))]
 pub struct OfficialRegistration {
     /// 不动产登记证明号 issued by the real-estate registration authority.
     pub certificate_no: String,
@@ -466,9 +476,11 @@ pub struct OfficialRegistration {
 }
 
 #[utoipa::path(post, path = "/v1/forest-mortgages/{id}/official-registration", tag = "forest", operation_id = "recordOfficialRegistration",
-    summary = "Record the real-estate registration certificate: the mortgage becomes registered (R14)",
+    summary = "Enter the real-estate registration certificate (R14); the mortgage ranks once another person, an operator, confirms it",
     params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
-    request_body = OfficialRegistration, responses((status = 200, description = "Registered", body = MortgageView)))]
+    request_body = OfficialRegistration, responses((status = 200, description = "pending_confirmation: entered, no rank yet", body = MortgageView),
+        (status = 409, description = "official_certificate_taken: another mortgage carries this certificate number", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "official_time_in_future, official_time_before_completion", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/forest-mortgages/{id}/official-registration")]
 async fn official(
     state: web::Data<AppState>,
@@ -479,7 +491,8 @@ async fn official(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank, Role::Operator])?;
     let r = body.value;
-    if r.certificate_no.trim().is_empty() {
+    let certificate_no = r.certificate_no.trim().to_string();
+    if certificate_no.is_empty() {
         return Err(ApiError::invalid_field("certificate_no", "required"));
     }
     let at = db::now_micros(r.registered_at);
@@ -488,6 +501,12 @@ async fn official(
         who.actor(),
         db::now_micros(state.clock.now()),
     );
+    if at > now {
+        return Err(ApiError::unprocessable(
+            "official_time_in_future",
+            "the official registration time lies in the future",
+        ));
+    }
     let w = who.clone();
     idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
         let m = lock(conn, &w, id, now)?;
@@ -495,11 +514,128 @@ async fn official(
             require_lender(&w, &m)?;
         }
         require_status(&m, &["pending_official_registration"])?;
+        if m.completed_at.is_some_and(|c| at < c) {
+            return Err(ApiError::unprocessable(
+                "official_time_before_completion",
+                "the official registration time lies before the mortgage was completed",
+            ));
+        }
+        let taken: Option<Option<String>> = fm::table
+            .filter(fm::official_certificate_no.eq(&certificate_no))
+            .filter(fm::id.ne(id))
+            .select(fm::registration_no)
+            .first(conn)
+            .optional()?;
+        if let Some(other) = taken {
+            return Err(certificate_taken(&certificate_no, other));
+        }
+        diesel::update(fm::table.find(id))
+            .set((
+                fm::status.eq("pending_confirmation"),
+                fm::official_certificate_no.eq(&certificate_no),
+                fm::official_registered_at.eq(at),
+                fm::official_entered_by.eq(&actor),
+                fm::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                    certificate_taken(&certificate_no, None)
+                }
+                e => e.into(),
+            })?;
+        let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
+        add_entry(conn, &m, "official_registration_entered", json!({"official_certificate_no": certificate_no, "registered_at": r.registered_at, "entered_by": actor}), &actor, now)?;
+        outcome(conn, id)
+    })
+    .await
+}
+
+fn certificate_taken(certificate_no: &str, other: Option<String>) -> ApiError {
+    ApiError::conflict(
+        "official_certificate_taken",
+        format!(
+            "{certificate_no} already registered another mortgage{}",
+            other.map(|o| format!(" ({o})")).unwrap_or_default()
+        ),
+    )
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmOfficial {
+    /// What the operator checked it against (e.g. the certificate itself, the authority's register).
+    pub note: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/forest-mortgages/{id}/official-registration/confirm", tag = "forest", operation_id = "confirmOfficialRegistration",
+    summary = "An operator other than the person who entered it confirms the official registration; the mortgage now ranks by its official time (R14)",
+    params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = ConfirmOfficial, responses((status = 200, description = "Registered, with its rank", body = MortgageView),
+        (status = 403, description = "maker_checker: the person who entered it cannot confirm it", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/forest-mortgages/{id}/official-registration/confirm")]
+async fn confirm_official(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<ConfirmOfficial>,
+) -> ApiResult<HttpResponse> {
+    decide_official(state, who, idem, id.into_inner(), body, true).await
+}
+
+#[utoipa::path(post, path = "/v1/forest-mortgages/{id}/official-registration/reject", tag = "forest", operation_id = "rejectOfficialRegistration",
+    summary = "An operator other than the person who entered it rejects the entered official registration; it may be entered again",
+    params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = ConfirmOfficial, responses((status = 200, description = "Back to pending_official_registration", body = MortgageView)))]
+#[post("/v1/forest-mortgages/{id}/official-registration/reject")]
+async fn reject_official(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<ConfirmOfficial>,
+) -> ApiResult<HttpResponse> {
+    decide_official(state, who, idem, id.into_inner(), body, false).await
+}
+
+async fn decide_official(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: i64,
+    body: ApiJson<ConfirmOfficial>,
+    confirm: bool,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let note = body.value.note;
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    let w = who.clone();
+    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
+        let m = lock(conn, &w, id, now)?;
+        require_status(&m, &["pending_confirmation"])?;
+        if m.official_entered_by.as_deref() == Some(actor.as_str()) {
+            let mut e = ApiError::forbidden("maker-checker: the person who entered the official registration cannot also confirm or reject it");
+            e.code = "maker_checker";
+            return Err(e);
+        }
+        if !confirm {
+            diesel::update(fm::table.find(id))
+                .set((
+                    fm::status.eq("pending_official_registration"),
+                    fm::official_certificate_no.eq(None::<String>),
+                    fm::official_registered_at.eq(None::<NaiveDateTime>),
+                    fm::official_entered_by.eq(None::<String>),
+                    fm::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            add_entry(conn, &m, "official_registration_rejected", json!({"official_certificate_no": m.official_certificate_no, "note": note}), &actor, now)?;
+            return outcome(conn, id);
+        }
         diesel::update(fm::table.find(id))
             .set((
                 fm::status.eq("registered"),
-                fm::official_certificate_no.eq(r.certificate_no.trim()),
-                fm::official_registered_at.eq(at),
+                fm::official_confirmed_by.eq(&actor),
                 fm::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -512,7 +648,8 @@ async fn official(
                 .execute(conn)?;
         }
         let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
-        add_entry(conn, &m, "registered", json!({"official_certificate_no": r.certificate_no.trim(), "registered_at": r.registered_at}), &actor, now)?;
+        add_entry(conn, &m, "registered", json!({"official_certificate_no": m.official_certificate_no, "registered_at": m.official_registered_at.map(|t| t.and_utc()),
+            "entered_by": m.official_entered_by, "confirmed_by": actor, "note": note}), &actor, now)?;
         outcome(conn, id)
     })
     .await
@@ -558,7 +695,14 @@ async fn release(
         move |conn| {
             let m = lock(conn, &w, id, now)?;
             require_lender(&w, &m)?;
-            require_status(&m, &["pending_official_registration", "registered"])?;
+            require_status(
+                &m,
+                &[
+                    "pending_official_registration",
+                    "pending_confirmation",
+                    "registered",
+                ],
+            )?;
             diesel::update(fm::table.find(id))
                 .set((fm::status.eq("released"), fm::updated_at.eq(now)))
                 .execute(conn)?;
@@ -651,16 +795,72 @@ async fn enforce(
 /// The exchange's sale of the mortgaged parcels (until the market module runs disposal).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"proceeds": "480000.00", "buyer_party_id": 9}))]
+#[schema(example = json!({"proceeds": "500000.00", "buyer_party_id": 9,
+    "parcel_proceeds": [{"parcel_id": 1, "proceeds": "400000.00"}, {"parcel_id": 2, "proceeds": "100000.00"}]}))]
 pub struct DisposeMortgage {
+    /// The whole sale.
     pub proceeds: Dec,
     pub buyer_party_id: i64,
+    /// What each parcel sold for; required when the mortgage burdens more than one parcel, and
+    /// adding up to `proceeds`. Each parcel's proceeds pay the mortgages on that parcel only.
+    pub parcel_proceeds: Option<Vec<ParcelProceeds>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParcelProceeds {
+    pub parcel_id: i64,
+    pub proceeds: Dec,
+}
+
+/// Each parcel's proceeds in fen, in parcel id order, checked against the parcels sold.
+fn proceeds_by_parcel(
+    parcels: &[i64],
+    total: i64,
+    given: Option<&[ParcelProceeds]>,
+) -> ApiResult<Vec<(i64, i64)>> {
+    let Some(given) = given else {
+        return match parcels {
+            [one] => Ok(vec![(*one, total)]),
+            _ => Err(ApiError::unprocessable(
+                "parcel_proceeds_required",
+                "the mortgage burdens several parcels: state what each sold for (parcel_proceeds), \
+                 since each parcel's proceeds pay only the mortgages on that parcel",
+            )),
+        };
+    };
+    let mut out = Vec::new();
+    for p in parcels {
+        let mut of_p = given.iter().filter(|g| g.parcel_id == *p);
+        let (Some(g), None) = (of_p.next(), of_p.next()) else {
+            return Err(ApiError::invalid_field(
+                "parcel_proceeds",
+                format!("name parcel {p} exactly once"),
+            ));
+        };
+        out.push((*p, fen("parcel_proceeds.proceeds", g.proceeds, true)?));
+    }
+    if given.len() != parcels.len() {
+        return Err(ApiError::invalid_field(
+            "parcel_proceeds",
+            "names a parcel the mortgage does not burden",
+        ));
+    }
+    if out.iter().map(|(_, f)| *f).sum::<i64>() != total {
+        return Err(ApiError::invalid_field(
+            "parcel_proceeds",
+            "the parcels' proceeds do not add up to proceeds",
+        ));
+    }
+    Ok(out)
 }
 
 #[utoipa::path(post, path = "/v1/forest-mortgages/{id}/dispose", tag = "forest", operation_id = "disposeForestMortgage",
-    summary = "An operator records the sale: proceeds pay every registered mortgage on the parcels in rank order, each up to its claim; the rest to the mortgagor",
+    summary = "An operator records the sale: each parcel's proceeds pay the registered mortgages on that parcel by their ranks there, each up to its claim; the rest of each parcel to its holder",
     params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = String, Header, description = "Required")),
-    request_body = DisposeMortgage, responses((status = 200, description = "Disposed", body = MortgageView)))]
+    request_body = DisposeMortgage, responses((status = 200, description = "Disposed", body = MortgageView),
+        (status = 409, description = "parcel_frozen: a sold parcel is under a judicial freeze", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "parcel_proceeds_required", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/forest-mortgages/{id}/dispose")]
 async fn dispose(
     state: web::Data<AppState>,
@@ -685,21 +885,35 @@ async fn dispose(
         if buyer.is_none_or(|b| b.kind == "bank" || b.kind == "regulator") {
             return Err(ApiError::invalid_field("buyer_party_id", "a registered enterprise or individual"));
         }
-        // Every registered mortgage on the sold parcels, in rank order (by the first parcel's ranking,
-        // the same on each when mortgages cover the same parcels).
         let parcels: Vec<i64> = fmp::table.filter(fmp::mortgage_id.eq(id)).select(fmp::parcel_id).order(fmp::parcel_id).load(conn)?;
+        let by_parcel = proceeds_by_parcel(&parcels, proceeds, r.parcel_proceeds.as_deref())?;
+        // Courts come first: no frozen parcel is sold until the freeze is lifted.
+        for (p, _) in mortgage_parcels(conn, id)? {
+            super::freezes::require_unfrozen(conn, &p)?;
+        }
+        // Each parcel with its own registered mortgages in its own rank order (R9, R14).
+        let mut sales = Vec::new();
         let mut burdens: Vec<MortgageRow> = Vec::new();
-        for p in &parcels {
-            for b in mortgages_on(conn, *p, &RANKED)? {
+        for (p, parcel_proceeds) in &by_parcel {
+            let ranked = mortgages_on(conn, *p, &RANKED)?;
+            sales.push(rules::ParcelSale { parcel_id: *p, proceeds: *parcel_proceeds, ranked: ranked.iter().map(|b| b.id).collect() });
+            for b in ranked {
                 if !burdens.iter().any(|x| x.id == b.id) {
                     burdens.push(b);
                 }
             }
         }
-        burdens.sort_by_key(|b| (b.official_registered_at, b.id));
-        let claims: Vec<i64> = burdens.iter().map(|b| b.claim_amount.or(b.secured_amount).unwrap_or(0)).collect();
-        let (paid, rest) = split_proceeds(proceeds, &claims);
-        for (b, amount) in burdens.iter().zip(&paid) {
+        let claims: Vec<(i64, i64)> = burdens.iter().map(|b| (b.id, b.claim_amount.or(b.secured_amount).unwrap_or(0))).collect();
+        let paid = rules::waterfall(&sales, &claims);
+        let mut to_holders = Vec::new();
+        for (p, rest) in &paid.to_holders {
+            to_holders.push(json!({"parcel_id": p, "holders": super::holders(conn, *p)?, "amount": rest}));
+        }
+        let rest: i64 = paid.to_holders.iter().map(|(_, r)| *r).sum();
+        for b in &burdens {
+            let amount = paid.paid_to(b.id);
+            let from_parcels: Vec<_> = paid.payments.iter().filter(|x| x.mortgage_id == b.id)
+                .map(|x| json!({"parcel_id": x.parcel_id, "amount": x.amount})).collect();
             let remainder = (b.id == id).then_some(rest);
             diesel::update(fm::table.find(b.id))
                 .set((
@@ -710,7 +924,8 @@ async fn dispose(
                     fm::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            add_entry(conn, b, "disposal", json!({"proceeds": proceeds, "paid_to_lender": amount, "buyer": r.buyer_party_id}), &actor, now)?;
+            add_entry(conn, b, "disposal", json!({"proceeds": proceeds, "parcel_proceeds": by_parcel, "paid_to_lender": amount,
+                "paid_from_parcels": from_parcels, "to_holders": to_holders, "buyer": r.buyer_party_id}), &actor, now)?;
         }
         for p in &parcels {
             super::set_holders(conn, *p, &[(r.buyer_party_id, 10_000)])?;

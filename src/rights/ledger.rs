@@ -79,6 +79,7 @@ pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
     {
         m.lot.require_live(m.at.date())?;
     }
+    check_court_order(&m)?;
     match m.from.party {
         Some(p) => {
             if add(conn, p, m.lot.id, m.from.bucket, -m.quantity, m.at)? != 1 {
@@ -89,6 +90,9 @@ pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
                         m.from.bucket.as_str()
                     ),
                 ));
+            }
+            if m.from.bucket == Bucket::Pledged && !COURT_CAUSES.contains(&m.cause) {
+                check_court_reach(conn, p, m.lot.id)?;
             }
         }
         None if m.from.bucket == Bucket::Issued => {}
@@ -157,6 +161,61 @@ pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
         ))
         .execute(conn)?;
     Ok(moved)
+}
+
+/// The causes by which a court's own order moves quantity into or out of `frozen`: the freeze, its
+/// lift, a forced transfer by court order, and a pledge that lapses while a freeze holds it.
+pub const COURT_CAUSES: [&str; 4] = [
+    "judicial_freeze",
+    "judicial_unfreeze",
+    "court_forced_transfer",
+    "judicial_freeze_lapse",
+];
+
+fn frozen_by_court(message: String) -> ApiError {
+    ApiError::conflict("frozen_by_court", message)
+}
+
+/// Courts come first: quantity under a judicial freeze moves only by a court's order, whatever
+/// path (sale, transfer, retirement, release, disposal) asks for it.
+fn check_court_order(m: &Movement) -> ApiResult<()> {
+    let touches = m.from.bucket == Bucket::Frozen || m.to.bucket == Bucket::Frozen;
+    if touches && !COURT_CAUSES.contains(&m.cause) {
+        return Err(frozen_by_court(
+            "this quantity is under a judicial freeze: it moves only by the court's order".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A freeze reaches pledged quantity without moving it (it stays pledged and is frozen as well):
+/// the active freezes of a holding never exceed its frozen plus pledged quantity. Called after
+/// pledged quantity left the holding's `pledged` bucket, inside the same transaction.
+fn check_court_reach(conn: &mut DbConn, party: i64, lot: i64) -> ApiResult<()> {
+    use crate::schema::judicial_freezes as jf;
+    let freezes: Vec<(i64, i64)> = jf::table
+        .filter(jf::party_id.eq(party))
+        .filter(jf::lot_id.eq(lot))
+        .filter(jf::status.eq("active"))
+        .select((jf::quantity, jf::executed))
+        .load(conn)?;
+    let held: i64 = freezes.iter().map(|(q, e)| q - e).sum();
+    if held == 0 {
+        return Ok(());
+    }
+    let (pledged, frozen): (i64, i64) = h::table
+        .filter(h::party_id.eq(party))
+        .filter(h::lot_id.eq(lot))
+        .select((h::pledged, h::frozen))
+        .first(conn)?;
+    if pledged + frozen < held {
+        return Err(frozen_by_court(format!(
+            "{} of this holding's pledged quantity is under a judicial freeze: it is not released, \
+             disposed of or transferred until the court lifts the freeze",
+            crate::kernel::amount::Dec::qty(held - frozen).0
+        )));
+    }
+    Ok(())
 }
 
 /// Adds `delta` to one bucket of a holding, refusing to go below zero. Returns rows changed.

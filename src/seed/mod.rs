@@ -316,13 +316,26 @@ pub async fn run(
             StatusCode::OK,
         )
         .await?;
-        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        // Microseconds: the official time may not lie before the completion just recorded (R14).
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
         api.call(
             &app,
             &mut conn,
             &m.lender,
             format!("/v1/forest-mortgages/{id}/official-registration"),
             json!({"certificate_no": m.official_certificate_no, "registered_at": now}),
+            StatusCode::OK,
+        )
+        .await?;
+        // An operator confirms the lender's entry before the mortgage ranks (R14).
+        api.call(
+            &app,
+            &mut conn,
+            "demo-operator",
+            format!("/v1/forest-mortgages/{id}/official-registration/confirm"),
+            json!({}),
             StatusCode::OK,
         )
         .await?;

@@ -929,7 +929,8 @@ async fn forced(
     .await
 }
 
-/// Runs an approved forced transfer: available quantity moves straight to the receiver.
+/// Runs an approved forced transfer: a court order takes the frozen quantity first, then available
+/// quantity; a merger takes available quantity. It moves straight to the receiver.
 pub fn execute_forced(
     conn: &mut DbConn,
     r: &ForcedTransfer,
@@ -963,21 +964,35 @@ pub fn execute_forced(
             updated_at: at,
         },
     )?;
-    let moved = ledger::move_quantity(
-        conn,
-        Movement {
-            lot: &lot,
-            from: Side::holder(r.from_party_id, Bucket::Available),
-            to: Side::holder(r.to_party_id, Bucket::Available),
+    // A court's order executes against the quantity it froze first (courts come first).
+    let moved = if r.kind == "court_order" {
+        crate::collateral::freezes::court_transfer(
+            conn,
+            &lot,
+            r.from_party_id,
+            r.to_party_id,
             quantity,
-            cause: "forced_transfer",
-            reference: format!("transfer:{}", tr.id),
+            format!("transfer:{}", tr.id),
             actor,
             at,
-            acquisition: Some(Acquisition::Other),
-            named_serials: None,
-        },
-    )?;
+        )?
+    } else {
+        ledger::move_quantity(
+            conn,
+            Movement {
+                lot: &lot,
+                from: Side::holder(r.from_party_id, Bucket::Available),
+                to: Side::holder(r.to_party_id, Bucket::Available),
+                quantity,
+                cause: "forced_transfer",
+                reference: format!("transfer:{}", tr.id),
+                actor,
+                at,
+                acquisition: Some(Acquisition::Other),
+                named_serials: None,
+            },
+        )?
+    };
     diesel::update(t::table.find(tr.id))
         .set((
             t::decided_by.eq(actor),

@@ -1,0 +1,2 @@
+ALTER TABLE judicial_freezes DROP COLUMN executed;
+ALTER TABLE judicial_freezes DROP COLUMN pledged;
