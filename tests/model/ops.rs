@@ -119,8 +119,9 @@ pub enum Family {
     /// A court-ordered forced transfer where the holding has frozen quantity (it executes
     /// against the frozen quantity).
     ForcedFrozen,
-    /// R11: the acquisition kind follows the quantity on unpriced and forced transfers (so paid
-    /// units stay pledgeable and free units never become so).
+    /// A reading of R11 the registry does not follow: the acquisition kind follows the quantity on
+    /// unpriced and forced transfers (paid units given away stay pledgeable). The registry records
+    /// such quantity as `other`, which is not pledgeable; free units never become paid either way.
     R11Follow,
 }
 
@@ -148,9 +149,17 @@ impl Family {
     }
 }
 
-/// The families enabled by default: those that pass on today's main. Add a family here once its
-/// fix is merged.
-pub const DEFAULT_ENABLED: &[Family] = &[];
+/// The families enabled by default: every one whose defect (issue 13) is fixed. `R11Follow` stays
+/// off: it encodes the reading that paid units given away stay paid for the receiver, which R11
+/// rejects (the receiver did not obtain them for payment; a gift is recorded as `other`).
+pub const DEFAULT_ENABLED: &[Family] = &[
+    Family::R4Transfers,
+    Family::R4Disposal,
+    Family::Years,
+    Family::ExpirySettle,
+    Family::FreezePledged,
+    Family::ForcedFrozen,
+];
 
 /// The enabled families: `MODEL_ENABLE` (comma-separated names, or `all`), else the default.
 pub fn enabled_from_env() -> Vec<Family> {

@@ -696,9 +696,11 @@ impl Model {
                     let e = if self.transfers[t].status != S::Requested {
                         Expect::Refuse
                     } else if LOTS[lot].right_type == RightType::Ca {
-                        // No approval needed: confirming settles, so R6 applies.
+                        // No approval needed: confirming settles, so R6 applies. A request that
+                        // can never settle is ended by the registry: its quantity goes back.
                         if self.expired(lot) {
                             fams.push(Family::ExpirySettle);
+                            self.unwind(t, S::Rejected);
                             Expect::Refuse
                         } else {
                             let e = self.years_left(lot, self.transfers[t].years, true);
@@ -721,7 +723,9 @@ impl Model {
                     let e = if self.transfers[t].status != S::Confirmed {
                         Expect::Refuse
                     } else if self.expired(lot) {
+                        // Refused, and ended by the registry: the quantity returns to the sender.
                         fams.push(Family::ExpirySettle);
+                        self.unwind(t, S::Rejected);
                         Expect::Refuse
                     } else {
                         let e = self.years_left(lot, self.transfers[t].years, true);
@@ -1079,7 +1083,12 @@ impl Model {
                     let e = if tr.settled {
                         Expect::Refuse
                     } else if self.expired(tr.lot) {
+                        // Refused, and the trade expires: the quantity returns to the seller.
                         fams.push(Family::ExpirySettle);
+                        let s = self.h(tr.seller, tr.lot);
+                        s.in_transfer -= tr.qty;
+                        s.available += tr.qty;
+                        self.trades[t].settled = true;
                         Expect::Refuse
                     } else {
                         let e = self.years_left(tr.lot, tr.years, true);
