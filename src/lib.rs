@@ -2,6 +2,9 @@
 //!
 //! One module per capability (parties, auth, audit, …), each with its pure rules, its diesel
 //! queries and its HTTP routes; a shared kernel (config, db, error, amounts, clock, idempotency).
+//!
+//! Comments cite the domain rules as R1–R15 (`docs/rules.md`: each rule, its source and its
+//! tests) and the design as `docs/design.md §N` (invariants §3, lifecycles §4, lender view §5).
 
 pub mod app;
 pub mod audit;

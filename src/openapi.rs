@@ -155,7 +155,7 @@ impl Modify for Conventions {
                     });
                 }
                 // What the server accepts as a key: 1 to 255 visible ASCII characters. Any
-                // request with a key may meet its earlier use (DESIGN §3.5).
+                // request with a key may meet its earlier use (docs/design.md §3.5).
                 let mut keyed = false;
                 for p in op.parameters.iter_mut().flatten() {
                     let RefOr::T(p) = p else { continue };

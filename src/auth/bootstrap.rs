@@ -15,7 +15,7 @@ pub type BootError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Secrets {
     pub jwt_secret: Vec<u8>,
     pub signing_key: SigningKey,
-    /// Key of the HMAC under which ID numbers are stored (DESIGN R15).
+    /// Key of the HMAC under which ID numbers are stored (R15).
     pub id_hmac_key: Vec<u8>,
 }
 

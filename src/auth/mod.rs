@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// What a principal may do. Parties scope what it may see (DESIGN §5).
+/// What a principal may do. Parties scope what it may see (docs/design.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

@@ -1,5 +1,5 @@
-//! The lender API (DESIGN §5): search every live encumbrance of a grantor or an asset, verify one
-//! by registration number (with a verification code, without login), and signed search
+//! The lender API (docs/design.md §5): search every live encumbrance of a grantor or an asset,
+//! verify one by registration number (with a verification code, without login), and signed search
 //! certificates that anyone can verify offline with the published registry keys.
 
 use actix_web::http::StatusCode;
@@ -69,7 +69,7 @@ pub struct AssetRef {
     pub quantity: Dec,
 }
 
-/// What every authenticated bank may see of an encumbrance (DESIGN §5).
+/// What every authenticated bank may see of an encumbrance (docs/design.md §5).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Notice {
     /// `pledge` or `judicial_freeze`.

@@ -1,6 +1,7 @@
 //! `/verify`: the lender verification page — server-rendered HTML, Chinese first with English,
 //! no JavaScript and no external assets. Enter a registration number and its verification code;
-//! the page shows the notice (DESIGN §5), the same that `GET /v1/encumbrances/{no}` answers.
+//! the page shows the notice (docs/design.md §5), the same that `GET /v1/encumbrances/{no}`
+//! answers.
 //!
 //! A bank user may also log in on the page (`/verify/login`: a session cookie holding the same
 //! JWT the API issues, HttpOnly, SameSite=Strict, Secure over HTTPS, with the token's TTL), search
@@ -97,8 +98,8 @@ fn time_text(v: &Value) -> Option<String> {
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
-/// One notice (DESIGN §5) as a table; from its JSON, so that the page shows exactly what the API
-/// answers and what a certificate signed.
+/// One notice (docs/design.md §5) as a table; from its JSON, so that the page shows exactly what
+/// the API answers and what a certificate signed.
 fn notice_table(n: &Value) -> String {
     let asset = if let Some(a) = n.get("asset").filter(|a| a.is_object()) {
         format!(

@@ -70,7 +70,7 @@ pub struct Options {
     pub actor: String,
     /// A name for the source in the audit trail (the file name).
     pub source_name: String,
-    /// Key of the ID-number HMAC (DESIGN R15).
+    /// Key of the ID-number HMAC (R15).
     pub id_key: Vec<u8>,
     pub at: NaiveDateTime,
 }

@@ -1,4 +1,4 @@
-//! Exact amounts (DESIGN §3.6, §8 "Amounts").
+//! Exact amounts (docs/design.md §3.6, §8 "Amounts").
 //!
 //! Storage is `i64` at a fixed scale per kind: every quantity at [`QTY_SCALE`] places whatever the
 //! right type (a type allows at most its own places at the edge, so changing a type never rescales
@@ -91,7 +91,7 @@ pub fn fen_to_money(v: i64) -> Decimal {
     Decimal::new(v, MONEY_SCALE)
 }
 
-/// A trade's amount in fen (DESIGN R3): quantity × unit price × years (`years` = 1 for rights not
+/// A trade's amount in fen (R3): quantity × unit price × years (`years` = 1 for rights not
 /// priced per year), exact in `i128`, rounded once, half away from zero, to the fen.
 pub fn trade_amount_fen(
     qty_stored: i64,
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn fujian_2014_emission_right() {
-        // DESIGN R11: 485.2 t × 1,419 yuan per ton-year × 5 years.
+        // R11: 485.2 t × 1,419 yuan per ton-year × 5 years.
         let qty = qty_to_stored(dec("485.2"), 4).unwrap();
         let price = price_to_stored(dec("1419")).unwrap();
         assert_eq!((qty, price), (4_852_000, 14_190_000));

@@ -1,8 +1,9 @@
-//! Exactly-once POSTs (DESIGN §3.5, §8). A key is first claimed in its own short transaction
-//! (state `in_progress`, a lease and an owner token); the effect and the stored response then
-//! commit together, and only if this request still owns the claim. A retry with the same key and
-//! body replays the stored response; with another body it is a 422; while the first still runs,
-//! a 409. If the first request died, its lease expires and a retry runs the effect once.
+//! Exactly-once POSTs (docs/design.md §3.5, §8). A key is first claimed in its own short
+//! transaction (state `in_progress`, a lease and an owner token); the effect and the stored
+//! response then commit together, and only if this request still owns the claim. A retry with the
+//! same key and body replays the stored response; with another body it is a 422; while the first
+//! still runs, a 409. If the first request died, its lease expires and a retry runs the effect
+//! once.
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;

@@ -1,5 +1,5 @@
-//! The market (DESIGN §4): benchmark prices and the R4 checks, listings (挂牌), multi-unit auctions
-//! (竞价), trades that settle through the ledger against confirmed payment, price data and
+//! The market (docs/design.md §4): benchmark prices and the R4 checks, listings (挂牌), multi-unit
+//! auctions (竞价), trades that settle through the ledger against confirmed payment, price data and
 //! valuation. Pledge disposal (R13) runs through listings and auctions of the pledged quantity.
 
 pub mod auctions;

@@ -105,9 +105,9 @@ pub struct Award {
     pub price: i64,
 }
 
-/// Multi-unit allocation (DESIGN §4): best price first, then the earliest bid, then the lower id;
-/// the last winner may get part of its bid. Each winner pays its own bid, or with `uniform` the
-/// lowest winning price. Bids that win nothing are absent.
+/// Multi-unit allocation (docs/design.md §4): best price first, then the earliest bid, then the
+/// lower id; the last winner may get part of its bid. Each winner pays its own bid, or with
+/// `uniform` the lowest winning price. Bids that win nothing are absent.
 pub fn allocate(bids: &[Bid], offered: i64, uniform: bool) -> Vec<Award> {
     let mut order: Vec<Bid> = bids.to_vec();
     order.sort_by(|a, b| {

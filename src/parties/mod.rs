@@ -20,7 +20,7 @@ pub enum PartyKind {
     Individual,
 }
 
-/// Compliance flags that bar a party from pledging (DESIGN R11).
+/// Compliance flags that bar a party from pledging (R11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FlagKind {

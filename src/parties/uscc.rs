@@ -1,5 +1,5 @@
-//! Party identifiers: the unified social credit code (GB 32100-2015, DESIGN R1) and the resident ID
-//! number (GB 11643-1999, DESIGN R15). Pure rules, no storage.
+//! Party identifiers: the unified social credit code (GB 32100-2015, R1) and the resident ID
+//! number (GB 11643-1999, R15). Pure rules, no storage.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -112,7 +112,7 @@ pub enum IdNumberError {
 
 /// A resident ID number whose check digit is right. It never prints in full: `Debug` shows
 /// [`IdNumber::masked`] and there is no `Display`; the registry keeps only [`IdNumber::keyed_hash`]
-/// (DESIGN R15).
+/// (R15).
 ///
 /// A lowercase `x` check digit is accepted and stored as `X`: people type it both ways, and the
 /// keyed hash must be the same for both or a bank's search would miss the farmer.

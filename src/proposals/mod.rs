@@ -1,6 +1,6 @@
-//! Maker-checker (DESIGN §4): issuance, cancellation, forced transfers and benchmark prices take two different
-//! operators. One proposes (the request is validated and stored); another approves, and the
-//! effect runs in the approval's transaction. The proposer approving is a 403.
+//! Maker-checker (docs/design.md §4): issuance, cancellation, forced transfers and benchmark prices
+//! take two different operators. One proposes (the request is validated and stored); another
+//! approves, and the effect runs in the approval's transaction. The proposer approving is a 403.
 
 pub mod routes;
 

@@ -519,7 +519,7 @@ async fn holdings_page(
             lot_id: q.lot_id,
             only_ids: None,
         },
-        // A lender sees only the holdings a pledgor applied to it with (DESIGN §5).
+        // A lender sees only the holdings a pledgor applied to it with (docs/design.md §5).
         Role::Bank => HoldingFilter {
             party_id: party.or(q.party_id),
             lot_id: q.lot_id,
@@ -577,8 +577,8 @@ async fn party_holdings(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     // A 404 for a party that does not exist, or that the caller may not see: a lender sees only
-    // its own party and those that applied a pledge to it (DESIGN §5), so it learns nothing of
-    // other parties, not even that they exist.
+    // its own party and those that applied a pledge to it (docs/design.md §5), so it learns nothing
+    // of other parties, not even that they exist.
     let (role, own) = (who.role, who.party_id);
     let visible = state
         .db(move |conn| {

@@ -1,4 +1,4 @@
-//! The transfer lifecycle (DESIGN §4), as pure rules: requested → (receiver confirms) →
+//! The transfer lifecycle (docs/design.md §4), as pure rules: requested → (receiver confirms) →
 //! (operator approves, where the right type requires it) → settled | rejected | cancelled.
 
 use serde::{Deserialize, Serialize};
