@@ -251,15 +251,19 @@ async fn serve_on(
             stopped.clone(),
         ));
     }
-    tasks.push(spawn_pledge_sweeper(
+    tasks.push(spawn_sweep(
         state.clone(),
         Duration::from_secs(60),
         stopped.clone(),
+        "pledge sweep",
+        crate::collateral::pledges::run_sweep,
     ));
-    tasks.push(spawn_market_clock(
+    tasks.push(spawn_sweep(
         state.clone(),
         Duration::from_millis(args.market_poll_ms.max(50)),
         stopped.clone(),
+        "market sweep",
+        crate::market::sweep::run,
     ));
     tasks.push(crate::collateral::webhooks::spawn_worker(
         state.clone(),
@@ -357,43 +361,23 @@ fn spawn_checkpoints(
     })
 }
 
-/// Lapses pledges whose registration period ended and warns lenders 90 days ahead. Safe with
-/// several processes: each pledge is handled under its lot's lock and re-checked there.
-fn spawn_pledge_sweeper(
+/// Runs a clock-driven sweep every `every`: the pledge sweeper (lapses pledges whose registration
+/// period ended, warns lenders 90 days ahead) and the market clock (closes due auctions, expires
+/// ended listings and unpaid trades). Every process runs them; each item is claimed under its
+/// lot's lock or by a conditional UPDATE, so it happens exactly once.
+fn spawn_sweep<T: Send + 'static>(
     state: web::Data<AppState>,
     every: Duration,
     stopped: tokio::sync::watch::Receiver<bool>,
+    what: &'static str,
+    sweep: fn(&mut DbConn, chrono::NaiveDate, chrono::NaiveDateTime) -> ApiResult<T>,
 ) -> actix_web::rt::task::JoinHandle<()> {
     spawn_periodic(every, false, stopped, move || {
         let state = state.clone();
         async move {
             let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
-            let r = state
-                .db(move |conn| crate::collateral::pledges::run_sweep(conn, today, now))
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "pledge sweep failed");
-            }
-        }
-    })
-}
-
-/// Closes due auctions and expires ended listings and unpaid trades on the clock. Every process
-/// runs it; each item is claimed by a conditional UPDATE, so it happens exactly once.
-fn spawn_market_clock(
-    state: web::Data<AppState>,
-    every: Duration,
-    stopped: tokio::sync::watch::Receiver<bool>,
-) -> actix_web::rt::task::JoinHandle<()> {
-    spawn_periodic(every, false, stopped, move || {
-        let state = state.clone();
-        async move {
-            let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
-            let r = state
-                .db(move |conn| crate::market::sweep::run(conn, today, now))
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "market sweep failed");
+            if let Err(e) = state.db(move |conn| sweep(conn, today, now)).await {
+                tracing::warn!(error = %e, "{what} failed");
             }
         }
     })
