@@ -392,13 +392,20 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) 
                 &b,
             )
         }
-        Call::Forced { from, to, lot, qty } => {
-            let p = w.admin.post(
-                "/v1/transfers/forced",
-                &json!({"lot_id": c.lots[lot], "from_party_id": c.parties[from],
-                    "to_party_id": c.parties[to], "quantity": q(qty), "kind": "court_order",
-                    "document_ref": format!("(2026)闽0702执{}号", w.next())}),
-            );
+        Call::Forced {
+            from,
+            to,
+            lot,
+            qty,
+            freeze,
+        } => {
+            let mut b = json!({"lot_id": c.lots[lot], "from_party_id": c.parties[from],
+                "to_party_id": c.parties[to], "quantity": q(qty), "kind": "court_order",
+                "document_ref": format!("(2026)闽0702执{}号", w.next())});
+            if let Some(f) = freeze {
+                b["freeze_no"] = json!(format!("NPDJ-{:06}", m.freezes[f].sid));
+            }
+            let p = w.admin.post("/v1/transfers/forced", &b);
             if !p.status.is_success() {
                 return (p, None);
             }

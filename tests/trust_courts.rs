@@ -115,14 +115,17 @@ fn buckets(w: &Rights) -> (Decimal, Decimal, Decimal) {
 
 /// A forced transfer by court order, proposed by one operator and approved by another.
 fn court_transfer(w: &Rights, quantity: &str) -> common::Reply {
-    let p = w
-        .admin
-        .post(
-            "/v1/transfers/forced",
-            &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": quantity,
-                "kind": "court_order", "document_ref": "(2026)闽0702执123号 执行裁定书"}),
-        )
-        .expect(202);
+    court_order(w, quantity, Some("NPDJ-000001"))
+}
+
+/// A forced transfer by court order naming the freeze it executes (or none).
+fn court_order(w: &Rights, quantity: &str, freeze_no: Option<&str>) -> common::Reply {
+    let mut body = json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": quantity,
+        "kind": "court_order", "document_ref": "(2026)闽0702执123号 执行裁定书"});
+    if let Some(no) = freeze_no {
+        body["freeze_no"] = json!(no);
+    }
+    let p = w.admin.post("/v1/transfers/forced", &body).expect(202);
     w.checker.post_key(
         &format!("/v1/proposals/{}/approve", p.body["id"]),
         &key(),
@@ -285,6 +288,96 @@ fn a_court_transfer_takes_the_frozen_quantity(backend: Backend) {
             .code(),
         "freeze_lifted"
     );
+    assert_all_conserved(&w.admin);
+}
+
+/// Review of #4: a court's order executes only the freeze it names. Court A freezes 100; court B's
+/// order without a freeze number takes the free quantity and leaves A's freeze whole; naming a
+/// freeze of another holding, or one no longer active, is refused; naming its own, it executes it.
+fn a_court_order_executes_only_its_own_freeze(backend: Backend) {
+    let w = rights(backend);
+    freeze(&w, "100").expect(201);
+    assert_eq!(buckets(&w), (d("385.2"), d("0"), d("100")));
+    let r = court_order(&w, "50", None).expect(200);
+    assert_eq!(r.body["result"]["status"], "settled");
+    assert_eq!(buckets(&w), (d("335.2"), d("0"), d("100")));
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    assert_eq!(freezes[0]["status"], "active");
+    assert_eq!(freezes[0]["executed_quantity"], "0");
+    // More than the free quantity, without naming the freeze: the frozen 100 is not touched.
+    let p = w
+        .admin
+        .post(
+            "/v1/transfers/forced",
+            &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": "400",
+                "kind": "court_order", "document_ref": "(2026)闽0703执9号"}),
+        )
+        .expect(202);
+    let refused = w.checker.post_key(
+        &format!("/v1/proposals/{}/approve", p.body["id"]),
+        &key(),
+        &json!({}),
+    );
+    assert!(refused.status.is_client_error(), "{:?}", refused.body);
+    assert_eq!(buckets(&w), (d("335.2"), d("0"), d("100")));
+    // A freeze number of no freeze, a malformed one, one of another holding: refused at proposal.
+    let propose = |no: &str, from: i64| {
+        w.admin.post(
+            "/v1/transfers/forced",
+            &json!({"lot_id": w.em, "from_party_id": from, "to_party_id": if from == w.a { w.b } else { w.a }, "quantity": "1",
+                "kind": "court_order", "document_ref": "(2026)闽0703执9号", "freeze_no": no}),
+        )
+    };
+    assert_eq!(
+        propose("NPDJ-000099", w.a).expect(422).code(),
+        "validation_failed"
+    );
+    assert_eq!(
+        propose("000001", w.a).expect(422).code(),
+        "validation_failed"
+    );
+    assert_eq!(
+        propose("NPDJ-000001", w.b).expect(409).code(),
+        "freeze_not_of_holding"
+    );
+    // Naming its own freeze, the order executes it.
+    court_order(&w, "100", Some("NPDJ-000001")).expect(200);
+    assert_eq!(buckets(&w), (d("335.2"), d("0"), d("0")));
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    assert_eq!(freezes[0]["status"], "executed");
+    assert_eq!(
+        propose("NPDJ-000001", w.a).expect(409).code(),
+        "freeze_not_active"
+    );
+    assert_eq!(dec(&holding(&w.admin, w.b, w.em)["available"]), d("150"));
+    assert_all_conserved(&w.admin);
+}
+
+/// Review of #4: frozen quantity that is also pledged is not executed by a court's transfer order:
+/// the pledgee ranks first on it; the refusal says so with a stable code and nothing moves.
+fn frozen_pledged_quantity_is_refused_explicitly(backend: Backend) {
+    let w = rights(backend);
+    pledge(&w, "485.2", "2027-12-31");
+    let f = freeze(&w, "100").expect(201);
+    assert_eq!(f.body["pledged_quantity"], "100");
+    let p = w
+        .admin
+        .post(
+            "/v1/transfers/forced",
+            &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": "10",
+                "kind": "court_order", "document_ref": "(2026)闽0702执123号", "freeze_no": "NPDJ-000001"}),
+        )
+        .expect(202);
+    let r = w
+        .checker
+        .post_key(
+            &format!("/v1/proposals/{}/approve", p.body["id"]),
+            &key(),
+            &json!({}),
+        )
+        .expect(409);
+    assert_eq!(r.code(), "frozen_pledged_quantity");
+    assert_eq!(buckets(&w), (d("0"), d("485.2"), d("0")));
     assert_all_conserved(&w.admin);
 }
 
@@ -785,6 +878,8 @@ both_backends!(
     each_parcel_pays_its_own_mortgages,
     a_freeze_reaches_pledged_quantity,
     a_court_transfer_takes_the_frozen_quantity,
+    a_court_order_executes_only_its_own_freeze,
+    frozen_pledged_quantity_is_refused_explicitly,
     a_lapse_under_a_freeze_stays_frozen,
     a_frozen_parcel_is_not_disposed_of,
 );

@@ -174,10 +174,60 @@ fn court_move(
     )
 }
 
-/// A forced transfer by court order (R13's court counterpart): it executes against the frozen
-/// quantity of the holding first, oldest freeze first (consuming those freezes), then takes
-/// available quantity. Pledged quantity is not taken: the pledgee ranks first on it, and a court
-/// reaches it through the pledge's own disposal. Returns the serial ranges that moved.
+/// The freeze a court-ordered forced transfer names by its registration number (`NPDJ-000001`),
+/// checked to be an active freeze of the holding the order takes from. An order executes only
+/// against the freeze of its own case: another court's freeze on the same holding is that court's.
+pub fn named_for_holding(
+    conn: &mut DbConn,
+    freeze_no: &str,
+    party: i64,
+    lot: i64,
+) -> ApiResult<FreezeRow> {
+    let id = freeze_no
+        .trim()
+        .strip_prefix("NPDJ-")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "freeze_no",
+                "a freeze registration number, e.g. NPDJ-000001",
+            )
+        })?;
+    let f: FreezeRow = jf::table
+        .find(id)
+        .select(FreezeRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::invalid_field("freeze_no", "no such freeze"))?;
+    if f.party_id != party || f.lot_id != lot {
+        return Err(ApiError::conflict(
+            "freeze_not_of_holding",
+            format!(
+                "{} freezes another holding: an order executes only against a freeze of the holding it takes from",
+                f.registration_no()
+            ),
+        ));
+    }
+    if f.status != "active" {
+        return Err(ApiError::conflict(
+            "freeze_not_active",
+            format!(
+                "{} is {}: there is nothing of it left to execute",
+                f.registration_no(),
+                f.status
+            ),
+        ));
+    }
+    Ok(f)
+}
+
+/// A forced transfer by court order (R13's court counterpart). Naming its freeze (`freeze_no`), it
+/// executes against the quantity that freeze holds in `frozen` first, then takes available
+/// quantity; without one it takes available quantity only, so an order never spends the frozen
+/// quantity of another court's case. Frozen quantity that is also pledged is not taken: the pledgee
+/// ranks first on it, and it is reached through the pledge's disposal once the court lifts its
+/// freeze (409 `frozen_pledged_quantity`). Returns the serial ranges that moved.
 #[allow(clippy::too_many_arguments)]
 pub fn court_transfer(
     conn: &mut DbConn,
@@ -185,15 +235,34 @@ pub fn court_transfer(
     from: i64,
     to: i64,
     quantity: i64,
+    freeze_no: Option<&str>,
     reference: String,
     actor: &str,
     at: NaiveDateTime,
 ) -> ApiResult<Vec<Range>> {
-    let freezes = active_on_holding(conn, from, lot.id)?;
-    let parts: Vec<i64> = freezes.iter().map(FreezeRow::in_frozen).collect();
-    let taken = courts::oldest_first(&parts, quantity);
-    for (f, take) in freezes.iter().zip(&taken).filter(|(_, t)| **t > 0) {
-        let executed = f.executed + take;
+    let named = match freeze_no {
+        Some(no) => Some(named_for_holding(conn, no, from, lot.id)?),
+        None => None,
+    };
+    let from_frozen = named.as_ref().map_or(0, |f| f.in_frozen().min(quantity));
+    if let Some(f) = &named {
+        let available = rights::holding(conn, from, lot.id)?.map_or(0, |h| h.available);
+        if f.pledged > 0 && quantity - from_frozen > available {
+            return Err(ApiError::conflict(
+                "frozen_pledged_quantity",
+                format!(
+                    "{} of {} rests on pledged quantity: the pledgee ranks first on it, so it is executed \
+                     through the pledge's disposal once the court lifts or converts its freeze; this order \
+                     can take {} (frozen unpledged plus available)",
+                    Dec::qty(f.pledged).0,
+                    f.registration_no(),
+                    Dec::qty(from_frozen + available).0
+                ),
+            ));
+        }
+    }
+    if let Some(f) = named.as_ref().filter(|_| from_frozen > 0) {
+        let executed = f.executed + from_frozen;
         let status = if executed == f.quantity {
             "executed"
         } else {
@@ -210,7 +279,6 @@ pub fn court_transfer(
         audit(conn, &f, "freeze.executed", actor, at)?;
         notify_lenders(conn, &f, "judicial_freeze.executed", at)?;
     }
-    let from_frozen: i64 = taken.iter().sum();
     let mut moved = court_move(
         conn,
         lot,

@@ -879,6 +879,15 @@ pub struct ForcedTransfer {
     pub kind: String,
     /// The court order or merger document.
     pub document_ref: String,
+    /// For a court order: the registration number (`NPDJ-000001`) of the judicial freeze of its
+    /// case that it executes. The order then takes the quantity that freeze holds first (it must be
+    /// an active freeze of this holding: else 409 `freeze_not_of_holding` / `freeze_not_active`),
+    /// then available quantity. Without it the order takes available quantity only and never
+    /// touches quantity frozen for any case. Frozen quantity that is also pledged is not executed
+    /// here (409 `frozen_pledged_quantity`): the pledgee ranks first on it and reaches it through
+    /// the pledge's disposal once the court lifts or converts its freeze. Not allowed on a merger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_no: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/transfers/forced", tag = "transfers", operation_id = "proposeForcedTransfer",
@@ -903,6 +912,12 @@ async fn forced(
             "a forced transfer names its document",
         ));
     }
+    if r.kind == "merger" && r.freeze_no.is_some() {
+        return Err(ApiError::invalid_field(
+            "freeze_no",
+            "only a court order executes a judicial freeze",
+        ));
+    }
     let now = db::now_micros(state.clock.now());
     let w = who.clone();
     idempotency::run(
@@ -922,6 +937,9 @@ async fn forced(
                 ApiError::invalid_field("from_party_id", "holds nothing of this lot")
             })?;
             check_receiver(conn, r.from_party_id, r.to_party_id)?;
+            if let Some(no) = &r.freeze_no {
+                crate::collateral::freezes::named_for_holding(conn, no, r.from_party_id, lot.id)?;
+            }
             let row = proposals::propose(conn, ProposalKind::ForcedTransfer, &r, None, &w, now)?;
             Outcome::of(&ProposalView::from(row))
         },
@@ -929,8 +947,8 @@ async fn forced(
     .await
 }
 
-/// Runs an approved forced transfer: a court order takes the frozen quantity first, then available
-/// quantity; a merger takes available quantity. It moves straight to the receiver.
+/// Runs an approved forced transfer: a court order naming its freeze takes the quantity that
+/// freeze holds first, then available quantity; otherwise (and for a merger) available quantity. It moves straight to the receiver.
 pub fn execute_forced(
     conn: &mut DbConn,
     r: &ForcedTransfer,
@@ -964,7 +982,8 @@ pub fn execute_forced(
             updated_at: at,
         },
     )?;
-    // A court's order executes against the quantity it froze first (courts come first).
+    // A court's order executes against the quantity its own case froze first (courts come
+    // first), never against another case's freeze.
     let moved = if r.kind == "court_order" {
         crate::collateral::freezes::court_transfer(
             conn,
@@ -972,6 +991,7 @@ pub fn execute_forced(
             r.from_party_id,
             r.to_party_id,
             quantity,
+            r.freeze_no.as_deref(),
             format!("transfer:{}", tr.id),
             actor,
             at,

@@ -273,6 +273,8 @@ pub enum Call {
         to: usize,
         lot: usize,
         qty: i64,
+        /// The freeze the court's order executes (it names it by registration number).
+        freeze: Option<usize>,
     },
     List {
         party: usize,
@@ -949,6 +951,7 @@ impl Model {
                         })
                         .collect();
                     let h = self.holding(from, lot);
+                    let freeze = active.first().copied();
                     let qty = if active.is_empty() {
                         if h.frozen_pledged > 0 {
                             return None;
@@ -978,7 +981,16 @@ impl Model {
                     let r = self.h(to, lot);
                     r.available += qty;
                     r.kinds = r.kinds.or(kinds);
-                    (Call::Forced { from, to, lot, qty }, e)
+                    (
+                        Call::Forced {
+                            from,
+                            to,
+                            lot,
+                            qty,
+                            freeze,
+                        },
+                        e,
+                    )
                 }
                 Op::List {
                     party,
