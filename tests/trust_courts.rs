@@ -381,6 +381,59 @@ fn frozen_pledged_quantity_is_refused_explicitly(backend: Backend) {
     assert_all_conserved(&w.admin);
 }
 
+/// Review of #4: a freeze reaches listed quantity. A holds 485.2 and lists 300: a freeze of 250
+/// takes the 185.2 available and 64.8 of the listing's unsold quantity (once a 409, and the listed
+/// quantity was then bought past the court); a second freeze takes the rest of the listing, which is
+/// withdrawn, so nothing of it can be bought.
+fn a_freeze_reaches_listed_quantity(backend: Backend) {
+    let w = rights(backend);
+    let l = w
+        .ent_a
+        .post_key(
+            "/v1/listings",
+            &key(),
+            &json!({"lot_id": w.em, "quantity": "300", "unit_price": "6300", "years": 4, "min_lot": "1",
+                "ends_at": "2026-12-20T08:00:00Z"}),
+        )
+        .expect(201);
+    let listing = l.body["id"].as_i64().unwrap();
+    assert_eq!(dec(&holding(&w.admin, w.a, w.em)["listed"]), d("300"));
+    freeze(&w, "250").expect(201);
+    let h = holding(&w.admin, w.a, w.em);
+    assert_eq!(
+        (dec(&h["available"]), dec(&h["listed"]), dec(&h["frozen"])),
+        (d("0"), d("235.2"), d("250"))
+    );
+    let v = w
+        .admin
+        .get(&format!("/v1/listings/{listing}"))
+        .expect(200)
+        .body;
+    assert_eq!(dec(&v["remaining"]), d("235.2"));
+    assert_all_conserved(&w.admin);
+    freeze(&w, "235.2").expect(201);
+    let v = w
+        .admin
+        .get(&format!("/v1/listings/{listing}"))
+        .expect(200)
+        .body;
+    assert_eq!(v["status"], "withdrawn");
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let r = ent_b.post_key(
+        &format!("/v1/listings/{listing}/purchases"),
+        &key(),
+        &json!({"quantity": "1"}),
+    );
+    assert!(r.status.is_client_error(), "{:?}", r.body);
+    let h = holding(&w.admin, w.a, w.em);
+    assert_eq!(
+        (dec(&h["available"]), dec(&h["listed"]), dec(&h["frozen"])),
+        (d("0"), d("0"), d("485.2"))
+    );
+    assert_eq!(freeze(&w, "1").expect(409).code(), "freeze_exceeds_holding");
+    assert_all_conserved(&w.admin);
+}
+
 /// #4: a pledge that lapses under a freeze does not free the quantity: the court's hold outlives
 /// the pledge, and the lifting order returns it.
 fn a_lapse_under_a_freeze_stays_frozen(backend: Backend) {
@@ -879,6 +932,7 @@ both_backends!(
     a_freeze_reaches_pledged_quantity,
     a_court_transfer_takes_the_frozen_quantity,
     a_court_order_executes_only_its_own_freeze,
+    a_freeze_reaches_listed_quantity,
     frozen_pledged_quantity_is_refused_explicitly,
     a_lapse_under_a_freeze_stays_frozen,
     a_frozen_parcel_is_not_disposed_of,

@@ -1,9 +1,11 @@
 //! Courts come first (pure). A judicial freeze reaches any quantity of a holding that it can hold
 //! still: the available quantity moves into the holding's `frozen` bucket, and pledged quantity
-//! stays pledged and is frozen as well (the freeze's `pledged` part). Quantity listed for sale or in
-//! a pending transfer is not reached while it is there: a buyer may already be bound to it, so the
-//! listing is withdrawn or the transfer cancelled first, and the order is then recorded on what is
-//! back. While a freeze stands, the ledger refuses every movement of frozen quantity except by a
+//! stays pledged and is frozen as well (the freeze's `pledged` part). What those do not cover it
+//! takes from the holder's own open listings, newest first (their unsold quantity moves from
+//! `listed` to `frozen`; a listing left with nothing is withdrawn): while it stands nothing of it is
+//! sold. Quantity in a pending transfer or a trade awaiting payment is not reached while it is
+//! there: the other side may already be bound to it, so the transfer is cancelled or rejected first,
+//! and the order is then recorded on what is back. While a freeze stands, the ledger refuses every movement of frozen quantity except by a
 //! court's order, and every movement out of `pledged` that would leave less pledged quantity than
 //! the freezes rest on (release, disposal, transfer: see `rights::ledger`).
 //!
@@ -46,6 +48,20 @@ pub fn reach(
         from_available,
         from_pledged,
     })
+}
+
+/// What a freeze of `quantity` takes from the holder's own listings (`listed`, unsold): only what
+/// available quantity and pledged quantity no earlier freeze rests on do not cover, and at most
+/// what is listed (any further shortfall is reported by [`reach`]).
+pub fn from_listed(
+    available: i64,
+    pledged: i64,
+    frozen_pledged: i64,
+    listed: i64,
+    quantity: i64,
+) -> i64 {
+    let reachable = available.max(0) + (pledged - frozen_pledged).max(0);
+    (quantity - reachable).clamp(0, listed.max(0))
 }
 
 /// A pledge of `leaving` units lapses (its registration period ended) while freezes rest on
@@ -97,6 +113,14 @@ mod tests {
         // A second freeze cannot rest on what the first already holds.
         assert_eq!(reach(0, 100, 80, 30), Err(Shortfall { reachable: 20 }));
         assert_eq!(reach(10, 100, 80, 30).map(|r| r.from_pledged), Ok(20));
+    }
+
+    #[test]
+    fn listed_quantity_is_taken_only_past_available_and_pledged() {
+        assert_eq!(from_listed(100, 0, 0, 300, 50), 0);
+        assert_eq!(from_listed(100, 50, 0, 300, 250), 100);
+        assert_eq!(from_listed(100, 50, 50, 300, 250), 150);
+        assert_eq!(from_listed(0, 0, 0, 30, 100), 30);
     }
 
     #[test]

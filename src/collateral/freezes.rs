@@ -395,7 +395,7 @@ pub struct NewFreeze {
 }
 
 #[utoipa::path(post, path = "/v1/judicial-freezes", tag = "pledges", operation_id = "recordJudicialFreeze",
-    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well)",
+    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well), then the holder's own listed quantity, newest listing first (its unsold quantity shrinks; a listing left with nothing is withdrawn). Quantity in pending transfers and trades awaiting payment is not taken: the other side is bound; 409 freeze_exceeds_holding if the rest does not cover the order",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = NewFreeze, responses((status = 201, description = "Frozen", body = FreezeView)))]
 #[post("/v1/judicial-freezes")]
@@ -435,16 +435,23 @@ async fn freeze(
                 .iter()
                 .map(|f| f.pledged)
                 .sum();
-            let reach = courts::reach(h.available, h.pledged, frozen_pledged, quantity)
+            // Available and pledged quantity first; what they do not cover the freeze takes from
+            // the holder's own open listings (newest first): while it stands nothing of it is sold.
+            // Quantity in pending transfers and trades awaiting payment is not taken here: a trade's
+            // buyer is already bound to it, and an unsettled transfer is cancelled or rejected
+            // first; the order is then recorded on what came back.
+            let listings = crate::market::listings::selling_own(conn, r.party_id, lot.id)?;
+            let listed: i64 = listings.iter().map(|l| l.remaining).sum();
+            let from_listed = courts::from_listed(h.available, h.pledged, frozen_pledged, listed, quantity);
+            let reach = courts::reach(h.available, h.pledged, frozen_pledged, quantity - from_listed)
                 .map_err(|s| {
                     ApiError::conflict(
                         "freeze_exceeds_holding",
                         format!(
-                            "the order asks for more than the holding has to freeze: {} available or pledged; \
-                             {} listed for sale and {} in pending transfers are bound to buyers and must first \
-                             come back (the listing withdrawn, the transfer cancelled or rejected)",
-                            Dec::qty(s.reachable).0,
-                            Dec::qty(h.listed).0,
+                            "the order asks for more than the holding has to freeze: {} available, pledged or \
+                             listed for sale; {} in pending transfers and trades awaiting payment is bound to \
+                             the other side and must first come back (the transfer cancelled or rejected)",
+                            Dec::qty(s.reachable + listed).0,
                             Dec::qty(h.in_transfer).0
                         ),
                     )
@@ -474,6 +481,25 @@ async fn freeze(
                 Side::holder(r.party_id, Bucket::Available),
                 Side::holder(r.party_id, Bucket::Frozen),
                 reach.from_available,
+                "judicial_freeze",
+                format!("freeze:{}", f.id),
+                &actor,
+                now,
+                None,
+            )?;
+            let takes = courts::oldest_first(
+                &listings.iter().map(|l| l.remaining).collect::<Vec<_>>(),
+                from_listed,
+            );
+            for (l, take) in listings.iter().zip(takes).filter(|(_, t)| *t > 0) {
+                crate::market::listings::shrink_for_freeze(conn, l, take, &actor, now)?;
+            }
+            court_move(
+                conn,
+                &lot,
+                Side::holder(r.party_id, Bucket::Listed),
+                Side::holder(r.party_id, Bucket::Frozen),
+                from_listed,
                 "judicial_freeze",
                 format!("freeze:{}", f.id),
                 &actor,

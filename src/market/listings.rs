@@ -324,6 +324,46 @@ pub fn close(
     audit(conn, &row, &format!("listing.{status}"), actor, now)
 }
 
+/// The holder's own listings of a holding that still sell (not a pledgee's disposal listings:
+/// that quantity is pledged, and the freeze rests on it in the pledged bucket), newest first.
+pub fn selling_own(conn: &mut DbConn, seller: i64, lot: i64) -> QueryResult<Vec<ListingRow>> {
+    li::table
+        .filter(li::seller_id.eq(seller))
+        .filter(li::lot_id.eq(lot))
+        .filter(li::pledge_id.is_null())
+        .filter(li::status.eq_any(SELLING))
+        .order(li::id.desc())
+        .select(ListingRow::as_select())
+        .load(conn)
+}
+
+/// A judicial freeze takes `take` of a listing's unsold quantity (the caller moves it from
+/// `listed` to `frozen`): its remaining shrinks, and a listing left with nothing is withdrawn.
+/// Nothing already bought is touched: a purchase has taken its quantity out of `remaining`.
+pub fn shrink_for_freeze(
+    conn: &mut DbConn,
+    r: &ListingRow,
+    take: i64,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<()> {
+    let left = r.remaining - take;
+    let status = if left == 0 {
+        "withdrawn"
+    } else {
+        r.status.as_str()
+    };
+    diesel::update(li::table.find(r.id))
+        .set((
+            li::remaining.eq(left),
+            li::status.eq(status),
+            li::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let row = find(conn, r.id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+    audit(conn, &row, "listing.frozen_by_court", actor, now)
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"quantity": "2"}))]
