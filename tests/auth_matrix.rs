@@ -238,8 +238,9 @@ fn fixture(srv: &Server) -> Fixture {
         "forest mortgage",
     );
     let parcel_freeze = id_of(
-        &admin.post(
+        &admin.post_key(
             &format!("/v1/forest-rights/{parcel}/freezes"),
+            &key(),
             &json!({"case_no": "(2027)闽0721执保8号", "court": "顺昌县人民法院", "document_ref": "协助执行通知书 2027-8"}),
         ),
         "parcel freeze",

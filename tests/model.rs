@@ -393,8 +393,9 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) 
             )
         }
         Call::Forced { from, to, lot, qty } => {
-            let p = w.admin.post(
+            let p = w.admin.post_key(
                 "/v1/transfers/forced",
+                &key(),
                 &json!({"lot_id": c.lots[lot], "from_party_id": c.parties[from],
                     "to_party_id": c.parties[to], "quantity": q(qty), "kind": "court_order",
                     "document_ref": format!("(2026)闽0702执{}号", w.next())}),

@@ -117,8 +117,9 @@ fn buckets(w: &Rights) -> (Decimal, Decimal, Decimal) {
 fn court_transfer(w: &Rights, quantity: &str) -> common::Reply {
     let p = w
         .admin
-        .post(
+        .post_key(
             "/v1/transfers/forced",
+            &key(),
             &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": quantity,
                 "kind": "court_order", "document_ref": "(2026)闽0702执123号 执行裁定书"}),
         )
@@ -597,7 +598,7 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
     let (m, reg) = mortgage(&w, &w.banker1, w.bank1, &[p], "100000.00");
     register_officially(&w, &w.banker1, m, "2027-01-10T10:15:00Z");
     enforce(&w.banker1, m, "100000.00");
-    let f = w.admin.post(&format!("/v1/forest-rights/{p}/freezes"), &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"})).expect(201);
+    let f = w.admin.post_key(&format!("/v1/forest-rights/{p}/freezes"), &key(), &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"})).expect(201);
     let v = w
         .banker2
         .get(&format!("/v1/encumbrances/{reg}"))
@@ -621,8 +622,9 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
         .body;
     assert_eq!(mv["status"], "enforcing");
     w.admin
-        .post(
+        .post_key(
             &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
+            &key(),
             &json!({"document_ref": "解除查封裁定书"}),
         )
         .expect(200);

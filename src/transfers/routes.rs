@@ -883,7 +883,7 @@ pub struct ForcedTransfer {
 
 #[utoipa::path(post, path = "/v1/transfers/forced", tag = "transfers", operation_id = "proposeForcedTransfer",
     summary = "Propose a forced transfer (court order, merger); a second operator approves",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity once approved (a retry without it would propose the same transfer twice)")),
     request_body = ForcedTransfer, responses((status = 202, description = "Proposed", body = ProposalView)))]
 #[post("/v1/transfers/forced")]
 async fn forced(
@@ -910,7 +910,7 @@ async fn forced(
         &who,
         idem,
         &body.body_hash,
-        KeyPolicy::Optional,
+        KeyPolicy::Required,
         StatusCode::ACCEPTED,
         move |conn| {
             let lot = rights::lot(conn, r.lot_id)?
