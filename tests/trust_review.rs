@@ -344,10 +344,85 @@ fn objections_are_bounded(backend: Backend) {
     object(&ent_a, &reg, "再次异议").expect(201);
 }
 
+// ---------------------------------------------------------------------------------------------
+// 4. One 不动产登记证明号, however it is typed
+// ---------------------------------------------------------------------------------------------
+
+fn certificate_number_in_full_width_is_the_same_number(backend: Backend) {
+    let w = world(backend);
+    w.admin.set_clock("2026-11-25T00:00:00Z");
+    let bank1 = party(&w.admin, "bank", 3);
+    let bank2 = party(&w.admin, "bank", 4);
+    let banker1 = user(&w.admin, "bank", Some(bank1), "banker-1");
+    let banker2 = user(&w.admin, "bank", Some(bank2), "banker-2");
+    let ent_a = user(&w.admin, "enterprise", Some(w.a), "ent-a");
+    let p1 = w
+        .admin
+        .post("/v1/forest-rights", &parcel_body(w.a, 1))
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let p2 = w
+        .admin
+        .post("/v1/forest-rights", &parcel_body(w.a, 2))
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let (m1, _) = mortgage(&ent_a, &banker1, bank1, p1);
+    let (m2, _) = mortgage(&ent_a, &banker2, bank2, p2);
+    let r = register_officially(
+        &w.admin,
+        &banker1,
+        m1,
+        "闽(2026)顺昌县不动产证明第0002871号",
+        "2026-12-03T10:15:00Z",
+    )
+    .expect(200);
+    assert_eq!(
+        r.body["official_certificate_no"],
+        "闽(2026)顺昌县不动产证明第0002871号"
+    );
+    // The same number with full-width brackets and digits and an ideographic space: refused.
+    let r = register_officially(
+        &w.admin,
+        &banker2,
+        m2,
+        "闽（２０２６）顺昌县\u{3000}不动产证明第0002871号",
+        "2026-12-04T10:15:00Z",
+    )
+    .expect(409);
+    assert_eq!(r.code(), "official_certificate_taken");
+    let v = w
+        .admin
+        .get(&format!("/v1/forest-mortgages/{m2}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        v["status"], "pending_official_registration",
+        "refused: nothing changed"
+    );
+    // Typed in full width first, it is stored in the one form.
+    let r = register_officially(
+        &w.admin,
+        &banker2,
+        m2,
+        "闽（2026）顺昌县不动产证明第0002872号 ",
+        "2026-12-04T10:15:00Z",
+    )
+    .expect(200);
+    assert_eq!(
+        r.body["official_certificate_no"],
+        "闽(2026)顺昌县不动产证明第0002872号"
+    );
+}
+
 both_backends!(
     forced_transfer_needs_a_key,
     forest_court_orders_and_holder_changes_need_a_key,
     pledge_on_another_holders_share_gives_no_standing,
     unranked_mortgage_gives_no_standing,
     objections_are_bounded,
+    certificate_number_in_full_width_is_the_same_number,
 );
