@@ -418,6 +418,57 @@ fn certificate_number_in_full_width_is_the_same_number(backend: Backend) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// 5. A transfer settles only for years that still remain (R3, re-checked at settlement)
+// ---------------------------------------------------------------------------------------------
+
+fn transfer_settles_only_for_years_that_remain(backend: Backend) {
+    let w = world(backend);
+    let ent_a = user(&w.admin, "enterprise", Some(w.a), "ent-a");
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    // The lot runs to 2030-12-31: on 2028-01-01 three whole years remain.
+    w.admin.set_clock("2028-01-01T00:00:00Z");
+    let t = ent_a
+        .post_key(
+            "/v1/transfers",
+            &key(),
+            &json!({"lot_id": w.em, "to_party_id": w.b, "quantity": "10", "unit_price": "6300", "years": 3}),
+        )
+        .expect(201);
+    let tid = t.body["id"].as_i64().unwrap();
+    ent_b
+        .post_key(&format!("/v1/transfers/{tid}/confirm"), &key(), &json!({}))
+        .expect(200);
+    // On 2028-06-01 only two whole years remain: three cannot be settled.
+    w.admin.set_clock("2028-06-01T00:00:00Z");
+    let r = w
+        .checker
+        .post_key(&format!("/v1/transfers/{tid}/approve"), &key(), &json!({}))
+        .expect(422);
+    assert_eq!(r.code(), "years_beyond_term");
+    let v = w
+        .admin
+        .get(&format!("/v1/transfers/{tid}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        v["status"], "confirmed",
+        "refused: the transfer stays as it was"
+    );
+    assert_eq!(available(&w.admin, w.b, w.em).to_string(), "0");
+    assert_all_conserved(&w.admin);
+    // The parties (or the registry) end it; the quantity returns to the sender.
+    w.checker
+        .post_key(
+            &format!("/v1/transfers/{tid}/reject"),
+            &key(),
+            &json!({"reason": "years beyond term"}),
+        )
+        .expect(200);
+    assert_eq!(available(&w.admin, w.a, w.em).to_string(), "100");
+    assert_all_conserved(&w.admin);
+}
+
 both_backends!(
     forced_transfer_needs_a_key,
     forest_court_orders_and_holder_changes_need_a_key,
@@ -425,4 +476,5 @@ both_backends!(
     unranked_mortgage_gives_no_standing,
     objections_are_bounded,
     certificate_number_in_full_width_is_the_same_number,
+    transfer_settles_only_for_years_that_remain,
 );

@@ -292,7 +292,7 @@ async fn file(
                 if o.lapses_at > now {
                     return Err(ApiError::conflict(
                         "objection_already_active",
-                        format!("this party's objection {} to the registration is still active: withdraw it first", format!("NPYY-{:06}", o.id)),
+                        format!("this party's objection NPYY-{:06} to the registration is still active: withdraw it first", o.id),
                     ));
                 }
                 close(conn, o.id, "lapsed", None, "registry", now, |_| Ok(()))?;
