@@ -238,8 +238,9 @@ fn fixture(srv: &Server) -> Fixture {
         "forest mortgage",
     );
     let parcel_freeze = id_of(
-        &admin.post(
+        &admin.post_key(
             &format!("/v1/forest-rights/{parcel}/freezes"),
+            &key(),
             &json!({"case_no": "(2027)闽0721执保8号", "court": "顺昌县人民法院", "document_ref": "协助执行通知书 2027-8"}),
         ),
         "parcel freeze",
@@ -606,7 +607,7 @@ POST   /v1/benchmark-prices                             401 401 401 401 401 403 
 POST   /v1/collateral/sweep                             401 401 401 401 401 403 403 403 403 403 200 - - -
 GET    /v1/encumbrances                                 401 401 401 401 401 200 422 422 200 422 422 - - -
 GET    /v1/encumbrances/{registration_no}               404 401 401 401 401 404 200 200 200 200 200 404 404 404
-POST   /v1/encumbrances/{registration_no}/objections    401 401 401 401 401 404 404 403 201 404 403 404 404 403
+POST   /v1/encumbrances/{registration_no}/objections    401 401 401 401 401 404 404 403 409 404 403 404 404 403
 GET    /v1/forest-mortgages                             401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/forest-mortgages                             401 401 401 401 401 404 403 403 409 403 403 - - -
 GET    /v1/forest-mortgages/{id}                        401 401 401 401 401 404 404 200 200 200 200 404 404 404

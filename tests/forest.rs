@@ -380,8 +380,9 @@ fn holder_changes_and_transfer_ban(b: Backend) {
     register_officially(&w, &w.banker1, m1, "2026-12-03T10:15:00Z");
     let r = w
         .admin
-        .post(
+        .post_key(
             &format!("/v1/forest-rights/{banned}/holder-changes"),
+            &key(),
             &json!({"new_holder_party_id": buyer, "document_ref": "流转合同 1"}),
         )
         .expect(409);
@@ -397,8 +398,9 @@ fn holder_changes_and_transfer_ban(b: Backend) {
     register_officially(&w, &w.banker1, m2, "2026-12-04T10:15:00Z");
     let r = w
         .admin
-        .post(
+        .post_key(
             &format!("/v1/forest-rights/{free}/holder-changes"),
+            &key(),
             &json!({"new_holder_party_id": buyer, "document_ref": "流转合同 2"}),
         )
         .expect(200);
@@ -488,11 +490,12 @@ fn freeze_and_split(b: Backend) {
     register_officially(&w, &w.banker1, m, "2026-12-03T10:15:00Z");
     let buyer = party(&w.admin, "enterprise", 5);
     // A court freezes the parcel: no holder change, no split, no new mortgage; it shows in search.
-    let f = w.admin.post(&format!("/v1/forest-rights/{p}/freezes"), &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"})).expect(201);
+    let f = w.admin.post_key(&format!("/v1/forest-rights/{p}/freezes"), &key(), &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"})).expect(201);
     let r = w
         .admin
-        .post(
+        .post_key(
             &format!("/v1/forest-rights/{p}/holder-changes"),
+            &key(),
             &json!({"new_holder_party_id": buyer, "document_ref": "x"}),
         )
         .expect(409);
@@ -544,8 +547,9 @@ fn freeze_and_split(b: Backend) {
         "the lender is told"
     );
     w.admin
-        .post(
+        .post_key(
             &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
+            &key(),
             &json!({"document_ref": "解除查封裁定书"}),
         )
         .expect(200);

@@ -296,7 +296,7 @@ fn issue_transfer_and_settle(b: Backend) {
             &json!({}),
         )
         .expect(200);
-    let pf = w.admin.post("/v1/transfers/forced", &json!({"lot_id": em_id, "from_party_id": w.a, "to_party_id": c_party, "quantity": "50", "kind": "court_order", "document_ref": "(2026)闽0702执123号"})).expect(202);
+    let pf = w.admin.post_key("/v1/transfers/forced", &key(), &json!({"lot_id": em_id, "from_party_id": w.a, "to_party_id": c_party, "quantity": "50", "kind": "court_order", "document_ref": "(2026)闽0702执123号"})).expect(202);
     let fid = pf.body["id"].clone();
     w.admin
         .post_key(&format!("/v1/proposals/{fid}/approve"), &key(), &json!({}))

@@ -405,7 +405,7 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) 
             if let Some(f) = freeze {
                 b["freeze_no"] = json!(format!("NPDJ-{:06}", m.freezes[f].sid));
             }
-            let p = w.admin.post("/v1/transfers/forced", &b);
+            let p = w.admin.post_key("/v1/transfers/forced", &key(), &b);
             if !p.status.is_success() {
                 return (p, None);
             }

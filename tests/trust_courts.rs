@@ -125,7 +125,10 @@ fn court_order(w: &Rights, quantity: &str, freeze_no: Option<&str>) -> common::R
     if let Some(no) = freeze_no {
         body["freeze_no"] = json!(no);
     }
-    let p = w.admin.post("/v1/transfers/forced", &body).expect(202);
+    let p = w
+        .admin
+        .post_key("/v1/transfers/forced", &key(), &body)
+        .expect(202);
     w.checker.post_key(
         &format!("/v1/proposals/{}/approve", p.body["id"]),
         &key(),
@@ -307,8 +310,9 @@ fn a_court_order_executes_only_its_own_freeze(backend: Backend) {
     // More than the free quantity, without naming the freeze: the frozen 100 is not touched.
     let p = w
         .admin
-        .post(
+        .post_key(
             "/v1/transfers/forced",
+            &key(),
             &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": "400",
                 "kind": "court_order", "document_ref": "(2026)闽0703执9号"}),
         )
@@ -322,8 +326,9 @@ fn a_court_order_executes_only_its_own_freeze(backend: Backend) {
     assert_eq!(buckets(&w), (d("335.2"), d("0"), d("100")));
     // A freeze number of no freeze, a malformed one, one of another holding: refused at proposal.
     let propose = |no: &str, from: i64| {
-        w.admin.post(
+        w.admin.post_key(
             "/v1/transfers/forced",
+            &key(),
             &json!({"lot_id": w.em, "from_party_id": from, "to_party_id": if from == w.a { w.b } else { w.a }, "quantity": "1",
                 "kind": "court_order", "document_ref": "(2026)闽0703执9号", "freeze_no": no}),
         )
@@ -362,8 +367,9 @@ fn frozen_pledged_quantity_is_refused_explicitly(backend: Backend) {
     assert_eq!(f.body["pledged_quantity"], "100");
     let p = w
         .admin
-        .post(
+        .post_key(
             "/v1/transfers/forced",
+            &key(),
             &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": "10",
                 "kind": "court_order", "document_ref": "(2026)闽0702执123号", "freeze_no": "NPDJ-000001"}),
         )
@@ -743,7 +749,7 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
     let (m, reg) = mortgage(&w, &w.banker1, w.bank1, &[p], "100000.00");
     register_officially(&w, &w.banker1, m, "2027-01-10T10:15:00Z");
     enforce(&w.banker1, m, "100000.00");
-    let f = w.admin.post(&format!("/v1/forest-rights/{p}/freezes"), &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"})).expect(201);
+    let f = w.admin.post_key(&format!("/v1/forest-rights/{p}/freezes"), &key(), &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"})).expect(201);
     let v = w
         .banker2
         .get(&format!("/v1/encumbrances/{reg}"))
@@ -767,8 +773,9 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
         .body;
     assert_eq!(mv["status"], "enforcing");
     w.admin
-        .post(
+        .post_key(
             &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
+            &key(),
             &json!({"document_ref": "解除查封裁定书"}),
         )
         .expect(200);

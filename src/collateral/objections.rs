@@ -164,22 +164,21 @@ impl Target {
         }
     }
 
-    /// Another creditor: `party` is the lender of another live encumbrance given by the same
-    /// grantor or burdening the same asset.
+    /// Another creditor: `party` is the lender of another registered encumbrance given by the
+    /// same grantor (which covers a pledge of the same holding, lot and grantor) or ranking on
+    /// the same parcel. A pledge of another holder's share of the same lot is no claim on this
+    /// grantor, and a mortgage whose official registration is not yet confirmed does not rank,
+    /// so neither gives standing.
     fn creditor(&self, conn: &mut DbConn, party: i64) -> ApiResult<bool> {
         use crate::schema::forest_mortgage_parcels as fmp;
         if party == self.lender() {
             return Ok(false);
         }
         let grantor = self.grantor();
-        let lot = match self {
-            Target::Pledge(p) => p.lot_id,
-            Target::Mortgage(_) => -1,
-        };
         let pledges: i64 = pl::table
             .filter(pl::lender_id.eq(party))
             .filter(pl::status.eq_any(super::LIVE))
-            .filter(pl::pledgor_id.eq(grantor).or(pl::lot_id.eq(lot)))
+            .filter(pl::pledgor_id.eq(grantor))
             .count()
             .get_result(conn)?;
         if pledges > 0 {
@@ -197,7 +196,7 @@ impl Target {
             .select(fmp::mortgage_id);
         let mortgages: i64 = fm::table
             .filter(fm::lender_id.eq(party))
-            .filter(fm::status.eq_any(crate::forest::LIVE))
+            .filter(fm::status.eq_any(crate::forest::RANKED))
             .filter(fm::mortgagor_id.eq(grantor).or(fm::id.eq_any(on_parcels)))
             .count()
             .get_result(conn)?;
@@ -205,11 +204,15 @@ impl Target {
     }
 }
 
+/// The longest reason an objection may state, in characters.
+pub const REASON_MAX_CHARS: usize = 2000;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "主债务已于 2026-10-31 清偿，质权人未办理注销登记"}))]
 pub struct NewObjection {
-    /// What is wrong with the registration.
+    /// What is wrong with the registration (at most 2,000 characters).
+    #[schema(max_length = 2000)]
     pub reason: String,
 }
 
@@ -218,7 +221,8 @@ pub struct NewObjection {
     params(("registration_no" = String, Path, description = "Registration number"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewObjection, responses((status = 201, description = "Filed", body = ObjectionView),
         (status = 404, description = "No such registration, or the caller has no standing (neither the grantor nor another creditor of the same grantor or asset)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "encumbrance_not_live", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "encumbrance_not_live; objection_already_active: the caller's objection to this registration is still active", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "objection_reason_too_long: more than 2,000 characters", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/encumbrances/{registration_no}/objections")]
 async fn file(
     state: web::Data<AppState>,
@@ -234,6 +238,14 @@ async fn file(
     let reason = body.value.reason.trim().to_string();
     if reason.is_empty() {
         return Err(ApiError::invalid_field("reason", "required"));
+    }
+    // The reason is shown on every notice, search answer and signed certificate of the
+    // registration: a statement of the dispute, not a document store.
+    if reason.chars().count() > REASON_MAX_CHARS {
+        return Err(ApiError::unprocessable(
+            "objection_reason_too_long",
+            format!("reason: at most {REASON_MAX_CHARS} characters"),
+        ));
     }
     let (no, actor, now) = (
         no.into_inner(),
@@ -266,6 +278,24 @@ async fn file(
                     "encumbrance_not_live",
                     "only a live registration can be objected to",
                 ));
+            }
+            // One active objection per party per registration: a further filing adds nothing a
+            // court or lender needs, only bulk on every notice. One past its period but not yet
+            // swept lapses here first, so the party can file again.
+            let mine: Vec<ObjectionRow> = ob::table
+                .filter(ob::registration_no.eq(&no))
+                .filter(ob::party_id.eq(party))
+                .filter(ob::status.eq("active"))
+                .select(ObjectionRow::as_select())
+                .load(conn)?;
+            for o in mine {
+                if o.lapses_at > now {
+                    return Err(ApiError::conflict(
+                        "objection_already_active",
+                        format!("this party's objection NPYY-{:06} to the registration is still active: withdraw it first", o.id),
+                    ));
+                }
+                close(conn, o.id, "lapsed", None, "registry", now, |_| Ok(()))?;
             }
             let lapses_at = now + chrono::Duration::days(period_days(conn)?);
             diesel::insert_into(ob::table)

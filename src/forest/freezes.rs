@@ -185,7 +185,7 @@ pub struct NewParcelFreeze {
 
 #[utoipa::path(post, path = "/v1/forest-rights/{id}/freezes", tag = "forest", operation_id = "freezeParcel",
     summary = "Record a court order freezing a parcel",
-    params(("id" = i64, Path, description = "Parcel id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("id" = i64, Path, description = "Parcel id"), ("Idempotency-Key" = String, Header, description = "Required: this freezes a parcel")),
     request_body = NewParcelFreeze, responses((status = 201, description = "Frozen", body = ParcelFreezeView)))]
 #[post("/v1/forest-rights/{id}/freezes")]
 async fn freeze(
@@ -216,7 +216,7 @@ async fn freeze(
         &who,
         idem,
         &body.body_hash,
-        KeyPolicy::Optional,
+        KeyPolicy::Required,
         StatusCode::CREATED,
         move |conn| {
             let n = diesel::update(fp::table.find(id))
@@ -257,7 +257,7 @@ pub struct LiftParcelFreeze {
 
 #[utoipa::path(post, path = "/v1/forest-rights/{id}/freezes/{freeze_id}/lift", tag = "forest", operation_id = "liftParcelFreeze",
     summary = "Record the order that lifts a parcel's freeze",
-    params(("id" = i64, Path, description = "Parcel id"), ("freeze_id" = i64, Path, description = "Freeze id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("id" = i64, Path, description = "Parcel id"), ("freeze_id" = i64, Path, description = "Freeze id"), ("Idempotency-Key" = String, Header, description = "Required: this lifts a court order")),
     request_body = LiftParcelFreeze, responses((status = 200, description = "Lifted", body = ParcelFreezeView)))]
 #[post("/v1/forest-rights/{id}/freezes/{freeze_id}/lift")]
 async fn lift(
@@ -282,7 +282,7 @@ async fn lift(
         &who,
         idem,
         &body.body_hash,
-        KeyPolicy::Optional,
+        KeyPolicy::Required,
         StatusCode::OK,
         move |conn| {
             let n = diesel::update(

@@ -469,7 +469,9 @@ async fn complete(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"certificate_no": "闽(2026)顺昌县不动产证明第0004567号", "registered_at": "2026-11-20T10:15:00Z"}))]
 pub struct OfficialRegistration {
-    /// 不动产登记证明号 issued by the real-estate registration authority.
+    /// 不动产登记证明号 issued by the real-estate registration authority. Stored in one form: full-width
+    /// ASCII characters (brackets, digits) become half-width and spaces are removed, so "闽（2026）…"
+    /// and "闽(2026)…" are the same number.
     pub certificate_no: String,
     /// The official registration time; rank follows it (R14).
     pub registered_at: DateTime<Utc>,
@@ -491,7 +493,9 @@ async fn official(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank, Role::Operator])?;
     let r = body.value;
-    let certificate_no = r.certificate_no.trim().to_string();
+    // Stored and compared in one form, so full-width brackets or a space cannot register the
+    // same certificate twice.
+    let certificate_no = rules::certificate_number(&r.certificate_no);
     if certificate_no.is_empty() {
         return Err(ApiError::invalid_field("certificate_no", "required"));
     }

@@ -572,7 +572,7 @@ pub struct HolderChange {
 
 #[utoipa::path(post, path = "/v1/forest-rights/{id}/holder-changes", tag = "forest", operation_id = "changeParcelHolder",
     summary = "Record a change of holder; mortgages follow the parcel and their lenders are notified",
-    params(("id" = i64, Path, description = "Parcel id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("id" = i64, Path, description = "Parcel id"), ("Idempotency-Key" = String, Header, description = "Required: this changes the holder")),
     request_body = HolderChange,
     responses((status = 200, description = "Changed", body = ParcelView),
         (status = 409, description = "transfer_banned: a mortgage on the parcel registered a transfer ban", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -592,7 +592,7 @@ async fn change_holder(
         who.actor(),
         db::now_micros(state.clock.now()),
     );
-    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
+    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Required, StatusCode::OK, move |conn| {
         // Lock the parcel first: mortgages on it are completed and registered under the same lock.
         let n = diesel::update(fp::table.find(id)).set(fp::updated_at.eq(now)).execute(conn)?;
                 let p = parcel(conn, id)?.filter(|_| n == 1).ok_or_else(|| ApiError::not_found("parcel"))?;

@@ -279,6 +279,20 @@ pub fn waterfall(parcels: &[ParcelSale], claims: &[(i64, i64)]) -> Waterfall {
     }
 }
 
+/// The 不动产登记证明号 as compared and stored (R14: one number, one mortgage). Clerks and banks
+/// type it with full-width or half-width brackets and digits, with or without spaces; all of these
+/// are the same certificate. Full-width ASCII forms (U+FF01–U+FF5E) become their ASCII letters,
+/// and every space (the ideographic space U+3000 included) is removed; Chinese characters stay.
+pub fn certificate_number(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            c => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,5 +602,21 @@ mod tests {
         for (f, c, e) in [(40, None, 40), (27, Some(35), 40), (27, Some(27), 40)] {
             assert_eq!(vote(f, c, e).impossible(), None, "{f} {c:?} {e}");
         }
+    }
+
+    #[test]
+    fn certificate_numbers_in_full_width_or_with_spaces_are_the_same() {
+        let ascii = "闽(2026)顺昌县不动产证明第0002871号";
+        assert_eq!(
+            certificate_number("闽（２０２６）顺昌县不动产证明第０００２８７１号"),
+            ascii
+        );
+        assert_eq!(
+            certificate_number(" 闽（2026）顺昌县\u{3000}不动产证明 第0002871号\t"),
+            ascii
+        );
+        assert_eq!(certificate_number(ascii), ascii);
+        // Other full-width punctuation maps too; Chinese characters and 〔〕 are not ASCII forms.
+        assert_eq!(certificate_number("闽〔2026〕Ａ－１"), "闽〔2026〕A-1");
     }
 }

@@ -292,6 +292,14 @@ fn settle(
 ) -> ApiResult<TradeRow> {
     let t = find(conn, id)?.ok_or_else(|| ApiError::not_found("trade"))?;
     let lot = rights::lock_lot(conn, t.lot_id)?;
+    // R3 at settlement: the years traded must still remain when payment is confirmed (a year of
+    // the term may have passed since the match). Refused as it stands, the trade stays awaiting
+    // payment until its deadline; an expired lot is left to the ledger's R6 refusal.
+    if t.years.is_some() && !lot.expired(now.date()) {
+        let rt = rights::right_type(conn, &lot.right_type)?
+            .ok_or_else(|| ApiError::internal("unknown right type"))?;
+        lot.years_traded(&rt, t.years, now.date())?;
+    }
     if !leave_awaiting(conn, id, "settled", now)? {
         let status = find(conn, id)?.map(|t| t.status).unwrap_or_default();
         return Err(ApiError::conflict(
@@ -409,7 +417,8 @@ pub struct ConfirmPayment {
     params(("id" = i64, Path, description = "Trade id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = ConfirmPayment,
     responses((status = 200, description = "Settled", body = TradeView),
-        (status = 409, description = "trade_not_awaiting_payment; lot_expired (the lot expired before payment was confirmed: the trade expires and the quantity returns to the seller)", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "trade_not_awaiting_payment; lot_expired (the lot expired before payment was confirmed: the trade expires and the quantity returns to the seller)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "years_beyond_term: the whole years traded no longer remain of the lot's term on the day of payment; the trade stays awaiting payment until its deadline", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/trades/{id}/payment")]
 async fn confirm_payment(
     state: web::Data<AppState>,

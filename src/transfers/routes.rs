@@ -555,6 +555,14 @@ async fn act(
                         )
                     }
                 })?;
+            // R3 at settlement: the years sold must still remain on the day the transfer settles
+            // (a year of the term may have passed since the request). Refused as it stands; the
+            // parties may cancel or reject it. An expired lot is left to the ledger's R6 refusal.
+            if next == Status::Settled && tr.years.is_some() && !lot.expired(now.date()) {
+                let rt = rights::right_type(conn, &lot.right_type)?
+                    .ok_or_else(|| ApiError::internal("unknown right type"))?;
+                lot.years_traded(&rt, tr.years, now.date())?;
+            }
             let changed = if action == Action::Confirm {
                 store::confirm(conn, id, &tr.status, next.as_str(), &actor, now)?
             } else {
@@ -703,7 +711,8 @@ fn unwind_expired(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<(
     summary = "The receiver confirms (settles at once unless the right type needs an operator's approval)",
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 200, description = "Confirmed or settled", body = TransferView),
-        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "years_beyond_term: the whole years sold no longer remain of the lot's term on the day it would settle; the transfer stays as it is (the parties may cancel or reject it)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/confirm")]
 async fn confirm(
     state: web::Data<AppState>,
@@ -727,7 +736,8 @@ async fn confirm(
     summary = "An operator approves a confirmed transfer, which settles it",
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 200, description = "Settled", body = TransferView),
-        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "years_beyond_term: the whole years sold no longer remain of the lot's term on the day it would settle; the transfer stays as it is (the parties may cancel or reject it)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/approve")]
 async fn approve(
     state: web::Data<AppState>,
@@ -892,7 +902,7 @@ pub struct ForcedTransfer {
 
 #[utoipa::path(post, path = "/v1/transfers/forced", tag = "transfers", operation_id = "proposeForcedTransfer",
     summary = "Propose a forced transfer (court order, merger); a second operator approves",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity once approved (a retry without it would propose the same transfer twice)")),
     request_body = ForcedTransfer, responses((status = 202, description = "Proposed", body = ProposalView)))]
 #[post("/v1/transfers/forced")]
 async fn forced(
@@ -925,7 +935,7 @@ async fn forced(
         &who,
         idem,
         &body.body_hash,
-        KeyPolicy::Optional,
+        KeyPolicy::Required,
         StatusCode::ACCEPTED,
         move |conn| {
             let lot = rights::lot(conn, r.lot_id)?

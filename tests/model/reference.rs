@@ -556,16 +556,17 @@ impl Model {
         }
     }
 
-    /// Whether `years` still remain of `lot` today: `Ok`, `Refuse`, or, with `lenient` (the trade
-    /// was agreed on an earlier day, and whether its years are counted again on settling is not
-    /// settled by the rules), `Either` where a strict reading would refuse.
-    fn years_left(&self, lot: usize, years: Option<u8>, lenient: bool) -> Expect {
+    /// Whether `years` still remain of `lot` today: `Ok`, `Refuse`, or `Either` where the two
+    /// readings of "whole years left" differ. Every step that settles re-checks (R3): settling an
+    /// agreement made before a year of the term passed is refused when its years no longer
+    /// remain, and the agreement stays as it was.
+    fn years_left(&self, lot: usize, years: Option<u8>) -> Expect {
         let Some(y) = years else { return Expect::Ok };
         let (lo, hi) = remaining_years(self.today, date(LOTS[lot].valid_to));
         let y = y as i64;
         if y <= lo {
             Expect::Ok
-        } else if y > hi && !lenient {
+        } else if y > hi {
             Expect::Refuse
         } else {
             Expect::Either
@@ -705,7 +706,7 @@ impl Model {
                             self.unwind(t, S::Rejected);
                             Expect::Refuse
                         } else {
-                            let e = self.years_left(lot, self.transfers[t].years, true);
+                            let e = self.years_left(lot, self.transfers[t].years);
                             self.settle(t);
                             e
                         }
@@ -730,7 +731,7 @@ impl Model {
                         self.unwind(t, S::Rejected);
                         Expect::Refuse
                     } else {
-                        let e = self.years_left(lot, self.transfers[t].years, true);
+                        let e = self.years_left(lot, self.transfers[t].years);
                         self.settle(t);
                         e
                     };
@@ -1064,7 +1065,7 @@ impl Model {
                         e = Expect::Refuse;
                     }
                     // R3: a purchase trades on its own day; the listing's years must still remain.
-                    let years = self.years_left(li.lot, li.years, false);
+                    let years = self.years_left(li.lot, li.years);
                     if years != Expect::Ok {
                         fams.push(Family::Years);
                         e = e.and(years);
@@ -1103,7 +1104,7 @@ impl Model {
                         self.trades[t].settled = true;
                         Expect::Refuse
                     } else {
-                        let e = self.years_left(tr.lot, tr.years, true);
+                        let e = self.years_left(tr.lot, tr.years);
                         let s = self.h(tr.seller, tr.lot);
                         s.in_transfer -= tr.qty;
                         s.settle_kinds();

@@ -1,0 +1,2 @@
+-- The original spellings are not kept: nothing to undo.
+SELECT 1;
