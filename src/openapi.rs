@@ -26,7 +26,7 @@ use crate::error::Problem;
         crate::parties::routes::get_party, crate::parties::routes::change_party,
         crate::parties::routes::party_history, crate::parties::routes::add_flag,
         crate::parties::routes::clear_flag, crate::parties::routes::list_flags,
-        crate::audit::routes::verify, crate::audit::routes::checkpoint,
+        crate::audit::routes::verify, crate::audit::routes::checkpoint, crate::audit::routes::list,
         crate::rights::routes::right_types, crate::rights::routes::propose_issuance,
         crate::rights::routes::list_lots, crate::rights::routes::get_lot, crate::rights::routes::lot_history,
         crate::rights::routes::lot_serials, crate::rights::routes::propose_cancellation,

@@ -112,6 +112,8 @@ diesel::table! {
         digest -> Text,
         key_id -> Text,
         signature -> Text,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
     }
 }
 
