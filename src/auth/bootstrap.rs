@@ -26,6 +26,7 @@ pub fn run(
     common: &CommonArgs,
     now: chrono::NaiveDateTime,
 ) -> Result<(Secrets, Option<String>), BootError> {
+    let admin_password = crate::config::admin_password_from_env()?;
     db::with_bootstrap_lock(conn, |conn| {
         db::write_tx(conn, |conn| {
             let jwt_secret = match &common.jwt_key_file {
@@ -43,7 +44,7 @@ pub fn run(
             let id_hmac_key = setting_or_create(conn, "id_hmac_key")?;
             let signing_key = SigningKey::from_bytes(&seed);
             publish_key(conn, &signing_key, now)?;
-            let generated = ensure_admin(conn, common, now)?;
+            let generated = ensure_admin(conn, common, admin_password.clone(), now)?;
             Ok((
                 Secrets {
                     jwt_secret,
@@ -66,14 +67,15 @@ pub fn load(conn: &mut DbConn, common: &CommonArgs) -> Result<Secrets, BootError
 fn ensure_admin(
     conn: &mut DbConn,
     common: &CommonArgs,
+    chosen: Option<String>,
     now: chrono::NaiveDateTime,
 ) -> Result<Option<String>, BootError> {
     if store::count(conn)? > 0 {
         return Ok(None);
     }
-    let (secret, generated) = match std::env::var("REGISTRY_ADMIN_PASSWORD") {
-        Ok(p) if !p.is_empty() => (p, None),
-        _ => {
+    let (secret, generated) = match chosen {
+        Some(p) => (p, None),
+        None => {
             let p = password::random_secret(20);
             (p.clone(), Some(p))
         }
