@@ -122,10 +122,8 @@ pub async fn check(
         .db(move |conn| {
             let row = store::find_by_username(conn, &lookup.0)?;
             let failures = store::login_failures(conn, &lookup.1)?;
-            let due = match &row {
-                Some(r) => store::password_change_due(conn, r.id)?,
-                None => false,
-            };
+            // Asked for an unknown name too, so both take the same queries.
+            let due = store::password_change_due(conn, row.as_ref().map_or(-1, |r| r.id))?;
             Ok((row, failures, due))
         })
         .await?;
@@ -175,8 +173,9 @@ pub async fn check(
             }
             let principal = row.map(|r| r.id);
             let addr = peer.map(|a| a.to_string());
-            state
-                .db(move |conn| {
+            let record = move || {
+                let (key, addr) = (key.clone(), addr.clone());
+                state.db(move |conn| {
                     db::write_tx(conn, |conn| {
                         let counted = store::record_login_failure(conn, &key, at, &ACCOUNT)?;
                         audit::record(
@@ -204,7 +203,20 @@ pub async fn check(
                         Ok(())
                     })
                 })
-                .await?;
+            };
+            // A failure that is not counted would be a free guess: retry a busy database, and
+            // answer 401 whatever happens (a different answer would tell a wrong password apart).
+            let mut recorded = record().await;
+            for _ in 0..2 {
+                if recorded.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                recorded = record().await;
+            }
+            if let Err(e) = recorded {
+                tracing::error!(error = %e, "a failed login could not be recorded");
+            }
             drop(turn);
             Err(invalid_credentials())
         }
