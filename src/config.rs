@@ -238,3 +238,20 @@ pub enum AuditCommand {
         witness: Vec<PathBuf>,
     },
 }
+
+/// The first-start `admin` password from `REGISTRY_ADMIN_PASSWORD`: None when unset or empty (one
+/// is then generated); refused when shorter than 12 characters, checked at every start so a weak
+/// value is noticed even on a registry that already has its admin.
+pub fn admin_password_from_env() -> Result<Option<String>, String> {
+    match std::env::var("REGISTRY_ADMIN_PASSWORD") {
+        Ok(p) if p.is_empty() => Ok(None),
+        Ok(p) if p.chars().count() < crate::auth::rules::MIN_PASSWORD_CHARS => Err(format!(
+            "REGISTRY_ADMIN_PASSWORD must be at least {} characters (it has {}); choose a longer \
+             one, or unset it to have one generated",
+            crate::auth::rules::MIN_PASSWORD_CHARS,
+            p.chars().count()
+        )),
+        Ok(p) => Ok(Some(p)),
+        Err(_) => Ok(None),
+    }
+}

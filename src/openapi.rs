@@ -22,6 +22,7 @@ use crate::error::Problem;
         crate::auth::routes::token, crate::auth::routes::create_user, crate::auth::routes::create_client,
         crate::auth::routes::list_users, crate::auth::routes::disable, crate::auth::routes::enable,
         crate::auth::routes::revoke,
+        crate::auth::routes::change_password, crate::auth::routes::reset_password,
         crate::parties::routes::create_party, crate::parties::routes::list_parties,
         crate::parties::routes::get_party, crate::parties::routes::change_party,
         crate::parties::routes::party_history, crate::parties::routes::add_flag,

@@ -24,6 +24,7 @@ pub fn run(
     common: &CommonArgs,
     now: chrono::NaiveDateTime,
 ) -> Result<(Secrets, Option<String>), BootError> {
+    let admin_password = crate::config::admin_password_from_env()?;
     db::with_bootstrap_lock(conn, |conn| {
         db::write_tx(conn, |conn| {
             refuse_keys_in_database(conn)?;
@@ -38,7 +39,7 @@ pub fn run(
                     e
                 }
             })?;
-            let generated = ensure_admin(conn, common, now)?;
+            let generated = ensure_admin(conn, common, admin_password.clone(), now)?;
             Ok((secrets, generated))
         })
     })
@@ -72,14 +73,15 @@ fn refuse_keys_in_database(conn: &mut DbConn) -> Result<(), BootError> {
 fn ensure_admin(
     conn: &mut DbConn,
     common: &CommonArgs,
+    chosen: Option<String>,
     now: chrono::NaiveDateTime,
 ) -> Result<Option<String>, BootError> {
     if store::count(conn)? > 0 {
         return Ok(None);
     }
-    let (secret, generated) = match std::env::var("REGISTRY_ADMIN_PASSWORD") {
-        Ok(p) if !p.is_empty() => (p, None),
-        _ => {
+    let (secret, generated) = match chosen {
+        Some(p) => (p, None),
+        None => {
             let p = password::random_secret(20);
             (p.clone(), Some(p))
         }
