@@ -126,7 +126,12 @@ where
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let allowed_by_secret = match (&token, state.as_ref().and_then(|s| s.exposure.metrics_token.as_ref())) {
+    let allowed_by_secret = match (
+        &token,
+        state
+            .as_ref()
+            .and_then(|s| s.exposure.metrics_token.as_ref()),
+    ) {
         (Some(t), Some(secret)) => {
             use sha2::Digest;
             // Compared as hashes: equal length, so the time does not tell how much matched.

@@ -152,7 +152,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REGISTRY_IDEMPOTENCY_RETENTION_DAYS", default_value_t = 7)]
     pub idempotency_retention_days: i64,
     /// Days a search certificate is kept for banks to fetch and verify again.
-    #[arg(long, env = "REGISTRY_CERTIFICATE_RETENTION_DAYS", default_value_t = 1827)]
+    #[arg(
+        long,
+        env = "REGISTRY_CERTIFICATE_RETENTION_DAYS",
+        default_value_t = 1827
+    )]
     pub certificate_retention_days: i64,
     /// Seconds between retention sweeps (idempotency records, certificates, page sessions).
     #[arg(long, env = "REGISTRY_RETENTION_SWEEP_SECS", default_value_t = 3600)]

@@ -100,8 +100,10 @@ impl KnownRoutes {
 
     /// Adds a path served outside the spec (the spec document itself, the metrics).
     pub fn with(mut self, path: &str, methods: &[Method]) -> KnownRoutes {
-        self.0
-            .push((path.split('/').map(str::to_string).collect(), methods.to_vec()));
+        self.0.push((
+            path.split('/').map(str::to_string).collect(),
+            methods.to_vec(),
+        ));
         self
     }
 

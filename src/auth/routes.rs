@@ -394,11 +394,13 @@ async fn list_users(
                 .load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(crate::kernel::pagination::Page::from_rows(
-        rows.into_iter().map(PrincipalView::from).collect(),
-        limit,
-        |u| u.id,
-    )))
+    Ok(
+        HttpResponse::Ok().json(crate::kernel::pagination::Page::from_rows(
+            rows.into_iter().map(PrincipalView::from).collect(),
+            limit,
+            |u| u.id,
+        )),
+    )
 }
 
 async fn change(

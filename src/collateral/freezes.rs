@@ -644,9 +644,11 @@ async fn list(
             Ok(query.load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(crate::kernel::pagination::Page::from_rows(
-        rows.into_iter().map(FreezeView::from).collect(),
-        limit,
-        |f| f.id,
-    )))
+    Ok(
+        HttpResponse::Ok().json(crate::kernel::pagination::Page::from_rows(
+            rows.into_iter().map(FreezeView::from).collect(),
+            limit,
+            |f| f.id,
+        )),
+    )
 }

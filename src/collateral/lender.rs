@@ -289,14 +289,7 @@ fn run_search(
                 let hash = parse_id_number("grantor_id_number", n)?.keyed_hash(&ctx.id_key);
                 // Audited and, for banks, counted against the daily quota before anything is
                 // looked up: the answer says whether such a person is registered.
-                crate::parties::lookups::charge(
-                    conn,
-                    who,
-                    &hash,
-                    ctx.route,
-                    ctx.quota,
-                    ctx.now,
-                )?;
+                crate::parties::lookups::charge(conn, who, &hash, ctx.route, ctx.quota, ctx.now)?;
                 Some(
                     pt::table
                         .filter(pt::id_number_hash.eq(hash))

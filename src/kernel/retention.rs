@@ -21,11 +21,7 @@ pub struct Swept {
 /// Deletes idempotency records and search certificates older than their retention, and ended
 /// page sessions and past days' look-up counts. A claim still in progress is left to its lease
 /// (its age is its creation, and a retention of days is far longer than any lease).
-pub fn sweep(
-    conn: &mut DbConn,
-    now: NaiveDateTime,
-    limits: &ExposureLimits,
-) -> QueryResult<Swept> {
+pub fn sweep(conn: &mut DbConn, now: NaiveDateTime, limits: &ExposureLimits) -> QueryResult<Swept> {
     let idem_before = now - TimeDelta::days(limits.idempotency_retention_days);
     let cert_before = now - TimeDelta::days(limits.certificate_retention_days);
     Ok(Swept {

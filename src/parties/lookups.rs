@@ -41,7 +41,9 @@ pub fn charge(
     quota: i64,
     now: NaiveDateTime,
 ) -> ApiResult<()> {
-    crate::db::write_tx(conn, |conn| charge_in_tx(conn, who, hash, route, quota, now))
+    crate::db::write_tx(conn, |conn| {
+        charge_in_tx(conn, who, hash, route, quota, now)
+    })
 }
 
 fn charge_in_tx(
