@@ -157,6 +157,15 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, "1"));
         }
+        if self.code == crate::parties::lookups::QUOTA_EXCEEDED {
+            // The quota is per day (UTC): it is back at the next midnight.
+            let now = chrono::Utc::now();
+            let midnight = (now.date_naive() + chrono::Days::new(1))
+                .and_hms_opt(0, 0, 0)
+                .map(|m| m.and_utc());
+            let secs = midnight.map_or(3600, |m| (m - now).num_seconds().max(1));
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
         res.body(serde_json::to_string(&problem).unwrap_or_default())
     }
 }

@@ -98,6 +98,8 @@ fn id_number_lookups_are_limited_and_audited(b: Backend) {
     let r = banker2.get(&format!("/v1/parties?id_number={guess}"));
     assert_eq!(r.status, 429, "{}", r.body);
     assert_eq!(r.code(), "id_lookup_quota_exceeded");
+    let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry), "until the next UTC midnight");
     let r = banker1.get(&format!("/v1/encumbrances?grantor_id_number={guess}"));
     assert_eq!(r.code(), "id_lookup_quota_exceeded");
     let r = banker1.post(
