@@ -12,7 +12,7 @@ use crate::auth::bootstrap::{self, Secrets};
 use crate::auth::jwt::Keys;
 use crate::config::{CommonArgs, HashCost, ServeArgs};
 use crate::db::{self, DbConn, DbPool};
-use crate::error::{self, ApiResult};
+use crate::error::{self, ApiError, ApiResult};
 use crate::kernel::clock::Clock;
 use crate::kernel::json::JSON_LIMIT;
 
@@ -25,6 +25,7 @@ pub struct AppState {
     pub token_ttl: i64,
     pub hash_cost: HashCost,
     pub test_clock: bool,
+    pub exposure: crate::config::ExposureLimits,
 }
 
 impl AppState {
@@ -92,6 +93,71 @@ pub fn redact(url: &str) -> String {
         (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),
     }
+}
+
+/// `/metrics` is for operators: with the configured metrics bearer secret or an operator's token;
+/// anyone else gets a 401. Wraps the metrics middleware, which answers `/metrics` itself.
+fn guard_metrics<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> futures_util::future::LocalBoxFuture<
+    'static,
+    Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error>,
+>
+where
+    S: Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    S::Future: 'static,
+    B: 'static,
+{
+    if req.path() != "/metrics" {
+        let fut = srv.call(req);
+        return Box::pin(async move { Ok(fut.await?.map_into_left_body()) });
+    }
+    let token = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let allowed_by_secret = match (
+        &token,
+        state
+            .as_ref()
+            .and_then(|s| s.exposure.metrics_token.as_ref()),
+    ) {
+        (Some(t), Some(secret)) => {
+            use sha2::Digest;
+            // Compared as hashes: equal length, so the time does not tell how much matched.
+            sha2::Sha256::digest(t.as_bytes()) == sha2::Sha256::digest(secret.as_bytes())
+        }
+        _ => false,
+    };
+    // The metrics are rendered first (the middleware holds them; this service cannot be called
+    // after an await), then shown only to an operator.
+    let fut = srv.call(req);
+    Box::pin(async move {
+        let res = fut.await?;
+        let allowed = allowed_by_secret
+            || match (state, token) {
+                (Some(state), Some(token)) => crate::auth::principal_from_token(&state, &token)
+                    .await
+                    .is_ok_and(|p| p.role == crate::auth::Role::Operator),
+                _ => false,
+            };
+        if allowed {
+            return Ok(res.map_into_left_body());
+        }
+        let refused = actix_web::ResponseError::error_response(&ApiError::unauthorized(
+            "the metrics need an operator's token or the metrics bearer secret",
+        ));
+        let (http_req, _) = res.into_parts();
+        Ok(actix_web::dev::ServiceResponse::new(http_req, refused).map_into_right_body())
+    })
 }
 
 /// Mounts every route; used by `serve` and by the OpenAPI test.
@@ -192,6 +258,7 @@ async fn serve_on(
         token_ttl: args.token_ttl,
         hash_cost: common.password_hash_cost,
         test_clock: args.test_clock,
+        exposure: crate::config::ExposureLimits::from(&args),
     });
     let prometheus = actix_web_prom::PrometheusMetricsBuilder::new("registry")
         .endpoint("/metrics")
@@ -199,7 +266,11 @@ async fn serve_on(
         .build()
         .map_err(|e| format!("metrics: {e}"))?;
     let spec = crate::openapi::spec();
-    let known = Arc::new(crate::ops::KnownRoutes::from_spec(&spec));
+    let known = Arc::new(
+        crate::ops::KnownRoutes::from_spec(&spec)
+            .with("/openapi.json", &[actix_web::http::Method::GET])
+            .with("/metrics", &[actix_web::http::Method::GET]),
+    );
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -222,6 +293,7 @@ async fn serve_on(
             })
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .wrap(prometheus.clone())
+            .wrap_fn(guard_metrics)
             .configure(routes)
             .service(crate::openapi::docs(spec.clone()))
             .default_service(web::to(crate::ops::unmatched))
@@ -262,6 +334,11 @@ async fn serve_on(
         stopped.clone(),
         "market sweep",
         crate::market::sweep::run,
+    ));
+    tasks.push(spawn_retention(
+        state.clone(),
+        Duration::from_secs(args.retention_sweep_secs.max(1)),
+        stopped.clone(),
     ));
     tasks.push(crate::collateral::webhooks::spawn_worker(
         state.clone(),
@@ -351,6 +428,31 @@ fn spawn_checkpoints(
                 .await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "audit checkpoint failed");
+            }
+        }
+    })
+}
+
+/// Deletes what is kept only for a while (idempotency records, search certificates, ended page
+/// sessions, past look-up counts), by the configured retention.
+fn spawn_retention(
+    state: web::Data<AppState>,
+    every: Duration,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> actix_web::rt::task::JoinHandle<()> {
+    spawn_periodic(every, false, stopped, move || {
+        let state = state.clone();
+        async move {
+            let (now, limits) = (db::now_micros(state.clock.now()), state.exposure.clone());
+            let r = state
+                .db(move |conn| Ok(crate::kernel::retention::sweep(conn, now, &limits)?))
+                .await;
+            match r {
+                Ok(swept) if swept != Default::default() => {
+                    tracing::info!(?swept, "retention sweep")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
             }
         }
     })

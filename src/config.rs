@@ -170,6 +170,26 @@ pub struct ServeArgs {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "REGISTRY_TOKEN_TTL", default_value_t = 3600)]
     pub token_ttl: i64,
+    /// Look-ups by individual ID number a bank may make per day (UTC), all its users together.
+    #[arg(long, env = "REGISTRY_ID_LOOKUP_DAILY_QUOTA", default_value_t = 200)]
+    pub id_lookup_daily_quota: i64,
+    /// A bearer secret that may read `/metrics` (operators' tokens may too); without it, only
+    /// operators may.
+    #[arg(long, env = "REGISTRY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Days an idempotency record is kept (a retry after that runs as a new request).
+    #[arg(long, env = "REGISTRY_IDEMPOTENCY_RETENTION_DAYS", default_value_t = 7)]
+    pub idempotency_retention_days: i64,
+    /// Days a search certificate is kept for banks to fetch and verify again.
+    #[arg(
+        long,
+        env = "REGISTRY_CERTIFICATE_RETENTION_DAYS",
+        default_value_t = 1827
+    )]
+    pub certificate_retention_days: i64,
+    /// Seconds between retention sweeps (idempotency records, certificates, page sessions).
+    #[arg(long, env = "REGISTRY_RETENTION_SWEEP_SECS", default_value_t = 3600)]
+    pub retention_sweep_secs: u64,
     /// Let clients move this process's clock through `PUT /v1/test/clock`. Never in production.
     #[arg(long, hide = true)]
     pub test_clock: bool,
@@ -196,6 +216,11 @@ impl Default for ServeArgs {
             workers: None,
             db_pool_size: 16,
             token_ttl: 3600,
+            id_lookup_daily_quota: 200,
+            metrics_token: None,
+            idempotency_retention_days: 7,
+            certificate_retention_days: 1827,
+            retention_sweep_secs: 3600,
             test_clock: false,
             webhook_poll_ms: 1000,
             webhook_backoff_ms: 1000,
@@ -253,5 +278,33 @@ pub fn admin_password_from_env() -> Result<Option<String>, String> {
         )),
         Ok(p) => Ok(Some(p)),
         Err(_) => Ok(None),
+    }
+}
+
+/// Bounds on what a client can read out of the registry: ID-number look-ups, and how long
+/// idempotency records and search certificates are kept.
+#[derive(Debug, Clone)]
+pub struct ExposureLimits {
+    pub id_lookup_daily_quota: i64,
+    pub metrics_token: Option<String>,
+    pub idempotency_retention_days: i64,
+    pub certificate_retention_days: i64,
+}
+
+impl Default for ExposureLimits {
+    fn default() -> Self {
+        let a = ServeArgs::default();
+        ExposureLimits::from(&a)
+    }
+}
+
+impl From<&ServeArgs> for ExposureLimits {
+    fn from(a: &ServeArgs) -> Self {
+        ExposureLimits {
+            id_lookup_daily_quota: a.id_lookup_daily_quota.max(0),
+            metrics_token: a.metrics_token.clone().filter(|t| !t.is_empty()),
+            idempotency_retention_days: a.idempotency_retention_days.max(1),
+            certificate_retention_days: a.certificate_retention_days.max(1),
+        }
     }
 }

@@ -25,6 +25,10 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// On a server error: the id under which the server logged what went wrong (the answer itself
+    /// never carries it); quote it to the registry's operators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 /// One invalid field of a request.
@@ -112,7 +116,27 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_string(),
             errors: self.errors.clone(),
+            correlation_id: None,
         }
+    }
+
+    /// The problem a client is shown. A server error's detail (database messages, internal
+    /// state) goes to the log only, under a fresh correlation id that the answer carries instead.
+    pub fn public_problem(&self) -> Problem {
+        let mut p = self.problem();
+        if self.status.is_server_error() {
+            let id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(correlation_id = %id, status = self.status.as_u16(), code = self.code, detail = %self.detail, "request failed");
+            p.detail = match self.status {
+                StatusCode::INTERNAL_SERVER_ERROR => format!(
+                    "the registry could not complete the request; quote correlation id {id} to its operators"
+                ),
+                _ => format!("the registry is temporarily unavailable; retry (correlation id {id})"),
+            };
+            p.errors.clear();
+            p.correlation_id = Some(id);
+        }
+        p
     }
 }
 
@@ -127,15 +151,22 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        if self.status.is_server_error() {
-            tracing::error!(code = self.code, detail = %self.detail, "request failed");
-        }
+        let problem = self.public_problem();
         let mut res = HttpResponse::build(self.status);
         res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, "1"));
         }
-        res.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+        if self.code == crate::parties::lookups::QUOTA_EXCEEDED {
+            // The quota is per day (UTC): it is back at the next midnight.
+            let now = chrono::Utc::now();
+            let midnight = (now.date_naive() + chrono::Days::new(1))
+                .and_hms_opt(0, 0, 0)
+                .map(|m| m.and_utc());
+            let secs = midnight.map_or(3600, |m| (m - now).num_seconds().max(1));
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.body(serde_json::to_string(&problem).unwrap_or_default())
     }
 }
 

@@ -98,6 +98,15 @@ impl KnownRoutes {
         KnownRoutes(routes)
     }
 
+    /// Adds a path served outside the spec (the spec document itself, the metrics).
+    pub fn with(mut self, path: &str, methods: &[Method]) -> KnownRoutes {
+        self.0.push((
+            path.split('/').map(str::to_string).collect(),
+            methods.to_vec(),
+        ));
+        self
+    }
+
     /// The methods of the template that fits `path` best: the one with the most literal
     /// segments, so `/v1/transfers/forced` is that path and not `/v1/transfers/{id}`.
     fn methods_for(&self, path: &str) -> Option<&[Method]> {

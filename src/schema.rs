@@ -389,6 +389,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    id_lookup_counts (bank_key, day) {
+        bank_key -> Text,
+        day -> Date,
+        used -> Integer,
+    }
+}
+
+diesel::table! {
+    page_sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        principal_id -> BigInt,
+        token_version -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(pledges -> lots (lot_id));
 diesel::joinable!(pledge_entries -> pledges (pledge_id));
 diesel::joinable!(judicial_freezes -> lots (lot_id));

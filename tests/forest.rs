@@ -286,7 +286,7 @@ fn farmer_privacy_and_bank_flow(b: Backend) {
     assert_eq!(found["items"][0]["id"].as_i64(), Some(p));
     assert_eq!(
         found["items"][0]["holder"]["id_number_masked"],
-        "3507**********4516"
+        "35****************"
     );
     assert_eq!(found["items"][0]["area_ha"], "8.4333");
     let none = w

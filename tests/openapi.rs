@@ -65,7 +65,12 @@ fn metrics_and_json_logs(b: Backend) {
     let api = srv.api();
     api.get("/healthz").expect(200);
     api.get("/v1/no-such-route").expect(404);
-    let metrics = reqwest::blocking::get(format!("{}/metrics", srv.base))
+    // The metrics are for operators.
+    let operator = srv.admin().token.clone().unwrap();
+    let metrics = reqwest::blocking::Client::new()
+        .get(format!("{}/metrics", srv.base))
+        .bearer_auth(operator)
+        .send()
         .unwrap()
         .text()
         .unwrap();

@@ -258,7 +258,7 @@ fn a_court_transfer_takes_the_frozen_quantity(backend: Backend) {
     assert_eq!(r.body["result"]["status"], "settled");
     assert_eq!(buckets(&w), (d("0"), d("0"), d("385.2")));
     assert_eq!(dec(&holding(&w.admin, w.b, w.em)["available"]), d("100"));
-    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body["items"].clone();
     assert_eq!(
         (
             freezes[0]["status"].as_str(),
@@ -269,7 +269,7 @@ fn a_court_transfer_takes_the_frozen_quantity(backend: Backend) {
     assert_all_conserved(&w.admin);
     // The rest: the freeze is wholly executed and no longer shows as live.
     court_transfer(&w, "385.2").expect(200);
-    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body["items"].clone();
     assert_eq!(freezes[0]["status"], "executed");
     assert_eq!(buckets(&w), (d("0"), d("0"), d("0")));
     assert!(w
@@ -304,7 +304,7 @@ fn a_court_order_executes_only_its_own_freeze(backend: Backend) {
     let r = court_order(&w, "50", None).expect(200);
     assert_eq!(r.body["result"]["status"], "settled");
     assert_eq!(buckets(&w), (d("335.2"), d("0"), d("100")));
-    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body["items"].clone();
     assert_eq!(freezes[0]["status"], "active");
     assert_eq!(freezes[0]["executed_quantity"], "0");
     // More than the free quantity, without naming the freeze: the frozen 100 is not touched.
@@ -348,7 +348,7 @@ fn a_court_order_executes_only_its_own_freeze(backend: Backend) {
     // Naming its own freeze, the order executes it.
     court_order(&w, "100", Some("NPDJ-000001")).expect(200);
     assert_eq!(buckets(&w), (d("335.2"), d("0"), d("0")));
-    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body["items"].clone();
     assert_eq!(freezes[0]["status"], "executed");
     assert_eq!(
         propose("NPDJ-000001", w.a).expect(409).code(),

@@ -401,32 +401,38 @@ fn bank_search_and_certificate(b: Backend) {
         "{cookie}"
     );
 
-    // An enterprise user logs in too, but may search only itself.
+    // The page is for bank users only: an enterprise user cannot open a page session.
     let mut eb = Browser::new(&srv.base);
     let pg = eb.post(
         "/verify/login",
         Some(&origin),
         &[("username", "ent-a"), ("password", "ent-a-password-long")],
     );
-    assert_eq!(pg.status, 303);
-    assert_eq!(
-        eb.get(&format!("/verify/search?uscc={}", common::uscc(3)))
-            .status,
-        403
-    );
-    assert_eq!(eb.get(&format!("/verify/search?uscc={code_a}")).status, 200);
+    assert_eq!(pg.status, 403);
+    assert!(pg.set_cookie.is_none() && eb.cookie.is_none());
     // A disabled user's session ends at once, not at expiry.
-    let users = admin.get("/v1/users").expect(200);
-    let ent_id = users.body["items"]
+    let _banker2 = user(&admin, "bank", Some(bank), "banker2");
+    let pg = eb.post(
+        "/verify/login",
+        Some(&origin),
+        &[
+            ("username", "banker2"),
+            ("password", "banker2-password-long"),
+        ],
+    );
+    assert_eq!(pg.status, 303);
+    assert_eq!(eb.get(&format!("/verify/search?uscc={code_a}")).status, 200);
+    let users = admin.get("/v1/users?limit=500").expect(200);
+    let banker2_id = users.body["items"]
         .as_array()
         .or(users.body.as_array())
         .unwrap()
         .iter()
-        .find(|u| u["username"] == "ent-a")
+        .find(|u| u["username"] == "banker2")
         .unwrap()["id"]
         .clone();
     admin
-        .post(&format!("/v1/users/{ent_id}/disable"), &json!({}))
+        .post(&format!("/v1/users/{banker2_id}/disable"), &json!({}))
         .expect(200);
     assert_eq!(eb.get(&format!("/verify/search?uscc={code_a}")).status, 401);
 

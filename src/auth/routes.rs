@@ -370,25 +370,35 @@ async fn create_client(
 }
 
 #[utoipa::path(get, path = "/v1/users", tag = "auth", operation_id = "listUsers", summary = "List users and API clients",
-    responses((status = 200, description = "Every principal", body = Vec<PrincipalView>)))]
+    params(crate::kernel::pagination::PageParams),
+    responses((status = 200, description = "A page of principals, by id", body = crate::kernel::pagination::Page<PrincipalView>)))]
 #[get("/v1/users")]
-async fn list_users(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpResponse> {
+async fn list_users(
+    state: web::Data<AppState>,
+    who: Principal,
+    page: web::Query<crate::kernel::pagination::PageParams>,
+) -> ApiResult<HttpResponse> {
     use crate::schema::principals as p;
     use diesel::prelude::*;
     who.require(&[Role::Operator, Role::Regulator])?;
+    let (after, limit) = page.resolve()?;
     let rows = state
-        .db(|conn| {
+        .db(move |conn| {
             Ok(p::table
+                .filter(p::id.gt(after))
                 .order(p::id)
+                .limit(limit + 1)
                 .select(PrincipalRow::as_select())
                 .load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(
-        rows.into_iter()
-            .map(PrincipalView::from)
-            .collect::<Vec<_>>(),
-    ))
+    Ok(
+        HttpResponse::Ok().json(crate::kernel::pagination::Page::from_rows(
+            rows.into_iter().map(PrincipalView::from).collect(),
+            limit,
+            |u| u.id,
+        )),
+    )
 }
 
 async fn change(

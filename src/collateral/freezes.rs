@@ -605,17 +605,26 @@ async fn lift(
 #[into_params(parameter_in = Query)]
 pub struct FreezeQuery {
     pub party_id: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1–500, default 50).
+    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/judicial-freezes", tag = "pledges", operation_id = "listJudicialFreezes",
     summary = "Judicial freezes (own for enterprises; all for operators and regulators)",
-    params(FreezeQuery), responses((status = 200, description = "Freezes, oldest first", body = Vec<FreezeView>)))]
+    params(FreezeQuery), responses((status = 200, description = "A page of freezes, oldest first", body = crate::kernel::pagination::Page<FreezeView>)))]
 #[get("/v1/judicial-freezes")]
 async fn list(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<FreezeQuery>,
 ) -> ApiResult<HttpResponse> {
+    let (after, limit) = crate::kernel::pagination::PageParams {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    }
+    .resolve()?;
     let party = if who.role.sees_all() {
         q.party_id
     } else {
@@ -624,7 +633,9 @@ async fn list(
     let rows = state
         .db(move |conn| {
             let mut query = jf::table
+                .filter(jf::id.gt(after))
                 .order(jf::id)
+                .limit(limit + 1)
                 .select(FreezeRow::as_select())
                 .into_boxed();
             if let Some(p) = party {
@@ -633,5 +644,11 @@ async fn list(
             Ok(query.load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(FreezeView::from).collect::<Vec<_>>()))
+    Ok(
+        HttpResponse::Ok().json(crate::kernel::pagination::Page::from_rows(
+            rows.into_iter().map(FreezeView::from).collect(),
+            limit,
+            |f| f.id,
+        )),
+    )
 }

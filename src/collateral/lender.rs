@@ -44,7 +44,7 @@ pub struct PartyRef {
     pub party_id: i64,
     pub name_zh: String,
     pub uscc: Option<String>,
-    /// Individuals: the ID number, masked (R15).
+    /// Individuals: the ID number, masked to its province (R15).
     pub id_number_masked: Option<String>,
 }
 
@@ -264,9 +264,10 @@ fn parse_id_number(field: &str, raw: &str) -> ApiResult<IdNumber> {
 /// enterprise or individual user looking at itself).
 fn run_search(
     conn: &mut DbConn,
+    who: &Principal,
     q: &SearchQuery,
     own: Option<PartyRow>,
-    id_key: &[u8],
+    ctx: &SearchCtx,
 ) -> ApiResult<Found> {
     let assets = usize::from(q.lot_id.is_some()) + usize::from(q.parcel_id.is_some());
     if assets > 1 || (assets == 1 && (q.grantor_uscc.is_some() || q.grantor_id_number.is_some())) {
@@ -285,7 +286,10 @@ fn run_search(
                 Some(parties::find_by_uscc(conn, code.as_str())?)
             }
             (None, Some(n), None) => {
-                let hash = parse_id_number("grantor_id_number", n)?.keyed_hash(id_key);
+                let hash = parse_id_number("grantor_id_number", n)?.keyed_hash(&ctx.id_key);
+                // Audited and, for banks, counted against the daily quota before anything is
+                // looked up: the answer says whether such a person is registered.
+                crate::parties::lookups::charge(conn, who, &hash, ctx.route, ctx.quota, ctx.now)?;
                 Some(
                     pt::table
                         .filter(pt::id_number_hash.eq(hash))
@@ -418,15 +422,36 @@ fn may_search(
     }
 }
 
+/// What a search needs besides the query: the ID-number key, the look-up quota and the time, and
+/// the route it came through (recorded with each look-up by ID number).
+#[derive(Clone)]
+pub struct SearchCtx {
+    pub id_key: Vec<u8>,
+    pub quota: i64,
+    pub now: chrono::NaiveDateTime,
+    pub route: &'static str,
+}
+
+impl SearchCtx {
+    pub fn of(state: &AppState, route: &'static str) -> SearchCtx {
+        SearchCtx {
+            id_key: state.secrets.id_hmac_key.clone(),
+            quota: state.exposure.id_lookup_daily_quota,
+            now: db::now_micros(state.clock.now()),
+            route,
+        }
+    }
+}
+
 /// The search `who` may run, as `GET /v1/encumbrances` answers it. Shared with the /verify page.
 pub fn search_as(
     conn: &mut DbConn,
     who: &Principal,
     q: &SearchQuery,
-    id_key: &[u8],
+    ctx: &SearchCtx,
 ) -> ApiResult<Found> {
-    let own = may_search(conn, who, q, id_key)?;
-    run_search(conn, q, own, id_key)
+    let own = may_search(conn, who, q, &ctx.id_key)?;
+    run_search(conn, who, q, own, ctx)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -446,7 +471,8 @@ pub struct SearchResult {
 #[utoipa::path(get, path = "/v1/encumbrances", tag = "lender", operation_id = "searchEncumbrances",
     summary = "Every live encumbrance and judicial freeze of a grantor or on an asset",
     description = "Banks, operators and regulators name one grantor (credit code or ID number) or one asset. An enterprise or individual user searches only itself, and may name nothing: the search is then of its own party (an individual needs no credit code).",
-    params(SearchQuery), responses((status = 200, description = "The live encumbrances, with rank", body = SearchResult)))]
+    params(SearchQuery), responses((status = 200, description = "The live encumbrances, with rank", body = SearchResult),
+        (status = 429, description = "The bank's look-ups by ID number for today are used up (`id_lookup_quota_exceeded`)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/v1/encumbrances")]
 async fn search(
     state: web::Data<AppState>,
@@ -454,10 +480,10 @@ async fn search(
     q: web::Query<SearchQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let key = state.secrets.id_hmac_key.clone();
+    let ctx = SearchCtx::of(&state, "GET /v1/encumbrances");
     let as_of = state.clock.now();
     let found = state
-        .db(move |conn| search_as(conn, &who, &q, &key))
+        .db(move |conn| search_as(conn, &who, &q, &ctx))
         .await?;
     Ok(HttpResponse::Ok().json(SearchResult {
         as_of,
@@ -589,7 +615,8 @@ pub struct Statement {
 #[utoipa::path(post, path = "/v1/search-certificates", tag = "lender", operation_id = "createSearchCertificate",
     summary = "Run a search and get a signed certificate of its result",
     request_body = SearchQuery,
-    responses((status = 201, description = "The certificate; verify it offline with GET /v1/registry-keys", body = Certificate)))]
+    responses((status = 201, description = "The certificate; verify it offline with GET /v1/registry-keys", body = Certificate),
+        (status = 429, description = "The bank's look-ups by ID number for today are used up (`id_lookup_quota_exceeded`)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/search-certificates")]
 async fn certify(
     state: web::Data<AppState>,
@@ -598,10 +625,10 @@ async fn certify(
 ) -> ApiResult<HttpResponse> {
     let q = body.value;
     let key = state.secrets.signing_key.clone();
-    let id_key = state.secrets.id_hmac_key.clone();
+    let ctx = SearchCtx::of(&state, "POST /v1/search-certificates");
     let as_of = state.clock.now();
     let cert = state
-        .db(move |conn| issue_certificate(conn, &who, q, &key, &id_key, as_of))
+        .db(move |conn| issue_certificate(conn, &who, q, &key, &ctx, as_of))
         .await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(cert))
 }
@@ -612,12 +639,12 @@ pub fn issue_certificate(
     who: &Principal,
     q: SearchQuery,
     key: &ed25519_dalek::SigningKey,
-    id_key: &[u8],
+    ctx: &SearchCtx,
     as_of: DateTime<Utc>,
 ) -> ApiResult<Certificate> {
     let now = db::now_micros(as_of);
     db::write_tx(conn, |conn| {
-        let found = search_as(conn, who, &q, id_key)?;
+        let found = search_as(conn, who, &q, ctx)?;
         let certificate_no = format!("NPCX-{}-{}", as_of.format("%Y%m%d"), super::random_code(8));
         let statement = Statement {
             certificate_no,

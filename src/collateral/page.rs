@@ -3,17 +3,21 @@
 //! the page shows the notice (docs/design.md §5), the same that `GET /v1/encumbrances/{no}`
 //! answers.
 //!
-//! A bank user may also log in on the page (`/verify/login`: a session cookie holding the same
-//! JWT the API issues, HttpOnly, SameSite=Strict, Secure over HTTPS, with the token's TTL), search
-//! a borrower by credit code or ID number (`/verify/search`, the notices `GET /v1/encumbrances`
-//! answers, under the same rules) and print a signed search certificate (`/verify/certificates`).
-//! Every POST checks the Origin (and Sec-Fetch-Site) and, once logged in, a form token bound to
-//! the session; the API itself never reads the cookie.
+//! A bank user (and only a bank user) may also log in on the page (`/verify/login`): the session
+//! cookie (HttpOnly, SameSite=Strict, Secure over HTTPS, with the token's TTL) holds a random page
+//! session token, kept in the database only as a hash. It is not an API token: the API refuses it,
+//! so a stolen cookie gives no API access, and logging out revokes it at once. A session also ends
+//! when the user is disabled or its tokens are revoked. The user may search a borrower by credit
+//! code or ID number (`/verify/search`, the notices `GET /v1/encumbrances` answers, under the same
+//! rules and the same ID-number quota) and print a signed search certificate
+//! (`/verify/certificates`). Every POST must carry this site's Origin (and no cross-site
+//! Sec-Fetch-Site) and, once logged in, a form token bound to the session.
 
 use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::Value;
@@ -21,10 +25,12 @@ use sha2::Sha256;
 
 use super::lender::{self, lookup, EncumbranceView, SearchQuery};
 use crate::app::AppState;
-use crate::auth::{principal_from_token, routes as auth_routes, Principal};
-use crate::error::ApiError;
+use crate::auth::{routes as auth_routes, Principal, Role};
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::schema::page_sessions as ps;
 
-/// The session cookie's name; it holds the JWT and is sent only to `/verify`.
+/// The session cookie's name; it holds the page session token and is sent only to `/verify`.
 pub const SESSION_COOKIE: &str = "registry_session";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -303,8 +309,8 @@ struct Session {
     csrf: String,
 }
 
-/// The form token of a session: an HMAC of its JWT under the JWT key, so that it is bound to the
-/// session, needs no storage and cannot be computed by another site.
+/// The form token of a session: an HMAC of its session token under the JWT key, so that it is
+/// bound to the session, needs no storage and cannot be computed by another site.
 fn csrf_token(state: &AppState, token: &str) -> String {
     match Hmac::<Sha256>::new_from_slice(&state.secrets.jwt_secret) {
         Ok(mut mac) => {
@@ -316,23 +322,112 @@ fn csrf_token(state: &AppState, token: &str) -> String {
     }
 }
 
-/// The session of the request, if its cookie holds a token that is still valid (not expired,
-/// not revoked, the principal not disabled).
+/// What the database keeps of a page session token: its SHA-256, so that a copy of the table
+/// opens no session.
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Opens a page session for a bank user: a fresh random token, stored hashed, valid for `ttl`.
+async fn open_session(
+    state: &AppState,
+    row: &crate::auth::store::PrincipalRow,
+    ttl: i64,
+) -> ApiResult<String> {
+    let token = format!("pgs_{}", hex::encode(rand::random::<[u8; 32]>()));
+    let (hash, principal, version) = (token_hash(&token), row.id, row.token_version);
+    let now = db::now_micros(state.clock.now());
+    let expires = now + chrono::TimeDelta::seconds(ttl);
+    state
+        .db(move |conn| {
+            diesel::insert_into(ps::table)
+                .values((
+                    ps::token_hash.eq(hash),
+                    ps::principal_id.eq(principal),
+                    ps::token_version.eq(version),
+                    ps::created_at.eq(now),
+                    ps::expires_at.eq(expires),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await?;
+    Ok(token)
+}
+
+/// The session of the request, if its cookie holds a page session that is still valid: not
+/// expired, not logged out, its user a bank user that is not disabled and whose tokens were not
+/// revoked since.
 async fn session(req: &HttpRequest, state: &AppState) -> Option<Session> {
     let token = req.cookie(SESSION_COOKIE)?.value().to_string();
-    let who = principal_from_token(state, &token).await.ok()?;
+    let (hash, now) = (token_hash(&token), db::now_micros(state.clock.now()));
+    let row = state
+        .db(move |conn| {
+            let Some((principal, version)) = ps::table
+                .filter(ps::token_hash.eq(hash))
+                .filter(ps::revoked_at.is_null())
+                .filter(ps::expires_at.gt(now))
+                .select((ps::principal_id, ps::token_version))
+                .first::<(i64, i64)>(conn)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            Ok(crate::auth::store::find_by_id(conn, principal)?
+                .filter(|p| !p.disabled && p.token_version == version))
+        })
+        .await
+        .ok()
+        .flatten()?;
+    let role: Role = row.role.parse().ok()?;
+    if role != Role::Bank {
+        return None;
+    }
     Some(Session {
         csrf: csrf_token(state, &token),
-        who,
+        who: Principal {
+            id: row.id,
+            username: row.username,
+            role,
+            party_id: row.party_id,
+        },
     })
+}
+
+/// Ends the page session behind `token`, if any.
+async fn revoke_session(state: &AppState, token: &str) -> ApiResult<()> {
+    let (hash, now) = (token_hash(token), db::now_micros(state.clock.now()));
+    state
+        .db(move |conn| {
+            diesel::update(
+                ps::table
+                    .filter(ps::token_hash.eq(hash))
+                    .filter(ps::revoked_at.is_null()),
+            )
+            .set(ps::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+}
+
+/// Deletes page sessions that ended before `before` (the retention sweep).
+pub fn forget_sessions(
+    conn: &mut crate::db::DbConn,
+    before: chrono::NaiveDateTime,
+) -> diesel::QueryResult<usize> {
+    diesel::delete(ps::table.filter(ps::expires_at.lt(before))).execute(conn)
 }
 
 fn https(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
 
-/// Refuses a cross-site POST: an Origin that is not this site's, or Sec-Fetch-Site cross-site.
-/// Browsers send both on form posts; the SameSite=Strict cookie and the form token back it up.
+/// Refuses a POST that does not prove it comes from this site's own form: one without an Origin,
+/// with another site's Origin, or with Sec-Fetch-Site cross-site or same-site. Browsers send an
+/// Origin on every form POST, so only a request forged outside a browser (or by an old one) lacks
+/// it; the SameSite=Strict cookie and the form token back this up.
 fn same_origin(req: &HttpRequest) -> bool {
     let h = req.headers();
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
@@ -341,7 +436,7 @@ fn same_origin(req: &HttpRequest) -> bool {
         }
     }
     match h.get(header::ORIGIN) {
-        None => true,
+        None => false,
         Some(o) => {
             let info = req.connection_info();
             o.to_str().ok() == Some(&format!("{}://{}", info.scheme(), info.host()))
@@ -558,8 +653,24 @@ async fn login(
             );
         }
     };
+    if row.role != Role::Bank.as_str() {
+        return html(
+            StatusCode::FORBIDDEN,
+            layout(
+                "登录 · Log in",
+                None,
+                &login_body(
+                    &username,
+                    &error_p(
+                        "本页面仅供银行用户登录",
+                        "Only bank users may log in on this page",
+                    ),
+                ),
+            ),
+        );
+    }
     let ttl = state.token_ttl;
-    let token = match auth_routes::mint(&state.keys, &row, ttl) {
+    let token = match open_session(&state, &row, ttl).await {
         Ok(t) => t,
         Err(e) => return error_page(&e, None),
     };
@@ -592,6 +703,11 @@ async fn logout(
     let given = form.ok().and_then(|f| f.into_inner().csrf);
     if !same_origin(&req) || sess.as_ref().is_some_and(|s| !csrf_ok(s, given.as_deref())) {
         return forbidden_page(sess.as_ref());
+    }
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        if let Err(e) = revoke_session(&state, cookie.value()).await {
+            return error_page(&e, sess.as_ref());
+        }
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "")
         .path("/verify")
@@ -729,14 +845,14 @@ async fn run_search_page(state: &AppState, s: &Session, form: &SearchForm) -> Ht
             ),
         );
     };
-    let (who, key, as_of) = (
+    let (who, ctx, as_of) = (
         s.who.clone(),
-        state.secrets.id_hmac_key.clone(),
+        lender::SearchCtx::of(state, "POST /verify/search"),
         state.clock.now(),
     );
     let q2 = q.clone();
     let found = state
-        .db(move |conn| lender::search_as(conn, &who, &q2, &key))
+        .db(move |conn| lender::search_as(conn, &who, &q2, &ctx))
         .await;
     match found {
         Ok(found) => html(
@@ -837,13 +953,13 @@ async fn certify(
         );
     };
     let who = s.who.clone();
-    let (key, id_key, as_of) = (
+    let (key, ctx, as_of) = (
         state.secrets.signing_key.clone(),
-        state.secrets.id_hmac_key.clone(),
+        lender::SearchCtx::of(&state, "POST /verify/certificates"),
         state.clock.now(),
     );
     let issued = state
-        .db(move |conn| lender::issue_certificate(conn, &who, q, &key, &id_key, as_of))
+        .db(move |conn| lender::issue_certificate(conn, &who, q, &key, &ctx, as_of))
         .await;
     match issued {
         // Post/redirect/get: the printable page can be reloaded without issuing another.

@@ -6,3 +6,4 @@ pub mod idempotency;
 pub mod json;
 pub mod pagination;
 pub mod regions;
+pub mod retention;

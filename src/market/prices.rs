@@ -69,6 +69,43 @@ impl MarketKey {
     }
 }
 
+/// The newest settled trade of a market traded on or before `to` (by settlement time, then id).
+fn last_tick(
+    conn: &mut DbConn,
+    right_type: &str,
+    sub_kind: Option<&str>,
+    region: &str,
+    to: NaiveDate,
+) -> ApiResult<Option<Tick>> {
+    let mut q = tr::table
+        .inner_join(lots::table)
+        .filter(tr::status.eq("settled"))
+        .filter(lots::right_type.eq(right_type))
+        .filter(lots::region_code.like(format!("{}%", rules::region_prefix(region))))
+        .filter(tr::trade_date.le(to))
+        .order((tr::created_at.desc(), tr::id.desc()))
+        .limit(1)
+        .select((
+            tr::id,
+            tr::trade_date,
+            tr::created_at,
+            tr::unit_price,
+            tr::quantity,
+        ))
+        .into_boxed();
+    if let Some(s) = sub_kind {
+        q = q.filter(lots::sub_kind.eq(s));
+    }
+    let row: Option<(i64, NaiveDate, NaiveDateTime, i64, i64)> = q.first(conn).optional()?;
+    Ok(row.map(|(id, date, at, price, quantity)| Tick {
+        id,
+        date,
+        at,
+        price,
+        quantity,
+    }))
+}
+
 /// Settled trades of a market between two dates.
 fn ticks(
     conn: &mut DbConn,
@@ -256,10 +293,9 @@ async fn summary(
                 today - Days::new(days as u64 - 1),
                 today,
             )?;
-            // The registry's first trades are from 2000 at the earliest; a bound keeps both backends happy.
-            let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(today);
-            let all = ticks(conn, &q.right_type, sub, &region, epoch, today)?;
-            let last = all.iter().max_by_key(|t| (t.at, t.id));
+            // Only the newest settled trade, not every one since the market opened.
+            let last = last_tick(conn, &q.right_type, sub, &region, today)?;
+            let last = last.as_ref();
             let benchmark = benchmarks::in_force(conn, &q.right_type, sub, &region, today)?;
             Ok(MarketSummary {
                 right_type: q.right_type.clone(),

@@ -1,6 +1,7 @@
 //! Parties: enterprises, banks, the exchange, regulators and individuals (forest farmers), their
 //! change history and compliance flags.
 
+pub mod lookups;
 pub mod routes;
 pub mod store;
 pub mod uscc;

@@ -55,7 +55,7 @@ pub struct PartyView {
     pub kind: PartyKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uscc: Option<String>,
-    /// The ID number, masked (3507**********1234).
+    /// The ID number, masked: only the province shown (35****************).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_number_masked: Option<String>,
     pub name_zh: String,
@@ -288,8 +288,9 @@ pub struct PartyQuery {
 
 #[utoipa::path(get, path = "/v1/parties", tag = "parties", operation_id = "listParties",
     summary = "List or look up parties",
-    description = "Operators and regulators see every party; a bank may look one party up by exact credit code or ID number; an enterprise sees itself.",
-    params(PartyQuery), responses((status = 200, description = "A page of parties", body = Page<PartyView>)))]
+    description = "Operators and regulators see every party; a bank may look one party up by exact credit code or ID number; an enterprise sees itself. Every look-up by ID number is audited; a bank's count against its daily quota (429 `id_lookup_quota_exceeded`).",
+    params(PartyQuery), responses((status = 200, description = "A page of parties", body = Page<PartyView>),
+        (status = 429, description = "The bank's look-ups by ID number for today are used up (`id_lookup_quota_exceeded`)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/v1/parties")]
 async fn list_parties(
     state: web::Data<AppState>,
@@ -327,8 +328,17 @@ async fn list_parties(
         region_code: q.region_code,
         only,
     };
+    let (quota, now) = (
+        state.exposure.id_lookup_daily_quota,
+        db::now_micros(state.clock.now()),
+    );
     let rows = state
-        .db(move |conn| Ok(store::list(conn, &filter, after, limit)?))
+        .db(move |conn| {
+            if let Some(hash) = &filter.id_number_hash {
+                super::lookups::charge(conn, &who, hash, "GET /v1/parties", quota, now)?;
+            }
+            Ok(store::list(conn, &filter, after, limit)?)
+        })
         .await?;
     let page = Page::from_rows(
         rows.into_iter().map(PartyView::from).collect(),

@@ -209,6 +209,7 @@ pub async fn run(
         token_ttl: 600,
         hash_cost,
         test_clock: false,
+        exposure: Default::default(),
     });
     let app = test::init_service(
         App::new()
