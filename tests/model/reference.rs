@@ -1015,7 +1015,7 @@ impl Model {
                             steps.push((t.seq, Step::Trade(i), t.qty - t.held));
                         }
                     }
-                    steps.sort_by(|a, b| b.0.cmp(&a.0));
+                    steps.sort_by_key(|s| std::cmp::Reverse(s.0));
                     let pending: i64 = steps.iter().map(|s| s.2).sum();
                     let reach = h.available + free_pledged + h.listed + pending;
                     let qty = pct_of(reach, pct);
