@@ -1,7 +1,9 @@
 //! Judicial freezes (查封/冻结): an operator records a court order freezing quantity of a holding.
-//! Courts come first ([`super::courts`]): the freeze reaches available quantity (moved to `frozen`)
-//! and pledged quantity (it stays pledged and is frozen as well); nothing of it moves until a later
-//! order lifts it, except by a forced transfer by court order, which executes against it.
+//! Courts come first ([`super::courts`]): the freeze reaches available quantity (moved to `frozen`),
+//! pledged quantity (it stays pledged and is frozen as well), the holder's own listed quantity, and
+//! quantity in its pending transfers and trades awaiting payment (held where it is: they cannot
+//! settle); nothing of it moves until a later order lifts it, except by a forced transfer by court
+//! order, which executes against it (a pledge on it follows it, or the order discharges it).
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
