@@ -1330,6 +1330,34 @@ fn regression_court_order_discharges_pledge(b: Backend) {
     );
 }
 
+/// Found by the long run (seed 887985445, a model defect): a disposal refused because the lot has
+/// expired (and the pledge was never accepted) changes nothing; the model once kept its effect.
+fn regression_refused_disposal_of_an_expired_lot_changes_nothing(b: Backend) {
+    use ops::Price::*;
+    use Op::*;
+    regression(
+        b,
+        &[Family::ExpirySettle],
+        vec![
+            Advance { days: 120 },
+            PledgeApply {
+                party: 0,
+                lot: 3,
+                pct: 1,
+            },
+            Advance { days: 500 },
+            Advance { days: 1 },
+            Advance { days: 120 },
+            Dispose {
+                p: 0,
+                buyer: 0,
+                price: Unpriced,
+                years: 1,
+            },
+        ],
+    );
+}
+
 both_backends!(
     regression_r4_registered_into_non_attainment_region,
     regression_r4_registered_below_floor,
@@ -1350,4 +1378,5 @@ both_backends!(
     regression_freeze_holds_a_trade_awaiting_payment,
     regression_court_order_pledge_follows,
     regression_court_order_discharges_pledge,
+    regression_refused_disposal_of_an_expired_lot_changes_nothing,
 );

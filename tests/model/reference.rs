@@ -1381,12 +1381,16 @@ impl Model {
                     if pl.status != PledgeStatus::Enforcing {
                         e = Expect::Refuse;
                     }
-                    let hm = self.h(pl.party, pl.lot);
-                    hm.pledged -= pl.qty;
-                    let b = self.h(buyer, pl.lot);
-                    b.available += pl.qty;
-                    b.kinds = b.kinds.or(Kinds::PAID);
-                    self.pledges[p].status = PledgeStatus::Disposed;
+                    // A refused disposal changes nothing (the caller may keep this plan's state
+                    // when an expired lot is involved, so it must hold no effect).
+                    if e != Expect::Refuse {
+                        let hm = self.h(pl.party, pl.lot);
+                        hm.pledged -= pl.qty;
+                        let b = self.h(buyer, pl.lot);
+                        b.available += pl.qty;
+                        b.kinds = b.kinds.or(Kinds::PAID);
+                        self.pledges[p].status = PledgeStatus::Disposed;
+                    }
                     let call = Call::Dispose {
                         p,
                         buyer,
