@@ -550,6 +550,50 @@ fn a_court_order_may_discharge_the_pledge(backend: Backend) {
     assert_all_conserved(&w.admin);
 }
 
+/// Courts: a pledge being disposed of with quantity on offer is not taken by a court order until
+/// the offer ends (409 `pledge_on_offer`, nothing moves): the unsold quantity would come back to a
+/// holder the pledge no longer names. Once the listing is withdrawn the order executes.
+fn a_pledge_on_offer_waits_for_its_offer_to_end(backend: Backend) {
+    let w = rights(backend);
+    let (id, _, code) = pledge(&w, "485.2", "2027-12-31");
+    w.banker1
+        .post_key(
+            &format!("/v1/pledges/{id}/enforce"),
+            &key(),
+            &json!({"amendment_code": code, "principal": "1000000.00", "interest": "0", "costs": "0"}),
+        )
+        .expect(200);
+    let l = w
+        .admin
+        .post_key(
+            "/v1/listings",
+            &key(),
+            &json!({"lot_id": w.em, "pledge_id": id, "quantity": "100", "unit_price": "6300", "years": 4,
+                "min_lot": "1", "ends_at": "2026-12-20T08:00:00Z"}),
+        )
+        .expect(201);
+    freeze(&w, "100").expect(201);
+    assert_eq!(buckets(&w), (d("0"), d("385.2"), d("0")));
+    let r = court_order_with(&w, "100", json!({})).expect(409);
+    assert_eq!(r.code(), "pledge_on_offer");
+    assert_eq!(buckets(&w), (d("0"), d("385.2"), d("0")));
+    assert_eq!(pledged_of(&w, w.b), d("0"));
+    w.admin
+        .post_key(
+            &format!("/v1/listings/{}/withdraw", l.body["id"]),
+            &key(),
+            &json!({}),
+        )
+        .expect(200);
+    assert_eq!(pledged_of(&w, w.a), d("485.2"));
+    court_order_with(&w, "100", json!({})).expect(200);
+    assert_eq!(
+        (pledged_of(&w, w.a), pledged_of(&w, w.b)),
+        (d("385.2"), d("100"))
+    );
+    assert_all_conserved(&w.admin);
+}
+
 fn transfer_status(w: &Rights, id: i64) -> String {
     w.admin.get(&format!("/v1/transfers/{id}")).expect(200).body["status"]
         .as_str()
@@ -1274,6 +1318,7 @@ both_backends!(
     a_court_order_takes_pledged_frozen_quantity_and_the_pledge_follows,
     a_whole_pledge_follows_the_court_order,
     a_court_order_may_discharge_the_pledge,
+    a_pledge_on_offer_waits_for_its_offer_to_end,
     a_freeze_holds_quantity_in_a_pending_transfer,
     a_held_transfer_settles_only_after_the_lift,
     a_freeze_holds_a_trade_awaiting_payment,

@@ -536,6 +536,18 @@ fn take_pledged(
     }
     let mut moved = Vec::new();
     for (p, take) in pledges.iter().zip(takes).filter(|(_, t)| *t > 0) {
+        // A pledge being disposed of with quantity on offer (a listing, an auction, an unpaid
+        // trade) would have that quantity come back to a holder it no longer names.
+        if crate::market::trades::pledge_on_offer(conn, p.id)? {
+            return Err(ApiError::conflict(
+                "pledge_on_offer",
+                format!(
+                    "{} has quantity on offer in its disposal: the order can take its pledged \
+                     quantity once the offer has ended",
+                    p.registration_no.as_deref().unwrap_or("the pledge")
+                ),
+            ));
+        }
         let details = json!({"document_ref": order.document_ref, "freeze": order.freeze_no,
             "transfer": order.reference, "pledge_handling": order.handling.as_str(),
             "from_party_id": from, "to_party_id": to, "quantity": Dec::qty(take)});

@@ -927,7 +927,8 @@ pub struct ForcedTransfer {
     /// same pledgee with the same rank and terms, and a pledge taken in part is split, the part
     /// taken getting its own registration number) or `discharged` (the order discharges the pledge
     /// on the quantity taken, which reaches the transferee free). The pledge's entries name the
-    /// order either way. Not allowed on a merger.
+    /// order either way. A pledge with quantity on offer in its disposal is not taken until the
+    /// offer ends (409 `pledge_on_offer`). Not allowed on a merger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pledge_handling: Option<String>,
 }
