@@ -374,6 +374,17 @@ diesel::table! {
         lifted_at -> Nullable<Timestamp>,
         pledged -> BigInt,
         executed -> BigInt,
+        pending -> BigInt,
+    }
+}
+
+diesel::table! {
+    judicial_freeze_holds (id) {
+        id -> BigInt,
+        freeze_id -> BigInt,
+        step -> Text,
+        quantity -> BigInt,
+        created_at -> Timestamp,
     }
 }
 

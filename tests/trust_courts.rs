@@ -358,32 +358,407 @@ fn a_court_order_executes_only_its_own_freeze(backend: Backend) {
     assert_all_conserved(&w.admin);
 }
 
-/// Review of #4: frozen quantity that is also pledged is not executed by a court's transfer order:
-/// the pledgee ranks first on it; the refusal says so with a stable code and nothing moves.
-fn frozen_pledged_quantity_is_refused_explicitly(backend: Backend) {
-    let w = rights(backend);
-    pledge(&w, "485.2", "2027-12-31");
-    let f = freeze(&w, "100").expect(201);
-    assert_eq!(f.body["pledged_quantity"], "100");
+/// Proposes a court order of `quantity` executing NPDJ-000001 with `extra` fields; a second
+/// operator approves it.
+fn court_order_with(w: &Rights, quantity: &str, extra: Value) -> common::Reply {
+    let mut body = json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": quantity,
+        "kind": "court_order", "document_ref": "(2026)闽0702执123号 执行裁定书", "freeze_no": "NPDJ-000001"});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
     let p = w
         .admin
-        .post_key(
-            "/v1/transfers/forced",
-            &key(),
-            &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": "10",
-                "kind": "court_order", "document_ref": "(2026)闽0702执123号", "freeze_no": "NPDJ-000001"}),
-        )
+        .post_key("/v1/transfers/forced", &key(), &body)
         .expect(202);
-    let r = w
-        .checker
+    w.checker.post_key(
+        &format!("/v1/proposals/{}/approve", p.body["id"]),
+        &key(),
+        &json!({}),
+    )
+}
+
+/// A bucket of a holding; a party that never held the lot holds nothing.
+fn bucket_of(w: &Rights, party: i64, bucket: &str) -> Decimal {
+    let h = holding(&w.admin, party, w.em);
+    if h[bucket].is_null() {
+        Decimal::ZERO
+    } else {
+        dec(&h[bucket])
+    }
+}
+
+fn pledged_of(w: &Rights, party: i64) -> Decimal {
+    bucket_of(w, party, "pledged")
+}
+
+/// Courts: a forced transfer by court order executes against pledged frozen quantity (once a 409
+/// `frozen_pledged_quantity`). The pledge follows the quantity (Civil Code art. 406): A pledged all
+/// 485.2 to bank 1, a court froze 100 of it and orders those 100 to B. B receives them still
+/// pledged to bank 1 under a pledge of its own registration number (same lender, rank, loan); A's
+/// pledge keeps 385.2; both pledges' entries name the order; the freeze is executed.
+fn a_court_order_takes_pledged_frozen_quantity_and_the_pledge_follows(backend: Backend) {
+    let w = rights(backend);
+    let (id, reg, _) = pledge(&w, "485.2", "2027-12-31");
+    let f = freeze(&w, "100").expect(201);
+    assert_eq!(f.body["pledged_quantity"], "100");
+    let r = court_order_with(&w, "100", json!({})).expect(200);
+    assert_eq!(r.body["result"]["status"], "settled");
+    assert_eq!(
+        (pledged_of(&w, w.a), pledged_of(&w, w.b)),
+        (d("385.2"), d("100"))
+    );
+    assert_eq!(bucket_of(&w, w.b, "available"), d("0"));
+    let orig = w.banker1.get(&format!("/v1/pledges/{id}")).expect(200).body;
+    assert_eq!(
+        (orig["status"].as_str(), dec(&orig["quantity"])),
+        (Some("registered"), d("385.2"))
+    );
+    assert!(
+        entry_kinds(&orig).contains(&"court_transfer".to_string()),
+        "{orig}"
+    );
+    let entry = orig["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "court_transfer")
+        .unwrap();
+    assert_eq!(
+        entry["details"]["document_ref"],
+        "(2026)闽0702执123号 执行裁定书"
+    );
+    // B's part: a pledge of its own to the same lender.
+    let all = w.banker1.get("/v1/pledges").expect(200).body;
+    let list = all
+        .as_array()
+        .or_else(|| all["items"].as_array())
+        .unwrap()
+        .clone();
+    let part = list
+        .iter()
+        .find(|p| p["pledgor_id"] == json!(w.b))
+        .expect("B's part of the pledge");
+    assert_eq!(
+        (
+            part["status"].as_str(),
+            dec(&part["quantity"]),
+            part["lender_id"].as_i64(),
+            part["rank"].clone()
+        ),
+        (
+            Some("registered"),
+            d("100"),
+            Some(w.bank1),
+            orig["rank"].clone()
+        )
+    );
+    assert_ne!(part["registration_no"].as_str(), Some(reg.as_str()));
+    assert!(
+        entry_kinds(part).contains(&"court_transfer".to_string()),
+        "{part}"
+    );
+    // The lender finds it under the new holder.
+    let s = w
+        .banker1
+        .get(&format!("/v1/encumbrances?grantor_uscc={}", uscc(2)))
+        .expect(200)
+        .body;
+    assert!(
+        s.to_string()
+            .contains(part["registration_no"].as_str().unwrap()),
+        "{s}"
+    );
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    assert_eq!(
+        (
+            freezes[0]["status"].as_str(),
+            freezes[0]["executed_quantity"].as_str(),
+            freezes[0]["pledged_quantity"].as_str()
+        ),
+        (Some("executed"), Some("100"), Some("0"))
+    );
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: a pledge taken whole by a court order follows to the transferee as it is (the same
+/// registration number, now with B as the holder of the pledged quantity).
+fn a_whole_pledge_follows_the_court_order(backend: Backend) {
+    let w = rights(backend);
+    let (id, reg, _) = pledge(&w, "485.2", "2027-12-31");
+    freeze(&w, "485.2").expect(201);
+    court_order_with(&w, "485.2", json!({"pledge_handling": "follows"})).expect(200);
+    assert_eq!(
+        (pledged_of(&w, w.a), pledged_of(&w, w.b)),
+        (d("0"), d("485.2"))
+    );
+    let p = w.banker1.get(&format!("/v1/pledges/{id}")).expect(200).body;
+    assert_eq!(
+        (
+            p["status"].as_str(),
+            p["pledgor_id"].as_i64(),
+            dec(&p["quantity"]),
+            p["registration_no"].as_str()
+        ),
+        (
+            Some("registered"),
+            Some(w.b),
+            d("485.2"),
+            Some(reg.as_str())
+        )
+    );
+    assert!(
+        entry_kinds(&p).contains(&"court_transfer".to_string()),
+        "{p}"
+    );
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: an order that discharges the pledge on the quantity it takes: B receives it free, the
+/// pledge keeps the rest and its entry names the order; an unknown handling is a 422.
+fn a_court_order_may_discharge_the_pledge(backend: Backend) {
+    let w = rights(backend);
+    let (id, _, _) = pledge(&w, "485.2", "2027-12-31");
+    freeze(&w, "100").expect(201);
+    let bad = w.admin.post_key(
+        "/v1/transfers/forced",
+        &key(),
+        &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.b, "quantity": "100",
+            "kind": "court_order", "document_ref": "x", "freeze_no": "NPDJ-000001", "pledge_handling": "ignored"}),
+    );
+    assert_eq!(bad.expect(422).code(), "validation_failed");
+    court_order_with(&w, "100", json!({"pledge_handling": "discharged"})).expect(200);
+    assert_eq!(
+        (pledged_of(&w, w.a), pledged_of(&w, w.b)),
+        (d("385.2"), d("0"))
+    );
+    assert_eq!(dec(&holding(&w.admin, w.b, w.em)["available"]), d("100"));
+    let p = w.banker1.get(&format!("/v1/pledges/{id}")).expect(200).body;
+    assert_eq!(
+        (p["status"].as_str(), dec(&p["quantity"])),
+        (Some("registered"), d("385.2"))
+    );
+    let entry = p["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "court_discharge")
+        .expect("entry");
+    assert_eq!(
+        entry["details"]["document_ref"],
+        "(2026)闽0702执123号 执行裁定书"
+    );
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: a pledge being disposed of with quantity on offer is not taken by a court order until
+/// the offer ends (409 `pledge_on_offer`, nothing moves): the unsold quantity would come back to a
+/// holder the pledge no longer names. Once the listing is withdrawn the order executes.
+fn a_pledge_on_offer_waits_for_its_offer_to_end(backend: Backend) {
+    let w = rights(backend);
+    let (id, _, code) = pledge(&w, "485.2", "2027-12-31");
+    w.banker1
         .post_key(
-            &format!("/v1/proposals/{}/approve", p.body["id"]),
+            &format!("/v1/pledges/{id}/enforce"),
+            &key(),
+            &json!({"amendment_code": code, "principal": "1000000.00", "interest": "0", "costs": "0"}),
+        )
+        .expect(200);
+    let l = w
+        .admin
+        .post_key(
+            "/v1/listings",
+            &key(),
+            &json!({"lot_id": w.em, "pledge_id": id, "quantity": "100", "unit_price": "6300", "years": 4,
+                "min_lot": "1", "ends_at": "2026-12-20T08:00:00Z"}),
+        )
+        .expect(201);
+    freeze(&w, "100").expect(201);
+    assert_eq!(buckets(&w), (d("0"), d("385.2"), d("0")));
+    let r = court_order_with(&w, "100", json!({})).expect(409);
+    assert_eq!(r.code(), "pledge_on_offer");
+    assert_eq!(buckets(&w), (d("0"), d("385.2"), d("0")));
+    assert_eq!(pledged_of(&w, w.b), d("0"));
+    w.admin
+        .post_key(
+            &format!("/v1/listings/{}/withdraw", l.body["id"]),
             &key(),
             &json!({}),
         )
+        .expect(200);
+    assert_eq!(pledged_of(&w, w.a), d("485.2"));
+    court_order_with(&w, "100", json!({})).expect(200);
+    assert_eq!(
+        (pledged_of(&w, w.a), pledged_of(&w, w.b)),
+        (d("385.2"), d("100"))
+    );
+    assert_all_conserved(&w.admin);
+}
+
+fn transfer_status(w: &Rights, id: i64) -> String {
+    w.admin.get(&format!("/v1/transfers/{id}")).expect(200).body["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn in_transfer(w: &Rights) -> Decimal {
+    dec(&holding(&w.admin, w.a, w.em)["in_transfer"])
+}
+
+/// Courts: a freeze reaches quantity in a pending transfer (once 409 `freeze_exceeds_holding`). A
+/// sends 300 to B; a freeze of 250 takes the 185.2 available and holds 64.8 in the transfer, which
+/// stays where it is: B's confirmation is refused (409 `quantity_frozen`) and nothing changes. A
+/// cancels: the 300 come back, 64.8 of them still frozen; the lift frees them.
+fn a_freeze_holds_quantity_in_a_pending_transfer(backend: Backend) {
+    let w = rights(backend);
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let t = w
+        .ent_a
+        .post_key(
+            "/v1/transfers",
+            &key(),
+            &json!({"lot_id": w.em, "to_party_id": w.b, "quantity": "300"}),
+        )
+        .expect(201);
+    let tid = t.body["id"].as_i64().unwrap();
+    let f = freeze(&w, "250").expect(201);
+    assert_eq!(
+        (
+            f.body["pending_quantity"].as_str(),
+            f.body["pledged_quantity"].as_str()
+        ),
+        (Some("64.8"), Some("0"))
+    );
+    assert_eq!(buckets(&w), (d("0"), d("0"), d("185.2")));
+    assert_eq!(in_transfer(&w), d("300"));
+    assert_all_conserved(&w.admin);
+    let r = ent_b
+        .post_key(&format!("/v1/transfers/{tid}/confirm"), &key(), &json!({}))
         .expect(409);
-    assert_eq!(r.code(), "frozen_pledged_quantity");
-    assert_eq!(buckets(&w), (d("0"), d("485.2"), d("0")));
+    assert_eq!(r.code(), "quantity_frozen");
+    assert_eq!(transfer_status(&w, tid), "requested");
+    assert_eq!(in_transfer(&w), d("300"));
+    // The holding has nothing more to freeze.
+    assert_eq!(
+        freeze(&w, "235.3").expect(409).code(),
+        "freeze_exceeds_holding"
+    );
+    w.ent_a
+        .post_key(&format!("/v1/transfers/{tid}/cancel"), &key(), &json!({}))
+        .expect(200);
+    assert_eq!(buckets(&w), (d("235.2"), d("0"), d("250")));
+    assert_eq!(in_transfer(&w), d("0"));
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    assert_eq!(freezes[0]["pending_quantity"], "0");
+    assert_all_conserved(&w.admin);
+    w.admin
+        .post_key(
+            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+            &key(),
+            &json!({"document_ref": "解除查封裁定书"}),
+        )
+        .expect(200);
+    assert_eq!(buckets(&w), (d("485.2"), d("0"), d("0")));
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: a confirmed transfer awaiting the operator's approval is held by a freeze: the approval
+/// is refused (409 `quantity_frozen`) while it stands; once lifted the transfer settles.
+fn a_held_transfer_settles_only_after_the_lift(backend: Backend) {
+    let w = rights(backend);
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let t = w
+        .ent_a
+        .post_key(
+            "/v1/transfers",
+            &key(),
+            &json!({"lot_id": w.em, "to_party_id": w.b, "quantity": "100"}),
+        )
+        .expect(201);
+    let tid = t.body["id"].as_i64().unwrap();
+    ent_b
+        .post_key(&format!("/v1/transfers/{tid}/confirm"), &key(), &json!({}))
+        .expect(200);
+    assert_eq!(transfer_status(&w, tid), "confirmed");
+    let f = freeze(&w, "485.2").expect(201);
+    assert_eq!(f.body["pending_quantity"], "100");
+    let r = w
+        .checker
+        .post_key(&format!("/v1/transfers/{tid}/approve"), &key(), &json!({}))
+        .expect(409);
+    assert_eq!(r.code(), "quantity_frozen");
+    assert_eq!(transfer_status(&w, tid), "confirmed");
+    assert_eq!(bucket_of(&w, w.b, "available"), d("0"));
+    assert_all_conserved(&w.admin);
+    w.admin
+        .post_key(
+            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+            &key(),
+            &json!({"document_ref": "解除查封裁定书"}),
+        )
+        .expect(200);
+    w.checker
+        .post_key(&format!("/v1/transfers/{tid}/approve"), &key(), &json!({}))
+        .expect(200);
+    assert_eq!(transfer_status(&w, tid), "settled");
+    assert_eq!(dec(&holding(&w.admin, w.b, w.em)["available"]), d("100"));
+    assert_eq!(buckets(&w), (d("385.2"), d("0"), d("0")));
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: a freeze reaches quantity in a trade awaiting payment. B buys 300 of A's listing; a
+/// freeze of all A holds takes the 185.2 available and holds the trade's 300: the payment is
+/// refused (409 `quantity_frozen`) and nothing moves; unpaid at its deadline the trade expires and
+/// the 300 return to A still frozen.
+fn a_freeze_holds_a_trade_awaiting_payment(backend: Backend) {
+    let w = rights(backend);
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let l = w
+        .ent_a
+        .post_key(
+            "/v1/listings",
+            &key(),
+            &json!({"lot_id": w.em, "quantity": "300", "unit_price": "6300", "years": 4, "min_lot": "1",
+                "ends_at": "2026-12-20T08:00:00Z"}),
+        )
+        .expect(201);
+    let listing = l.body["id"].as_i64().unwrap();
+    let t = ent_b
+        .post_key(
+            &format!("/v1/listings/{listing}/purchases"),
+            &key(),
+            &json!({"quantity": "300"}),
+        )
+        .expect(201);
+    let trade = t.body["id"].as_i64().unwrap();
+    assert_eq!(in_transfer(&w), d("300"));
+    let f = freeze(&w, "485.2").expect(201);
+    assert_eq!(f.body["pending_quantity"], "300");
+    assert_eq!(buckets(&w), (d("0"), d("0"), d("185.2")));
+    let r = w
+        .admin
+        .post_key(
+            &format!("/v1/trades/{trade}/payment"),
+            &key(),
+            &json!({"payment_ref": "CIB-PAY-1"}),
+        )
+        .expect(409);
+    assert_eq!(r.code(), "quantity_frozen");
+    assert_eq!(
+        w.admin.get(&format!("/v1/trades/{trade}")).expect(200).body["status"],
+        "awaiting_payment"
+    );
+    assert_eq!(in_transfer(&w), d("300"));
+    assert_eq!(bucket_of(&w, w.b, "available"), d("0"));
+    assert_all_conserved(&w.admin);
+    w.admin.set_clock("2026-12-31T00:00:00Z");
+    w.admin.post("/v1/market/sweep", &json!({})).expect(200);
+    assert_eq!(
+        w.admin.get(&format!("/v1/trades/{trade}")).expect(200).body["status"],
+        "expired"
+    );
+    assert_eq!(buckets(&w), (d("0"), d("0"), d("485.2")));
+    assert_eq!(in_transfer(&w), d("0"));
     assert_all_conserved(&w.admin);
 }
 
@@ -940,7 +1315,13 @@ both_backends!(
     a_court_transfer_takes_the_frozen_quantity,
     a_court_order_executes_only_its_own_freeze,
     a_freeze_reaches_listed_quantity,
-    frozen_pledged_quantity_is_refused_explicitly,
+    a_court_order_takes_pledged_frozen_quantity_and_the_pledge_follows,
+    a_whole_pledge_follows_the_court_order,
+    a_court_order_may_discharge_the_pledge,
+    a_pledge_on_offer_waits_for_its_offer_to_end,
+    a_freeze_holds_quantity_in_a_pending_transfer,
+    a_held_transfer_settles_only_after_the_lift,
+    a_freeze_holds_a_trade_awaiting_payment,
     a_lapse_under_a_freeze_stays_frozen,
     a_frozen_parcel_is_not_disposed_of,
 );

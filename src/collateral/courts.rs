@@ -1,11 +1,12 @@
-//! Courts come first (pure). A judicial freeze reaches any quantity of a holding that it can hold
-//! still: the available quantity moves into the holding's `frozen` bucket, and pledged quantity
-//! stays pledged and is frozen as well (the freeze's `pledged` part). What those do not cover it
-//! takes from the holder's own open listings, newest first (their unsold quantity moves from
-//! `listed` to `frozen`; a listing left with nothing is withdrawn): while it stands nothing of it is
-//! sold. Quantity in a pending transfer or a trade awaiting payment is not reached while it is
-//! there: the other side may already be bound to it, so the transfer is cancelled or rejected first,
-//! and the order is then recorded on what is back. While a freeze stands, the ledger refuses every movement of frozen quantity except by a
+//! Courts come first (pure). A judicial freeze reaches any quantity of a holding: the available
+//! quantity moves into the holding's `frozen` bucket, and pledged quantity stays pledged and is
+//! frozen as well (the freeze's `pledged` part). What those do not cover it takes from the holder's
+//! own open listings, newest first (their unsold quantity moves from `listed` to `frozen`; a listing
+//! left with nothing is withdrawn), and then from quantity in the holder's pending transfers and
+//! trades awaiting payment, newest first: that quantity stays where it is, held by the freeze (its
+//! `pending` part), and the transfer or trade cannot settle while the freeze stands; if it ends
+//! otherwise (cancelled, rejected, expired) the held quantity comes back to the holder still
+//! frozen. While a freeze stands, the ledger refuses every movement of frozen quantity except by a
 //! court's order, and every movement out of `pledged` that would leave less pledged quantity than
 //! the freezes rest on (release, disposal, transfer: see `rights::ledger`).
 //!
@@ -62,6 +63,21 @@ pub fn from_listed(
 ) -> i64 {
     let reachable = available.max(0) + (pledged - frozen_pledged).max(0);
     (quantity - reachable).clamp(0, listed.max(0))
+}
+
+/// What a freeze of `quantity` holds in the holder's pending transfers and trades awaiting
+/// payment (`pending`, not yet held by another freeze): only what available, free pledged and
+/// listed quantity do not cover, and at most what is pending.
+pub fn from_pending(
+    available: i64,
+    pledged: i64,
+    frozen_pledged: i64,
+    listed: i64,
+    pending: i64,
+    quantity: i64,
+) -> i64 {
+    let reachable = available.max(0) + (pledged - frozen_pledged).max(0) + listed.max(0);
+    (quantity - reachable).clamp(0, pending.max(0))
 }
 
 /// A pledge of `leaving` units lapses (its registration period ended) while freezes rest on
@@ -121,6 +137,14 @@ mod tests {
         assert_eq!(from_listed(100, 50, 0, 300, 250), 100);
         assert_eq!(from_listed(100, 50, 50, 300, 250), 150);
         assert_eq!(from_listed(0, 0, 0, 30, 100), 30);
+    }
+
+    #[test]
+    fn pending_quantity_is_held_only_past_everything_else() {
+        assert_eq!(from_pending(100, 0, 0, 0, 50, 80), 0);
+        assert_eq!(from_pending(100, 50, 0, 20, 50, 200), 30);
+        assert_eq!(from_pending(0, 0, 0, 0, 50, 80), 50);
+        assert_eq!(from_pending(0, 50, 50, 0, 40, 30), 30);
     }
 
     #[test]

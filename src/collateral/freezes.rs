@@ -1,7 +1,9 @@
 //! Judicial freezes (查封/冻结): an operator records a court order freezing quantity of a holding.
-//! Courts come first ([`super::courts`]): the freeze reaches available quantity (moved to `frozen`)
-//! and pledged quantity (it stays pledged and is frozen as well); nothing of it moves until a later
-//! order lifts it, except by a forced transfer by court order, which executes against it.
+//! Courts come first ([`super::courts`]): the freeze reaches available quantity (moved to `frozen`),
+//! pledged quantity (it stays pledged and is frozen as well), the holder's own listed quantity, and
+//! quantity in its pending transfers and trades awaiting payment (held where it is: they cannot
+//! settle); nothing of it moves until a later order lifts it, except by a forced transfer by court
+//! order, which executes against it (a pledge on it follows it, or the order discharges it).
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
@@ -24,6 +26,7 @@ use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials::Range;
 use crate::rights::store::{self as rights, LotRow};
 use crate::rights::{Acquisition, Bucket};
+use crate::schema::judicial_freeze_holds as jfh;
 use crate::schema::judicial_freezes as jf;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -50,6 +53,9 @@ pub struct FreezeRow {
     pub pledged: i64,
     /// The part a forced transfer by court order has taken.
     pub executed: i64,
+    /// The part resting on quantity in pending transfers and trades awaiting payment (held where
+    /// it is, see [`Hold`]).
+    pub pending: i64,
 }
 
 impl FreezeRow {
@@ -63,7 +69,7 @@ impl FreezeRow {
     }
     /// The part it holds in the holding's `frozen` bucket.
     pub fn in_frozen(&self) -> i64 {
-        self.holds() - self.pledged
+        self.holds() - self.pledged - self.pending
     }
 }
 
@@ -80,6 +86,10 @@ pub struct FreezeView {
     pub pledged_quantity: Dec,
     /// Of it, the part a forced transfer by court order has executed (taken).
     pub executed_quantity: Dec,
+    /// Of it, the part held in the holder's pending transfers and trades awaiting payment: it stays
+    /// there, and they cannot settle (409 `quantity_frozen`) while the freeze stands; a transfer or
+    /// trade that ends otherwise returns it to the holder still frozen.
+    pub pending_quantity: Dec,
     pub court: String,
     pub case_no: String,
     pub document_ref: String,
@@ -100,6 +110,7 @@ impl From<FreezeRow> for FreezeView {
             quantity: Dec::qty(f.quantity),
             pledged_quantity: Dec::qty(f.pledged),
             executed_quantity: Dec::qty(f.executed),
+            pending_quantity: Dec::qty(f.pending),
             court: f.court,
             case_no: f.case_no,
             document_ref: f.document_ref,
@@ -138,6 +149,145 @@ pub fn active_on_holding(conn: &mut DbConn, party: i64, lot: i64) -> QueryResult
         .order(jf::id)
         .select(FreezeRow::as_select())
         .load(conn)
+}
+
+/// A freeze's hold on quantity of a pending step (`transfer:12`, `trade:5`) of its holding.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = jfh)]
+pub struct Hold {
+    pub id: i64,
+    pub freeze_id: i64,
+    pub step: String,
+    pub quantity: i64,
+    pub created_at: NaiveDateTime,
+}
+
+/// The holds of active freezes on one pending step, oldest freeze first.
+fn holds_on_step(conn: &mut DbConn, step: &str) -> QueryResult<Vec<(Hold, FreezeRow)>> {
+    let holds: Vec<Hold> = jfh::table
+        .filter(jfh::step.eq(step))
+        .order(jfh::freeze_id)
+        .select(Hold::as_select())
+        .load(conn)?;
+    let mut out = Vec::new();
+    for h in holds {
+        let f: FreezeRow = jf::table
+            .find(h.freeze_id)
+            .select(FreezeRow::as_select())
+            .first(conn)?;
+        if f.status == "active" {
+            out.push((h, f));
+        }
+    }
+    Ok(out)
+}
+
+/// A pending transfer or trade cannot settle while an active freeze holds quantity of it
+/// (409 `quantity_frozen`); nothing changes. It may still be cancelled, rejected or expire.
+pub fn require_not_held(conn: &mut DbConn, step: &str) -> ApiResult<()> {
+    let held = holds_on_step(conn, step)?;
+    if held.is_empty() {
+        return Ok(());
+    }
+    let total: i64 = held.iter().map(|(h, _)| h.quantity).sum();
+    let nos: Vec<String> = held.iter().map(|(_, f)| f.registration_no()).collect();
+    Err(ApiError::conflict(
+        "quantity_frozen",
+        format!(
+            "{} of this {} is under a judicial freeze ({}): it cannot settle until the court lifts \
+             the freeze; it may still be cancelled, rejected or left to expire, and the frozen \
+             quantity then returns to its holder still frozen",
+            Dec::qty(total).0,
+            step.split(':').next().unwrap_or("step"),
+            nos.join(", ")
+        ),
+    ))
+}
+
+/// A pending step of a holding: its reference, and what of it no active freeze holds yet.
+struct PendingStep {
+    step: String,
+    free: i64,
+}
+
+/// The holder's pending transfers and trades awaiting payment of one lot, newest first, with what
+/// of each is not yet held by an active freeze.
+fn pending_steps(conn: &mut DbConn, party: i64, lot: i64) -> QueryResult<Vec<PendingStep>> {
+    use crate::schema::{trades as td, transfers as t};
+    let mut steps: Vec<(NaiveDateTime, String, i64)> = t::table
+        .filter(t::from_party_id.eq(party))
+        .filter(t::lot_id.eq(lot))
+        .filter(t::status.eq_any(["requested", "confirmed"]))
+        .select((t::created_at, t::id, t::quantity))
+        .load::<(NaiveDateTime, i64, i64)>(conn)?
+        .into_iter()
+        .map(|(at, id, q)| (at, format!("transfer:{id}"), q))
+        .collect();
+    steps.extend(
+        td::table
+            .filter(td::seller_id.eq(party))
+            .filter(td::lot_id.eq(lot))
+            .filter(td::status.eq("awaiting_payment"))
+            .select((td::created_at, td::id, td::quantity))
+            .load::<(NaiveDateTime, i64, i64)>(conn)?
+            .into_iter()
+            .map(|(at, id, q)| (at, format!("trade:{id}"), q)),
+    );
+    steps.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    let mut out = Vec::new();
+    for (_, step, quantity) in steps {
+        let held: i64 = holds_on_step(conn, &step)?
+            .iter()
+            .map(|(h, _)| h.quantity)
+            .sum();
+        out.push(PendingStep {
+            step,
+            free: quantity - held,
+        });
+    }
+    Ok(out)
+}
+
+/// A pending step ended without settling (cancelled, rejected, expired) and the caller has
+/// returned its quantity to the holder's `returned_to` bucket. What active freezes held of it
+/// stays frozen: back in `available` it moves on into `frozen`; back under the pledge being
+/// disposed of (`pledged`) the freeze rests on it there. The holds end.
+pub fn step_ended(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    step: &str,
+    holder: i64,
+    returned_to: Bucket,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    for (h, f) in holds_on_step(conn, step)? {
+        let pledged = if returned_to == Bucket::Pledged {
+            f.pledged + h.quantity
+        } else {
+            court_move(
+                conn,
+                lot,
+                Side::holder(holder, Bucket::Available),
+                Side::holder(holder, Bucket::Frozen),
+                h.quantity,
+                "judicial_freeze",
+                format!("freeze:{}", f.id),
+                actor,
+                at,
+                None,
+            )?;
+            f.pledged
+        };
+        diesel::update(jf::table.find(f.id))
+            .set((
+                jf::pending.eq(f.pending - h.quantity),
+                jf::pledged.eq(pledged),
+            ))
+            .execute(conn)?;
+        diesel::delete(jfh::table.find(h.id)).execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Moves quantity of a holding into or out of `frozen` on a court's order.
@@ -222,12 +372,56 @@ pub fn named_for_holding(
     Ok(f)
 }
 
+/// How a forced transfer by court order treats the pledges on the pledged frozen quantity it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PledgeHandling {
+    /// The pledge follows the quantity (Civil Code art. 406: the security right follows the
+    /// property): the transferee receives it still pledged to the same pledgee, who keeps its rank.
+    Follows,
+    /// The court's order discharges the pledge on it: the quantity reaches the transferee free.
+    Discharged,
+}
+
+impl PledgeHandling {
+    /// `follows` (the default: a pledge follows its property unless the court says otherwise) or
+    /// `discharged`.
+    pub fn parse(s: Option<&str>) -> ApiResult<PledgeHandling> {
+        match s.map(str::trim) {
+            None | Some("follows") => Ok(PledgeHandling::Follows),
+            Some("discharged") => Ok(PledgeHandling::Discharged),
+            Some(_) => Err(ApiError::invalid_field(
+                "pledge_handling",
+                "follows or discharged",
+            )),
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            PledgeHandling::Follows => "follows",
+            PledgeHandling::Discharged => "discharged",
+        }
+    }
+}
+
+/// What a court order is, for the entries it leaves on a pledge.
+pub struct CourtOrder<'a> {
+    pub document_ref: &'a str,
+    pub freeze_no: Option<&'a str>,
+    pub handling: PledgeHandling,
+    /// The forced transfer's own reference (`transfer:12`).
+    pub reference: String,
+}
+
 /// A forced transfer by court order (R13's court counterpart). Naming its freeze (`freeze_no`), it
-/// executes against the quantity that freeze holds in `frozen` first, then takes available
-/// quantity; without one it takes available quantity only, so an order never spends the frozen
-/// quantity of another court's case. Frozen quantity that is also pledged is not taken: the pledgee
-/// ranks first on it, and it is reached through the pledge's disposal once the court lifts its
-/// freeze (409 `frozen_pledged_quantity`). Returns the serial ranges that moved.
+/// executes against the quantity that freeze holds: first what it holds in `frozen`, then the
+/// pledged quantity it rests on, then available quantity; without one it takes available quantity
+/// only, so an order never spends the frozen quantity of another court's case. Pledged quantity
+/// is taken from the holding's live pledges, the latest registered first, and by default the
+/// pledge follows it to the transferee (still pledged to the same pledgee, same rank and terms; a
+/// pledge taken in part is split and the part taken gets its own registration number); an order
+/// that discharges the pledge releases it on the quantity taken. Either way the pledge's entries
+/// name the order. What a freeze holds in pending transfers and trades is not taken. Returns the
+/// serial ranges that moved.
 #[allow(clippy::too_many_arguments)]
 pub fn court_transfer(
     conn: &mut DbConn,
@@ -235,44 +429,35 @@ pub fn court_transfer(
     from: i64,
     to: i64,
     quantity: i64,
-    freeze_no: Option<&str>,
-    reference: String,
+    order: CourtOrder,
     actor: &str,
     at: NaiveDateTime,
 ) -> ApiResult<Vec<Range>> {
-    let named = match freeze_no {
+    let named = match order.freeze_no {
         Some(no) => Some(named_for_holding(conn, no, from, lot.id)?),
         None => None,
     };
     let from_frozen = named.as_ref().map_or(0, |f| f.in_frozen().min(quantity));
-    if let Some(f) = &named {
-        let available = rights::holding(conn, from, lot.id)?.map_or(0, |h| h.available);
-        if f.pledged > 0 && quantity - from_frozen > available {
-            return Err(ApiError::conflict(
-                "frozen_pledged_quantity",
-                format!(
-                    "{} of {} rests on pledged quantity: the pledgee ranks first on it, so it is executed \
-                     through the pledge's disposal once the court lifts or converts its freeze; this order \
-                     can take {} (frozen unpledged plus available)",
-                    Dec::qty(f.pledged).0,
-                    f.registration_no(),
-                    Dec::qty(from_frozen + available).0
-                ),
-            ));
-        }
-    }
-    if let Some(f) = named.as_ref().filter(|_| from_frozen > 0) {
-        let executed = f.executed + from_frozen;
+    let from_pledged = named
+        .as_ref()
+        .map_or(0, |f| f.pledged.min(quantity - from_frozen));
+    if let Some(f) = named.as_ref().filter(|_| from_frozen + from_pledged > 0) {
+        let executed = f.executed + from_frozen + from_pledged;
         let status = if executed == f.quantity {
             "executed"
         } else {
             "active"
         };
         diesel::update(jf::table.find(f.id))
-            .set((jf::executed.eq(executed), jf::status.eq(status)))
+            .set((
+                jf::executed.eq(executed),
+                jf::pledged.eq(f.pledged - from_pledged),
+                jf::status.eq(status),
+            ))
             .execute(conn)?;
         let f = FreezeRow {
             executed,
+            pledged: f.pledged - from_pledged,
             status: status.into(),
             ..f.clone()
         };
@@ -286,24 +471,208 @@ pub fn court_transfer(
         Side::holder(to, Bucket::Available),
         from_frozen,
         "court_forced_transfer",
-        reference.clone(),
+        order.reference.clone(),
         actor,
         at,
         Some(Acquisition::Other),
     )?;
+    if from_pledged > 0 {
+        moved.extend(take_pledged(
+            conn,
+            lot,
+            from,
+            to,
+            from_pledged,
+            &order,
+            actor,
+            at,
+        )?);
+    }
     moved.extend(court_move(
         conn,
         lot,
         Side::holder(from, Bucket::Available),
         Side::holder(to, Bucket::Available),
-        quantity - from_frozen,
+        quantity - from_frozen - from_pledged,
         "forced_transfer",
-        reference,
+        order.reference,
         actor,
         at,
         Some(Acquisition::Other),
     )?);
     Ok(moved)
+}
+
+/// Takes `quantity` of the holding's pledged quantity for a court order, from its live pledges,
+/// the latest registered first (the earlier ones keep their quantity longest).
+#[allow(clippy::too_many_arguments)]
+fn take_pledged(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    from: i64,
+    to: i64,
+    quantity: i64,
+    order: &CourtOrder,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<Vec<Range>> {
+    use super::PledgeRow;
+    use crate::schema::pledges as pl;
+    let pledges: Vec<PledgeRow> = pl::table
+        .filter(pl::lot_id.eq(lot.id))
+        .filter(pl::pledgor_id.eq(from))
+        .filter(pl::status.eq_any(super::LIVE))
+        .filter(pl::quantity.gt(0))
+        .order((pl::registered_at.desc(), pl::id.desc()))
+        .select(PledgeRow::as_select())
+        .load(conn)?;
+    let parts: Vec<i64> = pledges.iter().map(|p| p.quantity).collect();
+    let takes = courts::oldest_first(&parts, quantity);
+    if takes.iter().sum::<i64>() < quantity {
+        return Err(ApiError::conflict(
+            "insufficient_quantity",
+            "the pledged quantity of this holding is less than the order takes",
+        ));
+    }
+    let mut moved = Vec::new();
+    for (p, take) in pledges.iter().zip(takes).filter(|(_, t)| *t > 0) {
+        // A pledge being disposed of with quantity on offer (a listing, an auction, an unpaid
+        // trade) would have that quantity come back to a holder it no longer names.
+        if crate::market::trades::pledge_on_offer(conn, p.id)? {
+            return Err(ApiError::conflict(
+                "pledge_on_offer",
+                format!(
+                    "{} has quantity on offer in its disposal: the order can take its pledged \
+                     quantity once the offer has ended",
+                    p.registration_no.as_deref().unwrap_or("the pledge")
+                ),
+            ));
+        }
+        let details = json!({"document_ref": order.document_ref, "freeze": order.freeze_no,
+            "transfer": order.reference, "pledge_handling": order.handling.as_str(),
+            "from_party_id": from, "to_party_id": to, "quantity": Dec::qty(take)});
+        match order.handling {
+            PledgeHandling::Discharged => {
+                super::pledges::unpledge(
+                    conn,
+                    p,
+                    lot,
+                    take,
+                    Side::holder(to, Bucket::Available),
+                    "court_forced_transfer",
+                    Some(Acquisition::Other),
+                    actor,
+                    at,
+                )?;
+                if take == p.quantity {
+                    diesel::update(pl::table.find(p.id))
+                        .set((pl::status.eq("released"), pl::updated_at.eq(at)))
+                        .execute(conn)?;
+                }
+                super::add_entry(conn, p, "court_discharge", details, actor, at)?;
+            }
+            PledgeHandling::Follows => {
+                let (named, rest) = super::pledges::split_serials(p, take)?;
+                let here = ledger::move_quantity(
+                    conn,
+                    Movement {
+                        lot,
+                        from: Side::holder(from, Bucket::Pledged),
+                        to: Side::holder(to, Bucket::Pledged),
+                        quantity: take,
+                        cause: "court_forced_transfer",
+                        reference: order.reference.clone(),
+                        actor,
+                        at,
+                        acquisition: Some(Acquisition::Other),
+                        named_serials: named.as_deref(),
+                    },
+                )?;
+                let serials = crate::rights::serials::to_text(&here);
+                if take == p.quantity {
+                    diesel::update(pl::table.find(p.id))
+                        .set((pl::pledgor_id.eq(to), pl::updated_at.eq(at)))
+                        .execute(conn)?;
+                    super::add_entry(conn, p, "court_transfer", details, actor, at)?;
+                } else {
+                    diesel::update(pl::table.find(p.id))
+                        .set((
+                            pl::quantity.eq(p.quantity - take),
+                            pl::serials.eq(rest),
+                            pl::updated_at.eq(at),
+                        ))
+                        .execute(conn)?;
+                    let part = split_off(conn, p, to, take, serials, at)?;
+                    let mut details = details;
+                    details["split_to"] = json!(part.registration_no);
+                    super::add_entry(conn, p, "court_transfer", details.clone(), actor, at)?;
+                    details["split_from"] = json!(p.registration_no);
+                    super::add_entry(conn, &part, "court_transfer", details, actor, at)?;
+                }
+                moved.extend(here);
+            }
+        }
+    }
+    Ok(moved)
+}
+
+/// The part of a pledge a court order moved to another holder, as a pledge of its own: same
+/// pledgee, loan, rank, registration time, period, codes and claim (the whole claim stays secured
+/// by every part), its own registration number.
+fn split_off(
+    conn: &mut DbConn,
+    p: &super::PledgeRow,
+    holder: i64,
+    quantity: i64,
+    serials: Option<String>,
+    at: NaiveDateTime,
+) -> ApiResult<super::PledgeRow> {
+    use crate::schema::pledges as pl;
+    use chrono::Datelike;
+    let provisional = format!(
+        "{}/court/{}",
+        p.registration_no.clone().unwrap_or_default(),
+        p.id
+    );
+    diesel::insert_into(pl::table)
+        .values((
+            pl::registration_no.eq(&provisional),
+            pl::lot_id.eq(p.lot_id),
+            pl::pledgor_id.eq(holder),
+            pl::lender_id.eq(p.lender_id),
+            pl::quantity.eq(quantity),
+            pl::applied_quantity.eq(quantity),
+            pl::serials.eq(serials),
+            pl::status.eq(&p.status),
+            pl::rank.eq(p.rank),
+            pl::secured_amount.eq(p.secured_amount),
+            pl::loan_reference.eq(&p.loan_reference),
+            pl::loan_maturity.eq(p.loan_maturity),
+            pl::period_end.eq(p.period_end),
+            pl::registered_at.eq(p.registered_at),
+            pl::created_at.eq(at),
+            pl::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    let id: i64 = pl::table
+        .filter(pl::registration_no.eq(&provisional))
+        .select(pl::id)
+        .first(conn)?;
+    diesel::update(pl::table.find(id))
+        .set((
+            pl::registration_no.eq(format!("NPZY-{}-{:06}", at.year(), id)),
+            pl::appraisal_value.eq(p.appraisal_value),
+            pl::appraiser.eq(&p.appraiser),
+            pl::appraisal_date.eq(p.appraisal_date),
+            pl::pboc_registration_no.eq(&p.pboc_registration_no),
+            pl::verification_code.eq(&p.verification_code),
+            pl::amendment_code_hash.eq(&p.amendment_code_hash),
+            pl::claim_amount.eq(p.claim_amount),
+            pl::claim_detail.eq(&p.claim_detail),
+            pl::lapse_warned_at.eq(p.lapse_warned_at),
+        ))
+        .execute(conn)?;
+    super::find(conn, id)?.ok_or_else(|| ApiError::internal("the split pledge vanished"))
 }
 
 /// How much of `leaving` pledged quantity of a holding the active freezes still need, when a
@@ -395,7 +764,7 @@ pub struct NewFreeze {
 }
 
 #[utoipa::path(post, path = "/v1/judicial-freezes", tag = "pledges", operation_id = "recordJudicialFreeze",
-    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well), then the holder's own listed quantity, newest listing first (its unsold quantity shrinks; a listing left with nothing is withdrawn). Quantity in pending transfers and trades awaiting payment is not taken: the other side is bound; 409 freeze_exceeds_holding if the rest does not cover the order",
+    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well), then the holder's own listed quantity, newest listing first (its unsold quantity shrinks; a listing left with nothing is withdrawn), then quantity in the holder's pending transfers and trades awaiting payment, newest first: it stays where it is, and they cannot settle (409 quantity_frozen) until the freeze is lifted; one cancelled, rejected or expired returns it to the holder still frozen. 409 freeze_exceeds_holding if the holding has less than the order",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = NewFreeze, responses((status = 201, description = "Frozen", body = FreezeView)))]
 #[post("/v1/judicial-freezes")]
@@ -437,25 +806,37 @@ async fn freeze(
                 .sum();
             // Available and pledged quantity first; what they do not cover the freeze takes from
             // the holder's own open listings (newest first): while it stands nothing of it is sold.
-            // Quantity in pending transfers and trades awaiting payment is not taken here: a trade's
-            // buyer is already bound to it, and an unsettled transfer is cancelled or rejected
-            // first; the order is then recorded on what came back.
+            // Then it holds quantity in the holder's pending transfers and trades awaiting payment
+            // (newest first) where it is: they cannot settle while the freeze stands.
             let listings = crate::market::listings::selling_own(conn, r.party_id, lot.id)?;
             let listed: i64 = listings.iter().map(|l| l.remaining).sum();
+            let steps = pending_steps(conn, r.party_id, lot.id)?;
+            let pending: i64 = steps.iter().map(|p| p.free).sum();
             let from_listed = courts::from_listed(h.available, h.pledged, frozen_pledged, listed, quantity);
-            let reach = courts::reach(h.available, h.pledged, frozen_pledged, quantity - from_listed)
-                .map_err(|s| {
-                    ApiError::conflict(
-                        "freeze_exceeds_holding",
-                        format!(
-                            "the order asks for more than the holding has to freeze: {} available, pledged or \
-                             listed for sale; {} in pending transfers and trades awaiting payment is bound to \
-                             the other side and must first come back (the transfer cancelled or rejected)",
-                            Dec::qty(s.reachable + listed).0,
-                            Dec::qty(h.in_transfer).0
-                        ),
-                    )
-                })?;
+            let from_pending = courts::from_pending(
+                h.available,
+                h.pledged,
+                frozen_pledged,
+                listed,
+                pending,
+                quantity,
+            );
+            let reach = courts::reach(
+                h.available,
+                h.pledged,
+                frozen_pledged,
+                quantity - from_listed - from_pending,
+            )
+            .map_err(|s| {
+                ApiError::conflict(
+                    "freeze_exceeds_holding",
+                    format!(
+                        "the order asks for more than the holding has: {} available, pledged, listed \
+                         for sale or in pending transfers and trades that no other freeze holds",
+                        Dec::qty(s.reachable + listed + pending).0
+                    ),
+                )
+            })?;
             diesel::insert_into(jf::table)
                 .values((
                     jf::lot_id.eq(lot.id),
@@ -468,6 +849,7 @@ async fn freeze(
                     jf::ordered_by.eq(&actor),
                     jf::ordered_at.eq(now),
                     jf::pledged.eq(reach.from_pledged),
+                    jf::pending.eq(from_pending),
                 ))
                 .execute(conn)?;
             let f: FreezeRow = jf::table
@@ -506,6 +888,19 @@ async fn freeze(
                 now,
                 None,
             )?;
+            let frees: Vec<i64> = steps.iter().map(|p| p.free).collect();
+            for (p, take) in steps.iter().zip(courts::oldest_first(&frees, from_pending)) {
+                if take > 0 {
+                    diesel::insert_into(jfh::table)
+                        .values((
+                            jfh::freeze_id.eq(f.id),
+                            jfh::step.eq(&p.step),
+                            jfh::quantity.eq(take),
+                            jfh::created_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                }
+            }
             audit(conn, &f, "freeze.recorded", &actor, now)?;
             notify_lenders(conn, &f, "judicial_freeze.recorded", now)?;
             Outcome::of(&FreezeView::from(f))

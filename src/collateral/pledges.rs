@@ -505,7 +505,7 @@ async fn accept(
 type SerialSpan = (i64, i64);
 
 /// Splits `quantity` off a pledge's own serials (lowest first): (the part that moves, the rest).
-fn split_serials(
+pub(crate) fn split_serials(
     p: &PledgeRow,
     quantity: i64,
 ) -> ApiResult<(Option<Vec<SerialSpan>>, Option<String>)> {

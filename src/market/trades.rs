@@ -300,6 +300,9 @@ fn settle(
             .ok_or_else(|| ApiError::internal("unknown right type"))?;
         lot.years_traded(&rt, t.years, now.date())?;
     }
+    // Courts come first: quantity a judicial freeze holds in this trade is not delivered
+    // (409 `quantity_frozen`, nothing changes) until the freeze is lifted.
+    crate::collateral::freezes::require_not_held(conn, &format!("trade:{id}"))?;
     if !leave_awaiting(conn, id, "settled", now)? {
         let status = find(conn, id)?.map(|t| t.status).unwrap_or_default();
         return Err(ApiError::conflict(
@@ -398,6 +401,21 @@ pub fn expire(conn: &mut DbConn, candidate: &TradeRow, now: NaiveDateTime) -> Ap
         "registry",
         now,
     )?;
+    // What a judicial freeze held of it comes back to the seller still frozen.
+    let returned_to = if t.pledge_id.is_some() {
+        Bucket::Pledged
+    } else {
+        Bucket::Available
+    };
+    crate::collateral::freezes::step_ended(
+        conn,
+        &lot,
+        &format!("trade:{}", t.id),
+        t.seller_id,
+        returned_to,
+        "registry",
+        now,
+    )?;
     let t = find(conn, t.id)?.ok_or_else(|| ApiError::not_found("trade"))?;
     audit(conn, &t, "trade.expired", "registry", now)?;
     Ok(true)
@@ -417,7 +435,7 @@ pub struct ConfirmPayment {
     params(("id" = i64, Path, description = "Trade id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = ConfirmPayment,
     responses((status = 200, description = "Settled", body = TradeView),
-        (status = 409, description = "trade_not_awaiting_payment; lot_expired (the lot expired before payment was confirmed: the trade expires and the quantity returns to the seller)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "trade_not_awaiting_payment; quantity_frozen (a judicial freeze holds quantity of this trade: nothing changes until it is lifted; unpaid at its deadline it expires and the quantity returns to the seller still frozen); lot_expired (the lot expired before payment was confirmed: the trade expires and the quantity returns to the seller)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "years_beyond_term: the whole years traded no longer remain of the lot's term on the day of payment; the trade stays awaiting payment until its deadline", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/trades/{id}/payment")]
 async fn confirm_payment(

@@ -193,13 +193,14 @@ fn check_court_order(m: &Movement) -> ApiResult<()> {
 /// pledged quantity left the holding's `pledged` bucket, inside the same transaction.
 fn check_court_reach(conn: &mut DbConn, party: i64, lot: i64) -> ApiResult<()> {
     use crate::schema::judicial_freezes as jf;
-    let freezes: Vec<(i64, i64)> = jf::table
+    // What the freezes hold in pending transfers and trades stays there (not in these buckets).
+    let freezes: Vec<(i64, i64, i64)> = jf::table
         .filter(jf::party_id.eq(party))
         .filter(jf::lot_id.eq(lot))
         .filter(jf::status.eq("active"))
-        .select((jf::quantity, jf::executed))
+        .select((jf::quantity, jf::executed, jf::pending))
         .load(conn)?;
-    let held: i64 = freezes.iter().map(|(q, e)| q - e).sum();
+    let held: i64 = freezes.iter().map(|(q, e, p)| q - e - p).sum();
     if held == 0 {
         return Ok(());
     }

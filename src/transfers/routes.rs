@@ -555,6 +555,11 @@ async fn act(
                         )
                     }
                 })?;
+            // Courts come first: quantity a judicial freeze holds in this transfer does not move on
+            // towards the receiver (409 `quantity_frozen`, nothing changes) until the freeze is lifted.
+            if matches!(action, Action::Confirm | Action::Approve) {
+                crate::collateral::freezes::require_not_held(conn, &format!("transfer:{id}"))?;
+            }
             // R3 at settlement: the years sold must still remain on the day the transfer settles
             // (a year of the term may have passed since the request). Refused as it stands; the
             // parties may cancel or reject it. An expired lot is left to the ledger's R6 refusal.
@@ -620,6 +625,17 @@ async fn act(
                         acquisition,
                         named_serials: named.as_deref(),
                     },
+                )?;
+            }
+            if matches!(next, Status::Rejected | Status::Cancelled) {
+                crate::collateral::freezes::step_ended(
+                    conn,
+                    &lot,
+                    &format!("transfer:{id}"),
+                    tr.from_party_id,
+                    Bucket::Available,
+                    &actor,
+                    now,
                 )?;
             }
             let tr = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
@@ -703,6 +719,15 @@ fn unwind_expired(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<(
             named_serials: named.as_deref(),
         },
     )?;
+    crate::collateral::freezes::step_ended(
+        conn,
+        &lot,
+        &format!("transfer:{id}"),
+        tr.from_party_id,
+        Bucket::Available,
+        "registry",
+        now,
+    )?;
     let tr = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("transfer"))?;
     transfer_audit(conn, &tr, "transfer.rejected", "registry", now)
 }
@@ -711,7 +736,7 @@ fn unwind_expired(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<(
     summary = "The receiver confirms (settles at once unless the right type needs an operator's approval)",
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 200, description = "Confirmed or settled", body = TransferView),
-        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "transfer_not_pending; quantity_frozen (a judicial freeze holds quantity of this transfer: nothing changes until it is lifted; the transfer may still be cancelled or rejected); lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "years_beyond_term: the whole years sold no longer remain of the lot's term on the day it would settle; the transfer stays as it is (the parties may cancel or reject it)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/confirm")]
 async fn confirm(
@@ -736,7 +761,7 @@ async fn confirm(
     summary = "An operator approves a confirmed transfer, which settles it",
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 200, description = "Settled", body = TransferView),
-        (status = 409, description = "transfer_not_pending; lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "transfer_not_pending; quantity_frozen (a judicial freeze holds quantity of this transfer: nothing changes until it is lifted; the transfer may still be cancelled or rejected); lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "years_beyond_term: the whole years sold no longer remain of the lot's term on the day it would settle; the transfer stays as it is (the parties may cancel or reject it)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/approve")]
 async fn approve(
@@ -891,13 +916,21 @@ pub struct ForcedTransfer {
     pub document_ref: String,
     /// For a court order: the registration number (`NPDJ-000001`) of the judicial freeze of its
     /// case that it executes. The order then takes the quantity that freeze holds first (it must be
-    /// an active freeze of this holding: else 409 `freeze_not_of_holding` / `freeze_not_active`),
+    /// an active freeze of this holding: else 409 `freeze_not_of_holding` / `freeze_not_active`):
+    /// what it holds in `frozen`, then the pledged quantity it rests on (see `pledge_handling`),
     /// then available quantity. Without it the order takes available quantity only and never
-    /// touches quantity frozen for any case. Frozen quantity that is also pledged is not executed
-    /// here (409 `frozen_pledged_quantity`): the pledgee ranks first on it and reaches it through
-    /// the pledge's disposal once the court lifts or converts its freeze. Not allowed on a merger.
+    /// touches quantity frozen for any case. Not allowed on a merger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze_no: Option<String>,
+    /// For a court order executing pledged frozen quantity: `follows` (the default; the pledge
+    /// follows the quantity, Civil Code art. 406: the transferee receives it still pledged to the
+    /// same pledgee with the same rank and terms, and a pledge taken in part is split, the part
+    /// taken getting its own registration number) or `discharged` (the order discharges the pledge
+    /// on the quantity taken, which reaches the transferee free). The pledge's entries name the
+    /// order either way. A pledge with quantity on offer in its disposal is not taken until the
+    /// offer ends (409 `pledge_on_offer`). Not allowed on a merger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pledge_handling: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/transfers/forced", tag = "transfers", operation_id = "proposeForcedTransfer",
@@ -928,6 +961,13 @@ async fn forced(
             "only a court order executes a judicial freeze",
         ));
     }
+    if r.kind == "merger" && r.pledge_handling.is_some() {
+        return Err(ApiError::invalid_field(
+            "pledge_handling",
+            "only a court order disposes of a pledge",
+        ));
+    }
+    crate::collateral::freezes::PledgeHandling::parse(r.pledge_handling.as_deref())?;
     let now = db::now_micros(state.clock.now());
     let w = who.clone();
     idempotency::run(
@@ -1001,8 +1041,14 @@ pub fn execute_forced(
             r.from_party_id,
             r.to_party_id,
             quantity,
-            r.freeze_no.as_deref(),
-            format!("transfer:{}", tr.id),
+            crate::collateral::freezes::CourtOrder {
+                document_ref: &r.document_ref,
+                freeze_no: r.freeze_no.as_deref(),
+                handling: crate::collateral::freezes::PledgeHandling::parse(
+                    r.pledge_handling.as_deref(),
+                )?,
+                reference: format!("transfer:{}", tr.id),
+            },
             actor,
             at,
         )?

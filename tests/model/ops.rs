@@ -65,14 +65,21 @@ pub enum Op {
     PledgeRelease { p: u8, pct: u8 },
     /// The pledgor withdraws pledge `p` before it is accepted.
     PledgeWithdraw { p: u8 },
-    /// An operator records a court order freezing `pct` % of the holding's available plus
-    /// not-yet-frozen pledged quantity.
+    /// An operator records a court order freezing `pct` % of what the holding has that no freeze
+    /// holds yet: available, pledged, listed, and in pending transfers and trades awaiting payment.
     Freeze { party: u8, lot: u8, pct: u8 },
     /// An operator records the order lifting freeze `f`.
     Lift { f: u8 },
     /// A court-ordered forced transfer (maker-checker) of `pct` % of the holding's available
-    /// quantity, or of its frozen quantity when a freeze stands.
-    Forced { from: u8, to: u8, lot: u8, pct: u8 },
+    /// quantity, or of what its freeze holds (frozen, then pledged) when a freeze stands; with
+    /// `discharge` the order discharges the pledges on pledged quantity it takes (else they follow).
+    Forced {
+        from: u8,
+        to: u8,
+        lot: u8,
+        pct: u8,
+        discharge: bool,
+    },
     /// The holder lists `pct` % of its available quantity for sale until the lot's last day.
     List {
         party: u8,
@@ -119,6 +126,12 @@ pub enum Family {
     /// A court-ordered forced transfer where the holding has frozen quantity (it executes
     /// against the frozen quantity).
     ForcedFrozen,
+    /// Judicial freezes that hold quantity in pending transfers and trades awaiting payment (they
+    /// cannot settle while held; ended otherwise, the quantity returns still frozen).
+    FreezePending,
+    /// A court-ordered forced transfer of pledged frozen quantity (the pledge follows it, or the
+    /// order discharges it).
+    CourtPledged,
     /// A reading of R11 the registry does not follow: the acquisition kind follows the quantity on
     /// unpriced and forced transfers (paid units given away stay pledgeable). The registry records
     /// such quantity as `other`, which is not pledgeable; free units never become paid either way.
@@ -126,13 +139,15 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 9] = [
         Family::R4Transfers,
         Family::R4Disposal,
         Family::Years,
         Family::ExpirySettle,
         Family::FreezePledged,
         Family::ForcedFrozen,
+        Family::FreezePending,
+        Family::CourtPledged,
         Family::R11Follow,
     ];
 
@@ -144,6 +159,8 @@ impl Family {
             Family::ExpirySettle => "expiry_settle",
             Family::FreezePledged => "freeze_pledged",
             Family::ForcedFrozen => "forced_frozen",
+            Family::FreezePending => "freeze_pending",
+            Family::CourtPledged => "court_pledged",
             Family::R11Follow => "r11_follow",
         }
     }
@@ -159,6 +176,8 @@ pub const DEFAULT_ENABLED: &[Family] = &[
     Family::ExpirySettle,
     Family::FreezePledged,
     Family::ForcedFrozen,
+    Family::FreezePending,
+    Family::CourtPledged,
 ];
 
 /// The enabled families: `MODEL_ENABLE` (comma-separated names, or `all`), else the default.
@@ -220,10 +239,10 @@ pub fn op() -> impl Strategy<Value = Op> {
         4 => idx.clone().prop_map(|p| Op::PledgeAccept { p }),
         2 => (idx.clone(), pct()).prop_map(|(p, pct)| Op::PledgeRelease { p, pct }),
         1 => idx.clone().prop_map(|p| Op::PledgeWithdraw { p }),
-        3 => (party.clone(), lot.clone(), pct()).prop_map(|(party, lot, pct)| Op::Freeze { party, lot, pct }),
+        4 => (party.clone(), lot.clone(), pct()).prop_map(|(party, lot, pct)| Op::Freeze { party, lot, pct }),
         2 => idx.clone().prop_map(|f| Op::Lift { f }),
-        2 => (party.clone(), party.clone(), lot.clone(), pct())
-            .prop_map(|(from, to, lot, pct)| Op::Forced { from, to, lot, pct }),
+        3 => (party.clone(), party.clone(), lot.clone(), pct(), prop_oneof![3 => Just(false), 1 => Just(true)])
+            .prop_map(|(from, to, lot, pct, discharge)| Op::Forced { from, to, lot, pct, discharge }),
         3 => (party.clone(), lot, pct(), price(), years())
             .prop_map(|(party, lot, pct, price, years)| Op::List { party, lot, pct, price, years }),
         1 => idx.clone().prop_map(|l| Op::Withdraw { l }),

@@ -158,6 +158,10 @@ pub struct Transfer {
     pub kinds: Kinds,
     /// EM: the years of the term sold (R3).
     pub years: Option<u8>,
+    /// What active judicial freezes hold of it (it cannot settle while any is held).
+    pub held: i64,
+    /// Creation order among transfers and trades (a freeze holds the newest first).
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +182,9 @@ pub struct Pledge {
     pub qty: i64,
     pub status: PledgeStatus,
     pub amendment_code: String,
+    /// Registration order (a court order takes the latest registered pledge first; a part split
+    /// off by a court order keeps its pledge's registration).
+    pub registered: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -185,9 +192,19 @@ pub struct Freeze {
     pub sid: i64,
     pub party: usize,
     pub lot: usize,
+    /// The part in the holding's `frozen` bucket.
     pub avail_part: i64,
     pub pledged_part: i64,
+    /// What it holds in pending transfers and trades, step by step.
+    pub pending: Vec<(Step, i64)>,
     pub lifted: bool,
+}
+
+/// A pending step a freeze may hold: a transfer or a trade (by index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Transfer(usize),
+    Trade(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +230,9 @@ pub struct Trade {
     pub opened: NaiveDate,
     pub settled: bool,
     pub years: Option<u8>,
+    /// What active judicial freezes hold of it.
+    pub held: i64,
+    pub seq: u64,
 }
 
 /// The market's payment window the world sets (days); the model never lets a trade reach it.
@@ -275,6 +295,8 @@ pub enum Call {
         qty: i64,
         /// The freeze the court's order executes (it names it by registration number).
         freeze: Option<usize>,
+        /// `pledge_handling: discharged` (else the pledge follows the quantity).
+        discharge: bool,
     },
     List {
         party: usize,
@@ -346,6 +368,8 @@ pub struct Model {
     /// R11's "acquisition follows the quantity" is modelled; off, unpriced and forced receipts
     /// are of unknown kind (the pledge answer is left open).
     pub r11_follow: bool,
+    /// The next creation / registration order number.
+    pub seq: u64,
 }
 
 fn pct_of(base: i64, pct: u8) -> i64 {
@@ -397,6 +421,7 @@ impl Model {
             listings: Vec::new(),
             trades: Vec::new(),
             r11_follow,
+            seq: 0,
         }
     }
 
@@ -405,6 +430,87 @@ impl Model {
             .get(&(party, lot))
             .cloned()
             .unwrap_or_default()
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// A pending step ended without settling; its quantity went back to the holder's
+    /// `available`: what active freezes held of it moves on into `frozen`, and the holds end.
+    fn step_ended(&mut self, step: Step, holder: usize, lot: usize) {
+        for i in 0..self.freezes.len() {
+            let taken: i64 = self.freezes[i]
+                .pending
+                .iter()
+                .filter(|(s, _)| *s == step)
+                .map(|(_, q)| *q)
+                .sum();
+            if taken == 0 || self.freezes[i].lifted {
+                continue;
+            }
+            self.freezes[i].pending.retain(|(s, _)| *s != step);
+            self.freezes[i].avail_part += taken;
+            let h = self.h(holder, lot);
+            h.available -= taken;
+            h.frozen += taken;
+        }
+        match step {
+            Step::Transfer(t) => self.transfers[t].held = 0,
+            Step::Trade(t) => self.trades[t].held = 0,
+        }
+    }
+
+    /// A court order takes `qty` of `from`'s pledged quantity of `lot`: from its live pledges, the
+    /// latest registered first (a part split off later first among equals). The pledge follows
+    /// the quantity to `to` (a pledge taken whole changes holder; one taken in part is split, the
+    /// part a new pledge of `to`), or, discharged by the order, shrinks (released when emptied).
+    fn court_takes_pledges(
+        &mut self,
+        from: usize,
+        to: usize,
+        lot: usize,
+        qty: i64,
+        discharge: bool,
+    ) {
+        let mut live: Vec<usize> = (0..self.pledges.len())
+            .filter(|&i| {
+                let p = &self.pledges[i];
+                p.party == from
+                    && p.lot == lot
+                    && p.qty > 0
+                    && matches!(p.status, PledgeStatus::Registered | PledgeStatus::Enforcing)
+            })
+            .collect();
+        live.sort_by(|&a, &b| {
+            (self.pledges[b].registered, b).cmp(&(self.pledges[a].registered, a))
+        });
+        let mut left = qty;
+        for i in live {
+            if left == 0 {
+                break;
+            }
+            let take = self.pledges[i].qty.min(left);
+            left -= take;
+            if discharge {
+                self.pledges[i].qty -= take;
+                if self.pledges[i].qty == 0 {
+                    self.pledges[i].status = PledgeStatus::Released;
+                }
+            } else if take == self.pledges[i].qty {
+                self.pledges[i].party = to;
+            } else {
+                self.pledges[i].qty -= take;
+                let part = Pledge {
+                    sid: 0,
+                    party: to,
+                    qty: take,
+                    ..self.pledges[i].clone()
+                };
+                self.pledges.push(part);
+            }
+        }
     }
 
     fn h(&mut self, party: usize, lot: usize) -> &mut Holding {
@@ -438,7 +544,9 @@ impl Model {
         let holders: Vec<usize> = self
             .holdings
             .iter()
-            .filter(|((_, l), h)| *l == lot && h.available + h.pledged + h.frozen > 0)
+            .filter(|((_, l), h)| {
+                *l == lot && h.available + h.listed + h.in_transfer + h.pledged + h.frozen > 0
+            })
             .map(|((p, _), _)| *p)
             .collect();
         if holders.is_empty() {
@@ -590,6 +698,7 @@ impl Model {
         f.in_transfer -= tr.qty;
         f.available += tr.qty;
         self.transfers[t].status = status;
+        self.step_ended(Step::Transfer(t), tr.from, tr.lot);
     }
 
     fn pick<T>(v: &[T], i: u8) -> Option<usize> {
@@ -672,6 +781,7 @@ impl Model {
                         let h = self.h(from, lot);
                         h.available -= qty;
                         h.in_transfer += qty;
+                        let seq = self.next_seq();
                         self.transfers.push(Transfer {
                             sid: 0,
                             from,
@@ -681,6 +791,8 @@ impl Model {
                             status: S::Requested,
                             kinds,
                             years,
+                            held: 0,
+                            seq,
                         });
                         let call = Call::Transfer {
                             from,
@@ -697,6 +809,10 @@ impl Model {
                     let t = Self::pick(&self.transfers, t)?;
                     let lot = self.transfers[t].lot;
                     let e = if self.transfers[t].status != S::Requested {
+                        Expect::Refuse
+                    } else if self.transfers[t].held > 0 {
+                        // A judicial freeze holds quantity of it: nothing moves (409).
+                        fams.push(Family::FreezePending);
                         Expect::Refuse
                     } else if LOTS[lot].right_type == RightType::Ca {
                         // No approval needed: confirming settles, so R6 applies. A request that
@@ -724,6 +840,9 @@ impl Model {
                     let t = Self::pick(&self.transfers, t)?;
                     let lot = self.transfers[t].lot;
                     let e = if self.transfers[t].status != S::Confirmed {
+                        Expect::Refuse
+                    } else if self.transfers[t].held > 0 {
+                        fams.push(Family::FreezePending);
                         Expect::Refuse
                     } else if self.expired(lot) {
                         // Refused, and ended by the registry: the quantity returns to the sender.
@@ -794,6 +913,7 @@ impl Model {
                         qty,
                         status: PledgeStatus::Applied,
                         amendment_code: String::new(),
+                        registered: 0,
                     });
                     (Call::PledgeApply { party, lot, qty }, e)
                 }
@@ -818,6 +938,7 @@ impl Model {
                     h.pledged += pl.qty;
                     h.settle_kinds();
                     self.pledges[p].status = PledgeStatus::Registered;
+                    self.pledges[p].registered = self.next_seq();
                     let call = Call::PledgeAccept {
                         p,
                         maturity,
@@ -876,35 +997,90 @@ impl Model {
                     let lot = lot as usize % LOTS.len();
                     let party = self.holder(party, lot);
                     let h = self.holding(party, lot);
-                    let reach = h.available + h.pledged - h.frozen_pledged;
+                    let free_pledged = h.pledged - h.frozen_pledged;
+                    // The holder's pending transfers and trades, newest first, with what no
+                    // freeze holds of them yet.
+                    let mut steps: Vec<(u64, Step, i64)> = Vec::new();
+                    for (i, t) in self.transfers.iter().enumerate() {
+                        let pending = matches!(
+                            t.status,
+                            TransferStatus::Requested | TransferStatus::Confirmed
+                        );
+                        if pending && t.from == party && t.lot == lot {
+                            steps.push((t.seq, Step::Transfer(i), t.qty - t.held));
+                        }
+                    }
+                    for (i, t) in self.trades.iter().enumerate() {
+                        if !t.settled && t.seller == party && t.lot == lot {
+                            steps.push((t.seq, Step::Trade(i), t.qty - t.held));
+                        }
+                    }
+                    steps.sort_by_key(|s| std::cmp::Reverse(s.0));
+                    let pending: i64 = steps.iter().map(|s| s.2).sum();
+                    let reach = h.available + free_pledged + h.listed + pending;
                     let qty = pct_of(reach, pct);
                     let mut e = if self.expired(lot) {
                         Expect::Either
                     } else {
                         Expect::Ok
                     };
-                    let (avail_part, pledged_part) = if qty <= h.available {
-                        (qty, 0)
-                    } else if qty <= reach {
-                        fams.push(Family::FreezePledged);
-                        (h.available, qty - h.available)
-                    } else if qty <= reach + h.in_transfer + h.listed {
-                        // Whether a freeze reaches quantity in transfer is not settled: skip.
-                        return None;
-                    } else {
+                    if qty > reach {
                         e = Expect::Refuse;
-                        (0, 0)
-                    };
+                    }
+                    // Available first, then pledged (it stays pledged), then the holder's own
+                    // listings (newest first), then pending steps (newest first), held where
+                    // they are.
+                    let avail_part = qty.min(h.available);
+                    let pledged_part = (qty - avail_part).min(free_pledged).max(0);
+                    let from_listed = (qty - avail_part - pledged_part).min(h.listed).max(0);
+                    let mut left = (qty - avail_part - pledged_part - from_listed).max(0);
+                    if pledged_part > 0 {
+                        fams.push(Family::FreezePledged);
+                    }
+                    let mut held = Vec::new();
+                    if e != Expect::Refuse {
+                        for &(_, step, free) in &steps {
+                            let take = free.min(left);
+                            if take > 0 {
+                                held.push((step, take));
+                                left -= take;
+                                match step {
+                                    Step::Transfer(t) => self.transfers[t].held += take,
+                                    Step::Trade(t) => self.trades[t].held += take,
+                                }
+                            }
+                        }
+                        let mut from_l = from_listed;
+                        for l in (0..self.listings.len()).rev() {
+                            let li = &mut self.listings[l];
+                            if from_l == 0 {
+                                break;
+                            }
+                            if li.open && li.seller == party && li.lot == lot {
+                                let take = li.remaining.min(from_l);
+                                li.remaining -= take;
+                                from_l -= take;
+                                if li.remaining == 0 {
+                                    li.open = false;
+                                }
+                            }
+                        }
+                    }
+                    if !held.is_empty() {
+                        fams.push(Family::FreezePending);
+                    }
                     let hm = self.h(party, lot);
                     hm.available -= avail_part;
-                    hm.frozen += avail_part;
+                    hm.listed -= from_listed;
+                    hm.frozen += avail_part + from_listed;
                     hm.frozen_pledged += pledged_part;
                     self.freezes.push(Freeze {
                         sid: 0,
                         party,
                         lot,
-                        avail_part,
+                        avail_part: avail_part + from_listed,
                         pledged_part,
+                        pending: held,
                         lifted: false,
                     });
                     (Call::Freeze { party, lot, qty }, e)
@@ -914,23 +1090,38 @@ impl Model {
                     let fr = self.freezes[f].clone();
                     let e = if fr.lifted {
                         Expect::Refuse
-                    } else if fr.avail_part == 0 && fr.pledged_part == 0 {
+                    } else if fr.avail_part == 0 && fr.pledged_part == 0 && fr.pending.is_empty() {
                         // Consumed by a forced transfer: lifting it is a no-op or refused.
                         Expect::Either
                     } else {
                         Expect::Ok
                     };
-                    let h = self.h(fr.party, fr.lot);
-                    h.available += fr.avail_part;
-                    h.frozen -= fr.avail_part;
-                    h.frozen_pledged -= fr.pledged_part;
+                    if !fr.lifted {
+                        let h = self.h(fr.party, fr.lot);
+                        h.available += fr.avail_part;
+                        h.frozen -= fr.avail_part;
+                        h.frozen_pledged -= fr.pledged_part;
+                        for (step, take) in &fr.pending {
+                            match *step {
+                                Step::Transfer(t) => self.transfers[t].held -= take,
+                                Step::Trade(t) => self.trades[t].held -= take,
+                            }
+                        }
+                    }
                     let fm = &mut self.freezes[f];
                     fm.lifted = true;
                     fm.avail_part = 0;
                     fm.pledged_part = 0;
+                    fm.pending.clear();
                     (Call::Lift(f), e)
                 }
-                Op::Forced { from, to, lot, pct } => {
+                Op::Forced {
+                    from,
+                    to,
+                    lot,
+                    pct,
+                    discharge,
+                } => {
                     let lot = lot as usize % LOTS.len();
                     let (from, to) = self.other(from, to, lot);
                     if self.expired(lot) {
@@ -953,7 +1144,7 @@ impl Model {
                         .collect();
                     let h = self.holding(from, lot);
                     let freeze = active.first().copied();
-                    let qty = if active.is_empty() {
+                    let (qty, from_pledged) = if active.is_empty() {
                         if h.frozen_pledged > 0 {
                             return None;
                         }
@@ -964,23 +1155,37 @@ impl Model {
                         let hm = self.h(from, lot);
                         hm.available -= qty;
                         hm.settle_kinds();
-                        qty
+                        (qty, 0)
                     } else {
-                        // The court's order executes against the quantity its freeze holds.
+                        // The court's order executes against the quantity its freeze holds: what
+                        // it holds in `frozen` first, then the pledged quantity it rests on.
                         fams.push(Family::ForcedFrozen);
                         let [i] = active[..] else { return None };
-                        if self.freezes[i].pledged_part > 0 {
-                            return None;
-                        }
-                        let qty = pct_of(self.freezes[i].avail_part, pct.min(100));
-                        self.freezes[i].avail_part -= qty;
+                        let fr = self.freezes[i].clone();
+                        let qty = pct_of(fr.avail_part + fr.pledged_part, pct.min(100));
+                        let from_frozen = qty.min(fr.avail_part);
+                        let from_pledged = qty - from_frozen;
+                        self.freezes[i].avail_part -= from_frozen;
+                        self.freezes[i].pledged_part -= from_pledged;
                         let hm = self.h(from, lot);
-                        hm.frozen -= qty;
+                        hm.frozen -= from_frozen;
+                        hm.pledged -= from_pledged;
+                        hm.frozen_pledged -= from_pledged;
                         hm.settle_kinds();
-                        qty
+                        if from_pledged > 0 {
+                            fams.push(Family::CourtPledged);
+                            self.court_takes_pledges(from, to, lot, from_pledged, discharge);
+                        }
+                        (qty, from_pledged)
                     };
                     let r = self.h(to, lot);
-                    r.available += qty;
+                    if discharge || from_pledged == 0 {
+                        r.available += qty;
+                    } else {
+                        // The pledge follows the quantity: it arrives pledged.
+                        r.available += qty - from_pledged;
+                        r.pledged += from_pledged;
+                    }
                     r.kinds = r.kinds.or(kinds);
                     (
                         Call::Forced {
@@ -989,6 +1194,7 @@ impl Model {
                             lot,
                             qty,
                             freeze,
+                            discharge,
                         },
                         e,
                     )
@@ -1078,6 +1284,7 @@ impl Model {
                     if lm.remaining == 0 {
                         lm.open = false;
                     }
+                    let seq = self.next_seq();
                     self.trades.push(Trade {
                         sid: 0,
                         buyer,
@@ -1087,6 +1294,8 @@ impl Model {
                         opened: self.today,
                         settled: false,
                         years: li.years,
+                        held: 0,
+                        seq,
                     });
                     (Call::Buy { l, buyer, qty }, e)
                 }
@@ -1095,6 +1304,11 @@ impl Model {
                     let tr = self.trades[t].clone();
                     let e = if tr.settled {
                         Expect::Refuse
+                    } else if tr.held > 0 {
+                        // A judicial freeze holds quantity of it: nothing moves (409 or, when its
+                        // years no longer remain, 422).
+                        fams.push(Family::FreezePending);
+                        Expect::Refuse
                     } else if self.expired(tr.lot) {
                         // Refused, and the trade expires: the quantity returns to the seller.
                         fams.push(Family::ExpirySettle);
@@ -1102,6 +1316,7 @@ impl Model {
                         s.in_transfer -= tr.qty;
                         s.available += tr.qty;
                         self.trades[t].settled = true;
+                        self.step_ended(Step::Trade(t), tr.seller, tr.lot);
                         Expect::Refuse
                     } else {
                         let e = self.years_left(tr.lot, tr.years);
@@ -1166,12 +1381,16 @@ impl Model {
                     if pl.status != PledgeStatus::Enforcing {
                         e = Expect::Refuse;
                     }
-                    let hm = self.h(pl.party, pl.lot);
-                    hm.pledged -= pl.qty;
-                    let b = self.h(buyer, pl.lot);
-                    b.available += pl.qty;
-                    b.kinds = b.kinds.or(Kinds::PAID);
-                    self.pledges[p].status = PledgeStatus::Disposed;
+                    // A refused disposal changes nothing (the caller may keep this plan's state
+                    // when an expired lot is involved, so it must hold no effect).
+                    if e != Expect::Refuse {
+                        let hm = self.h(pl.party, pl.lot);
+                        hm.pledged -= pl.qty;
+                        let b = self.h(buyer, pl.lot);
+                        b.available += pl.qty;
+                        b.kinds = b.kinds.or(Kinds::PAID);
+                        self.pledges[p].status = PledgeStatus::Disposed;
+                    }
                     let call = Call::Dispose {
                         p,
                         buyer,
