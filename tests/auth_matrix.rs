@@ -466,6 +466,10 @@ fn matrix(b: Backend) {
             key_file.to_str().unwrap(),
             "--webhook-allow-http",
             "127.0.0.1:9",
+            // The spec's example endpoint is registered too: its name is answered here, with an
+            // address deliveries refuse, so no look-up or delivery leaves this machine.
+            "--webhook-test-resolve",
+            "hooks.bank.example=127.0.0.1",
         ],
     );
     let fx = fixture(&srv);
