@@ -164,6 +164,10 @@ pub struct ServeArgs {
     /// operators.
     #[arg(long, env = "REGISTRY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 24)]
     pub webhook_max_attempts: i32,
+    /// A PEM file of CA certificates trusted for webhook receivers besides the system's (a bank's
+    /// private CA on a closed network).
+    #[arg(long, env = "REGISTRY_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<PathBuf>,
     /// Tests only: NAME=IP answers for webhook name look-ups instead of DNS (no other name
     /// resolves, and only loopback addresses are ever connected to).
     #[arg(long, hide = true, value_delimiter = ',')]
@@ -190,6 +194,7 @@ impl Default for ServeArgs {
             webhook_allow_http: Vec::new(),
             webhook_max_attempts: 24,
             webhook_test_resolve: Vec::new(),
+            webhook_ca_file: None,
             market_poll_ms: 1000,
             checkpoint_interval: 300,
         }

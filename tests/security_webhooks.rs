@@ -491,3 +491,129 @@ both_backends!(
     delivery_logs_are_paginated,
     the_endpoint_secret_is_not_stored,
 );
+
+/// A loopback HTTPS receiver with a certificate for `tls.bank.test` from the test CA in
+/// tests/fixtures/webhook_tls; answers 200 and hands over each request's body.
+fn tls_receiver() -> (u16, mpsc::Receiver<String>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhook_tls");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{dir}/receiver.pem"))
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/receiver.key")).unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut reader = BufReader::new(&mut tls);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                // A failed handshake (the client refused the certificate) ends here.
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            if head.is_empty() {
+                continue;
+            }
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; len.min(1 << 20)];
+            let _ = reader.read_exact(&mut body);
+            let _ = tls.write_all(OK.as_bytes());
+            let _ = tls.flush();
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+            if tx
+                .send(String::from_utf8_lossy(&body).into_owned())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// Deliveries go over TLS with the receiver's certificate checked: a receiver whose certificate
+/// names it is delivered to; the same receiver reached under a name its certificate does not
+/// carry is not (nothing is sent, the bank sees "unreachable").
+fn deliveries_go_over_verified_tls(backend: Backend) {
+    let (port, got) = tls_receiver();
+    let ca = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhook_tls/ca.pem"
+    );
+    // Both names lead to the loopback receiver, which the operator allowlists under each name.
+    let allow = format!("tls.bank.test:{port},wrong.bank.test:{port}");
+    let w = world(
+        backend,
+        &[
+            "--webhook-ca-file",
+            ca,
+            "--webhook-allow-http",
+            &allow,
+            "--webhook-test-resolve",
+            "tls.bank.test=127.0.0.1,wrong.bank.test=127.0.0.1",
+        ],
+    );
+    let good = register(
+        &w.banker1,
+        &format!("https://tls.bank.test:{port}/registry-events"),
+    );
+    let wrong = register(
+        &w.banker2,
+        &format!("https://wrong.bank.test:{port}/registry-events"),
+    );
+    apply(&w, w.bank1);
+    let body = got
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a delivery over TLS");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["event"],
+        "pledge.applied"
+    );
+    wait_for("delivered", Duration::from_secs(20), || {
+        log(&w.banker1, good)
+            .first()
+            .is_some_and(|d| d["status"] == "delivered" && d["last_result"] == "delivered")
+    });
+    apply(&w, w.bank2);
+    wait_for("the wrong name refused", Duration::from_secs(20), || {
+        log(&w.banker2, wrong)
+            .first()
+            .is_some_and(|d| d["last_result"] == "unreachable")
+    });
+    assert!(
+        got.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a request was sent to a receiver whose certificate does not name it"
+    );
+    assert_all_conserved(&w.admin);
+}
+
+both_backends!(deliveries_go_over_verified_tls);

@@ -23,6 +23,8 @@ pub struct Policy {
     pub max_attempts: i32,
     /// Test-only name answers; when set, nothing but loopback is ever connected to.
     pub test_resolve: Option<Arc<HashMap<String, IpAddr>>>,
+    /// Extra trusted CA certificates (PEM).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Policy {
@@ -40,7 +42,17 @@ impl Policy {
             }
             Some(Arc::new(map))
         };
+        let extra_roots = match &args.webhook_ca_file {
+            None => Vec::new(),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("--webhook-ca-file {}: {e}", path.display()))?;
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| format!("--webhook-ca-file {}: {e}", path.display()))?
+            }
+        };
         Ok(Policy {
+            extra_roots,
             allow: Allowlist::parse(&args.webhook_allow_http)?,
             max_attempts: args.webhook_max_attempts.max(1),
             test_resolve,
@@ -118,7 +130,11 @@ pub struct Sender {
 impl Sender {
     pub fn new(policy: Policy) -> Result<Sender, reqwest::Error> {
         let client = |strict: bool| {
-            reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder();
+            for cert in &policy.extra_roots {
+                builder = builder.add_root_certificate(cert.clone());
+            }
+            builder
                 .https_only(strict)
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
