@@ -83,9 +83,13 @@ const CONCURRENT_BANKS: usize = 8;
 type Claimed = (i64, String, Option<String>, String, String, i32);
 type Due = (i64, i64, String, String, String, i32, NaiveDateTime, i64);
 
-/// Claims due deliveries (the head of each encumbrance's queue), at most `PER_BANK_BATCH` per
-/// bank and only for banks not `busy`, up to `banks` banks. Several processes may run it: a
-/// claim is a conditional UPDATE that leases the delivery for as long as its batch may take.
+diesel::alias!(crate::schema::webhook_deliveries as earlier: EarlierDeliveries);
+
+/// Claims due deliveries: the head of each encumbrance's queue (a delivery waits while an earlier
+/// one of the same encumbrance to the same endpoint is pending), at most `PER_BANK_BATCH` per
+/// bank, for up to `banks` banks not `busy`, the bank waiting longest first — so a bank with a
+/// long backlog cannot hide the others' deliveries. Several processes may run it: a claim is a
+/// conditional UPDATE that leases the delivery for as long as its batch may take.
 async fn claim_due(
     state: &AppState,
     busy: Vec<i64>,
@@ -94,65 +98,69 @@ async fn claim_due(
     let now = db::now_micros(state.clock.now());
     state
         .db(move |conn| {
-            let rows: Vec<Due> = wd::table
+            let waits_behind_earlier = diesel::dsl::exists(
+                earlier
+                    .filter(earlier.field(wd::endpoint_id).eq(wd::endpoint_id))
+                    .filter(earlier.field(wd::ordering_key).eq(wd::ordering_key))
+                    .filter(earlier.field(wd::status).eq("pending"))
+                    .filter(earlier.field(wd::id).lt(wd::id)),
+            );
+            let parties: Vec<(i64, Option<i64>)> = wd::table
                 .inner_join(we::table)
                 .filter(wd::status.eq("pending"))
                 .filter(wd::next_attempt_at.le(now))
                 .filter(we::party_id.ne_all(&busy))
-                .order(wd::id)
-                .limit(200)
-                .select((
-                    wd::id,
-                    wd::endpoint_id,
-                    wd::ordering_key,
-                    wd::event_type,
-                    wd::payload,
-                    wd::attempts,
-                    wd::next_attempt_at,
-                    we::party_id,
-                ))
+                .filter(diesel::dsl::not(waits_behind_earlier))
+                .group_by(we::party_id)
+                .select((we::party_id, diesel::dsl::min(wd::id)))
+                .order_by(diesel::dsl::min(wd::id))
+                .limit(banks as i64)
                 .load(conn)?;
-            let mut batches: Vec<(i64, Vec<Claimed>)> = Vec::new();
             let lease = now
                 + TimeDelta::from_std(delivery::ATTEMPT_TIMEOUT * PER_BANK_BATCH as u32)
                     .unwrap_or(TimeDelta::seconds(40))
                 + TimeDelta::seconds(20);
-            for row in rows {
-                let party = row.7;
-                let slot = batches.iter().position(|(p, _)| *p == party);
-                match slot {
-                    Some(i) if batches[i].1.len() as i64 >= PER_BANK_BATCH => continue,
-                    None if batches.len() >= banks => continue,
-                    _ => {}
-                }
-                let earlier: i64 = wd::table
-                    .filter(wd::endpoint_id.eq(row.1))
-                    .filter(wd::ordering_key.eq(&row.2))
+            let mut batches: Vec<(i64, Vec<Claimed>)> = Vec::new();
+            for (party, _) in parties {
+                let heads: Vec<Due> = wd::table
+                    .inner_join(we::table)
                     .filter(wd::status.eq("pending"))
-                    .filter(wd::id.lt(row.0))
-                    .count()
-                    .get_result(conn)?;
-                if earlier > 0 {
-                    continue; // in order per encumbrance: wait for the earlier one
-                }
-                let n = diesel::update(
-                    wd::table
-                        .filter(wd::id.eq(row.0))
-                        .filter(wd::status.eq("pending"))
-                        .filter(wd::next_attempt_at.eq(row.6)),
-                )
-                .set(wd::next_attempt_at.eq(lease))
-                .execute(conn)?;
-                if n == 1 {
-                    let (url, salt): (String, Option<String>) = we::table
-                        .find(row.1)
-                        .select((we::url, we::secret_salt))
-                        .first(conn)?;
-                    let claimed = (row.0, url, salt, row.3, row.4, row.5);
-                    match slot {
-                        Some(i) => batches[i].1.push(claimed),
-                        None => batches.push((party, vec![claimed])),
+                    .filter(wd::next_attempt_at.le(now))
+                    .filter(we::party_id.eq(party))
+                    .filter(diesel::dsl::not(waits_behind_earlier))
+                    .order(wd::id)
+                    .limit(PER_BANK_BATCH)
+                    .select((
+                        wd::id,
+                        wd::endpoint_id,
+                        wd::ordering_key,
+                        wd::event_type,
+                        wd::payload,
+                        wd::attempts,
+                        wd::next_attempt_at,
+                        we::party_id,
+                    ))
+                    .load(conn)?;
+                let mut batch = Vec::new();
+                for row in heads {
+                    let n = diesel::update(
+                        wd::table
+                            .filter(wd::id.eq(row.0))
+                            .filter(wd::status.eq("pending"))
+                            .filter(wd::next_attempt_at.eq(row.6)),
+                    )
+                    .set(wd::next_attempt_at.eq(lease))
+                    .execute(conn)?;
+                    if n == 1 {
+                        let (url, salt): (String, Option<String>) = we::table
+                            .find(row.1)
+                            .select((we::url, we::secret_salt))
+                            .first(conn)?;
+                        batch.push((row.0, url, salt, row.3, row.4, row.5));
                     }
+                }
+                if !batch.is_empty() {
+                    batches.push((party, batch));
                 }
             }
             Ok(batches)
