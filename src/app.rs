@@ -272,10 +272,13 @@ async fn serve_on(
             .with("/metrics", &[actix_web::http::Method::GET]),
     );
     let app_state = state.clone();
+    let webhook_policy = crate::collateral::webhooks::delivery::Policy::from_args(&args)?;
+    let webhook_data = web::Data::new(webhook_policy.clone());
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
             .app_data(web::Data::from(known.clone()))
+            .app_data(webhook_data.clone())
             .app_data(web::PayloadConfig::new(JSON_LIMIT))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
@@ -342,6 +345,7 @@ async fn serve_on(
     ));
     tasks.push(crate::collateral::webhooks::spawn_worker(
         state.clone(),
+        webhook_policy,
         Duration::from_millis(args.webhook_poll_ms.max(10)),
         Duration::from_millis(args.webhook_backoff_ms.max(10)),
         stopped,

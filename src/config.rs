@@ -200,6 +200,27 @@ pub struct ServeArgs {
     /// up to five minutes.
     #[arg(long, env = "REGISTRY_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
     pub webhook_backoff_ms: u64,
+    /// HOST:PORT of a webhook receiver that may be reached over plain HTTP or on an internal
+    /// address (the operator vouches for it); repeat the option or separate with commas. Every
+    /// other endpoint is HTTPS to a public address.
+    #[arg(
+        long = "webhook-allow-http",
+        env = "REGISTRY_WEBHOOK_ALLOW_HTTP",
+        value_delimiter = ','
+    )]
+    pub webhook_allow_http: Vec<String>,
+    /// Failed attempts after which a webhook delivery is dead: no more retries, listed to
+    /// operators.
+    #[arg(long, env = "REGISTRY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 24)]
+    pub webhook_max_attempts: i32,
+    /// A PEM file of CA certificates trusted for webhook receivers besides the system's (a bank's
+    /// private CA on a closed network).
+    #[arg(long, env = "REGISTRY_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Tests only: NAME=IP answers for webhook name look-ups instead of DNS (no other name
+    /// resolves, and only loopback addresses are ever connected to).
+    #[arg(long, hide = true, value_delimiter = ',')]
+    pub webhook_test_resolve: Vec<String>,
     /// How often the market clock closes due auctions and expires listings and unpaid trades, in
     /// milliseconds.
     #[arg(long, env = "REGISTRY_MARKET_POLL_MS", default_value_t = 1000)]
@@ -224,6 +245,10 @@ impl Default for ServeArgs {
             test_clock: false,
             webhook_poll_ms: 1000,
             webhook_backoff_ms: 1000,
+            webhook_allow_http: Vec::new(),
+            webhook_max_attempts: 24,
+            webhook_test_resolve: Vec::new(),
+            webhook_ca_file: None,
             market_poll_ms: 1000,
             checkpoint_interval: 300,
         }

@@ -429,9 +429,9 @@ diesel::table! {
         id -> BigInt,
         party_id -> BigInt,
         url -> Text,
-        secret -> Text,
         active -> Bool,
         created_at -> Timestamp,
+        secret_salt -> Nullable<Text>,
     }
 }
 

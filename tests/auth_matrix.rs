@@ -459,7 +459,19 @@ fn matrix(b: Backend) {
     let db = Db::fresh(b);
     let key_file = db.dir.path().join("jwt.key");
     std::fs::write(&key_file, JWT_KEY_HEX).unwrap();
-    let srv = Server::on_with(db, &["--jwt-key-file", key_file.to_str().unwrap()]);
+    let srv = Server::on_with(
+        db,
+        &[
+            "--jwt-key-file",
+            key_file.to_str().unwrap(),
+            "--webhook-allow-http",
+            "127.0.0.1:9",
+            // The spec's example endpoint is registered too: its name is answered here, with an
+            // address deliveries refuse, so no look-up or delivery leaves this machine.
+            "--webhook-test-resolve",
+            "hooks.bank.example=127.0.0.1",
+        ],
+    );
     let fx = fixture(&srv);
     let spec = spec();
     let client = reqwest::blocking::Client::new();
@@ -705,6 +717,7 @@ POST   /v1/users/{id}/enable                            401 401 401 401 401 403 
 POST   /v1/users/{id}/reset-password                    401 401 401 401 401 403 403 403 403 403 200 403 403 404
 POST   /v1/users/{id}/revoke-tokens                     401 401 401 401 401 403 403 403 403 403 200 403 403 404
 GET    /v1/valuations                                   401 401 401 401 401 422 422 422 422 422 422 - - -
+GET    /v1/webhook-deliveries                           401 401 401 401 401 403 403 200 403 403 200 - - -
 GET    /v1/webhooks                                     401 401 401 401 401 403 200 403 403 200 403 - - -
 POST   /v1/webhooks                                     401 401 401 401 401 403 201 403 403 201 403 - - -
 GET    /v1/webhooks/{id}/deliveries                     401 401 401 401 401 403 404 200 403 200 200 403 404 404

@@ -31,7 +31,12 @@ struct World {
 }
 
 fn world(backend: Backend) -> World {
-    world_on(Server::start(backend))
+    // Loopback port 9, where nobody listens, is where these tests' webhooks point: the
+    // operator allowlists it (plain HTTP to a loopback address is refused otherwise).
+    world_on(Server::on_with(
+        common::Db::fresh(backend),
+        &["--webhook-allow-http", "127.0.0.1:9"],
+    ))
 }
 
 fn world_on(srv: Server) -> World {
@@ -821,7 +826,14 @@ fn webhooks_survive_a_receiver_outage(backend: Backend) {
         .port();
     let srv = Server::on_with(
         common::Db::fresh(backend),
-        &["--webhook-poll-ms", "100", "--webhook-backoff-ms", "100"],
+        &[
+            "--webhook-poll-ms",
+            "100",
+            "--webhook-backoff-ms",
+            "100",
+            "--webhook-allow-http",
+            &format!("127.0.0.1:{port}"),
+        ],
     );
     let w = world_on(srv);
     let hook = w
@@ -834,7 +846,10 @@ fn webhooks_survive_a_receiver_outage(backend: Backend) {
     let secret = hook.body["secret"].as_str().unwrap().to_string();
     let hook_id = hook.body["id"].as_i64().unwrap();
     w.banker1
-        .post("/v1/webhooks", &json!({"url": "https://bank.example/hook"}))
+        .post(
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{}/hook", port + 1)}),
+        )
         .expect(422);
     let (id, _, _, code) = pledge(&w, w.em, "100", "2028-12-31");
     for _ in 0..2 {
@@ -854,15 +869,17 @@ fn webhooks_survive_a_receiver_outage(backend: Backend) {
                 .banker1
                 .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
                 .expect(200)
-                .body;
-            log[0]["attempts"].as_i64().unwrap_or(0) >= 2 && log[0]["last_error"].is_string()
+                .body["items"]
+                .clone();
+            log[0]["attempts"].as_i64().unwrap_or(0) >= 2 && log[0]["last_result"] == "unreachable"
         }
     ));
     let log = w
         .banker1
         .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
         .expect(200)
-        .body;
+        .body["items"]
+        .clone();
     assert_eq!(log.as_array().unwrap().len(), 4);
     assert!(log
         .as_array()
@@ -920,7 +937,8 @@ fn webhooks_survive_a_receiver_outage(backend: Backend) {
                 .banker1
                 .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
                 .expect(200)
-                .body;
+                .body["items"]
+                .clone();
             log.as_array()
                 .unwrap()
                 .iter()
@@ -983,7 +1001,8 @@ fn ltv_alert(backend: Backend) {
             .banker1
             .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
             .expect(200)
-            .body;
+            .body["items"]
+            .clone();
         log.as_array()
             .unwrap()
             .iter()

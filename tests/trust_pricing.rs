@@ -45,7 +45,11 @@ fn enterprise(admin: &Api, n: u32, region: &str) -> (i64, Api) {
 }
 
 fn world(backend: Backend) -> World {
-    let srv = Server::start(backend);
+    // The webhooks here point at loopback port 9 (nobody listens), which the operator allowlists.
+    let srv = Server::on_with(
+        common::Db::fresh(backend),
+        &["--webhook-allow-http", "127.0.0.1:9"],
+    );
     let admin = srv.admin();
     admin.set_clock(START);
     let checker = user(&admin, "operator", None, "checker");
@@ -353,7 +357,8 @@ fn ltv_alert_reads_whole_years(backend: Backend) {
         .banker
         .get(&format!("/v1/webhooks/{hook_id}/deliveries"))
         .expect(200)
-        .body;
+        .body["items"]
+        .clone();
     assert!(
         log.as_array()
             .unwrap()

@@ -2,9 +2,16 @@
 //! judicial freeze on a holding it has a live pledge on) is written to an outbox in the same
 //! transaction as the change, so no event is lost when a server stops. A background worker POSTs
 //! each delivery to the endpoint's registered URL, signed with HMAC-SHA256 over
-//! `timestamp.body` with the endpoint's secret, retrying with exponential backoff, and delivers
-//! the events of one encumbrance in order: a delivery waits while an earlier one of the same
-//! encumbrance to the same endpoint is still pending.
+//! `timestamp.body` with the endpoint's secret, retrying with exponential backoff up to a maximum
+//! number of attempts, and delivers the events of one encumbrance in order: a delivery waits
+//! while an earlier one of the same encumbrance to the same endpoint is still pending.
+//!
+//! Deliveries go over HTTPS to public addresses only, checked when the name is resolved for the
+//! connection; plain HTTP and internal addresses only to a HOST:PORT the operator allowlists
+//! (`rules`, `delivery`).
+
+pub mod delivery;
+pub mod rules;
 
 use std::time::Duration;
 
@@ -12,11 +19,9 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::Sha256;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
@@ -24,13 +29,15 @@ use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::pagination::{Page, PageParams};
 use crate::schema::{webhook_deliveries as wd, webhook_endpoints as we};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(disable)
-        .service(deliveries);
+        .service(deliveries)
+        .service(all_deliveries);
 }
 
 /// Queues `event` for every active endpoint of `party`, in the caller's transaction.
@@ -64,124 +71,159 @@ pub fn enqueue(
     Ok(())
 }
 
-/// The signature header value for a body sent at `timestamp` (seconds since the epoch).
-pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        // HMAC takes keys of any length; this branch cannot happen.
-        Err(_) => return String::new(),
-    };
-    mac.update(format!("{timestamp}.{body}").as_bytes());
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+pub use rules::signature;
 
-/// Retry delays: `base` doubling per attempt, at most five minutes.
-fn backoff(base: Duration, attempts: i32) -> TimeDelta {
-    let ms = (base.as_millis() as i64).saturating_mul(1i64 << attempts.clamp(0, 20));
-    TimeDelta::milliseconds(ms.min(300_000))
-}
+/// Deliveries of one bank claimed in one pass, sent one after another (in order per
+/// encumbrance); different banks' batches run side by side.
+const PER_BANK_BATCH: i64 = 4;
+/// Banks whose deliveries are sent at the same time, at most.
+const CONCURRENT_BANKS: usize = 8;
 
-type Due = (i64, i64, String, String, String, i32, NaiveDateTime);
+/// A claimed delivery: (id, url, salt, event, payload, attempts).
+type Claimed = (i64, String, Option<String>, String, String, i32);
+type Due = (i64, i64, String, String, String, i32, NaiveDateTime, i64);
 
-/// One pass of the worker: claims due deliveries (the head of each encumbrance's queue), sends
-/// them, records the outcome. Several processes may run it: a claim is a conditional UPDATE.
-pub async fn deliver_due(
+diesel::alias!(crate::schema::webhook_deliveries as earlier: EarlierDeliveries);
+
+/// Claims due deliveries: the head of each encumbrance's queue (a delivery waits while an earlier
+/// one of the same encumbrance to the same endpoint is pending), at most `PER_BANK_BATCH` per
+/// bank, for up to `banks` banks not `busy`, the bank waiting longest first — so a bank with a
+/// long backlog cannot hide the others' deliveries. Several processes may run it: a claim is a
+/// conditional UPDATE that leases the delivery for as long as its batch may take.
+async fn claim_due(
     state: &AppState,
-    client: &reqwest::Client,
-    base: Duration,
-) -> ApiResult<usize> {
+    busy: Vec<i64>,
+    banks: usize,
+) -> ApiResult<Vec<(i64, Vec<Claimed>)>> {
     let now = db::now_micros(state.clock.now());
-    let due: Vec<(Due, String, String)> = state
+    state
         .db(move |conn| {
-            let rows: Vec<Due> = wd::table
+            let waits_behind_earlier = diesel::dsl::exists(
+                earlier
+                    .filter(earlier.field(wd::endpoint_id).eq(wd::endpoint_id))
+                    .filter(earlier.field(wd::ordering_key).eq(wd::ordering_key))
+                    .filter(earlier.field(wd::status).eq("pending"))
+                    .filter(earlier.field(wd::id).lt(wd::id)),
+            );
+            let parties: Vec<(i64, Option<i64>)> = wd::table
+                .inner_join(we::table)
                 .filter(wd::status.eq("pending"))
                 .filter(wd::next_attempt_at.le(now))
-                .order(wd::id)
-                .limit(50)
-                .select((
-                    wd::id,
-                    wd::endpoint_id,
-                    wd::ordering_key,
-                    wd::event_type,
-                    wd::payload,
-                    wd::attempts,
-                    wd::next_attempt_at,
-                ))
+                .filter(we::party_id.ne_all(&busy))
+                .filter(diesel::dsl::not(waits_behind_earlier))
+                .group_by(we::party_id)
+                .select((we::party_id, diesel::dsl::min(wd::id)))
+                .order_by(diesel::dsl::min(wd::id))
+                .limit(banks as i64)
                 .load(conn)?;
-            let mut claimed = Vec::new();
-            for row in rows {
-                let earlier: i64 = wd::table
-                    .filter(wd::endpoint_id.eq(row.1))
-                    .filter(wd::ordering_key.eq(&row.2))
+            let lease = now
+                + TimeDelta::from_std(delivery::ATTEMPT_TIMEOUT * PER_BANK_BATCH as u32)
+                    .unwrap_or(TimeDelta::seconds(40))
+                + TimeDelta::seconds(20);
+            let mut batches: Vec<(i64, Vec<Claimed>)> = Vec::new();
+            for (party, _) in parties {
+                let heads: Vec<Due> = wd::table
+                    .inner_join(we::table)
                     .filter(wd::status.eq("pending"))
-                    .filter(wd::id.lt(row.0))
-                    .count()
-                    .get_result(conn)?;
-                if earlier > 0 {
-                    continue; // in order per encumbrance: wait for the earlier one
+                    .filter(wd::next_attempt_at.le(now))
+                    .filter(we::party_id.eq(party))
+                    .filter(diesel::dsl::not(waits_behind_earlier))
+                    .order(wd::id)
+                    .limit(PER_BANK_BATCH)
+                    .select((
+                        wd::id,
+                        wd::endpoint_id,
+                        wd::ordering_key,
+                        wd::event_type,
+                        wd::payload,
+                        wd::attempts,
+                        wd::next_attempt_at,
+                        we::party_id,
+                    ))
+                    .load(conn)?;
+                let mut batch = Vec::new();
+                for row in heads {
+                    let n = diesel::update(
+                        wd::table
+                            .filter(wd::id.eq(row.0))
+                            .filter(wd::status.eq("pending"))
+                            .filter(wd::next_attempt_at.eq(row.6)),
+                    )
+                    .set(wd::next_attempt_at.eq(lease))
+                    .execute(conn)?;
+                    if n == 1 {
+                        let (url, salt): (String, Option<String>) = we::table
+                            .find(row.1)
+                            .select((we::url, we::secret_salt))
+                            .first(conn)?;
+                        batch.push((row.0, url, salt, row.3, row.4, row.5));
+                    }
                 }
-                // Lease the delivery so another process does not send it at the same time.
-                let lease = now + TimeDelta::seconds(30);
-                let n = diesel::update(
-                    wd::table
-                        .filter(wd::id.eq(row.0))
-                        .filter(wd::next_attempt_at.eq(row.6)),
-                )
-                .set(wd::next_attempt_at.eq(lease))
-                .execute(conn)?;
-                if n == 1 {
-                    let (url, secret): (String, String) = we::table
-                        .find(row.1)
-                        .select((we::url, we::secret))
-                        .first(conn)?;
-                    claimed.push((row, url, secret));
+                if !batch.is_empty() {
+                    batches.push((party, batch));
                 }
             }
-            Ok(claimed)
+            Ok(batches)
         })
-        .await?;
-    let count = due.len();
-    for ((id, _, _, event, payload, attempts, _), url, secret) in due {
-        let ts = state.clock.now().timestamp();
-        let result = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-registry-event", &event)
-            .header("x-registry-delivery", id.to_string())
-            .header("x-registry-timestamp", ts.to_string())
-            .header("x-registry-signature", signature(&secret, ts, &payload))
-            .body(payload)
-            .send()
-            .await;
-        let (ok, status, error) = match result {
-            Ok(r) if r.status().is_success() => (true, Some(r.status().as_u16() as i32), None),
-            Ok(r) => (
-                false,
-                Some(r.status().as_u16() as i32),
-                Some(format!("HTTP {}", r.status())),
-            ),
-            Err(e) => (false, None, Some(e.to_string())),
+        .await
+}
+
+/// Sends one bank's batch and records each outcome. The bank (and operators) see the coarse
+/// result only; after the last allowed attempt the delivery is dead.
+async fn send_batch(
+    state: &AppState,
+    sender: &delivery::Sender,
+    base: Duration,
+    batch: Vec<Claimed>,
+) -> ApiResult<()> {
+    let max_attempts = sender.policy().max_attempts;
+    for (id, url, salt, event, payload, attempts) in batch {
+        let attempt = match salt {
+            Some(salt) => {
+                let secret = rules::endpoint_secret(&state.secrets.id_hmac_key, &salt);
+                let ts = state.clock.now().timestamp();
+                let headers = [
+                    ("content-type", "application/json".to_string()),
+                    ("x-registry-event", event),
+                    ("x-registry-delivery", id.to_string()),
+                    ("x-registry-timestamp", ts.to_string()),
+                    ("x-registry-signature", signature(&secret, ts, &payload)),
+                ];
+                sender.send(&url, &headers, payload, id).await
+            }
+            // An endpoint from before secrets were derived cannot sign: nothing is sent.
+            None => rules::Attempt::AddressNotAllowed,
         };
+        let made = attempts + 1;
         let at = db::now_micros(state.clock.now());
-        let next = at + backoff(base, attempts);
+        let next = at + rules::backoff(base.as_millis() as i64, attempts);
+        let status = match attempt {
+            rules::Attempt::Answered(s) => Some(i32::from(s)),
+            _ => None,
+        };
+        let shown = attempt.shown().to_string();
+        let delivered = attempt.delivered();
+        let after = rules::status_after_failure(made, max_attempts);
         state
             .db(move |conn| {
                 let target = wd::table.find(id);
-                if ok {
+                if delivered {
                     diesel::update(target)
                         .set((
                             wd::status.eq("delivered"),
-                            wd::attempts.eq(attempts + 1),
+                            wd::attempts.eq(made),
                             wd::last_status.eq(status),
+                            wd::last_error.eq(shown),
                             wd::delivered_at.eq(at),
                         ))
                         .execute(conn)?;
                 } else {
                     diesel::update(target)
                         .set((
-                            wd::attempts.eq(attempts + 1),
+                            wd::status.eq(after),
+                            wd::attempts.eq(made),
                             wd::last_status.eq(status),
-                            wd::last_error.eq(error),
+                            wd::last_error.eq(shown),
                             wd::next_attempt_at.eq(next),
                         ))
                         .execute(conn)?;
@@ -190,55 +232,80 @@ pub async fn deliver_due(
             })
             .await?;
     }
-    Ok(count)
+    Ok(())
 }
 
-/// Runs the worker in `serve`.
+/// Runs the worker in `serve`: each tick claims due deliveries of banks not already being
+/// served and sends each bank's batch in a task of its own, so a bank whose receiver hangs
+/// holds up only its own deliveries.
 pub fn spawn_worker(
     state: web::Data<AppState>,
+    policy: delivery::Policy,
     poll: Duration,
     base: Duration,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> actix_web::rt::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-        {
-            Ok(c) => c,
+        let sender = match delivery::Sender::new(policy) {
+            Ok(c) => std::rc::Rc::new(c),
             Err(e) => {
                 tracing::error!(error = %e, "webhook client unavailable; deliveries stay queued");
                 return;
             }
         };
+        let mut running: tokio::task::JoinSet<i64> = tokio::task::JoinSet::new();
+        let mut busy: Vec<i64> = Vec::new();
         let mut tick = actix_web::rt::time::interval(poll);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = stopped.changed() => return,
+                _ = stopped.changed() => break,
             }
             if *stopped.borrow() {
-                return;
+                break;
             }
-            // A pass may wait on slow endpoints for minutes; a stop cuts it short. What it had
-            // claimed stays leased and is sent again after the lease (deliveries are at least once).
-            tokio::select! {
-                r = deliver_due(&state, &client, base) => {
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "webhook delivery pass failed");
+            while let Some(done) = running.try_join_next() {
+                if let Ok(party) = done {
+                    busy.retain(|p| *p != party);
+                }
+            }
+            let free = CONCURRENT_BANKS.saturating_sub(running.len());
+            if free == 0 {
+                continue;
+            }
+            let batches = tokio::select! {
+                r = claim_due(&state, busy.clone(), free) => r,
+                _ = stopped.changed() => break,
+            };
+            match batches {
+                Ok(batches) => {
+                    for (party, batch) in batches {
+                        busy.push(party);
+                        let (state, sender) = (state.clone(), sender.clone());
+                        running.spawn_local(async move {
+                            if let Err(e) = send_batch(&state, &sender, base, batch).await {
+                                tracing::warn!(error = %e, "webhook delivery batch failed");
+                            }
+                            party
+                        });
                     }
                 }
-                _ = stopped.changed() => return,
+                Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
             }
         }
+        // A stop cuts the batches under way short. What they had claimed stays leased and is
+        // sent again after the lease (deliveries are at least once).
+        running.shutdown().await;
     })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"url": "http://10.8.1.20:8443/registry-events"}))]
+#[schema(example = json!({"url": "https://hooks.bank.example/registry-events"}))]
 pub struct NewEndpoint {
-    /// Where events are POSTed. Plain http only in this build (closed networks); deliveries go to this URL and nowhere else.
+    /// Where events are POSTed: an https:// URL whose host is a public address (plain http, or
+    /// an internal address, only to a HOST:PORT the registry operator allowlists). Deliveries go
+    /// to this URL and nowhere else: redirects are not followed.
     pub url: String,
 }
 
@@ -275,12 +342,13 @@ fn endpoint_view(r: EndpointRow) -> EndpointView {
 
 #[utoipa::path(post, path = "/v1/webhooks", tag = "lender", operation_id = "createWebhook",
     summary = "Register an endpoint for this bank's encumbrance events",
-    description = "The response carries `secret` once: each delivery has `X-Registry-Timestamp` and `X-Registry-Signature: sha256=HEX(HMAC-SHA256(secret, timestamp + \".\" + body))`.",
+    description = "The response carries `secret` once: each delivery has `X-Registry-Timestamp` and `X-Registry-Signature: sha256=HEX(HMAC-SHA256(secret, timestamp + \".\" + body))`. A bank has at most 5 active endpoints (409 `webhook_endpoint_limit`).",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewEndpoint, responses((status = 201, description = "Registered", body = EndpointCreated)))]
 #[post("/v1/webhooks")]
 async fn create(
     state: web::Data<AppState>,
+    policy: web::Data<delivery::Policy>,
     who: Principal,
     idem: IdemKey,
     body: ApiJson<NewEndpoint>,
@@ -290,16 +358,10 @@ async fn create(
         .party_id
         .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?;
     let url = body.value.url.trim().to_string();
-    let parsed = url
-        .strip_prefix("http://")
-        .filter(|rest| !rest.is_empty() && url.len() <= 500);
-    if parsed.is_none() {
-        return Err(ApiError::invalid_field(
-            "url",
-            "an http:// URL of at most 500 characters",
-        ));
-    }
-    let secret = crate::auth::password::random_secret(40);
+    rules::destination(&url, &policy.allow)
+        .map_err(|refusal| ApiError::invalid_field("url", refusal.message()))?;
+    let salt = crate::auth::password::random_secret(32);
+    let secret = rules::endpoint_secret(&state.secrets.id_hmac_key, &salt);
     let now = db::now_micros(state.clock.now());
     idempotency::run(
         &state,
@@ -309,11 +371,25 @@ async fn create(
         KeyPolicy::Optional,
         StatusCode::CREATED,
         move |conn| {
+            let active: i64 = we::table
+                .filter(we::party_id.eq(party))
+                .filter(we::active.eq(true))
+                .count()
+                .get_result(conn)?;
+            if active >= rules::MAX_ENDPOINTS_PER_BANK {
+                return Err(ApiError::conflict(
+                    "webhook_endpoint_limit",
+                    format!(
+                        "a bank has at most {} active endpoints; disable one first",
+                        rules::MAX_ENDPOINTS_PER_BANK
+                    ),
+                ));
+            }
             diesel::insert_into(we::table)
                 .values((
                     we::party_id.eq(party),
                     we::url.eq(&url),
-                    we::secret.eq(&secret),
+                    we::secret_salt.eq(&salt),
                     we::created_at.eq(now),
                 ))
                 .execute(conn)?;
@@ -383,42 +459,82 @@ async fn disable(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryView {
     pub id: i64,
+    pub endpoint_id: i64,
     pub encumbrance: String,
     pub event: String,
-    /// pending or delivered.
+    /// pending, delivered, or dead (no more attempts: the maximum was reached; operators see
+    /// these in `GET /v1/webhook-deliveries?status=dead`).
     pub status: String,
     pub attempts: i32,
-    pub last_status: Option<i32>,
-    pub last_error: Option<String>,
+    /// The coarse result of the last attempt: delivered, http_3xx, http_4xx, http_5xx,
+    /// unreachable or address_not_allowed. The cause of a failure is in the registry's log,
+    /// not here.
+    pub last_result: Option<String>,
     pub next_attempt_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+type DeliveryRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    i32,
+    Option<String>,
+    NaiveDateTime,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+);
+
+fn delivery_view(r: DeliveryRow) -> DeliveryView {
+    DeliveryView {
+        id: r.0,
+        endpoint_id: r.1,
+        encumbrance: r.2,
+        event: r.3,
+        status: r.4,
+        attempts: r.5,
+        last_result: r.6,
+        next_attempt_at: r.7.and_utc(),
+        created_at: r.8.and_utc(),
+        delivered_at: r.9.map(|t| t.and_utc()),
+    }
+}
+
+macro_rules! delivery_columns {
+    () => {
+        (
+            wd::id,
+            wd::endpoint_id,
+            wd::ordering_key,
+            wd::event_type,
+            wd::status,
+            wd::attempts,
+            wd::last_error,
+            wd::next_attempt_at,
+            wd::created_at,
+            wd::delivered_at,
+        )
+    };
+}
+
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "lender", operation_id = "webhookDeliveries",
-    summary = "The delivery log of an endpoint, oldest first",
-    params(("id" = i64, Path, description = "Endpoint id")), responses((status = 200, description = "Deliveries", body = Vec<DeliveryView>)))]
+    summary = "The delivery log of an endpoint, oldest first, a page at a time",
+    params(("id" = i64, Path, description = "Endpoint id"), PageParams),
+    responses((status = 200, description = "A page of deliveries", body = Page<DeliveryView>)))]
 #[get("/v1/webhooks/{id}/deliveries")]
 async fn deliveries(
     state: web::Data<AppState>,
     who: Principal,
     id: web::Path<i64>,
+    page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank, Role::Operator, Role::Regulator])?;
     let id = id.into_inner();
-    type Row = (
-        i64,
-        String,
-        String,
-        String,
-        i32,
-        Option<i32>,
-        Option<String>,
-        NaiveDateTime,
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-    );
-    let rows: Vec<Row> = state
+    let (after, limit) = page.resolve()?;
+    let rows: Vec<DeliveryRow> = state
         .db(move |conn| {
             let owner: i64 = we::table
                 .find(id)
@@ -431,36 +547,71 @@ async fn deliveries(
             }
             Ok(wd::table
                 .filter(wd::endpoint_id.eq(id))
+                .filter(wd::id.gt(after))
                 .order(wd::id)
-                .select((
-                    wd::id,
-                    wd::ordering_key,
-                    wd::event_type,
-                    wd::status,
-                    wd::attempts,
-                    wd::last_status,
-                    wd::last_error,
-                    wd::next_attempt_at,
-                    wd::created_at,
-                    wd::delivered_at,
-                ))
+                .limit(limit + 1)
+                .select(delivery_columns!())
                 .load(conn)?)
         })
         .await?;
-    let out: Vec<DeliveryView> = rows
-        .into_iter()
-        .map(|r| DeliveryView {
-            id: r.0,
-            encumbrance: r.1,
-            event: r.2,
-            status: r.3,
-            attempts: r.4,
-            last_status: r.5,
-            last_error: r.6,
-            next_attempt_at: r.7.and_utc(),
-            created_at: r.8.and_utc(),
-            delivered_at: r.9.map(|t| t.and_utc()),
+    let views = rows.into_iter().map(delivery_view).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v: &DeliveryView| v.id)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryQuery {
+    /// pending, delivered or dead; all when absent.
+    pub status: Option<String>,
+    /// Only this bank's deliveries.
+    pub party_id: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/webhook-deliveries", tag = "lender", operation_id = "listWebhookDeliveries",
+    summary = "Deliveries of every bank, for operators: `status=dead` lists those that ran out of attempts",
+    params(DeliveryQuery),
+    responses((status = 200, description = "A page of deliveries", body = Page<DeliveryView>)))]
+#[get("/v1/webhook-deliveries")]
+async fn all_deliveries(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<DeliveryQuery>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator, Role::Regulator])?;
+    let q = q.into_inner();
+    if let Some(s) = &q.status {
+        if !["pending", "delivered", "dead"].contains(&s.as_str()) {
+            return Err(ApiError::invalid_field(
+                "status",
+                "one of pending, delivered, dead",
+            ));
+        }
+    }
+    let (after, limit) = PageParams {
+        cursor: q.cursor,
+        limit: q.limit,
+    }
+    .resolve()?;
+    let rows: Vec<DeliveryRow> = state
+        .db(move |conn| {
+            let mut query = wd::table
+                .inner_join(we::table)
+                .filter(wd::id.gt(after))
+                .order(wd::id)
+                .limit(limit + 1)
+                .select(delivery_columns!())
+                .into_boxed();
+            if let Some(s) = q.status {
+                query = query.filter(wd::status.eq(s));
+            }
+            if let Some(p) = q.party_id {
+                query = query.filter(we::party_id.eq(p));
+            }
+            Ok(query.load(conn)?)
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(out))
+        .await?;
+    let views = rows.into_iter().map(delivery_view).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v: &DeliveryView| v.id)))
 }
