@@ -1,4 +1,4 @@
-//! First start of an empty database: the `admin` operator and the keys. Runs under the bootstrap
+//! First start of an empty database: the `admin` user administrator and the keys. Runs under the bootstrap
 //! lock, so several processes starting together on one PostgreSQL create each thing once.
 
 use diesel::prelude::*;
@@ -85,9 +85,10 @@ fn ensure_admin(
             kind: "user",
             username: "admin",
             secret_hash: &hash,
-            role: "operator",
+            role: "user_admin",
             party_id: None,
             created_at: now,
+            person_id: None,
         },
     )?;
     Ok(generated)
