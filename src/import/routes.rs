@@ -106,15 +106,29 @@ async fn import(
         let w = who.clone();
         match q.proposal {
             None => {
-                // Issuing quantity takes two persons: this upload only proposes the file.
+                // Issuing quantity takes two persons: this upload is validated and proposed; the
+                // lots are loaded when a second operator uploads the same file.
                 let asked = LotImportProposal {
                     sha256,
                     bytes: size,
                     skip_invalid,
                 };
-                let row = state
+                let mut opts = super::options(
+                    who.actor(),
+                    source,
+                    state.secrets.id_hmac_key.clone(),
+                    skip_invalid,
+                );
+                opts.validate_only = true;
+                let (report, row) = state
                     .db(move |conn| {
-                        crate::db::write_tx(conn, |conn| {
+                        let report = super::run(conn, kind, file.path(), &opts, &mut Silent);
+                        drop(file);
+                        let report = report?;
+                        if report.invalid > 0 && !skip_invalid {
+                            return Ok((report, None));
+                        }
+                        let row = crate::db::write_tx(conn, |conn| {
                             crate::proposals::propose(
                                 conn,
                                 ProposalKind::LotImport,
@@ -123,10 +137,16 @@ async fn import(
                                 &w,
                                 now,
                             )
-                        })
+                        })?;
+                        Ok((report, Some(row)))
                     })
                     .await?;
-                return Ok(HttpResponse::Accepted().json(ProposalView::from(row)));
+                return Ok(match row {
+                    Some(row) => HttpResponse::Accepted().json(ProposalView::from(row)),
+                    None => HttpResponse::UnprocessableEntity()
+                        .content_type("application/problem+json")
+                        .json(super::problem(&report)),
+                });
             }
             Some(id) => {
                 let asked = state
