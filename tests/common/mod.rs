@@ -438,19 +438,24 @@ pub fn two_person(maker: &Api, path: &str, key: &str, body: &Value) -> Value {
     approve(maker, id)["result"].clone()
 }
 
-/// Like [`two_person`], but returns the approval's reply as it is (for tests of refusals at
-/// approval time).
+/// Like [`two_person`], but returns a reply: a refusal of the proposal as it is; else the
+/// approval's reply, whose body is what the approval did (the proposal's `result`) when it
+/// succeeded, or the refusal at approval time.
 pub fn two_person_reply(maker: &Api, path: &str, key: &str, body: &Value) -> Reply {
     let r = maker.post_key(path, key, body);
     if r.status.as_u16() != 202 {
         return r;
     }
     let id = r.body["id"].as_i64().expect("proposal id");
-    operator(maker, SECOND_OPERATOR).post_key(
+    let mut a = operator(maker, SECOND_OPERATOR).post_key(
         &format!("/v1/proposals/{id}/approve"),
         &format!("approve-{id}"),
         &json!({}),
-    )
+    );
+    if a.status.as_u16() == 200 {
+        a.body = a.body["result"].clone();
+    }
+    a
 }
 
 /// Polls `f` until it returns true or the deadline passes.
