@@ -174,14 +174,13 @@ fn a_freeze_reaches_pledged_quantity(backend: Backend) {
             &json!({"amendment_code": code, "principal": "1000000.00", "interest": "0", "costs": "0"}),
         )
         .expect(200);
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/pledges/{id}/dispose"),
-            &key(),
-            &json!({"buyer_party_id": w.b, "unit_price": "6300", "years": 4}),
-        )
-        .expect(409);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/pledges/{id}/dispose"),
+        &key(),
+        &json!({"buyer_party_id": w.b, "unit_price": "6300", "years": 4}),
+    )
+    .expect(409);
     assert_eq!(r.code(), "frozen_by_court");
     w.ent_a
         .post_key(
@@ -230,21 +229,21 @@ fn a_freeze_reaches_pledged_quantity(backend: Backend) {
         .any(|e| e["kind"] == "judicial_freeze"));
 
     // The lifting order frees it: the pledge's disposal then proceeds.
-    w.admin
-        .post_key(
-            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
     assert_eq!(buckets(&w), (d("85.2"), d("400"), d("0")));
-    w.admin
-        .post_key(
-            &format!("/v1/pledges/{id}/dispose"),
-            &key(),
-            &json!({"buyer_party_id": w.b, "unit_price": "6300", "years": 4}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/pledges/{id}/dispose"),
+        &key(),
+        &json!({"buyer_party_id": w.b, "unit_price": "6300", "years": 4}),
+    )
+    .expect(200);
     assert_all_conserved(&w.admin);
 }
 
@@ -281,14 +280,14 @@ fn a_court_transfer_takes_the_frozen_quantity(backend: Backend) {
         .unwrap()
         .is_empty());
     assert_eq!(
-        w.admin
-            .post_key(
-                &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-                &key(),
-                &json!({"document_ref": "x"})
-            )
-            .expect(409)
-            .code(),
+        common::two_person_reply(
+            &w.admin,
+            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+            &key(),
+            &json!({"document_ref": "x"})
+        )
+        .expect(409)
+        .code(),
         "freeze_lifted"
     );
     assert_all_conserved(&w.admin);
@@ -454,13 +453,13 @@ fn a_lapse_under_a_freeze_stays_frozen(backend: Backend) {
     assert_eq!(s.body["lapsed"], json!([id]));
     assert_eq!(buckets(&w), (d("0"), d("0"), d("485.2")));
     assert_all_conserved(&w.admin);
-    w.admin
-        .post_key(
-            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
     assert_eq!(buckets(&w), (d("100"), d("0"), d("385.2")));
     assert_all_conserved(&w.admin);
 }
@@ -866,7 +865,7 @@ fn official_registration_ranks_once_confirmed(b: Backend) {
         .expect(200)
         .body;
     assert_eq!(e["status"], "pending_confirmation");
-    assert_eq!(e["official_entered_by"], "operator:admin");
+    assert_eq!(e["official_entered_by"], "operator:op-admin");
     assert!(e["parcels"][0]["rank"].is_null());
     // One certificate number registers one mortgage.
     let r = enter_official(&w.banker2, m2, 1, "2027-01-12T09:00:00Z").expect(409);
