@@ -425,7 +425,8 @@ fn bank_search_and_certificate(b: Backend) {
         .find(|u| u["username"] == "ent-a")
         .unwrap()["id"]
         .clone();
-    admin
+    common::Api::new(&admin.base)
+        .login("admin", common::ADMIN_PASSWORD)
         .post(&format!("/v1/users/{ent_id}/disable"), &json!({}))
         .expect(200);
     assert_eq!(eb.get(&format!("/verify/search?uscc={code_a}")).status, 401);
