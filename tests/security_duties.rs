@@ -302,6 +302,36 @@ fn freeze_lift_needs_a_second_person(b: Backend) {
     assert_all_conserved(&w.op);
 }
 
+/// Lifting a court's freeze of a forest parcel takes two persons.
+fn parcel_freeze_lift_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let parcel = json!({"certificate_no": "闽(2026)顺昌县不动产权第0000001号", "holder_party_id": w.a,
+        "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": "350721", "township": "埔上镇", "village": "大坪村",
+        "compartment": "012", "sub_compartment": "01", "area_mu": "126.50", "forest_category": "commercial",
+        "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
+        "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"});
+    let p = w.op.post("/v1/forest-rights", &parcel).expect(201).body["id"]
+        .as_i64()
+        .unwrap();
+    let f = w
+        .op
+        .post_key(
+            &format!("/v1/forest-rights/{p}/freezes"),
+            &key(),
+            &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"}),
+        )
+        .expect(201);
+    let path = format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]);
+    let r =
+        w.op.post_key(&path, &key(), &json!({"document_ref": "解除查封裁定书"}))
+            .expect(202);
+    assert_eq!(r.body["kind"], "parcel_freeze_lift");
+    let pid = r.body["id"].as_i64().unwrap();
+    assert_eq!(approve(&w.op_again, pid).status.as_u16(), 403);
+    let r = approve(&w.checker, pid).expect(200);
+    assert_eq!(r.body["result"]["status"], "lifted", "{}", r.body);
+}
+
 /// Retiring on a holder's behalf takes two persons; the holder retires its own at once.
 fn retirement_on_behalf_needs_a_second_person(b: Backend) {
     let w = world(b);
@@ -461,6 +491,7 @@ both_backends!(
     registered_transfer_needs_a_second_person,
     disposal_needs_a_second_person,
     freeze_lift_needs_a_second_person,
+    parcel_freeze_lift_needs_a_second_person,
     retirement_on_behalf_needs_a_second_person,
     lot_import_needs_a_second_person,
     amendment_code_needs_the_current_code,

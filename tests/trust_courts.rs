@@ -756,14 +756,13 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
         .body;
     assert_eq!(v["freezes"][0]["court"], "顺昌县人民法院");
     assert_eq!(v["freezes"][0]["kind"], "judicial_freeze");
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{m}/dispose"),
-            &key(),
-            &json!({"proceeds": "300000.00", "buyer_party_id": w.buyer}),
-        )
-        .expect(409);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m}/dispose"),
+        &key(),
+        &json!({"proceeds": "300000.00", "buyer_party_id": w.buyer}),
+    )
+    .expect(409);
     assert_eq!(r.code(), "parcel_frozen");
     let mv = w
         .banker1
@@ -771,20 +770,20 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
         .expect(200)
         .body;
     assert_eq!(mv["status"], "enforcing");
-    w.admin
-        .post_key(
-            &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
-    w.admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{m}/dispose"),
-            &key(),
-            &json!({"proceeds": "300000.00", "buyer_party_id": w.buyer}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m}/dispose"),
+        &key(),
+        &json!({"proceeds": "300000.00", "buyer_party_id": w.buyer}),
+    )
+    .expect(200);
     let _ = (w.bank2, &w.banker2);
 }
 
@@ -802,28 +801,30 @@ fn each_parcel_pays_its_own_mortgages(b: Backend) {
     let body = json!({"proceeds": "500000.00", "buyer_party_id": w.buyer,
         "parcel_proceeds": [{"parcel_id": pa, "proceeds": "400000.00"}, {"parcel_id": pb, "proceeds": "100000.00"}]});
     // Several parcels: the sale states each parcel's proceeds, adding up to the whole.
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{m2}/dispose"),
-            &key(),
-            &json!({"proceeds": "500000.00", "buyer_party_id": w.buyer}),
-        )
-        .expect(422);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m2}/dispose"),
+        &key(),
+        &json!({"proceeds": "500000.00", "buyer_party_id": w.buyer}),
+    )
+    .expect(422);
     assert_eq!(r.code(), "parcel_proceeds_required");
     let mut wrong = body.clone();
     wrong["parcel_proceeds"][1]["proceeds"] = json!("100000.01");
-    w.admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{m2}/dispose"),
-            &key(),
-            &wrong,
-        )
-        .expect(422);
-    let r = w
-        .admin
-        .post_key(&format!("/v1/forest-mortgages/{m2}/dispose"), &key(), &body)
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m2}/dispose"),
+        &key(),
+        &wrong,
+    )
+    .expect(422);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m2}/dispose"),
+        &key(),
+        &body,
+    )
+    .expect(200);
     assert_eq!(r.body["paid_to_lender"], "300000.00");
     assert_eq!(r.body["paid_to_mortgagor"], "100000.00");
     let v1 = w

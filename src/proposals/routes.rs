@@ -147,6 +147,12 @@ fn execute(
             at,
             true,
         ),
+        "forest_disposal" => {
+            crate::forest::mortgages::execute_disposal(conn, &payload(row)?, actor, at, true)
+        }
+        "parcel_freeze_lift" => {
+            crate::forest::freezes::execute_lift(conn, &payload(row)?, actor, at)
+        }
         "freeze_lift" => {
             crate::collateral::freezes::execute_lift(conn, &payload(row)?, actor, at)
         }
