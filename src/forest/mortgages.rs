@@ -623,7 +623,8 @@ async fn decide_official(
     idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
         let m = lock(conn, &w, id, now)?;
         require_status(&m, &["pending_confirmation"])?;
-        if m.official_entered_by.as_deref() == Some(actor.as_str()) {
+        let entered_by = m.official_entered_by.clone().unwrap_or_default();
+        if crate::proposals::same_person_as(conn, &entered_by, &w)? {
             let mut e = ApiError::forbidden("maker-checker: the person who entered the official registration cannot also confirm or reject it");
             e.code = "maker_checker";
             return Err(e);

@@ -201,6 +201,21 @@ pub fn second_person(
         }
 }
 
+/// True when the principal recorded as `actor` (`role:username`, as [`Principal::actor`] writes
+/// it) is `who` or another operator account of `who`'s person: for maker-checker steps that
+/// record the maker by name rather than as a proposal.
+pub fn same_person_as(conn: &mut DbConn, actor: &str, who: &Principal) -> QueryResult<bool> {
+    if actor == who.actor() {
+        return Ok(true);
+    }
+    let (Some(name), Some(person)) = (actor.strip_prefix("operator:"), who.person_id.as_deref())
+    else {
+        return Ok(false);
+    };
+    let maker = crate::auth::store::find_by_username(conn, name)?;
+    Ok(maker.is_some_and(|m| m.role == "operator" && m.person_id.as_deref() == Some(person)))
+}
+
 fn maker_checker_refusal() -> ApiError {
     let mut e = ApiError::forbidden(
         "maker-checker: the person who proposed (under any of their accounts) cannot also decide",
