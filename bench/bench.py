@@ -138,7 +138,13 @@ class Server:
     def __init__(self, url, name, workers=2):
         self.dir = WORK / name
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Key files: a PostgreSQL registry refuses to start without them; every server of one run
+        # shares the same set (`registry keys init` keeps existing files).
+        keys = WORK / "keys"
+        subprocess.run([str(BIN), "keys", "init", "--dir", str(keys)], check=True,
+                       stdout=subprocess.DEVNULL)
         env = dict(os.environ, DATABASE_URL=url, REGISTRY_DATA_DIR=str(self.dir),
+                   REGISTRY_KEYS_DIR=str(keys),
                    REGISTRY_ADMIN_PASSWORD=ADMIN_PASSWORD, REGISTRY_PASSWORD_HASH_COST="fast",
                    RUST_LOG="warn")
         self.log = open(self.dir / "server.log", "w")

@@ -12,7 +12,7 @@ use crate::auth::bootstrap::{self, Secrets};
 use crate::auth::jwt::Keys;
 use crate::config::{CommonArgs, HashCost, ServeArgs};
 use crate::db::{self, DbConn, DbPool};
-use crate::error::{self, ApiError, ApiResult};
+use crate::error::{self, ApiResult};
 use crate::kernel::clock::Clock;
 use crate::kernel::json::JSON_LIMIT;
 
@@ -50,11 +50,9 @@ pub fn prepare(
 ) -> Result<(DbPool, Secrets), bootstrap::BootError> {
     let url = common.database_url();
     if db::Backend::of_url(&url) == db::Backend::Sqlite {
-        if let Some(parent) = std::path::Path::new(url.trim_start_matches("sqlite://")).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)?;
-            }
-        }
+        crate::keys::private_sqlite_file(std::path::Path::new(
+            url.trim_start_matches("sqlite://"),
+        ))?;
     }
     let pool = db::build_pool(&url, pool_size, Duration::from_secs(5));
     match migrate_and_bootstrap(&pool, common, &url) {
@@ -348,11 +346,8 @@ fn spawn_checkpoints(
         async move {
             let key = state.secrets.signing_key.clone();
             let now = db::now_micros(state.clock.now());
-            let r: ApiResult<i64> = state
-                .db(move |conn| {
-                    db::write_tx(conn, |conn| crate::audit::checkpoint(conn, &key, now))
-                        .map_err(ApiError::from)
-                })
+            let r = state
+                .db(move |conn| crate::audit::checkpoint(conn, &key, now, true))
                 .await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "audit checkpoint failed");

@@ -1,13 +1,14 @@
 //! The `registry` command: serve (default), migrate, user add, token, audit verify, openapi, seed,
-//! import, market sweep.
+//! import, market sweep, keys.
 
 use crate::auth::bootstrap::Secrets;
 use crate::auth::{password, routes as auth_routes, Role};
 use crate::config::{
-    AuditCommand, Cli, Command, CommonArgs, ImportArgs, MarketCommand, ServeArgs, TokenArgs,
-    UserCommand,
+    AuditCommand, Cli, Command, CommonArgs, ImportArgs, KeysCommand, MarketCommand, ServeArgs,
+    TokenArgs, UserCommand,
 };
 use crate::db::DbConn;
+use crate::keys::KeyPaths;
 use crate::{app, auth, db};
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,7 +44,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             person_id,
         }) => user_add(&common, &username, &role, party_id, person_id),
         Command::Token(args) => token(&common, &args),
-        Command::Audit(AuditCommand::Verify) => audit_verify(&common),
+        Command::Audit(AuditCommand::Verify { witness }) => audit_verify(&common, &witness),
+        Command::Keys(cmd) => keys(&common, cmd),
         Command::Openapi => {
             print!("{}", crate::openapi::spec_json());
             Ok(())
@@ -182,16 +184,20 @@ fn token(common: &CommonArgs, args: &TokenArgs) -> Result<(), CliError> {
     })
 }
 
-fn audit_verify(common: &CommonArgs) -> Result<(), CliError> {
+fn audit_verify(common: &CommonArgs, witness_files: &[std::path::PathBuf]) -> Result<(), CliError> {
+    let mut witness = Vec::new();
+    for file in witness_files {
+        witness.extend(read_witness(file)?);
+    }
     let v = with_db(common, |conn, secrets| {
-        Ok(crate::audit::verify(
-            conn,
-            &secrets.signing_key.verifying_key(),
-        )?)
+        Ok(crate::audit::verify(conn, &secrets.ring, &witness)?)
     })?;
     println!(
-        "chains: {}, events: {}, checkpoints: {}",
-        v.chains, v.events, v.checkpoints
+        "chains: {}, events: {}, checkpoints: {}, witnessed checkpoints: {}",
+        v.chains,
+        v.events,
+        v.checkpoints,
+        witness.len()
     );
     if v.ok {
         println!("audit trail verified: OK");
@@ -206,4 +212,143 @@ fn audit_verify(common: &CommonArgs) -> Result<(), CliError> {
         )
         .into())
     }
+}
+
+/// Checkpoints a lender kept: a page as `GET /v1/audit/checkpoints` serves it, an array of
+/// checkpoints or of such pages, or one checkpoint.
+fn read_witness(file: &std::path::Path) -> Result<Vec<crate::audit::Checkpoint>, CliError> {
+    fn collect(v: serde_json::Value, out: &mut Vec<serde_json::Value>) {
+        match v {
+            serde_json::Value::Array(items) => items.into_iter().for_each(|i| collect(i, out)),
+            serde_json::Value::Object(mut o) if o.contains_key("items") => {
+                collect(o.remove("items").unwrap_or_default(), out)
+            }
+            other => out.push(other),
+        }
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read the witness {}: {e}", file.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("the witness {} is not JSON: {e}", file.display()))?;
+    let mut items = Vec::new();
+    collect(value, &mut items);
+    items
+        .into_iter()
+        .map(|i| {
+            serde_json::from_value(i).map_err(|e| {
+                format!(
+                    "the witness {} holds something that is not a checkpoint: {e}",
+                    file.display()
+                )
+                .into()
+            })
+        })
+        .collect()
+}
+
+fn keys(common: &CommonArgs, cmd: KeysCommand) -> Result<(), CliError> {
+    let paths = KeyPaths::of(common);
+    match cmd {
+        KeysCommand::Init { dir } => {
+            let paths = match dir {
+                Some(d) => KeyPaths::in_dir(&d),
+                None => paths,
+            };
+            let written = crate::keys::init(&paths)?;
+            for f in &written {
+                println!("wrote {}", f.display());
+            }
+            if written.is_empty() {
+                println!(
+                    "every key file already exists in {}; nothing written",
+                    paths.dir.display()
+                );
+            }
+            println!(
+                "give every registry process these files: --keys-dir {} (REGISTRY_KEYS_DIR)",
+                paths.dir.display()
+            );
+            Ok(())
+        }
+        KeysCommand::Rotate => {
+            let (old, new) = crate::keys::rotate(&paths)?;
+            println!(
+                "signing key rotated: {old} → {new}; {old} is kept in {} for verification",
+                paths.retired().display()
+            );
+            println!("restart every registry process (each reads its keys at start)");
+            Ok(())
+        }
+        KeysCommand::Export => keys_export(common, &paths),
+    }
+}
+
+/// Moves the keys a registry kept in `settings` rows into the key files, then deletes the rows.
+/// A file that already holds a different key stops it: keys are never replaced.
+fn keys_export(common: &CommonArgs, paths: &KeyPaths) -> Result<(), CliError> {
+    use crate::schema::{settings as st, signing_keys as sk};
+    use base64::Engine;
+    use diesel::prelude::*;
+    let url = common.database_url();
+    let mut conn = db::establish(&url)
+        .map_err(|e| format!("cannot open the database {}: {e}", app::redact(&url)))?;
+    let rows: Vec<(String, String)> = st::table
+        .filter(st::name.eq_any(auth::bootstrap::KEY_SETTINGS))
+        .select((st::name, st::value))
+        .load(&mut conn)?;
+    if rows.is_empty() {
+        println!("the database holds no keys; nothing to export");
+        return Ok(());
+    }
+    for (name, value) in &rows {
+        let path = match name.as_str() {
+            "jwt_secret" => &paths.jwt,
+            "signing_key" => &paths.signing,
+            _ => &paths.id_hmac,
+        };
+        let bytes = hex::decode(value.trim())
+            .map_err(|_| format!("settings row {name} is not a hex key"))?;
+        if path.exists() {
+            if crate::keys::read_key(path, 1)? != bytes {
+                return Err(format!(
+                    "{} already holds a different key than settings row {name}; move that file \
+                     away or point the option at another path (nothing was changed)",
+                    path.display()
+                )
+                .into());
+            }
+            println!("{} already holds settings row {name}", path.display());
+        } else {
+            crate::keys::write_new(path, value.trim())?;
+            println!("wrote settings row {name} to {}", path.display());
+        }
+    }
+    // Keys the registry signed with before: their public halves, so old certificates verify.
+    if paths.signing.exists() {
+        let active = crate::keys::load(paths, false).map(|s| s.ring.active).ok();
+        let published: Vec<(String, String)> = sk::table
+            .select((sk::key_id, sk::public_key))
+            .load(&mut conn)
+            .unwrap_or_default();
+        for (id, public) in published {
+            if Some(&id) == active.as_ref() {
+                continue;
+            }
+            let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(&public) else {
+                continue;
+            };
+            let file = paths.retired().join(format!("{id}.pub"));
+            if crate::keys::write_new(&file, &hex::encode(raw))? {
+                println!("wrote retired public key {id} to {}", file.display());
+            }
+        }
+    }
+    let names: Vec<&String> = rows.iter().map(|(n, _)| n).collect();
+    diesel::delete(st::table.filter(st::name.eq_any(names))).execute(&mut conn)?;
+    println!(
+        "the keys are removed from the database; start every process with --keys-dir {} \
+         (or the single-file options)",
+        paths.dir.display()
+    );
+    Ok(())
 }

@@ -27,13 +27,23 @@ pub struct CommonArgs {
     /// Where the embedded database and other local state live.
     #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
-    /// A file holding the JWT signing secret (at least 32 bytes). Without it the secret is
-    /// generated on first start and kept in the database, shared by every process.
+    /// The directory of the key files (`jwt.key`, `signing.key`, `id-hmac.key`,
+    /// `signing-retired/`). Default: `<data-dir>/keys`. On the embedded database they are
+    /// generated there on first start; on PostgreSQL they must exist (`registry keys init`).
+    #[arg(long, env = "REGISTRY_KEYS_DIR", global = true)]
+    pub keys_dir: Option<PathBuf>,
+    /// A file holding the JWT signing secret (at least 32 bytes, raw or hex). Default:
+    /// `jwt.key` in the keys directory.
     #[arg(long, env = "REGISTRY_JWT_KEY_FILE", global = true)]
     pub jwt_key_file: Option<PathBuf>,
     /// A file holding the registry's Ed25519 signing key (32 raw bytes or 64 hex characters).
+    /// Default: `signing.key` in the keys directory.
     #[arg(long, env = "REGISTRY_SIGNING_KEY_FILE", global = true)]
     pub signing_key_file: Option<PathBuf>,
+    /// A file holding the key of the HMAC under which ID numbers are stored (at least 32 bytes,
+    /// raw or hex). Default: `id-hmac.key` in the keys directory.
+    #[arg(long, env = "REGISTRY_ID_HMAC_KEY_FILE", global = true)]
+    pub id_hmac_key_file: Option<PathBuf>,
     /// Argon2 cost for password hashes; `fast` is for tests only.
     #[arg(
         long,
@@ -100,6 +110,25 @@ pub enum Command {
     /// Market tools.
     #[command(subcommand)]
     Market(MarketCommand),
+    /// Key files: make them, rotate the signing key, move keys out of an old database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysCommand {
+    /// Write new key files (mode 0600) into DIR (default: the keys directory); existing files
+    /// are kept. No database is touched.
+    Init {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Replace the signing key with a new one; the old public key is kept in
+    /// `signing-retired/` so that what it signed still verifies. Restart every process after.
+    Rotate,
+    /// Move the keys a registry from before key files kept in its database (`settings` rows)
+    /// into the key files, once, then delete them from the database. Keys are never regenerated.
+    Export,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -205,5 +234,27 @@ pub struct TokenArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every hash chain and check the signed checkpoints; exit 1 on any mismatch.
-    Verify,
+    Verify {
+        /// Checkpoints saved earlier (JSON as served by `GET /v1/audit/checkpoints`: a page, or
+        /// an array of checkpoints): the database must still hold each of them and extend it.
+        #[arg(long)]
+        witness: Vec<PathBuf>,
+    },
+}
+
+/// The first-start `admin` password from `REGISTRY_ADMIN_PASSWORD`: None when unset or empty (one
+/// is then generated); refused when shorter than 12 characters, checked at every start so a weak
+/// value is noticed even on a registry that already has its admin.
+pub fn admin_password_from_env() -> Result<Option<String>, String> {
+    match std::env::var("REGISTRY_ADMIN_PASSWORD") {
+        Ok(p) if p.is_empty() => Ok(None),
+        Ok(p) if p.chars().count() < crate::auth::rules::MIN_PASSWORD_CHARS => Err(format!(
+            "REGISTRY_ADMIN_PASSWORD must be at least {} characters (it has {}); choose a longer \
+             one, or unset it to have one generated",
+            crate::auth::rules::MIN_PASSWORD_CHARS,
+            p.chars().count()
+        )),
+        Ok(p) => Ok(Some(p)),
+        Err(_) => Ok(None),
+    }
 }

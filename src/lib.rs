@@ -17,6 +17,7 @@ pub mod error;
 pub mod forest;
 pub mod import;
 pub mod kernel;
+pub mod keys;
 pub mod market;
 pub mod openapi;
 pub mod ops;

@@ -68,6 +68,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_failures (username) {
+        username -> Text,
+        failures -> BigInt,
+        last_failed_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    password_change_due (principal_id) {
+        principal_id -> BigInt,
+        since -> Timestamp,
+    }
+}
+
+diesel::table! {
     idempotency_keys (principal_id, idem_key) {
         principal_id -> BigInt,
         idem_key -> Text,
@@ -113,6 +129,8 @@ diesel::table! {
         digest -> Text,
         key_id -> Text,
         signature -> Text,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
     }
 }
 

@@ -1,5 +1,7 @@
 //! The audit trail detects tampering (issue 7): editing, deleting or reordering ANY stored event up
 //! to the last checkpoint is caught by both `GET /v1/audit/verify` and `registry audit verify`.
+//! And (issue 14 #1) checkpoints are witnessed: a lender keeps them, and deleting checkpoints,
+//! truncating chains or re-signing rewritten history is caught against what it kept.
 //!
 //! Two attackers with write access to the database, at every event position of every chain:
 //! - a naive one, who changes the rows and nothing else (caught by the hash links);
@@ -7,6 +9,8 @@
 //!   moves the chain head to match (only the signed checkpoint can catch that one — and must).
 
 mod common;
+
+use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use common::ledger::{issue, key, lot_request};
@@ -211,7 +215,17 @@ fn every_event_tampering_is_detected(b: Backend) {
         .select(cps::heads)
         .first(&mut conn)
         .unwrap();
-    let signed: Vec<(String, i64, String)> = serde_json::from_str(&signed).unwrap();
+    let signed: Vec<(String, i64, String)> = serde_json::from_str::<Vec<Value>>(&signed)
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["chain"].as_str().unwrap().to_string(),
+                h["seq"].as_i64().unwrap(),
+                h["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     let mut cases = 0;
     let mut missed = Vec::new();
     for (chain, covered, _) in &signed {
@@ -258,4 +272,279 @@ fn every_event_tampering_is_detected(b: Backend) {
     assert!(verify_cli(&srv));
 }
 
-both_backends!(every_event_tampering_is_detected);
+/// A lender with a webhook endpoint (the endpoint id, when the registry accepted its URL).
+fn lender(admin: &Api) -> (Api, Option<i64>) {
+    let bank = party(admin, "bank", 90);
+    let banker = user(admin, "bank", Some(bank), "witness-bank");
+    let hook = ["http://127.0.0.1:9/hook", "https://bank.example/hook"]
+        .iter()
+        .find_map(|url| {
+            let r = banker.post_key("/v1/webhooks", &key(), &json!({ "url": url }));
+            (r.status.as_u16() == 201).then(|| r.body["id"].as_i64().unwrap())
+        });
+    (banker, hook)
+}
+
+/// Every checkpoint the lender can read, saved as it would keep them (page by page).
+fn keep_checkpoints(banker: &Api, dir: &Path, name: &str) -> (PathBuf, Vec<Value>) {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/audit/checkpoints?limit=1".to_string(),
+            Some(c) => format!("/v1/audit/checkpoints?limit=1&cursor={c}"),
+        };
+        let page = banker.get(&path).expect(200).body;
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let file = dir.join(name);
+    std::fs::write(&file, json!({ "items": items }).to_string()).unwrap();
+    (file, items)
+}
+
+fn verify_witnessed(srv: &Server, witness: &Path) -> (bool, String) {
+    let out = common::command(&srv.db)
+        .args(["audit", "verify", "--witness", witness.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A small trail: a lot, transfers, two checkpoints; returns the transfer maker.
+fn trail(admin: &Api) -> impl Fn(&str) {
+    let checker = user(admin, "operator", None, "checker");
+    let pa = party(admin, "enterprise", 1);
+    let pb = party(admin, "enterprise", 2);
+    let ent_a = user(admin, "enterprise", Some(pa), "ent-a");
+    let lot = issue(
+        admin,
+        &checker,
+        lot_request("CA", pa, "100", "CA-witness-1"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    move |q: &str| {
+        ent_a
+            .post_key(
+                "/v1/transfers",
+                &key(),
+                &json!({"lot_id": lot, "to_party_id": pb, "quantity": q}),
+            )
+            .expect(201);
+    }
+}
+
+/// The longest chain the checkpoint signs: (chain, its signed length).
+fn longest(checkpoint: &Value) -> (String, i64) {
+    checkpoint["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["chain"].as_str().unwrap().to_string(),
+                h["seq"].as_i64().unwrap(),
+            )
+        })
+        .max_by_key(|(_, n)| *n)
+        .unwrap()
+}
+
+fn deleted_checkpoints_and_rewritten_history_are_caught_by_a_witness(b: Backend) {
+    let srv = Server::start(b);
+    let admin = srv.admin();
+    let (banker, hook) = lender(&admin);
+    let transfer = trail(&admin);
+    transfer("1");
+    transfer("2");
+    admin.post("/v1/audit/checkpoints", &json!({})).expect(201);
+    transfer("3");
+    admin.post("/v1/audit/checkpoints", &json!({})).expect(201);
+    let (witness, kept) = keep_checkpoints(&banker, srv.db.dir.path(), "witness.json");
+    assert_eq!(kept.len(), 2);
+    assert_eq!(
+        (kept[0]["seq"].as_i64(), kept[1]["seq"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
+        kept[1]["prev_hash"], kept[0]["digest"],
+        "checkpoints form a chain"
+    );
+    if let Some(hook) = hook {
+        let log = banker
+            .get(&format!("/v1/webhooks/{hook}/deliveries"))
+            .expect(200)
+            .body;
+        let log = log.get("items").cloned().unwrap_or(log);
+        let sent = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["event"] == "audit.checkpoint")
+            .count();
+        assert_eq!(sent, 2, "the lender receives every checkpoint: {log}");
+    }
+    transfer("4");
+    let (ok, out) = verify_witnessed(&srv, &witness);
+    assert!(ok, "a database that extends the witness verifies:\n{out}");
+
+    let db = Db {
+        url: srv.db.url.clone(),
+    };
+    let mut conn = db.conn();
+    let (chain, signed) = longest(&kept[1]);
+    let original = db.chain(&mut conn, &chain);
+    assert!(signed >= 2);
+    // Rewrite a signed event, relink the chain, delete every checkpoint.
+    let rows = tampered(&original, 0, Kind::Edit, Attacker::Careful).unwrap();
+    db.write(&mut conn, &chain, &rows, true);
+    diesel::delete(cps::table).execute(&mut conn).unwrap();
+    let (ok, out) = verify_witnessed(&srv, &witness);
+    assert!(!ok, "rewritten history passed the witness:\n{out}");
+    assert!(out.contains("witnessed checkpoint"), "{out}");
+    // Truncate the chain below what the witness signs (checkpoints still deleted).
+    let cut: Vec<Row> = original
+        .iter()
+        .filter(|r| r.seq < signed)
+        .cloned()
+        .collect();
+    db.write(&mut conn, &chain, &cut, true);
+    let (ok, out) = verify_witnessed(&srv, &witness);
+    assert!(!ok, "a truncated chain passed the witness:\n{out}");
+    assert!(
+        out.contains(&format!("chain {chain} event {signed} is missing")),
+        "{out}"
+    );
+}
+
+fn re_signing_with_a_key_outside_the_key_files_is_caught(b: Backend) {
+    use ed25519_dalek::{Signer, SigningKey};
+    let srv = Server::start(b);
+    let admin = srv.admin();
+    let (banker, _) = lender(&admin);
+    let transfer = trail(&admin);
+    transfer("1");
+    transfer("2");
+    admin.post("/v1/audit/checkpoints", &json!({})).expect(201);
+    let (witness, kept) = keep_checkpoints(&banker, srv.db.dir.path(), "witness.json");
+    let db = Db {
+        url: srv.db.url.clone(),
+    };
+    let mut conn = db.conn();
+    // The best key a database reader has: a key the database holds, else one of its own.
+    let seed: [u8; 32] = registry::schema::settings::table
+        .filter(registry::schema::settings::name.eq("signing_key"))
+        .select(registry::schema::settings::value)
+        .first::<String>(&mut conn)
+        .ok()
+        .and_then(|v| hex::decode(v).ok())
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([5u8; 32]);
+    let forger = SigningKey::from_bytes(&seed);
+    let forger_id = registry::keys::key_id(&forger.verifying_key());
+    // And it publishes that key where a database writer can.
+    let _ = diesel::insert_into(registry::schema::signing_keys::table)
+        .values((
+            registry::schema::signing_keys::key_id.eq(&forger_id),
+            registry::schema::signing_keys::public_key.eq(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                forger.verifying_key().as_bytes(),
+            )),
+            registry::schema::signing_keys::first_used_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .execute(&mut conn);
+
+    let (chain, _) = longest(&kept[0]);
+    let original = db.chain(&mut conn, &chain);
+    let rows = tampered(&original, 0, Kind::Edit, Attacker::Careful).unwrap();
+    db.write(&mut conn, &chain, &rows, true);
+    diesel::delete(cps::table).execute(&mut conn).unwrap();
+    let now_heads: Vec<(String, i64, String)> = heads::table
+        .order(heads::chain)
+        .select((heads::chain, heads::seq, heads::hash))
+        .load(&mut conn)
+        .unwrap();
+    // A checkpoint of the old form, re-signed.
+    let heads_json = serde_json_canonicalizer::to_string(&json!(now_heads)).unwrap();
+    let digest = hex::encode(Sha256::digest(&heads_json));
+    diesel::insert_into(cps::table)
+        .values((
+            cps::at.eq(chrono::Utc::now().naive_utc()),
+            cps::heads.eq(&heads_json),
+            cps::digest.eq(&digest),
+            cps::key_id.eq(&forger_id),
+            cps::signature.eq(hex::encode(forger.sign(digest.as_bytes()).to_bytes())),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    let v = verify_http(&admin);
+    assert_eq!(v["ok"], false, "a re-signed legacy checkpoint passed: {v}");
+    assert!(!verify_cli(&srv));
+    let keys = srv.api().get("/v1/registry-keys").expect(200).body;
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["key_id"] != forger_id),
+        "a key a database writer inserted is published: {keys}"
+    );
+
+    // A chained checkpoint, re-signed.
+    diesel::delete(cps::table).execute(&mut conn).unwrap();
+    let mut forged = registry::audit::Checkpoint {
+        seq: 1,
+        at: "2026-11-30T23:00:00.000000Z".into(),
+        prev_hash: GENESIS.into(),
+        heads: now_heads
+            .iter()
+            .map(|(chain, seq, hash)| registry::audit::Head {
+                chain: chain.clone(),
+                seq: *seq,
+                hash: hash.clone(),
+            })
+            .collect(),
+        key_id: forger_id.clone(),
+        digest: String::new(),
+        signature: String::new(),
+    };
+    forged.digest = forged.computed_digest();
+    forged.signature = hex::encode(forger.sign(forged.digest.as_bytes()).to_bytes());
+    diesel::insert_into(cps::table)
+        .values((
+            cps::at.eq(
+                NaiveDateTime::parse_from_str("2026-11-30T23:00:00", "%Y-%m-%dT%H:%M:%S").unwrap(),
+            ),
+            cps::heads.eq(serde_json_canonicalizer::to_string(&json!(forged.heads)).unwrap()),
+            cps::digest.eq(&forged.digest),
+            cps::key_id.eq(&forged.key_id),
+            cps::signature.eq(&forged.signature),
+            cps::seq.eq(Some(1i64)),
+            cps::prev_hash.eq(Some(GENESIS)),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    let v = verify_http(&admin);
+    assert_eq!(v["ok"], false, "a re-signed checkpoint passed: {v}");
+    assert!(
+        v["problems"]
+            .to_string()
+            .contains("not one of the registry's keys"),
+        "{v}"
+    );
+    let (ok, out) = verify_witnessed(&srv, &witness);
+    assert!(!ok, "{out}");
+    assert!(out.contains("witnessed checkpoint 1 differs"), "{out}");
+}
+
+both_backends!(
+    every_event_tampering_is_detected,
+    deleted_checkpoints_and_rewritten_history_are_caught_by_a_witness,
+    re_signing_with_a_key_outside_the_key_files_is_caught,
+);

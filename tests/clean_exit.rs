@@ -1,4 +1,4 @@
-//! Every command exits cleanly, again and again (issue 12): r2d2 opens connections on threads
+//! Every command exits cleanly, again and again: r2d2 opens connections on threads
 //! nothing waits for, and a process that exited while one of them was inside libpq died with
 //! SIGSEGV in OpenSSL's exit-time cleanup, about one run in four on PostgreSQL. Each command runs
 //! 20 times here and must exit 0 every time; `serve` is stopped with SIGTERM 20 times, while

@@ -934,10 +934,7 @@ fn webhooks_survive_a_receiver_outage(backend: Backend) {
 
 fn certificates_survive_key_rotation(backend: Backend) {
     let db = common::Db::fresh(backend);
-    let (k1, k2) = (db.dir.path().join("k1"), db.dir.path().join("k2"));
-    std::fs::write(&k1, hex::encode([7u8; 32])).unwrap();
-    std::fs::write(&k2, hex::encode([9u8; 32])).unwrap();
-    let first = Server::on_with(db.clone(), &["--signing-key-file", k1.to_str().unwrap()]);
+    let first = Server::on(db.clone());
     let w = world_on(first);
     pledge(&w, w.em, "100", "2028-12-31");
     let cert = w
@@ -946,8 +943,13 @@ fn certificates_survive_key_rotation(backend: Backend) {
         .expect(201)
         .body;
     drop(w);
-    // The registry restarts with a new key: the old one stays published, retired.
-    let second = Server::on_with(db, &["--signing-key-file", k2.to_str().unwrap()]);
+    // `registry keys rotate`, then a restart: the old key stays published, retired.
+    let rotated = common::command(&db)
+        .args(["keys", "rotate"])
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    let second = Server::on(db);
     let keys = second.api().get("/v1/registry-keys").expect(200).body;
     let statuses: Vec<&str> = keys
         .as_array()

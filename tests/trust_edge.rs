@@ -32,7 +32,7 @@ fn still_answers(admin: &Api) {
     admin.get("/v1/parties").expect(200);
 }
 
-/// Issue 13 #13: six bytes of multibyte characters where a region code is expected were sliced by
+/// Six bytes of multibyte characters where a region code is expected were sliced by
 /// byte offsets, which panicked the worker; afterwards every request answered 503.
 fn multibyte_input_is_refused_and_the_server_survives(backend: Backend) {
     let srv = Server::start(backend);
@@ -149,7 +149,7 @@ fn encumbrance_count(body: &Value) -> usize {
     body["encumbrances"].as_array().map_or(0, Vec::len)
 }
 
-/// Issue 13 #7: a credit code with a wrong check character answered 200 with nothing, and the
+/// A credit code with a wrong check character answered 200 with nothing, and the
 /// certificate signed for it read "no encumbrances", for a grantor that has one.
 fn a_typo_is_refused_not_certified_clean(backend: Backend) {
     let l = lending(backend);
@@ -266,7 +266,7 @@ fn a_typo_is_refused_not_certified_clean(backend: Backend) {
 
 both_backends!(a_typo_is_refused_not_certified_clean);
 
-/// Issue 13 #14: with CRLF line ends (Excel, WPS) every bad row was reported one line too early;
+/// With CRLF line ends (Excel, WPS) every bad row was reported one line too early;
 /// and a credit code typed in lower case was refused where it can only mean the capitals.
 fn import_reports_the_line_of_the_file_and_reads_lowercase_codes(backend: Backend) {
     let srv = Server::start(backend);
@@ -356,7 +356,7 @@ fn import_reports_the_line_of_the_file_and_reads_lowercase_codes(backend: Backen
 
 both_backends!(import_reports_the_line_of_the_file_and_reads_lowercase_codes);
 
-/// Issue 13 #10: a farmer (an individual party, found by ID number, stored only as a keyed hash,
+/// A farmer (an individual party, found by ID number, stored only as a keyed hash,
 /// shown masked, R15) could not find its own encumbrances: the search needed a credit code, so
 /// an individual user got a 403.
 fn an_individual_finds_its_own_encumbrances(backend: Backend) {
@@ -457,7 +457,7 @@ fn refused(r: Reply, what: &str) -> Reply {
     r
 }
 
-/// Issue 13 #9: inputs that cannot be true were accepted: 55 votes for out of 40 eligible for a
+/// Inputs that cannot be true were accepted: 55 votes for out of 40 eligible for a
 /// village assembly's consent (R12: two thirds), and an EM lot in county 350799, which does not
 /// exist (only the province prefix was checked).
 fn impossible_counts_and_regions_are_refused(backend: Backend) {
@@ -613,7 +613,7 @@ fn impossible_counts_and_regions_are_refused(backend: Backend) {
 
 both_backends!(impossible_counts_and_regions_are_refused);
 
-/// Issue 13 #12: `POST /v1/pledges/{id}/accept` answered `amendment_code` (修改码), which its
+/// `POST /v1/pledges/{id}/accept` answered `amendment_code` (修改码), which its
 /// schema (`PledgeView`) did not declare, so a client generated from the spec dropped it. Secrets
 /// shown once have their own response schemas; the test kit now refuses any undeclared field in
 /// any reply (this test's replies included).

@@ -1,5 +1,5 @@
-//! Trust in prices, terms and acquisitions (issue 13: #3 years of the term, #1 R4 on every path,
-//! #8 expiry on every movement, #2 how quantity was acquired follows the quantity).
+//! Trust in prices, terms and acquisitions (years of the term,
+//! R4 on every path, expiry on every movement, how quantity was acquired follows the quantity).
 
 mod common;
 

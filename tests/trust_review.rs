@@ -1,4 +1,4 @@
-//! Defects a fresh review found in the trust work (issue 13), each over HTTP on both backends:
+//! Defects a fresh review found in the trust work, each over HTTP on both backends:
 //! every request that moves quantity, freezes, lifts or changes a holder needs an Idempotency-Key,
 //! so a retry cannot do it twice.
 

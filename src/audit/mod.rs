@@ -1,20 +1,30 @@
 //! The tamper-evident audit trail. Events are hash-linked per chain (one chain per asset or
 //! party, so unrelated writes never wait on one global row); a periodic checkpoint signs every
-//! chain head with the registry's Ed25519 key. Verification recomputes every chain and checks
-//! every checkpoint: editing, deleting or reordering any event is detected, and so is cutting
-//! off the end of a chain up to the last checkpoint.
+//! chain's head and length with the registry's Ed25519 key. Checkpoints form a chain of their own
+//! (each signs the previous one's digest) and are sent to every lender with a webhook endpoint
+//! and served at `GET /v1/audit/checkpoints`, so that the banks are witnesses: the key is not in
+//! the database, and whoever kept an earlier checkpoint can prove that the database still
+//! extends it (`registry audit verify --witness FILE`). Verification recomputes every chain and
+//! checks every checkpoint with the key it names: editing, deleting or reordering any event is
+//! detected, and so is cutting off the end of a chain up to the last checkpoint; deleting or
+//! re-signing checkpoints after rewriting history is detected against any witness.
 
 pub mod routes;
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use serde::Serialize;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::db::DbConn;
+use crate::db::{self, DbConn};
+use crate::error::ApiResult;
+pub use crate::keys::key_id;
+use crate::keys::KeyRing;
 use crate::schema::{audit_chain_heads as heads, audit_checkpoints as cps, audit_events as ev};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -106,33 +116,212 @@ fn event_hash(
     hex::encode(Sha256::digest(canonical(&doc)))
 }
 
-/// Signs the current head of every chain.
-pub fn checkpoint(conn: &mut DbConn, key: &SigningKey, at: NaiveDateTime) -> QueryResult<i64> {
-    let rows: Vec<(String, i64, String)> = heads::table
-        .order(heads::chain)
-        .select((heads::chain, heads::seq, heads::hash))
-        .load(conn)?;
-    let heads_json = canonical(&json!(rows));
-    let digest = hex::encode(Sha256::digest(&heads_json));
-    let signature = hex::encode(key.sign(digest.as_bytes()).to_bytes());
-    diesel::insert_into(cps::table)
-        .values((
-            cps::at.eq(at),
-            cps::heads.eq(&heads_json),
-            cps::digest.eq(&digest),
-            cps::key_id.eq(key_id(&key.verifying_key())),
-            cps::signature.eq(&signature),
-        ))
-        .execute(conn)?;
-    cps::table
-        .select(diesel::dsl::max(cps::id))
-        .first::<Option<i64>>(conn)
-        .map(|id| id.unwrap_or(0))
+/// One chain's head as a checkpoint signs it: its last event number (the chain's length) and
+/// that event's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Head {
+    pub chain: String,
+    pub seq: i64,
+    pub hash: String,
 }
 
-/// A short public identifier of a verifying key.
-pub fn key_id(key: &VerifyingKey) -> String {
-    hex::encode(&Sha256::digest(key.as_bytes())[..8])
+/// A signed checkpoint, exactly as lenders receive and keep it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Checkpoint {
+    /// Its number in the chain of checkpoints, from 1.
+    pub seq: i64,
+    /// When it was made (UTC, RFC 3339 with microseconds).
+    pub at: String,
+    /// The `digest` of checkpoint `seq - 1` (64 zeros for the first).
+    pub prev_hash: String,
+    /// Every audit chain's head, by chain name.
+    pub heads: Vec<Head>,
+    /// The signing key (see `GET /v1/registry-keys`).
+    pub key_id: String,
+    /// Hex SHA-256 of the RFC 8785 canonical JSON of
+    /// `{"seq", "at", "prev_hash", "heads", "key_id"}`.
+    pub digest: String,
+    /// Hex Ed25519 signature over `digest` (its 64 ASCII characters).
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// What `digest` must be.
+    pub fn computed_digest(&self) -> String {
+        let body = json!({
+            "seq": self.seq, "at": self.at, "prev_hash": self.prev_hash,
+            "heads": self.heads, "key_id": self.key_id,
+        });
+        hex::encode(Sha256::digest(canonical(&body)))
+    }
+
+    /// Whether its digest is right and it is signed by the key it names, which must be one of
+    /// the registry's keys.
+    pub fn check(&self, ring: &KeyRing) -> Result<(), String> {
+        if self.computed_digest() != self.digest {
+            return Err("its digest does not match its content".into());
+        }
+        signed_by(ring, &self.key_id, &self.digest, &self.signature)
+    }
+}
+
+/// Checks a hex signature over `digest` with the registry key `key_id`.
+fn signed_by(ring: &KeyRing, key_id: &str, digest: &str, signature: &str) -> Result<(), String> {
+    let Some(key) = ring.get(key_id) else {
+        return Err(format!(
+            "it names key {key_id}, which is not one of the registry's keys"
+        ));
+    };
+    let ok = hex::decode(signature)
+        .ok()
+        .and_then(|b| Signature::from_slice(&b).ok())
+        .is_some_and(|sig| key.verify(digest.as_bytes(), &sig).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("its signature by key {key_id} is invalid"))
+    }
+}
+
+fn at_text(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Key of the PostgreSQL transaction lock that makes checkpoints one chain across processes
+/// (SQLite's immediate transaction serialises them anyway).
+const CHECKPOINT_LOCK_KEY: i64 = 0x4155_4449_5443_5054; // "AUDITCPT"
+
+type CheckpointRow = (
+    Option<i64>,
+    NaiveDateTime,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+);
+
+fn checkpoint_of(row: CheckpointRow) -> Checkpoint {
+    let (seq, at, prev_hash, heads_json, digest, key_id, signature) = row;
+    Checkpoint {
+        seq: seq.unwrap_or(0),
+        at: at_text(at),
+        prev_hash: prev_hash.unwrap_or_default(),
+        // A row whose heads do not parse fails its digest check.
+        heads: serde_json::from_str(&heads_json).unwrap_or_default(),
+        key_id,
+        digest,
+        signature,
+    }
+}
+
+/// The chained checkpoints after number `after`, oldest first.
+pub fn checkpoints_after(
+    conn: &mut DbConn,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<Checkpoint>> {
+    let rows: Vec<CheckpointRow> = cps::table
+        .filter(cps::seq.gt(after))
+        .order(cps::seq)
+        .limit(limit)
+        .select((
+            cps::seq,
+            cps::at,
+            cps::prev_hash,
+            cps::heads,
+            cps::digest,
+            cps::key_id,
+            cps::signature,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(checkpoint_of).collect())
+}
+
+/// Signs the current head of every chain as the next checkpoint and queues it for every lender
+/// with an active webhook endpoint, in one transaction. With `only_if_changed`, nothing is made
+/// when no chain moved since the last checkpoint.
+pub fn checkpoint(
+    conn: &mut DbConn,
+    key: &SigningKey,
+    at: NaiveDateTime,
+    only_if_changed: bool,
+) -> ApiResult<Option<Checkpoint>> {
+    db::write_tx(conn, |conn| {
+        if let DbConn::Pg(c) = conn {
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK_KEY})"
+            ))
+            .execute(c)?;
+        }
+        let heads: Vec<Head> = heads::table
+            .order(heads::chain)
+            .select((heads::chain, heads::seq, heads::hash))
+            .load::<(String, i64, String)>(conn)?
+            .into_iter()
+            .map(|(chain, seq, hash)| Head { chain, seq, hash })
+            .collect();
+        let heads_json = canonical(&json!(heads));
+        let last: Option<(Option<i64>, String, String)> = cps::table
+            .filter(cps::seq.is_not_null())
+            .order(cps::seq.desc())
+            .select((cps::seq, cps::digest, cps::heads))
+            .first(conn)
+            .optional()?;
+        if only_if_changed && last.as_ref().is_some_and(|l| l.2 == heads_json) {
+            return Ok(None);
+        }
+        let (prev_seq, prev_hash) = last
+            .map(|(s, d, _)| (s.unwrap_or(0), d))
+            .unwrap_or((0, GENESIS.to_string()));
+        let mut cp = Checkpoint {
+            seq: prev_seq + 1,
+            at: at_text(at),
+            prev_hash,
+            heads,
+            key_id: key_id(&key.verifying_key()),
+            digest: String::new(),
+            signature: String::new(),
+        };
+        cp.digest = cp.computed_digest();
+        cp.signature = hex::encode(key.sign(cp.digest.as_bytes()).to_bytes());
+        diesel::insert_into(cps::table)
+            .values((
+                cps::at.eq(at),
+                cps::heads.eq(&heads_json),
+                cps::digest.eq(&cp.digest),
+                cps::key_id.eq(&cp.key_id),
+                cps::signature.eq(&cp.signature),
+                cps::seq.eq(cp.seq),
+                cps::prev_hash.eq(&cp.prev_hash),
+            ))
+            .execute(conn)?;
+        notify_lenders(conn, &cp, at)?;
+        Ok(Some(cp))
+    })
+}
+
+/// Every bank with an active webhook endpoint receives every checkpoint (event
+/// `audit.checkpoint`), in order.
+fn notify_lenders(conn: &mut DbConn, cp: &Checkpoint, at: NaiveDateTime) -> ApiResult<()> {
+    use crate::schema::webhook_endpoints as we;
+    let parties: Vec<i64> = we::table
+        .filter(we::active.eq(true))
+        .select(we::party_id)
+        .distinct()
+        .load(conn)?;
+    let data = serde_json::to_value(cp).unwrap_or(Value::Null);
+    for party in parties {
+        crate::collateral::webhooks::enqueue(
+            conn,
+            party,
+            "audit-checkpoints",
+            "audit.checkpoint",
+            data.clone(),
+            at,
+        )?;
+    }
+    Ok(())
 }
 
 /// The result of verifying the whole trail.
@@ -142,107 +331,297 @@ pub struct Verification {
     pub chains: i64,
     pub events: i64,
     pub checkpoints: i64,
-    /// Every problem found; empty when `ok`.
+    /// Every problem found (at most 1,000 listed); empty when `ok`.
     pub problems: Vec<String>,
 }
 
-/// Recomputes every chain and checks every checkpoint.
-pub fn verify(conn: &mut DbConn, key: &VerifyingKey) -> QueryResult<Verification> {
-    let mut problems = Vec::new();
-    let mut heads_found: std::collections::BTreeMap<String, (i64, String)> = Default::default();
-    type Row = (
-        String,
-        i64,
-        NaiveDateTime,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-    );
-    let rows: Vec<Row> = ev::table
-        .order((ev::chain, ev::seq))
-        .select((
-            ev::chain,
-            ev::seq,
-            ev::at,
-            ev::actor,
-            ev::action,
-            ev::object_type,
-            ev::object_id,
-            ev::payload,
-            ev::prev_hash,
-            ev::hash,
-        ))
-        .load(conn)?;
-    let events = rows.len() as i64;
-    let mut all_hashes: std::collections::HashMap<(String, i64), String> = Default::default();
-    for (chain, seq, at, actor, action, otype, oid, payload, prev, hash) in rows {
-        let (last_seq, last_hash) = heads_found
-            .get(&chain)
-            .cloned()
-            .unwrap_or((0, GENESIS.to_string()));
-        if seq != last_seq + 1 {
-            problems.push(format!(
-                "chain {chain}: event {seq} follows {last_seq} (missing or reordered events)"
-            ));
-        }
-        if prev != last_hash {
-            problems.push(format!(
-                "chain {chain}: event {seq} does not link to its predecessor"
-            ));
-        }
-        if event_hash(
-            &chain, seq, at, &actor, &action, &otype, &oid, &payload, &prev,
-        ) != hash
-        {
-            problems.push(format!("chain {chain}: event {seq} was altered"));
-        }
-        all_hashes.insert((chain.clone(), seq), hash.clone());
-        heads_found.insert(chain, (seq, hash));
-    }
-    let stored_heads: Vec<(String, i64, String)> = heads::table
-        .select((heads::chain, heads::seq, heads::hash))
-        .load(conn)?;
-    for (chain, seq, hash) in &stored_heads {
-        match heads_found.get(chain) {
-            Some((s, h)) if s == seq && h == hash => {}
-            _ => problems.push(format!(
-                "chain {chain}: its head (event {seq}) does not match the stored events"
-            )),
+const MAX_PROBLEMS: usize = 1000;
+/// Events read per query: verification holds one page of events at a time, never the trail.
+const EVENT_PAGE: i64 = 1000;
+const CHECKPOINT_PAGE: i64 = 100;
+
+#[derive(Default)]
+struct Problems {
+    list: Vec<String>,
+    more: usize,
+}
+
+impl Problems {
+    fn push(&mut self, p: String) {
+        if self.list.len() < MAX_PROBLEMS {
+            self.list.push(p);
+        } else {
+            self.more += 1;
         }
     }
-    let checkpoints: Vec<(i64, String, String, String)> = cps::table
-        .order(cps::id)
-        .select((cps::id, cps::heads, cps::digest, cps::signature))
-        .load(conn)?;
-    for (id, heads_json, digest, signature) in &checkpoints {
-        let sig_ok = hex::decode(signature)
-            .ok()
-            .and_then(|b| Signature::from_slice(&b).ok())
-            .map(|sig| key.verify(digest.as_bytes(), &sig).is_ok())
-            .unwrap_or(false);
-        if !sig_ok || hex::encode(Sha256::digest(heads_json)) != *digest {
-            problems.push(format!("checkpoint {id}: signature or digest invalid"));
-            continue;
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+    fn into_list(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.list.push(format!("… and {} more problems", self.more));
         }
-        let listed: Vec<(String, i64, String)> =
-            serde_json::from_str(heads_json).unwrap_or_default();
-        for (chain, seq, hash) in listed {
-            if all_hashes.get(&(chain.clone(), seq)) != Some(&hash) {
+        self.list
+    }
+}
+
+/// What signed checkpoints (stored or witnessed) say each chain's event at a position hashes to.
+#[derive(Default)]
+struct Expected(HashMap<String, BTreeMap<i64, (String, String)>>);
+
+impl Expected {
+    fn add(&mut self, heads: &[Head], origin: &str, problems: &mut Problems) {
+        for h in heads {
+            let at = self.0.entry(h.chain.clone()).or_default();
+            match at.get(&h.seq) {
+                Some((hash, first)) if *hash != h.hash => problems.push(format!(
+                    "{origin} and {first} disagree on chain {} event {}",
+                    h.chain, h.seq
+                )),
+                Some(_) => {}
+                None => {
+                    at.insert(h.seq, (h.hash.clone(), origin.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Recomputes every chain and checks every checkpoint with the key it names; with `witness`
+/// (checkpoints a lender kept), also that the database still holds each of them unchanged and
+/// that every chain still extends the heads they sign. Reads one consistent snapshot, a page of
+/// events at a time.
+pub fn verify(
+    conn: &mut DbConn,
+    ring: &KeyRing,
+    witness: &[Checkpoint],
+) -> QueryResult<Verification> {
+    conn.transaction(|conn| {
+        if let DbConn::Pg(c) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(c)?;
+        }
+        verify_snapshot(conn, ring, witness)
+    })
+}
+
+fn verify_snapshot(
+    conn: &mut DbConn,
+    ring: &KeyRing,
+    witness: &[Checkpoint],
+) -> QueryResult<Verification> {
+    let mut problems = Problems::default();
+    let mut expected = Expected::default();
+    let mut checkpoints = 0i64;
+
+    // Checkpoints from before they were chained: each on its own.
+    let mut after_id = 0i64;
+    loop {
+        let rows: Vec<(i64, String, String, String, String)> = cps::table
+            .filter(cps::seq.is_null())
+            .filter(cps::id.gt(after_id))
+            .order(cps::id)
+            .limit(CHECKPOINT_PAGE)
+            .select((
+                cps::id,
+                cps::heads,
+                cps::digest,
+                cps::key_id,
+                cps::signature,
+            ))
+            .load(conn)?;
+        let Some(last) = rows.last() else { break };
+        after_id = last.0;
+        for (id, heads_json, digest, key, signature) in rows {
+            checkpoints += 1;
+            let origin = format!("checkpoint #{id}");
+            if hex::encode(Sha256::digest(&heads_json)) != digest {
+                problems.push(format!("{origin}: its digest does not match its content"));
+                continue;
+            }
+            if let Err(e) = signed_by(ring, &key, &digest, &signature) {
+                problems.push(format!("{origin}: {e}"));
+                continue;
+            }
+            let listed: Vec<(String, i64, String)> =
+                serde_json::from_str(&heads_json).unwrap_or_default();
+            let heads: Vec<Head> = listed
+                .into_iter()
+                .map(|(chain, seq, hash)| Head { chain, seq, hash })
+                .collect();
+            expected.add(&heads, &origin, &mut problems);
+        }
+    }
+
+    // The chain of checkpoints: numbered 1, 2, … without a gap, each linked to the one before.
+    let (mut prev_seq, mut prev_hash) = (0i64, GENESIS.to_string());
+    let mut stored: HashMap<i64, String> = HashMap::new();
+    let wanted: BTreeSet<i64> = witness.iter().map(|w| w.seq).collect();
+    loop {
+        let page = checkpoints_after(conn, prev_seq, CHECKPOINT_PAGE)?;
+        if page.is_empty() {
+            break;
+        }
+        for cp in page {
+            checkpoints += 1;
+            let origin = format!("checkpoint {}", cp.seq);
+            if cp.seq != prev_seq + 1 {
                 problems.push(format!(
-                    "checkpoint {id}: chain {chain} event {seq} is missing or changed"
+                    "{origin} follows checkpoint {prev_seq}: checkpoints are missing"
                 ));
             }
+            if cp.prev_hash != prev_hash {
+                problems.push(format!(
+                    "{origin} does not link to the checkpoint before it"
+                ));
+            }
+            match cp.check(ring) {
+                Ok(()) => expected.add(&cp.heads, &origin, &mut problems),
+                Err(e) => problems.push(format!("{origin}: {e}")),
+            }
+            if wanted.contains(&cp.seq) {
+                stored.insert(cp.seq, cp.digest.clone());
+            }
+            prev_seq = cp.seq;
+            prev_hash = cp.digest;
+        }
+    }
+
+    // What the lenders kept must still be there, unchanged, and the chains must extend it.
+    for w in witness {
+        let origin = format!("witnessed checkpoint {}", w.seq);
+        if let Err(e) = w.check(ring) {
+            problems.push(format!("{origin}: {e}"));
+        }
+        match stored.get(&w.seq) {
+            None => problems.push(format!(
+                "{origin} is missing from the database (checkpoints deleted or history rewritten)"
+            )),
+            Some(d) if *d != w.digest => problems.push(format!(
+                "{origin} differs from the database's checkpoint {} (history rewritten or re-signed)",
+                w.seq
+            )),
+            Some(_) => {}
+        }
+        expected.add(&w.heads, &origin, &mut problems);
+    }
+
+    let stored_heads: BTreeMap<String, (i64, String)> = heads::table
+        .select((heads::chain, heads::seq, heads::hash))
+        .load::<(String, i64, String)>(conn)?
+        .into_iter()
+        .map(|(c, s, h)| (c, (s, h)))
+        .collect();
+    let mut chains: BTreeSet<String> = ev::table
+        .select(ev::chain)
+        .distinct()
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    chains.extend(stored_heads.keys().cloned());
+    chains.extend(expected.0.keys().cloned());
+
+    let mut events = 0i64;
+    for chain in &chains {
+        let want = expected.0.remove(chain).unwrap_or_default();
+        let (last_seq, last_hash, n) = verify_chain(conn, chain, &want, &mut problems)?;
+        events += n;
+        if let Some((seq, hash)) = stored_heads.get(chain) {
+            if *seq != last_seq || *hash != last_hash {
+                problems.push(format!(
+                    "chain {chain}: its head (event {seq}) does not match the stored events"
+                ));
+            }
+        } else if n > 0 {
+            problems.push(format!("chain {chain}: its events have no head"));
         }
     }
     Ok(Verification {
         ok: problems.is_empty(),
         chains: stored_heads.len() as i64,
         events,
-        checkpoints: checkpoints.len() as i64,
-        problems,
+        checkpoints,
+        problems: problems.into_list(),
     })
+}
+
+type EventRow = (
+    i64,
+    NaiveDateTime,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+/// Recomputes one chain a page at a time; returns its last event number and hash and how many
+/// events it has.
+fn verify_chain(
+    conn: &mut DbConn,
+    chain: &str,
+    want: &BTreeMap<i64, (String, String)>,
+    problems: &mut Problems,
+) -> QueryResult<(i64, String, i64)> {
+    let (mut last_seq, mut last_hash, mut count) = (0i64, GENESIS.to_string(), 0i64);
+    let mut seen = BTreeSet::new();
+    let mut after = i64::MIN;
+    loop {
+        let rows: Vec<EventRow> = ev::table
+            .filter(ev::chain.eq(chain))
+            .filter(ev::seq.gt(after))
+            .order(ev::seq)
+            .limit(EVENT_PAGE)
+            .select((
+                ev::seq,
+                ev::at,
+                ev::actor,
+                ev::action,
+                ev::object_type,
+                ev::object_id,
+                ev::payload,
+                ev::prev_hash,
+                ev::hash,
+            ))
+            .load(conn)?;
+        let Some(last) = rows.last() else { break };
+        after = last.0;
+        for (seq, at, actor, action, otype, oid, payload, prev, hash) in rows {
+            count += 1;
+            if seq != last_seq + 1 {
+                problems.push(format!(
+                    "chain {chain}: event {seq} follows {last_seq} (missing or reordered events)"
+                ));
+            }
+            if prev != last_hash {
+                problems.push(format!(
+                    "chain {chain}: event {seq} does not link to its predecessor"
+                ));
+            }
+            if event_hash(
+                chain, seq, at, &actor, &action, &otype, &oid, &payload, &prev,
+            ) != hash
+            {
+                problems.push(format!("chain {chain}: event {seq} was altered"));
+            }
+            if let Some((signed, origin)) = want.get(&seq) {
+                seen.insert(seq);
+                if *signed != hash {
+                    problems.push(format!(
+                        "{origin}: chain {chain} event {seq} is missing or changed"
+                    ));
+                }
+            }
+            last_seq = seq;
+            last_hash = hash;
+        }
+    }
+    for (seq, (_, origin)) in want.iter().filter(|(s, _)| !seen.contains(*s)) {
+        problems.push(format!(
+            "{origin}: chain {chain} event {seq} is missing or changed"
+        ));
+    }
+    Ok((last_seq, last_hash, count))
 }

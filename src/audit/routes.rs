@@ -1,17 +1,18 @@
-//! HTTP: `/v1/audit/verify` and on-demand checkpoints.
+//! HTTP: `/v1/audit/verify`, on-demand checkpoints and the list of checkpoints lenders keep.
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Verification;
+use super::{Checkpoint, Verification};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::kernel::pagination::{Page, PageParams};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(verify).service(checkpoint);
+    cfg.service(verify).service(checkpoint).service(list);
 }
 
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", operation_id = "verifyAudit",
@@ -20,8 +21,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[get("/v1/audit/verify")]
 async fn verify(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator, Role::Regulator])?;
-    let key = state.secrets.signing_key.verifying_key();
-    let v = state.db(move |conn| Ok(super::verify(conn, &key)?)).await?;
+    let ring = state.secrets.ring.clone();
+    let v = state
+        .db(move |conn| Ok(super::verify(conn, &ring, &[])?))
+        .await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -32,14 +35,40 @@ pub struct CheckpointCreated {
 
 #[utoipa::path(post, path = "/v1/audit/checkpoints", tag = "audit", operation_id = "createCheckpoint",
     summary = "Sign the current head of every audit chain now",
-    responses((status = 201, description = "The checkpoint", body = CheckpointCreated)))]
+    responses((status = 201, description = "The checkpoint; `id` is its number (`seq`)", body = CheckpointCreated)))]
 #[post("/v1/audit/checkpoints")]
 async fn checkpoint(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
     let key = state.secrets.signing_key.clone();
     let now = db::now_micros(state.clock.now());
-    let id = state
-        .db(move |conn| Ok(super::checkpoint(conn, &key, now)?))
+    let cp = state
+        .db(move |conn| super::checkpoint(conn, &key, now, false))
+        .await?
+        .ok_or_else(|| ApiError::internal("no checkpoint was made"))?;
+    Ok(HttpResponse::Created().json(CheckpointCreated { id: cp.seq }))
+}
+
+#[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", operation_id = "listCheckpoints",
+    summary = "The signed checkpoints, oldest first, for lenders to keep as witnesses",
+    description = "Each checkpoint signs every audit chain's head and length and the digest of the \
+checkpoint before it. A lender that keeps them (they also arrive as `audit.checkpoint` webhook \
+events) can have the registry's operator or auditor prove with `registry audit verify --witness \
+FILE` that the database still extends them: deleting, truncating or re-signing history is then \
+detected. Verify a checkpoint offline: `digest` is the hex SHA-256 of the RFC 8785 JSON of \
+`{seq, at, prev_hash, heads, key_id}`, and `signature` the hex Ed25519 signature over the 64 \
+characters of `digest` by the key `key_id` of `GET /v1/registry-keys`.",
+    params(PageParams),
+    responses((status = 200, description = "One page of checkpoints", body = Page<Checkpoint>)))]
+#[get("/v1/audit/checkpoints")]
+async fn list(
+    state: web::Data<AppState>,
+    who: Principal,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Bank, Role::Operator, Role::Regulator])?;
+    let (after, limit) = page.resolve()?;
+    let rows = state
+        .db(move |conn| Ok(super::checkpoints_after(conn, after, limit + 1)?))
         .await?;
-    Ok(HttpResponse::Created().json(CheckpointCreated { id }))
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |c| c.seq)))
 }

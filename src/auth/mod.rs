@@ -1,9 +1,13 @@
 //! Authentication (passwords, API clients, JWT) and the roles every handler checks.
 
 pub mod bootstrap;
+pub mod hashing;
 pub mod jwt;
+pub mod limiter;
+pub mod login;
 pub mod password;
 pub mod routes;
+pub mod rules;
 pub mod store;
 
 use std::str::FromStr;

@@ -1,15 +1,16 @@
 //! HTTP: `/v1/auth/token` (passwords and API client credentials), users and API clients.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::jwt::{Claims, AUDIENCE, ISSUER};
+use super::login::{self, LoginRefused};
 use super::store::{self, PrincipalRow};
-use super::{password, Principal, Role};
+use super::{hashing, password, rules, Principal, Role};
 use crate::app::AppState;
 use crate::audit;
 use crate::db::{self, DbConn};
@@ -19,6 +20,8 @@ use crate::kernel::json::ApiJson;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(token)
+        .service(change_password)
+        .service(reset_password)
         .service(create_user)
         .service(create_client)
         .service(list_users)
@@ -71,24 +74,35 @@ pub fn mint(state_keys: &super::jwt::Keys, p: &PrincipalRow, ttl: i64) -> ApiRes
     summary = "Obtain an access token", security(()),
     request_body = TokenRequest,
     responses((status = 200, description = "A bearer token", body = TokenResponse),
-        (status = 401, description = "Wrong credentials, or a disabled principal", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "Wrong credentials, or a disabled principal", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`password_change_required`: the password was reset by an operator; change it with POST /v1/auth/password", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`: too many failed logins for this name or from this address; wait `Retry-After` seconds", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`login_busy`: every password-hashing thread is busy; retry after `Retry-After` seconds", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 #[post("/v1/auth/token")]
-async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiResult<HttpResponse> {
+async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: ApiJson<TokenRequest>,
+) -> Result<HttpResponse, LoginRefused> {
     let b = body.value;
     let (name, secret, kind) = match (b.grant_type.as_deref(), b.username, b.password, b.client_id, b.client_secret) {
         (None | Some("password"), Some(u), Some(p), None, None) => (u, p, "user"),
         (Some("client_credentials"), None, None, Some(id), Some(s)) => (id, s, "client"),
         (Some(g), ..) if g != "password" && g != "client_credentials" => {
-            return Err(ApiError::invalid_field("grant_type", "password or client_credentials"))
+            return Err(ApiError::invalid_field("grant_type", "password or client_credentials").into())
         }
         _ => {
             return Err(ApiError::invalid_field(
                 "body",
                 "give username and password, or grant_type client_credentials with client_id and client_secret",
-            ))
+            )
+            .into())
         }
     };
-    let row = authenticate(&state, name, secret, kind).await?;
+    let peer = req.peer_addr().map(|a| a.ip());
+    let row = authenticate(&state, name, secret, kind, peer).await?;
     let ttl = state.token_ttl;
     let access_token = mint(&state.keys, &row, ttl)?;
     Ok(HttpResponse::Ok().json(TokenResponse {
@@ -98,36 +112,18 @@ async fn token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> ApiRe
     }))
 }
 
-/// Checks a password (or an API client's secret; `kind` is `user` or `client`), spending the same
-/// work on an unknown name; a 401 `invalid_credentials` on any failure. Shared with the /verify page.
+/// Checks a password (or an API client's secret; `kind` is `user` or `client`) from the client
+/// address `peer`: one bounded hash whatever the failure, 401 `invalid_credentials` on any
+/// failure, 429 after too many, each failure audited (see [`login::check`]). Shared with the
+/// /verify page.
 pub async fn authenticate(
     state: &AppState,
     name: String,
     secret: String,
     kind: &'static str,
-) -> ApiResult<PrincipalRow> {
-    let row = state
-        .db(move |conn| Ok(store::find_by_username(conn, &name)?))
-        .await?;
-    let cost = state.hash_cost;
-    let row = web::block(move || {
-        let ok = match &row {
-            Some(r) => r.kind == kind && password::verify(&secret, &r.secret_hash) && !r.disabled,
-            // Spend the same work on an unknown name, so timing does not tell which names exist.
-            None => {
-                let _ = password::verify(&secret, password::dummy_hash(cost));
-                false
-            }
-        };
-        ok.then_some(row).flatten()
-    })
-    .await?
-    .ok_or_else(|| {
-        let mut e = ApiError::unauthorized("wrong credentials, or the account is disabled");
-        e.code = "invalid_credentials";
-        e
-    })?;
-    Ok(row)
+    peer: Option<std::net::IpAddr>,
+) -> Result<PrincipalRow, LoginRefused> {
+    login::check(state, name, secret, kind, peer, false).await
 }
 
 /// A user or an API client, as operators see it. Secrets are never shown here.
@@ -315,10 +311,11 @@ async fn create_user(
             "1–64 characters of letters, digits, - _ . @",
         ));
     }
-    if b.password.chars().count() < 12 {
+    let chars = b.password.chars().count();
+    if !(rules::MIN_PASSWORD_CHARS..=rules::MAX_PASSWORD_CHARS).contains(&chars) {
         return Err(ApiError::invalid_field(
             "password",
-            "must be at least 12 characters",
+            "must be 12 to 256 characters",
         ));
     }
     let person = b
@@ -327,7 +324,8 @@ async fn create_user(
         .map(|p| person_form(p).unwrap_or_default());
     check_person(b.role, person.as_deref())?;
     let cost = state.hash_cost;
-    let hash = web::block(move || password::hash(&b.password, cost))
+    let secret = b.password.clone();
+    let hash = hashing::run(move || password::hash(&secret, cost))
         .await?
         .map_err(ApiError::internal)?;
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
@@ -389,7 +387,7 @@ async fn create_client(
     let secret = password::random_secret(40);
     let cost = state.hash_cost;
     let to_hash = secret.clone();
-    let hash = web::block(move || password::hash(&to_hash, cost))
+    let hash = hashing::run(move || password::hash(&to_hash, cost))
         .await?
         .map_err(ApiError::internal)?;
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
@@ -502,4 +500,118 @@ async fn revoke(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     change(state, who, id.into_inner(), "tokens_revoked").await
+}
+
+/// A user's own password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "cib-credit-01", "current_password": "the one set by the operator", "new_password": "a long new passphrase"}))]
+pub struct PasswordChange {
+    pub username: String,
+    pub current_password: String,
+    /// 12 to 256 characters, at least 4 different ones, not containing the username, not the
+    /// current password.
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", operation_id = "changePassword",
+    summary = "Change one's own password (needs the current one); every token issued so far is revoked",
+    description = "Also how a user whose password an operator reset sets a password of their own. The \
+        current password is checked as a login is: failures count towards the same limits.",
+    security(()), request_body = PasswordChange,
+    responses((status = 204, description = "Changed; log in again with the new password"),
+        (status = 401, description = "Wrong username or current password", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new password does not meet the rules", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`: wait `Retry-After` seconds", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`login_busy`: retry after `Retry-After` seconds", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
+#[post("/v1/auth/password")]
+async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: ApiJson<PasswordChange>,
+) -> Result<HttpResponse, LoginRefused> {
+    let b = body.value;
+    if let Some(problem) =
+        rules::new_password_problem(&b.new_password, &b.username, &b.current_password)
+    {
+        return Err(ApiError::invalid_field("new_password", problem).into());
+    }
+    let peer = req.peer_addr().map(|a| a.ip());
+    let row = login::check(&state, b.username, b.current_password, "user", peer, true).await?;
+    let cost = state.hash_cost;
+    let new = b.new_password;
+    let hash = hashing::run(move || password::hash(&new, cost))
+        .await?
+        .map_err(ApiError::internal)?;
+    let now = db::now_micros(state.clock.now());
+    let actor = format!("{}:{}", row.role, row.username);
+    state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                store::set_secret(conn, row.id, &hash, false, now)?;
+                let row =
+                    store::find_by_id(conn, row.id)?.ok_or_else(|| ApiError::not_found("user"))?;
+                principal_audit(conn, &row, "principal.password_changed", &actor, now)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A password set by the user administrator, to hand to the user, who must change it at next login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordReset {
+    #[serde(flatten)]
+    pub user: PrincipalView,
+    /// Shown once. It gives no token: the user must first change it (POST /v1/auth/password).
+    pub one_time_password: String,
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/reset-password", tag = "auth", operation_id = "resetPassword",
+    summary = "Set a one-time password for a user who lost theirs; it must be changed at next login",
+    description = "Revokes every token of the user and clears its failed-login count. Audited \
+        (`principal.password_reset`, without the password).",
+    params(("id" = i64, Path, description = "Principal id of a user (not an API client)")),
+    responses((status = 200, description = "The one-time password, shown once", body = PasswordReset),
+        (status = 422, description = "`not_a_user`: API clients get a new client instead", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/users/{id}/reset-password")]
+async fn reset_password(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    // User administration, not business operation (segregation of duties).
+    who.require(&[Role::UserAdmin])?;
+    let id = id.into_inner();
+    let one_time = password::random_secret(20);
+    let cost = state.hash_cost;
+    let to_hash = one_time.clone();
+    let hash = hashing::run(move || password::hash(&to_hash, cost))
+        .await?
+        .map_err(ApiError::internal)?;
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    let row = state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                let row = store::find_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
+                if row.kind != "user" {
+                    return Err(ApiError::unprocessable(
+                        "not_a_user",
+                        "an API client's secret is not reset; create a new client and disable this one",
+                    ));
+                }
+                store::set_secret(conn, id, &hash, true, now)?;
+                store::clear_login_failures(conn, &row.username)?;
+                let row = store::find_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
+                principal_audit(conn, &row, "principal.password_reset", &actor, now)?;
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(PasswordReset {
+        user: PrincipalView::from(row),
+        one_time_password: one_time,
+    }))
 }

@@ -78,3 +78,113 @@ pub fn revoke_tokens(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     principals::table.count().get_result(conn)
 }
+
+/// A login name's recent failures (see `rules::ACCOUNT`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::login_failures)]
+pub struct LoginFailures {
+    pub username: String,
+    pub failures: i64,
+    pub last_failed_at: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+}
+
+pub fn login_failures(conn: &mut DbConn, username: &str) -> QueryResult<Option<LoginFailures>> {
+    use crate::schema::login_failures as lf;
+    lf::table
+        .find(username)
+        .select(LoginFailures::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Counts a failed login for `username` at `now` (in the caller's transaction) and returns the
+/// count with the lock it brings, if any. Failures older than the rule's memory start afresh.
+pub fn record_login_failure(
+    conn: &mut DbConn,
+    username: &str,
+    now: NaiveDateTime,
+    rule: &super::rules::Throttle,
+) -> QueryResult<LoginFailures> {
+    use crate::schema::login_failures as lf;
+    let inserted = crate::insert_or_ignore!(
+        conn,
+        lf::table,
+        (
+            lf::username.eq(username),
+            lf::failures.eq(0i64),
+            lf::last_failed_at.eq(now),
+        )
+    )?;
+    if inserted > 0 {
+        // A new name: drop the rows of names quiet for longer than the rule remembers, so names
+        // an attacker invents do not pile up.
+        let horizon = now - chrono::TimeDelta::seconds(rule.forget_secs);
+        diesel::delete(
+            lf::table
+                .filter(lf::last_failed_at.lt(horizon))
+                .filter(lf::locked_until.is_null().or(lf::locked_until.lt(now))),
+        )
+        .execute(conn)?;
+    }
+    // The increment is one statement, so concurrent failures in other processes all count.
+    let prior = lf::table
+        .find(username)
+        .select(LoginFailures::as_select())
+        .first(conn)?;
+    let carried = rule.carried(prior.failures, prior.last_failed_at, now);
+    diesel::update(lf::table.find(username))
+        .set((
+            lf::failures.eq(lf::failures - prior.failures + carried + 1),
+            lf::last_failed_at.eq(now),
+        ))
+        .execute(conn)?;
+    let failures: i64 = lf::table.find(username).select(lf::failures).first(conn)?;
+    let locked_until = rule.locked_until(failures, now);
+    diesel::update(lf::table.find(username))
+        .set(lf::locked_until.eq(locked_until))
+        .execute(conn)?;
+    Ok(LoginFailures {
+        username: username.to_string(),
+        failures,
+        last_failed_at: now,
+        locked_until,
+    })
+}
+
+/// Forgets a name's failures (a successful login, a password reset).
+pub fn clear_login_failures(conn: &mut DbConn, username: &str) -> QueryResult<usize> {
+    use crate::schema::login_failures as lf;
+    diesel::delete(lf::table.find(username)).execute(conn)
+}
+
+/// True when the user must choose a new password before getting a token.
+pub fn password_change_due(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
+    use crate::schema::password_change_due as d;
+    Ok(d::table.find(id).count().get_result::<i64>(conn)? > 0)
+}
+
+/// Replaces a principal's secret and revokes every token issued so far; `due` says whether it
+/// must be changed at next login (a reset) or not (the user's own change).
+pub fn set_secret(
+    conn: &mut DbConn,
+    id: i64,
+    secret_hash: &str,
+    due: bool,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    use crate::schema::password_change_due as d;
+    let n = diesel::update(principals::table.find(id))
+        .set((
+            principals::secret_hash.eq(secret_hash),
+            principals::token_version.eq(principals::token_version + 1),
+        ))
+        .execute(conn)?;
+    diesel::delete(d::table.find(id)).execute(conn)?;
+    if due && n == 1 {
+        diesel::insert_into(d::table)
+            .values((d::principal_id.eq(id), d::since.eq(now)))
+            .execute(conn)?;
+    }
+    Ok(n)
+}

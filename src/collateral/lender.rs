@@ -699,28 +699,22 @@ pub struct RegistryKey {
     responses((status = 200, description = "Every key the registry has signed with", body = Vec<RegistryKey>)))]
 #[get("/v1/registry-keys")]
 async fn registry_keys(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    use crate::schema::signing_keys as sk;
-    let current = key_id(&state.secrets.signing_key.verifying_key());
-    let rows: Vec<(String, String)> = state
-        .db(|conn| {
-            Ok(sk::table
-                .order(sk::first_used_at)
-                .select((sk::key_id, sk::public_key))
-                .load(conn)?)
-        })
-        .await?;
-    let keys: Vec<RegistryKey> = rows
-        .into_iter()
-        .map(|(key_id, public_key)| RegistryKey {
-            status: if key_id == current {
+    // What the key files hold (read at start), never what a database writer could insert.
+    let ring = &state.secrets.ring;
+    let keys: Vec<RegistryKey> = ring
+        .keys
+        .iter()
+        .rev()
+        .map(|(key_id, public)| RegistryKey {
+            status: if *key_id == ring.active {
                 "active"
             } else {
                 "retired"
             }
             .into(),
-            key_id,
+            key_id: key_id.clone(),
             algorithm: "Ed25519".into(),
-            public_key,
+            public_key: B64.encode(public.as_bytes()),
         })
         .collect();
     Ok(HttpResponse::Ok().json(keys))

@@ -525,7 +525,15 @@ async fn login(
             )
         }
     };
-    let row = match auth_routes::authenticate(&state, username.clone(), password, "user").await {
+    let row = match auth_routes::authenticate(
+        &state,
+        username.clone(),
+        password,
+        "user",
+        req.peer_addr().map(|a| a.ip()),
+    )
+    .await
+    {
         Ok(row) => row,
         Err(e) => {
             let msg = if e.status == StatusCode::UNAUTHORIZED {

@@ -204,11 +204,7 @@ pub async fn run(
     let state = web::Data::new(AppState {
         pool: pool.clone(),
         keys: Arc::new(Keys::from_secret(&secrets.jwt_secret)),
-        secrets: Arc::new(Secrets {
-            jwt_secret: secrets.jwt_secret.clone(),
-            signing_key: secrets.signing_key.clone(),
-            id_hmac_key: secrets.id_hmac_key.clone(),
-        }),
+        secrets: Arc::new(secrets.clone()),
         clock: Clock::default(),
         token_ttl: 600,
         hash_cost,

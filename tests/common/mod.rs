@@ -63,7 +63,7 @@ impl Db {
                 .into_owned(),
             Backend::Postgres => pg::fresh_database(),
         };
-        Db { url, backend, dir }
+        Db { url, backend, dir }.with_keys()
     }
 
     pub fn with_url(url: String, backend: Backend) -> Db {
@@ -72,6 +72,21 @@ impl Db {
             backend,
             dir: Arc::new(tempfile::tempdir().expect("temp dir")),
         }
+        .with_keys()
+    }
+
+    /// The key files every process gets (`REGISTRY_KEYS_DIR`): a PostgreSQL registry needs them
+    /// supplied (what `registry keys init` writes); an embedded one makes its own on first start.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    fn with_keys(self) -> Db {
+        if self.backend == Backend::Postgres {
+            registry::keys::init(&registry::keys::KeyPaths::in_dir(&self.keys_dir()))
+                .expect("key files");
+        }
+        self
     }
 }
 
@@ -92,6 +107,7 @@ pub fn command(db: &Db) -> Command {
     let mut cmd = Command::new(binary());
     cmd.env("DATABASE_URL", &db.url)
         .env("REGISTRY_DATA_DIR", db.dir.path())
+        .env("REGISTRY_KEYS_DIR", db.keys_dir())
         .env("REGISTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("REGISTRY_PASSWORD_HASH_COST", "fast")
         .env("RUST_LOG", "info");

@@ -4,8 +4,10 @@
 //!   a key=value string) if set; otherwise a throwaway cluster started from the installed server
 //!   binaries and shared by every test process of this target dir. It is left running so the next
 //!   run starts at once; end it with `pg_ctl stop -D <data dir>` (the path is printed).
-//! - `fresh_database()`: a new, empty database per test. Never dropped: the server is throwaway,
-//!   and the app under test may still hold pooled connections to it when the test ends.
+//! - `fresh_database()`: a new, empty database per test. Not dropped when its test ends (the app
+//!   under test may still hold pooled connections to it); instead the first use of the kit in a
+//!   process drops test databases older than `STALE_AFTER`, so a developer's long-lived server
+//!   does not fill its disk with thousands of them.
 //! - `OwnCluster`: a private cluster for tests that stop their database (readiness, outage).
 //!
 //! `initdb`, `pg_ctl` and `postgres` refuse to run as root, so as root they run as the `postgres`
@@ -33,6 +35,7 @@ pub fn admin_url() -> String {
     URL.get_or_init(|| {
         if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
             let _ = say(format!("from TEST_DATABASE_URL ({})", shown(&url)));
+            drop_stale_databases(&url);
             return url;
         }
         let (c, how) = shared_cluster();
@@ -41,9 +44,45 @@ pub fn admin_url() -> String {
             "throwaway cluster at 127.0.0.1:{} ({how}; data {data})",
             c.port
         ));
+        drop_stale_databases(&c.url("postgres"));
         c.url("postgres")
     })
     .clone()
+}
+
+/// Test databases older than this belong to runs that have ended: no test runs this long.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+
+/// Drops the databases `fresh_database` made more than `STALE_AFTER` ago (their names end in the
+/// creation time, in hex nanoseconds). Best effort: a failure only leaves them for the next run.
+fn drop_stale_databases(admin: &str) {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let Ok(mut conn) = PgConnection::establish(admin) else {
+        return;
+    };
+    let Ok(names) = diesel::sql_query(
+        "SELECT datname FROM pg_database WHERE datname ~ '^t_[0-9]+_[0-9]+_[0-9a-f]+$'",
+    )
+    .load::<Name>(&mut conn) else {
+        return;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    for Name { datname } in names {
+        let made = datname
+            .rsplit('_')
+            .next()
+            .and_then(|hex| u128::from_str_radix(hex, 16).ok());
+        if made.is_some_and(|made| now.saturating_sub(made) > STALE_AFTER.as_nanos()) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
 }
 
 /// Creates a uniquely named database on the admin server and returns its URL.

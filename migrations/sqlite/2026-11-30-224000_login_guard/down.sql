@@ -1,0 +1,2 @@
+DROP TABLE password_change_due;
+DROP TABLE login_failures;
