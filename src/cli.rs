@@ -41,7 +41,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             username,
             role,
             party_id,
-        }) => user_add(&common, &username, &role, party_id),
+            person_id,
+        }) => user_add(&common, &username, &role, party_id, person_id),
         Command::Token(args) => token(&common, &args),
         Command::Audit(AuditCommand::Verify { witness }) => audit_verify(&common, &witness),
         Command::Keys(cmd) => keys(&common, cmd),
@@ -124,10 +125,12 @@ fn user_add(
     username: &str,
     role: &str,
     party_id: Option<i64>,
+    person_id: Option<String>,
 ) -> Result<(), CliError> {
     let role: Role = role.parse()?;
+    let person = person_id.map(|p| auth_routes::person_form(&p).unwrap_or_default());
     with_db(common, |conn, _| {
-        add_user(conn, common, username, role, party_id)
+        add_user(conn, common, username, role, party_id, person.clone())
     })
 }
 
@@ -137,6 +140,7 @@ fn add_user(
     username: &str,
     role: Role,
     party_id: Option<i64>,
+    person: Option<String>,
 ) -> Result<(), CliError> {
     let (secret, generated) = match std::env::var("REGISTRY_USER_PASSWORD") {
         Ok(p) if p.chars().count() >= 12 => (p, false),
@@ -152,6 +156,7 @@ fn add_user(
         role: role.as_str(),
         party_id,
         created_at: now,
+        person_id: person.as_deref(),
     };
     let row = db::write_tx(conn, |conn| {
         auth_routes::add_principal(conn, &new, "cli:user-add")

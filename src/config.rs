@@ -265,6 +265,9 @@ pub enum UserCommand {
         role: String,
         #[arg(long)]
         party_id: Option<i64>,
+        /// Operators: the natural person behind the account (maker-checker compares persons).
+        #[arg(long)]
+        person_id: Option<String>,
     },
 }
 

@@ -40,7 +40,7 @@ use crate::error::Problem;
         crate::proposals::routes::approve, crate::proposals::routes::reject,
         crate::collateral::pledges::apply, crate::collateral::pledges::list, crate::collateral::pledges::get_one,
         crate::collateral::pledges::accept, crate::collateral::pledges::withdraw, crate::collateral::pledges::release,
-        crate::collateral::pledges::renew, crate::collateral::pledges::amend, crate::collateral::pledges::rotate_code,
+        crate::collateral::pledges::renew, crate::collateral::pledges::amend, crate::collateral::pledges::rotate_code, crate::collateral::pledges::reset_code,
         crate::collateral::pledges::enforce, crate::collateral::pledges::dispose, crate::collateral::pledges::valuation,
         crate::collateral::pledges::sweep,
         crate::collateral::freezes::freeze, crate::collateral::freezes::lift, crate::collateral::freezes::list,

@@ -63,6 +63,7 @@ diesel::table! {
         disabled -> Bool,
         token_version -> BigInt,
         created_at -> Timestamp,
+        person_id -> Nullable<Text>,
     }
 }
 
@@ -163,6 +164,7 @@ diesel::table! {
         decision_reason -> Nullable<Text>,
         result -> Nullable<Text>,
         created_at -> Timestamp,
+        proposed_by_person -> Nullable<Text>,
     }
 }
 

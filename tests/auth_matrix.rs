@@ -101,7 +101,7 @@ fn fixture(srv: &Server) -> Fixture {
     let bank_x = user(&admin, "bank", Some(bx), "bank-x");
     let bank_y = user(&admin, "bank", Some(by), "bank-y");
     // A user the matrix may disable and revoke without touching the callers.
-    admin
+    srv.user_admin()
         .post(
             "/v1/users",
             &json!({"username": "victim", "password": "victim-password-long", "role": "enterprise", "party_id": a}),
@@ -603,7 +603,7 @@ fn normalize(s: &str) -> String {
 const EXPECTED: &str = r#"
 GET    /healthz                                         200 200 200 200 200 200 200 200 200 200 200 - - -
 GET    /readyz                                          200 200 200 200 200 200 200 200 200 200 200 - - -
-POST   /v1/api-clients                                  401 401 401 401 401 403 403 403 403 403 422 - - -
+POST   /v1/api-clients                                  401 401 401 401 401 403 403 403 403 403 403 - - -
 GET    /v1/auctions                                     401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/auctions                                     401 401 401 401 401 403 403 403 403 403 201 - - -
 GET    /v1/auctions/{id}                                401 401 401 401 401 200 200 200 200 200 200 404 404 404
@@ -636,14 +636,14 @@ GET    /v1/forest-rights                                401 401 401 401 401 200 
 POST   /v1/forest-rights                                401 401 401 401 401 403 403 403 403 403 409 - - -
 GET    /v1/forest-rights/{id}                           401 401 401 401 401 404 200 200 200 200 200 404 404 404
 POST   /v1/forest-rights/{id}/freezes                   401 401 401 401 401 403 403 403 403 403 201 403 403 404
-POST   /v1/forest-rights/{id}/freezes/{freeze_id}/lift  401 401 401 401 401 403 403 403 403 403 200 403 403 404
+POST   /v1/forest-rights/{id}/freezes/{freeze_id}/lift  401 401 401 401 401 403 403 403 403 403 202 403 403 404
 POST   /v1/forest-rights/{id}/holder-changes            401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/forest-rights/{id}/split                     401 401 401 401 401 403 403 403 403 403 409 403 403 404
 GET    /v1/holdings                                     401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/imports/{kind}                               401 401 401 401 401 403 403 403 403 403 415 403 403 404
 GET    /v1/judicial-freezes                             401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/judicial-freezes                             401 401 401 401 401 403 403 403 403 403 201 - - -
-POST   /v1/judicial-freezes/{id}/lift                   401 401 401 401 401 403 403 403 403 403 200 403 403 404
+POST   /v1/judicial-freezes/{id}/lift                   401 401 401 401 401 403 403 403 403 403 202 403 403 404
 GET    /v1/lender-products                              401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/lender-products                              401 401 401 401 401 403 403 403 403 403 201 - - -
 GET    /v1/listings                                     401 401 401 401 401 200 200 200 200 200 200 - - -
@@ -679,7 +679,8 @@ POST   /v1/pledges                                      401 401 401 401 401 404 
 GET    /v1/pledges/{id}                                 401 401 401 401 401 404 404 200 200 200 200 404 404 404
 POST   /v1/pledges/{id}/accept                          401 401 401 401 401 403 404 403 403 409 403 403 404 403
 POST   /v1/pledges/{id}/amend                           401 401 401 401 401 403 404 403 403 403 403 403 404 403
-POST   /v1/pledges/{id}/amendment-code                  401 401 401 401 401 403 404 403 403 200 403 403 404 403
+POST   /v1/pledges/{id}/amendment-code                  401 401 401 401 401 403 404 403 403 403 403 403 404 403
+POST   /v1/pledges/{id}/amendment-code/reset            401 401 401 401 401 403 403 403 403 403 202 403 403 404
 POST   /v1/pledges/{id}/dispose                         401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/pledges/{id}/enforce                         401 401 401 401 401 403 404 403 403 403 403 403 404 403
 POST   /v1/pledges/{id}/release                         401 401 401 401 401 403 404 403 403 403 403 403 404 403
@@ -704,18 +705,18 @@ POST   /v1/trades/{id}/payment                          401 401 401 401 401 403 
 GET    /v1/transfers                                    401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/transfers                                    401 401 401 401 401 404 403 403 201 403 403 - - -
 POST   /v1/transfers/forced                             401 401 401 401 401 403 403 403 403 403 202 - - -
-POST   /v1/transfers/registered                         401 401 401 401 401 403 403 403 403 403 201 - - -
+POST   /v1/transfers/registered                         401 401 401 401 401 403 403 403 403 403 202 - - -
 GET    /v1/transfers/{id}                               401 401 401 401 401 404 404 200 200 404 200 404 404 404
 POST   /v1/transfers/{id}/approve                       401 401 401 401 401 404 404 403 403 404 409 404 404 404
 POST   /v1/transfers/{id}/cancel                        401 401 401 401 401 404 404 403 200 404 403 404 404 404
 POST   /v1/transfers/{id}/confirm                       401 401 401 401 401 404 404 403 403 404 403 404 404 404
 POST   /v1/transfers/{id}/reject                        401 401 401 401 401 404 404 403 403 404 409 404 404 404
 GET    /v1/users                                        401 401 401 401 401 403 403 200 403 403 200 - - -
-POST   /v1/users                                        401 401 401 401 401 403 403 403 403 403 422 - - -
-POST   /v1/users/{id}/disable                           401 401 401 401 401 403 403 403 403 403 200 403 403 404
-POST   /v1/users/{id}/enable                            401 401 401 401 401 403 403 403 403 403 200 403 403 404
-POST   /v1/users/{id}/reset-password                    401 401 401 401 401 403 403 403 403 403 200 403 403 404
-POST   /v1/users/{id}/revoke-tokens                     401 401 401 401 401 403 403 403 403 403 200 403 403 404
+POST   /v1/users                                        401 401 401 401 401 403 403 403 403 403 403 - - -
+POST   /v1/users/{id}/disable                           401 401 401 401 401 403 403 403 403 403 403 403 403 403
+POST   /v1/users/{id}/enable                            401 401 401 401 401 403 403 403 403 403 403 403 403 403
+POST   /v1/users/{id}/reset-password                    401 401 401 401 401 403 403 403 403 403 403 403 403 403
+POST   /v1/users/{id}/revoke-tokens                     401 401 401 401 401 403 403 403 403 403 403 403 403 403
 GET    /v1/valuations                                   401 401 401 401 401 422 422 422 422 422 422 - - -
 GET    /v1/webhook-deliveries                           401 401 401 401 401 403 403 200 403 403 200 - - -
 GET    /v1/webhooks                                     401 401 401 401 401 403 200 403 403 200 403 - - -

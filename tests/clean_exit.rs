@@ -186,7 +186,8 @@ fn serve_finishes_a_request_in_flight_before_exiting(b: Backend) {
     let db = Db::fresh(b);
     for (round, sig) in ["INT", "TERM"].into_iter().enumerate() {
         let (mut child, base) = start(&db);
-        let admin = Api::new(&base).login("admin", ADMIN_PASSWORD);
+        // Parties are registered by an operator (the bootstrap admin administers accounts only).
+        let admin = common::operator(&Api::new(&base), common::OPERATOR);
         // Hold the lock a party registration needs, from outside the server.
         let mut blocker: Box<dyn FnMut(&str)> = match b {
             Backend::Postgres => {

@@ -444,14 +444,13 @@ fn disposal_pays_by_rank(b: Backend) {
         )
         .expect(200);
     let buyer = party(&w.admin, "enterprise", 9);
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{first}/dispose"),
-            &key(),
-            &json!({"proceeds": "300000.00", "buyer_party_id": buyer}),
-        )
-        .expect(200);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{first}/dispose"),
+        &key(),
+        &json!({"proceeds": "300000.00", "buyer_party_id": buyer}),
+    )
+    .expect(200);
     // Rank 1 is paid its claim, rank 2 up to its secured amount, the rest to the farmer.
     assert_eq!(r.body["paid_to_lender"], "151234.56");
     assert_eq!(r.body["paid_to_mortgagor"], "48765.44");
@@ -546,13 +545,13 @@ fn freeze_and_split(b: Backend) {
             .any(|e| e["kind"] == "judicial_freeze"),
         "the lender is told"
     );
-    w.admin
-        .post_key(
-            &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
 
     // A split must add up; the mortgage then burdens every part with its rank.
     let mut wrong = parts.clone();

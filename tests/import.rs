@@ -230,10 +230,21 @@ fn bulk_endpoint(b: Backend) {
     );
     assert!(items(&admin, "/v1/lots").is_empty());
 
-    let r = admin
+    // Lots are issued quantity: one operator proposes the file, another person approves it by
+    // uploading the same file; only then is it loaded.
+    let p = admin
         .raw(
             "POST",
             "/v1/imports/lots?skip_invalid=true",
+            "text/csv",
+            csv.clone().into_bytes(),
+        )
+        .expect(202);
+    assert!(items(&admin, "/v1/lots").is_empty());
+    let r = common::operator(&admin, common::SECOND_OPERATOR)
+        .raw(
+            "POST",
+            &format!("/v1/imports/lots?proposal={}", p.body["id"]),
             "text/csv",
             csv.into_bytes(),
         )

@@ -186,8 +186,8 @@ struct Replay {
     body: Value,
 }
 
-/// Sends `call`; returns the reply (for a forced transfer, the approval's, or the proposal's
-/// refusal).
+/// Sends `call`; returns the reply (for what takes two operators — forced and registered
+/// transfers, lifts, disposals — the approval's, or the proposal's refusal).
 fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) {
     let k = key();
     let mut replay = None;
@@ -243,7 +243,16 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) 
             if let Some(y) = years {
                 b["years"] = json!(y);
             }
-            post(&w.admin, "/v1/transfers/registered", &b)
+            // Two persons: the operator proposes, the checker approves (and it settles then).
+            let p = w.admin.post_key("/v1/transfers/registered", &key(), &b);
+            if !p.status.is_success() {
+                return (p, None);
+            }
+            post(
+                &w.checker,
+                &format!("/v1/proposals/{}/approve", p.body["id"]),
+                &json!({}),
+            )
         }
         Call::Confirm(t) => {
             let tr = &m.transfers[t];
@@ -324,11 +333,21 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) 
                 "court": "南平市延平区人民法院", "case_no": format!("(2026)闽0702执保{}号", w.next()),
                 "document_ref": "协助执行通知书"}),
         ),
-        Call::Lift(f) => post(
-            &w.admin,
-            &format!("/v1/judicial-freezes/{}/lift", m.freezes[f].sid),
-            &json!({"document_ref": "解除查封裁定书"}),
-        ),
+        Call::Lift(f) => {
+            let p = w.admin.post_key(
+                &format!("/v1/judicial-freezes/{}/lift", m.freezes[f].sid),
+                &key(),
+                &json!({"document_ref": "解除查封裁定书"}),
+            );
+            if !p.status.is_success() {
+                return (p, None);
+            }
+            post(
+                &w.checker,
+                &format!("/v1/proposals/{}/approve", p.body["id"]),
+                &json!({}),
+            )
+        }
         Call::List {
             party,
             lot,
@@ -386,10 +405,18 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) 
             if let Some(y) = years {
                 b["years"] = json!(y);
             }
-            post(
-                &w.admin,
+            let p = w.admin.post_key(
                 &format!("/v1/pledges/{}/dispose", m.pledges[p].sid),
+                &key(),
                 &b,
+            );
+            if !p.status.is_success() {
+                return (p, None);
+            }
+            post(
+                &w.checker,
+                &format!("/v1/proposals/{}/approve", p.body["id"]),
+                &json!({}),
             )
         }
         Call::Forced {

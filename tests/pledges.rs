@@ -331,14 +331,13 @@ fn bank_flow(backend: Backend) {
         "the claim leaked to another bank"
     );
     let buyer = party(&w.admin, "enterprise", 9);
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/pledges/{id}/dispose"),
-            &key(),
-            &json!({"buyer_party_id": buyer, "unit_price": "6300.1234", "years": 2}),
-        )
-        .expect(200);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/pledges/{id}/dispose"),
+        &key(),
+        &json!({"buyer_party_id": buyer, "unit_price": "6300.1234", "years": 2}),
+    )
+    .expect(200);
     // 60 t × 6,300.1234 × 2 years = 756,014.808 → 756,014.81.
     assert_eq!(r.body["proceeds"], "756014.81");
     assert_eq!(r.body["paid_to_lender"], "513345.67");
@@ -475,7 +474,7 @@ fn privacy_and_amendment_code(backend: Backend) {
         .banker1
         .post(
             &format!("/v1/pledges/{id}/amendment-code"),
-            &json!({"amendment_code": code}),
+            &json!({"current_code": code}),
         )
         .expect(200);
     let fresh = rotated.body["amendment_code"].as_str().unwrap().to_string();
@@ -749,13 +748,12 @@ fn lapse_and_judicial_freeze(backend: Backend) {
         .expect(200);
     assert_eq!(by_asset.body["encumbrances"].as_array().unwrap().len(), 1);
     assert_conserved(&w.admin, w.em);
-    w.admin
-        .post_key(
-            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
+    common::two_person(
+        &w.admin,
+        &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    );
     assert_eq!(available(&w.admin, w.a, w.em), d("485.2"));
     assert!(w
         .banker2

@@ -229,7 +229,12 @@ fn reset_forces_change(b: Backend) {
     banker
         .post(&format!("/v1/users/{id}/reset-password"), &json!({}))
         .expect(403);
-    let r = admin
+    // A password reset is user administration: the user administrator's, not an operator's.
+    admin
+        .post(&format!("/v1/users/{id}/reset-password"), &json!({}))
+        .expect(403);
+    let r = srv
+        .user_admin()
         .post(&format!("/v1/users/{id}/reset-password"), &json!({}))
         .expect(200);
     let one_time = r.body["one_time_password"].as_str().unwrap().to_string();
@@ -258,6 +263,7 @@ fn reset_forces_change(b: Backend) {
     )
     .expect(401);
     // An API client's secret is not reset this way.
+    let admin = srv.user_admin();
     let client = admin
         .post(
             "/v1/api-clients",

@@ -1,5 +1,6 @@
 //! Operator-registered transfers (`POST /v1/transfers/registered`): a transfer agreed off-registry
-//! settles in one transaction, with the same checks as a bilateral transfer, exactly once, and
+//! is proposed by one operator and settles in the approval's transaction when a second operator
+//! (another person) approves, with the same checks as a bilateral transfer, exactly once, and
 //! conserves every lot under concurrency.
 
 mod common;
@@ -46,20 +47,31 @@ fn registers_and_settles(b: Backend) {
         .expect(403);
 
     let k = key();
-    let t = admin
+    let p = admin
         .post_key("/v1/transfers/registered", &k, &body)
-        .expect(201);
-    assert_eq!(t.body["status"], "settled", "{}", t.body);
-    assert_eq!(t.body["kind"], "registered");
-    assert_eq!(t.body["amount"], "1260000.00");
+        .expect(202);
+    assert_eq!(p.body["kind"], "registered_transfer", "{}", p.body);
+    // Proposed only: nothing moved yet, and the proposer cannot approve.
+    assert_eq!(available(&admin, a, em), d("485.2"));
+    let pid = p.body["id"].as_i64().unwrap();
+    admin
+        .post_key(&format!("/v1/proposals/{pid}/approve"), &key(), &json!({}))
+        .expect(403);
+    let approved = checker
+        .post_key(&format!("/v1/proposals/{pid}/approve"), &key(), &json!({}))
+        .expect(200);
+    let t = &approved.body["result"];
+    assert_eq!(t["status"], "settled", "{}", approved.body);
+    assert_eq!(t["kind"], "registered");
+    assert_eq!(t["amount"], "1260000.00");
     assert_eq!(available(&admin, a, em), d("385.2"));
     assert_eq!(available(&admin, c, em), d("100"));
     assert_eq!(dec(&holding(&admin, c, em)["in_transfer"]), Decimal::ZERO);
-    // A retry returns the first answer and moves nothing again.
+    // A retry returns the first answer and proposes nothing again.
     let again = admin
         .post_key("/v1/transfers/registered", &k, &body)
-        .expect(201);
-    assert_eq!(again.body["id"], t.body["id"]);
+        .expect(202);
+    assert_eq!(again.body["id"], p.body["id"]);
     assert_eq!(available(&admin, a, em), d("385.2"));
 
     // The checks of a bilateral transfer.
@@ -114,23 +126,29 @@ fn concurrent_registrations_conserve(b: Backend) {
     // Spread each lot over the holders first.
     for &lot in &lots {
         for &h in &holders[1..] {
-            admin
-                .post_key(
-                    "/v1/transfers/registered",
-                    &key(),
-                    &json!({"lot_id": lot, "from_party_id": holders[0], "to_party_id": h, "quantity": "1000"}),
-                )
-                .expect(201);
+            common::two_person(
+                &admin,
+                "/v1/transfers/registered",
+                &key(),
+                &json!({"lot_id": lot, "from_party_id": holders[0], "to_party_id": h, "quantity": "1000"}),
+            );
         }
     }
     let token = admin.token.clone().unwrap();
+    let checker_token = checker.token.clone().unwrap();
     let base = srv.base.clone();
     let threads: Vec<_> = (0..16usize)
         .map(|c| {
-            let (holders, lots, token, base) =
-                (holders.clone(), lots.clone(), token.clone(), base.clone());
+            let (holders, lots, token, checker_token, base) = (
+                holders.clone(),
+                lots.clone(),
+                token.clone(),
+                checker_token.clone(),
+                base.clone(),
+            );
             std::thread::spawn(move || {
                 let op = Api::new(&base).with_token(&token);
+                let second = Api::new(&base).with_token(&checker_token);
                 let mut settled = Vec::new();
                 for n in 0..8usize {
                     let lot = lots[(c + n) % 2];
@@ -143,9 +161,23 @@ fn concurrent_registrations_conserve(b: Backend) {
                         &json!({"lot_id": lot, "from_party_id": holders[from], "to_party_id": holders[to], "quantity": q.to_string()}),
                     );
                     match r.status.as_u16() {
-                        201 => settled.push((lot, from, to, q)),
-                        409 => assert_eq!(r.code(), "insufficient_quantity"),
+                        202 => {}
+                        409 => {
+                            assert_eq!(r.code(), "insufficient_quantity");
+                            continue;
+                        }
                         s => panic!("unexpected {s}: {}", r.body),
+                    }
+                    let id = r.body["id"].as_i64().unwrap();
+                    let a = second.post_key(
+                        &format!("/v1/proposals/{id}/approve"),
+                        &format!("a-c{c}-n{n}"),
+                        &json!({}),
+                    );
+                    match a.status.as_u16() {
+                        200 => settled.push((lot, from, to, q)),
+                        409 => assert_eq!(a.code(), "insufficient_quantity"),
+                        s => panic!("unexpected {s}: {}", a.body),
                     }
                 }
                 settled

@@ -174,14 +174,13 @@ fn a_freeze_reaches_pledged_quantity(backend: Backend) {
             &json!({"amendment_code": code, "principal": "1000000.00", "interest": "0", "costs": "0"}),
         )
         .expect(200);
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/pledges/{id}/dispose"),
-            &key(),
-            &json!({"buyer_party_id": w.b, "unit_price": "6300", "years": 4}),
-        )
-        .expect(409);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/pledges/{id}/dispose"),
+        &key(),
+        &json!({"buyer_party_id": w.b, "unit_price": "6300", "years": 4}),
+    )
+    .expect(409);
     assert_eq!(r.code(), "frozen_by_court");
     w.ent_a
         .post_key(
@@ -230,21 +229,21 @@ fn a_freeze_reaches_pledged_quantity(backend: Backend) {
         .any(|e| e["kind"] == "judicial_freeze"));
 
     // The lifting order frees it: the pledge's disposal then proceeds.
-    w.admin
-        .post_key(
-            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
     assert_eq!(buckets(&w), (d("85.2"), d("400"), d("0")));
-    w.admin
-        .post_key(
-            &format!("/v1/pledges/{id}/dispose"),
-            &key(),
-            &json!({"buyer_party_id": w.b, "unit_price": "6300", "years": 4}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/pledges/{id}/dispose"),
+        &key(),
+        &json!({"buyer_party_id": w.b, "unit_price": "6300", "years": 4}),
+    )
+    .expect(200);
     assert_all_conserved(&w.admin);
 }
 
@@ -281,14 +280,14 @@ fn a_court_transfer_takes_the_frozen_quantity(backend: Backend) {
         .unwrap()
         .is_empty());
     assert_eq!(
-        w.admin
-            .post_key(
-                &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-                &key(),
-                &json!({"document_ref": "x"})
-            )
-            .expect(409)
-            .code(),
+        common::two_person_reply(
+            &w.admin,
+            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+            &key(),
+            &json!({"document_ref": "x"})
+        )
+        .expect(409)
+        .code(),
         "freeze_lifted"
     );
     assert_all_conserved(&w.admin);
@@ -829,13 +828,13 @@ fn a_lapse_under_a_freeze_stays_frozen(backend: Backend) {
     assert_eq!(s.body["lapsed"], json!([id]));
     assert_eq!(buckets(&w), (d("0"), d("0"), d("485.2")));
     assert_all_conserved(&w.admin);
-    w.admin
-        .post_key(
-            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
     assert_eq!(buckets(&w), (d("100"), d("0"), d("385.2")));
     assert_all_conserved(&w.admin);
 }
@@ -1132,14 +1131,13 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
         .body;
     assert_eq!(v["freezes"][0]["court"], "顺昌县人民法院");
     assert_eq!(v["freezes"][0]["kind"], "judicial_freeze");
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{m}/dispose"),
-            &key(),
-            &json!({"proceeds": "300000.00", "buyer_party_id": w.buyer}),
-        )
-        .expect(409);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m}/dispose"),
+        &key(),
+        &json!({"proceeds": "300000.00", "buyer_party_id": w.buyer}),
+    )
+    .expect(409);
     assert_eq!(r.code(), "parcel_frozen");
     let mv = w
         .banker1
@@ -1147,20 +1145,20 @@ fn a_frozen_parcel_is_not_disposed_of(b: Backend) {
         .expect(200)
         .body;
     assert_eq!(mv["status"], "enforcing");
-    w.admin
-        .post_key(
-            &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
-    w.admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{m}/dispose"),
-            &key(),
-            &json!({"proceeds": "300000.00", "buyer_party_id": w.buyer}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m}/dispose"),
+        &key(),
+        &json!({"proceeds": "300000.00", "buyer_party_id": w.buyer}),
+    )
+    .expect(200);
     let _ = (w.bank2, &w.banker2);
 }
 
@@ -1178,28 +1176,30 @@ fn each_parcel_pays_its_own_mortgages(b: Backend) {
     let body = json!({"proceeds": "500000.00", "buyer_party_id": w.buyer,
         "parcel_proceeds": [{"parcel_id": pa, "proceeds": "400000.00"}, {"parcel_id": pb, "proceeds": "100000.00"}]});
     // Several parcels: the sale states each parcel's proceeds, adding up to the whole.
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{m2}/dispose"),
-            &key(),
-            &json!({"proceeds": "500000.00", "buyer_party_id": w.buyer}),
-        )
-        .expect(422);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m2}/dispose"),
+        &key(),
+        &json!({"proceeds": "500000.00", "buyer_party_id": w.buyer}),
+    )
+    .expect(422);
     assert_eq!(r.code(), "parcel_proceeds_required");
     let mut wrong = body.clone();
     wrong["parcel_proceeds"][1]["proceeds"] = json!("100000.01");
-    w.admin
-        .post_key(
-            &format!("/v1/forest-mortgages/{m2}/dispose"),
-            &key(),
-            &wrong,
-        )
-        .expect(422);
-    let r = w
-        .admin
-        .post_key(&format!("/v1/forest-mortgages/{m2}/dispose"), &key(), &body)
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m2}/dispose"),
+        &key(),
+        &wrong,
+    )
+    .expect(422);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-mortgages/{m2}/dispose"),
+        &key(),
+        &body,
+    )
+    .expect(200);
     assert_eq!(r.body["paid_to_lender"], "300000.00");
     assert_eq!(r.body["paid_to_mortgagor"], "100000.00");
     let v1 = w
@@ -1241,7 +1241,7 @@ fn official_registration_ranks_once_confirmed(b: Backend) {
         .expect(200)
         .body;
     assert_eq!(e["status"], "pending_confirmation");
-    assert_eq!(e["official_entered_by"], "operator:admin");
+    assert_eq!(e["official_entered_by"], "operator:op-admin");
     assert!(e["parcels"][0]["rank"].is_null());
     // One certificate number registers one mortgage.
     let r = enter_official(&w.banker2, m2, 1, "2027-01-12T09:00:00Z").expect(409);
@@ -1253,6 +1253,18 @@ fn official_registration_ranks_once_confirmed(b: Backend) {
         )
     };
     assert_eq!(confirm(&w.admin, m1).expect(403).code(), "maker_checker");
+    // Nor can another account of the same person (maker-checker compares persons).
+    let twin_password = "op-admin-twin-password-long";
+    w.admin
+        .login("admin", common::ADMIN_PASSWORD)
+        .post(
+            "/v1/users",
+            &json!({"username": "op-admin-twin", "password": twin_password, "role": "operator",
+                "person_id": format!("P-{}", common::OPERATOR.to_uppercase())}),
+        )
+        .expect(201);
+    let twin = w.admin.login("op-admin-twin", twin_password);
+    assert_eq!(confirm(&twin, m1).expect(403).code(), "maker_checker");
 
     // The second bank enters an earlier official time: it waits, unranked, for an operator.
     let e = enter_official(&w.banker2, m2, 2, "2027-01-05T09:00:00Z")

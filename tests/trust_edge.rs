@@ -650,7 +650,10 @@ fn secrets_shown_once_are_declared(backend: Backend) {
     );
     let rotated = l
         .banker
-        .post(&format!("/v1/pledges/{id}/amendment-code"), &json!({}))
+        .post(
+            &format!("/v1/pledges/{id}/amendment-code"),
+            &json!({"current_code": code}),
+        )
         .expect(200);
     assert_ne!(rotated.body["amendment_code"].as_str().unwrap(), code);
     let hook = l
@@ -659,7 +662,8 @@ fn secrets_shown_once_are_declared(backend: Backend) {
     assert_eq!(hook.status.as_u16(), 201, "{}", hook.body);
     assert!(hook.body["secret"].is_string());
     let client = l
-        .admin
+        .srv
+        .user_admin()
         .post(
             "/v1/api-clients",
             &json!({"role": "bank", "party_id": l.bank}),

@@ -118,7 +118,7 @@ fn forest_court_orders_and_holder_changes_need_a_key(backend: Backend) {
     let path = format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]);
     let r = w.admin.post(&path, &lift).expect(400);
     assert_eq!(r.code(), "idempotency_key_required");
-    w.admin.post_key(&path, &key(), &lift).expect(200);
+    common::two_person_reply(&w.admin, &path, &key(), &lift).expect(200);
     let change = json!({"new_holder_party_id": w.b, "document_ref": "流转合同 1"});
     let path = format!("/v1/forest-rights/{p}/holder-changes");
     let r = w.admin.post(&path, &change).expect(400);

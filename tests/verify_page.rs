@@ -425,13 +425,13 @@ fn bank_search_and_certificate(b: Backend) {
     let users = admin.get("/v1/users?limit=500").expect(200);
     let banker2_id = users.body["items"]
         .as_array()
-        .or(users.body.as_array())
         .unwrap()
         .iter()
         .find(|u| u["username"] == "banker2")
         .unwrap()["id"]
         .clone();
-    admin
+    common::Api::new(&admin.base)
+        .login("admin", common::ADMIN_PASSWORD)
         .post(&format!("/v1/users/{banker2_id}/disable"), &json!({}))
         .expect(200);
     assert_eq!(eb.get(&format!("/verify/search?uscc={code_a}")).status, 401);

@@ -1,5 +1,5 @@
-//! Start: the keys (from their files) and, on an empty database, the `admin` operator. Runs
-//! under the bootstrap lock, so several processes starting together create each thing once.
+//! Start: the keys (from their files) and, on an empty database, the `admin` user administrator.
+//! Runs under the bootstrap lock, so several processes starting together create each thing once.
 
 use diesel::prelude::*;
 
@@ -93,9 +93,10 @@ fn ensure_admin(
             kind: "user",
             username: "admin",
             secret_hash: &hash,
-            role: "operator",
+            role: "user_admin",
             party_id: None,
             created_at: now,
+            person_id: None,
         },
     )?;
     Ok(generated)

@@ -25,8 +25,12 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Exchange staff: issue, approve, oversee.
+    /// Exchange staff: issue, approve, oversee. Every operator account names the natural person
+    /// behind it, and maker-checker needs two different persons.
     Operator,
+    /// Administers accounts (users, API clients, disabling, roles) and nothing else: it cannot
+    /// operate the registry or decide proposals, and operators cannot create accounts.
+    UserAdmin,
     /// An enterprise (or individual) holding rights.
     Enterprise,
     /// A lender.
@@ -39,6 +43,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Operator => "operator",
+            Role::UserAdmin => "user_admin",
             Role::Enterprise => "enterprise",
             Role::Bank => "bank",
             Role::Regulator => "regulator",
@@ -55,11 +60,12 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "operator" => Ok(Role::Operator),
+            "user_admin" => Ok(Role::UserAdmin),
             "enterprise" => Ok(Role::Enterprise),
             "bank" => Ok(Role::Bank),
             "regulator" => Ok(Role::Regulator),
             other => Err(format!(
-                "unknown role `{other}` (operator, enterprise, bank, regulator)"
+                "unknown role `{other}` (operator, user_admin, enterprise, bank, regulator)"
             )),
         }
     }
@@ -73,6 +79,8 @@ pub struct Principal {
     pub username: String,
     pub role: Role,
     pub party_id: Option<i64>,
+    /// The natural person behind an operator account (maker-checker compares persons).
+    pub person_id: Option<String>,
 }
 
 impl Principal {
@@ -136,6 +144,7 @@ pub async fn principal_from_token(state: &AppState, token: &str) -> Result<Princ
             username: p.username,
             role: p.role.parse().map_err(ApiError::internal)?,
             party_id: p.party_id,
+            person_id: p.person_id,
         }),
         _ => Err(ApiError::unauthorized("the token has been revoked")),
     }

@@ -136,6 +136,8 @@ pub struct PrincipalView {
     pub username: String,
     pub role: Role,
     pub party_id: Option<i64>,
+    /// Operators: the natural person behind the account.
+    pub person_id: Option<String>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -148,6 +150,7 @@ impl From<PrincipalRow> for PrincipalView {
             username: r.username,
             role: r.role.parse().unwrap_or(Role::Regulator),
             party_id: r.party_id,
+            person_id: r.person_id,
             disabled: r.disabled,
             created_at: r.created_at.and_utc(),
         }
@@ -164,6 +167,11 @@ pub struct NewUser {
     pub role: Role,
     /// Required for enterprise and bank users.
     pub party_id: Option<i64>,
+    /// Required for operators, refused for other roles: the natural person behind the account
+    /// (a staff number or similar, one per person). Two accounts of one person never make and
+    /// check the same proposal.
+    #[serde(default)]
+    pub person_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -172,6 +180,29 @@ pub struct NewUser {
 pub struct NewClient {
     pub role: Role,
     pub party_id: i64,
+}
+
+/// The person identifier in one form (trimmed, upper case), so that `e1001` and ` E1001` are one
+/// person; 1–64 characters.
+pub fn person_form(person: &str) -> Option<String> {
+    let p = person.trim().to_uppercase();
+    (!p.is_empty() && p.chars().count() <= 64 && !p.chars().any(char::is_control)).then_some(p)
+}
+
+/// An operator account names its person; no other account does.
+fn check_person(role: Role, person: Option<&str>) -> ApiResult<()> {
+    match (role, person) {
+        (Role::Operator, Some(p)) if person_form(p).as_deref() == Some(p) => Ok(()),
+        (Role::Operator, _) => Err(ApiError::invalid_field(
+            "person_id",
+            "an operator account names the natural person behind it (1–64 characters)",
+        )),
+        (_, None) => Ok(()),
+        (_, Some(_)) => Err(ApiError::invalid_field(
+            "person_id",
+            "only operator accounts name a person",
+        )),
+    }
 }
 
 /// Checks that a role and party fit together; shared by the API and `registry user add`.
@@ -188,6 +219,7 @@ pub fn check_binding(conn: &mut DbConn, role: Role, party_id: Option<i64>) -> Ap
         (Role::Bank, Some(p)) => p.kind == "bank",
         (Role::Enterprise | Role::Bank, None) => false,
         (Role::Operator, p) => p.as_ref().is_none_or(|p| p.kind == "exchange"),
+        (Role::UserAdmin, p) => p.is_none(),
         (Role::Regulator, p) => p.as_ref().is_none_or(|p| p.kind == "regulator"),
     };
     if fits {
@@ -214,6 +246,7 @@ pub fn add_principal(
         .parse()
         .map_err(|e: String| ApiError::invalid_field("role", e))?;
     check_binding(conn, role, new.party_id)?;
+    check_person(role, new.person_id)?;
     let row = store::insert(conn, new).map_err(|e| {
         if db::is_unique_violation(&e) {
             ApiError::conflict("username_taken", "this username is taken")
@@ -246,14 +279,15 @@ fn principal_audit(
             action,
             object_type: "principal",
             object_id: p.id.to_string(),
-            payload: json!({"username": p.username, "role": p.role, "party_id": p.party_id, "disabled": p.disabled}),
+            payload: json!({"username": p.username, "role": p.role, "party_id": p.party_id, "person_id": p.person_id, "disabled": p.disabled}),
             at,
         },
     )?;
     Ok(())
 }
 
-#[utoipa::path(post, path = "/v1/users", tag = "auth", operation_id = "createUser", summary = "Create a user",
+#[utoipa::path(post, path = "/v1/users", tag = "auth", operation_id = "createUser", summary = "Create a user (user administrators only)",
+    description = "Only the `user_admin` role administers accounts; operators cannot create any. An operator account names its person (`person_id`).",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewUser, responses((status = 201, description = "Created", body = PrincipalView)))]
 #[post("/v1/users")]
@@ -263,7 +297,7 @@ async fn create_user(
     idem: IdemKey,
     body: ApiJson<NewUser>,
 ) -> ApiResult<HttpResponse> {
-    who.require(&[Role::Operator])?;
+    who.require(&[Role::UserAdmin])?;
     let b = body.value;
     let username = b.username.trim().to_string();
     if username.is_empty()
@@ -284,6 +318,11 @@ async fn create_user(
             "must be 12 to 256 characters",
         ));
     }
+    let person = b
+        .person_id
+        .as_deref()
+        .map(|p| person_form(p).unwrap_or_default());
+    check_person(b.role, person.as_deref())?;
     let cost = state.hash_cost;
     let secret = b.password.clone();
     let hash = hashing::run(move || password::hash(&secret, cost))
@@ -305,6 +344,7 @@ async fn create_user(
                 role: b.role.as_str(),
                 party_id: b.party_id,
                 created_at: now,
+                person_id: person.as_deref(),
             };
             let row = add_principal(conn, &new, &actor)?;
             Outcome::of(&PrincipalView::from(row))
@@ -334,8 +374,15 @@ async fn create_client(
     idem: IdemKey,
     body: ApiJson<NewClient>,
 ) -> ApiResult<HttpResponse> {
-    who.require(&[Role::Operator])?;
+    who.require(&[Role::UserAdmin])?;
     let b = body.value;
+    if matches!(b.role, Role::Operator | Role::UserAdmin) {
+        // An API client is a system, not a person: it could never stand for one side of maker-checker.
+        return Err(ApiError::invalid_field(
+            "role",
+            "API clients are for banks', enterprises' and regulators' systems",
+        ));
+    }
     let client_id = format!("cli_{}", password::random_secret(16).to_lowercase());
     let secret = password::random_secret(40);
     let cost = state.hash_cost;
@@ -359,6 +406,7 @@ async fn create_client(
                 role: b.role.as_str(),
                 party_id: Some(b.party_id),
                 created_at: now,
+                person_id: None,
             };
             let row = add_principal(conn, &new, &actor)?;
             let mut out = Outcome::of(&PrincipalView::from(row))?;
@@ -380,7 +428,7 @@ async fn list_users(
 ) -> ApiResult<HttpResponse> {
     use crate::schema::principals as p;
     use diesel::prelude::*;
-    who.require(&[Role::Operator, Role::Regulator])?;
+    who.require(&[Role::UserAdmin, Role::Operator, Role::Regulator])?;
     let (after, limit) = page.resolve()?;
     let rows = state
         .db(move |conn| {
@@ -407,7 +455,7 @@ async fn change(
     id: i64,
     action: &'static str,
 ) -> ApiResult<HttpResponse> {
-    who.require(&[Role::Operator])?;
+    who.require(&[Role::UserAdmin])?;
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
     let row = state
         .db(move |conn| {
@@ -522,7 +570,7 @@ async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A password set by an operator, to hand to the user, who must change it at next login.
+/// A password set by the user administrator, to hand to the user, who must change it at next login.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PasswordReset {
     #[serde(flatten)]
@@ -544,8 +592,8 @@ async fn reset_password(
     who: Principal,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    // Whoever administers users today (operators) may reset a password.
-    who.require(&[Role::Operator])?;
+    // User administration, not business operation (segregation of duties).
+    who.require(&[Role::UserAdmin])?;
     let id = id.into_inner();
     let one_time = password::random_secret(20);
     let cost = state.hash_cost;

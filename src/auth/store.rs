@@ -18,6 +18,7 @@ pub struct PrincipalRow {
     pub disabled: bool,
     pub token_version: i64,
     pub created_at: NaiveDateTime,
+    pub person_id: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -29,6 +30,7 @@ pub struct NewPrincipal<'a> {
     pub role: &'a str,
     pub party_id: Option<i64>,
     pub created_at: NaiveDateTime,
+    pub person_id: Option<&'a str>,
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<PrincipalRow>> {

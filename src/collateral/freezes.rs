@@ -909,17 +909,25 @@ async fn freeze(
     .await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LiftFreeze {
     /// The later order that lifts the freeze.
     pub document_ref: String,
 }
 
+/// What a freeze-lift proposal stores.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct LiftProposal {
+    pub freeze_id: i64,
+    pub document_ref: String,
+}
+
 #[utoipa::path(post, path = "/v1/judicial-freezes/{id}/lift", tag = "pledges", operation_id = "liftJudicialFreeze",
-    summary = "Record the order that lifts a freeze; the quantity is available again",
-    params(("id" = i64, Path, description = "Freeze id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
-    request_body = LiftFreeze, responses((status = 200, description = "Lifted", body = FreezeView)))]
+    summary = "Propose recording the order that lifts a freeze; once a second operator approves, the quantity is available again",
+    params(("id" = i64, Path, description = "Freeze id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity once approved")),
+    request_body = LiftFreeze, responses((status = 202, description = "Proposed", body = crate::proposals::ProposalView),
+        (status = 409, description = "freeze_lifted", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/judicial-freezes/{id}/lift")]
 async fn lift(
     state: web::Data<AppState>,
@@ -933,67 +941,99 @@ async fn lift(
     if doc.is_empty() {
         return Err(ApiError::invalid_field("document_ref", "required"));
     }
-    let (id, actor, now) = (
-        id.into_inner(),
-        who.actor(),
-        db::now_micros(state.clock.now()),
-    );
+    let (id, now) = (id.into_inner(), db::now_micros(state.clock.now()));
+    let w = who.clone();
     idempotency::run(
         &state,
         &who,
         idem,
         &body.body_hash,
         KeyPolicy::Required,
-        StatusCode::OK,
+        StatusCode::ACCEPTED,
         move |conn| {
-            let lot_id: i64 = jf::table
+            let status: String = jf::table
                 .find(id)
-                .select(jf::lot_id)
+                .select(jf::status)
                 .first(conn)
                 .optional()?
                 .ok_or_else(|| ApiError::not_found("freeze"))?;
-            let lot = rights::lock_lot(conn, lot_id)?;
-            let n = diesel::update(
-                jf::table
-                    .filter(jf::id.eq(id))
-                    .filter(jf::status.eq("active")),
-            )
-            .set((
-                jf::status.eq("lifted"),
-                jf::lift_document_ref.eq(&doc),
-                jf::lifted_by.eq(&actor),
-                jf::lifted_at.eq(now),
-            ))
-            .execute(conn)?;
-            if n != 1 {
+            if status != "active" {
                 return Err(ApiError::conflict(
                     "freeze_lifted",
                     "this freeze is already lifted",
                 ));
             }
-            let f: FreezeRow = jf::table
-                .find(id)
-                .select(FreezeRow::as_select())
-                .first(conn)?;
-            // What it held in `frozen` is available again; what it rested on stays pledged.
-            court_move(
+            let asked = LiftProposal {
+                freeze_id: id,
+                document_ref: doc,
+            };
+            let row = crate::proposals::propose(
                 conn,
-                &lot,
-                Side::holder(f.party_id, Bucket::Frozen),
-                Side::holder(f.party_id, Bucket::Available),
-                f.in_frozen(),
-                "judicial_unfreeze",
-                format!("freeze:{id}"),
-                &actor,
-                now,
+                crate::proposals::ProposalKind::FreezeLift,
+                &asked,
                 None,
+                &w,
+                now,
             )?;
-            audit(conn, &f, "freeze.lifted", &actor, now)?;
-            notify_lenders(conn, &f, "judicial_freeze.lifted", now)?;
-            Outcome::of(&FreezeView::from(f))
+            Outcome::of(&crate::proposals::ProposalView::from(row))
         },
     )
     .await
+}
+
+/// Carries out an approved lift: what the freeze held in `frozen` is available again.
+pub fn execute_lift(
+    conn: &mut DbConn,
+    r: &LiftProposal,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let (id, doc) = (r.freeze_id, &r.document_ref);
+    let lot_id: i64 = jf::table
+        .find(id)
+        .select(jf::lot_id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("freeze"))?;
+    let lot = rights::lock_lot(conn, lot_id)?;
+    let n = diesel::update(
+        jf::table
+            .filter(jf::id.eq(id))
+            .filter(jf::status.eq("active")),
+    )
+    .set((
+        jf::status.eq("lifted"),
+        jf::lift_document_ref.eq(doc),
+        jf::lifted_by.eq(actor),
+        jf::lifted_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n != 1 {
+        return Err(ApiError::conflict(
+            "freeze_lifted",
+            "this freeze is already lifted",
+        ));
+    }
+    let f: FreezeRow = jf::table
+        .find(id)
+        .select(FreezeRow::as_select())
+        .first(conn)?;
+    // What it held in `frozen` is available again; what it rested on stays pledged.
+    court_move(
+        conn,
+        &lot,
+        Side::holder(f.party_id, Bucket::Frozen),
+        Side::holder(f.party_id, Bucket::Available),
+        f.in_frozen(),
+        "judicial_unfreeze",
+        format!("freeze:{id}"),
+        actor,
+        now,
+        None,
+    )?;
+    audit(conn, &f, "freeze.lifted", actor, now)?;
+    notify_lenders(conn, &f, "judicial_freeze.lifted", now)?;
+    serde_json::to_value(FreezeView::from(f)).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

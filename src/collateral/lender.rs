@@ -389,6 +389,7 @@ fn may_search(
 ) -> ApiResult<Option<PartyRow>> {
     match who.role {
         Role::Bank | Role::Operator | Role::Regulator => Ok(None),
+        Role::UserAdmin => Err(ApiError::forbidden("the user_admin role may not do this")),
         Role::Enterprise => {
             let own = who
                 .party_id

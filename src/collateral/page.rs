@@ -391,6 +391,7 @@ async fn session(req: &HttpRequest, state: &AppState) -> Option<Session> {
             username: row.username,
             role,
             party_id: row.party_id,
+            person_id: row.person_id,
         },
     })
 }

@@ -18,6 +18,7 @@ use crate::kernel::amount::{money_to_fen, price_to_stored, trade_amount_fen, Dec
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials::{self, Owner, Range};
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(renew)
         .service(amend)
         .service(rotate_code)
+        .service(reset_code)
         .service(enforce)
         .service(dispose)
         .service(valuation)
@@ -844,18 +846,36 @@ async fn amend(
     .await
 }
 
+/// Replacing the amendment code.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_code": "K7PQ2M9XW4RT8HZN"}))]
+pub struct RotateCode {
+    /// The code in force. Omitted only after an approved operator-assisted reset
+    /// (`POST /v1/pledges/{id}/amendment-code/reset`), which voids the old code.
+    pub current_code: Option<String>,
+}
+
+/// Marks a pledge whose code an approved reset voided: no code hashes to this form, so nothing
+/// matches it until the lender sets a new code.
+const RESET_MARK: &str = "reset:";
+
 #[utoipa::path(post, path = "/v1/pledges/{id}/amendment-code", tag = "pledges", operation_id = "rotateAmendmentCode",
     summary = "The lender replaces the amendment code; the new one is shown once",
-    description = "Needs only the lender's own login, not the old code: a lender whose acceptance response was lost (a replay omits the code) gets a working code this way. Every rotation is an entry in the pledge's history.",
+    description = "Needs the lender's login and the code in force (R7): a login alone does not replace it. A lender that lost the code asks the exchange for a reset on a documented request; once two operators approved it (`POST /v1/pledges/{id}/amendment-code/reset`), the lender's login sets a new code without the old one, once. Every rotation and reset is an entry in the pledge's history.",
     params(("id" = i64, Path, description = "Pledge id")),
-    responses((status = 200, description = "The pledge, with `amendment_code` this once", body = PledgeAccepted)))]
+    request_body = RotateCode,
+    responses((status = 200, description = "The pledge, with `amendment_code` this once", body = PledgeAccepted),
+        (status = 403, description = "amendment_code_invalid: the current code is missing or wrong", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges/{id}/amendment-code")]
 async fn rotate_code(
     state: web::Data<AppState>,
     who: Principal,
     id: web::Path<i64>,
+    body: ApiJson<RotateCode>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank])?;
+    let current = body.value.current_code;
     let (id, actor, now) = (
         id.into_inner(),
         who.actor(),
@@ -867,7 +887,15 @@ async fn rotate_code(
             db::write_tx(conn, |conn| {
                 let (p, _) = lock(conn, &who, id)?;
                 require_lender(&who, &p)?;
-
+                let after_reset = p
+                    .amendment_code_hash
+                    .as_deref()
+                    .is_some_and(|h| h.starts_with(RESET_MARK));
+                match current.as_deref() {
+                    Some(code) => check_code(&p, code)?,
+                    None if after_reset => {}
+                    None => check_code(&p, "")?,
+                }
                 let fresh = random_code(16);
                 diesel::update(pl::table.find(id))
                     .set((
@@ -875,7 +903,14 @@ async fn rotate_code(
                         pl::updated_at.eq(now),
                     ))
                     .execute(conn)?;
-                add_entry(conn, &p, "code_rotated", json!({}), &actor, now)?;
+                add_entry(
+                    conn,
+                    &p,
+                    "code_rotated",
+                    json!({"after_reset": after_reset && current.is_none()}),
+                    &actor,
+                    now,
+                )?;
                 let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
                 Ok(PledgeAccepted {
                     pledge: view(conn, p)?,
@@ -885,6 +920,113 @@ async fn rotate_code(
         })
         .await?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// The lender's documented request to reset a lost amendment code.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "the officer holding the code left the bank", "document_ref": "兴业银行南平分行函〔2026〕12号"}))]
+pub struct ResetCode {
+    pub reason: String,
+    /// The lender's written request.
+    pub document_ref: String,
+}
+
+/// What an amendment-code reset proposal stores.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CodeResetProposal {
+    pub pledge_id: i64,
+    pub request: ResetCode,
+}
+
+#[utoipa::path(post, path = "/v1/pledges/{id}/amendment-code/reset", tag = "pledges", operation_id = "proposeAmendmentCodeReset",
+    summary = "An operator proposes resetting a lost amendment code on the lender's documented request; a second operator approves",
+    description = "The approval voids the code in force; the lender's login then sets a new one (`POST /v1/pledges/{id}/amendment-code` without `current_code`), once. Reason and document are kept in the proposal, the pledge's history and the audit trail.",
+    params(("id" = i64, Path, description = "Pledge id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = ResetCode, responses((status = 202, description = "Proposed", body = ProposalView)))]
+#[post("/v1/pledges/{id}/amendment-code/reset")]
+async fn reset_code(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<ResetCode>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let r = body.value;
+    let request = ResetCode {
+        reason: r.reason.trim().to_string(),
+        document_ref: r.document_ref.trim().to_string(),
+    };
+    if request.reason.is_empty() {
+        return Err(ApiError::invalid_field("reason", "required"));
+    }
+    if request.document_ref.is_empty() {
+        return Err(ApiError::invalid_field(
+            "document_ref",
+            "the lender's written request",
+        ));
+    }
+    let (id, now) = (id.into_inner(), db::now_micros(state.clock.now()));
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            let p = visible(conn, &w, id)?;
+            require_status(&p, &LIVE)?;
+            let asked = CodeResetProposal {
+                pledge_id: id,
+                request,
+            };
+            let row = proposals::propose(
+                conn,
+                ProposalKind::AmendmentCodeReset,
+                &asked,
+                None,
+                &w,
+                now,
+            )?;
+            Outcome::of(&ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+/// Carries out an approved reset: the code in force no longer works, and the lender may set a
+/// new one without it.
+pub fn execute_code_reset(
+    conn: &mut DbConn,
+    r: &CodeResetProposal,
+    proposal_id: i64,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let lot_id = find(conn, r.pledge_id)?
+        .ok_or_else(|| ApiError::not_found("pledge"))?
+        .lot_id;
+    rights::lock_lot(conn, lot_id)?;
+    let p = find(conn, r.pledge_id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
+    require_status(&p, &LIVE)?;
+    diesel::update(pl::table.find(p.id))
+        .set((
+            pl::amendment_code_hash.eq(format!("{RESET_MARK}{proposal_id}")),
+            pl::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    add_entry(
+        conn,
+        &p,
+        "code_reset",
+        json!({"proposal": proposal_id, "reason": r.request.reason, "document_ref": r.request.document_ref}),
+        actor,
+        now,
+    )?;
+    Ok(outcome(conn, p.id)?.body)
 }
 
 /// Default: the lender declares its outstanding claim (Civil Code art. 389).
@@ -969,7 +1111,7 @@ async fn enforce(
 }
 
 /// An operator-recorded sale of the pledged quantity (until the market module runs disposal).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"buyer_party_id": 7, "unit_price": "6300", "years": 4}))]
 pub struct Dispose {
@@ -981,10 +1123,18 @@ pub struct Dispose {
     pub years: Option<i32>,
 }
 
+/// What a disposal proposal stores: the pledge and the sale.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DisposalProposal {
+    pub pledge_id: i64,
+    pub sale: Dispose,
+}
+
 #[utoipa::path(post, path = "/v1/pledges/{id}/dispose", tag = "pledges", operation_id = "disposePledge",
-    summary = "An operator records the sale of an enforced pledge; proceeds pay the claim first, the rest to the pledgor",
+    summary = "An operator proposes the sale of an enforced pledge; a second operator approves and it happens then",
+    description = "The price and buyer are checked now and again at approval (`POST /v1/proposals/{id}/approve`, by another person); at approval the proceeds pay the claim first, the rest to the pledgor.",
     params(("id" = i64, Path, description = "Pledge id"), ("Idempotency-Key" = String, Header, description = "Required")),
-    request_body = Dispose, responses((status = 200, description = "Disposed", body = PledgeView),
+    request_body = Dispose, responses((status = 202, description = "Proposed", body = ProposalView),
         (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges/{id}/dispose")]
 async fn dispose(
@@ -996,7 +1146,7 @@ async fn dispose(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
     let r = body.value;
-    let price = price_to_stored(r.unit_price.0)
+    price_to_stored(r.unit_price.0)
         .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
     let (id, actor, now) = (
         id.into_inner(),
@@ -1010,70 +1160,99 @@ async fn dispose(
         idem,
         &body.body_hash,
         KeyPolicy::Required,
-        StatusCode::OK,
+        StatusCode::ACCEPTED,
         move |conn| {
-            let (p, lot) = lock(conn, &w, id)?;
-            require_status(&p, &["enforcing"])?;
-            let t = rights::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let years = lot.years_traded(&t, r.years, now.date())?.unwrap_or(1) as u32;
-            let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
-            if buyer
-                .as_ref()
-                .is_none_or(|b| b.kind == "bank" || b.kind == "regulator" || b.id == p.pledgor_id)
-            {
-                return Err(ApiError::invalid_field(
-                    "buyer_party_id",
-                    "a registered party other than the pledgor that may hold rights",
-                ));
-            }
-            // R4, the same check as every sale of an emission right.
-            let settings = crate::market::settings::load(conn)?;
-            let standing = crate::market::benchmarks::check_r4(
-                conn,
-                &settings,
-                &lot,
-                buyer.as_ref().map(|b| b.region_code.as_str()),
-                Some(price),
-                now.date(),
-            )?;
-            let proceeds = trade_amount_fen(p.quantity, price, years)
-                .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
-            let (paid, rest) = rules::split_proceeds(proceeds, &[p.claim_amount.unwrap_or(0)]);
-            let to_lender = paid.first().copied().unwrap_or(0);
-            unpledge(
-                conn,
-                &p,
-                &lot,
-                p.quantity,
-                Side::holder(r.buyer_party_id, Bucket::Available),
-                "pledge_disposal",
-                Some(Acquisition::of_purchase(standing)),
-                &actor,
-                now,
-            )?;
-            diesel::update(pl::table.find(id))
-                .set((
-                    pl::status.eq("disposed"),
-                    pl::proceeds.eq(proceeds),
-                    pl::paid_to_lender.eq(to_lender),
-                    pl::paid_to_pledgor.eq(rest),
-                    pl::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            add_entry(
-                conn,
-                &p,
-                "disposal",
-                json!({"buyer": r.buyer_party_id, "unit_price": price, "years": years,
-            "proceeds": proceeds, "paid_to_lender": to_lender, "paid_to_pledgor": rest}),
-                &actor,
-                now,
-            )?;
-            outcome(conn, id)
+            visible(conn, &w, id)?;
+            let asked = DisposalProposal {
+                pledge_id: id,
+                sale: r,
+            };
+            execute_disposal(conn, &asked, &actor, now, false)?;
+            let row = proposals::propose(conn, ProposalKind::Disposal, &asked, None, &w, now)?;
+            Outcome::of(&ProposalView::from(row))
         },
     )
     .await
+}
+
+/// Checks a disposal (price, buyer, R3 years, R4) and, when `carry_out`, sells: the pledged
+/// quantity goes to the buyer and the proceeds pay the claim first, the rest to the pledgor.
+pub fn execute_disposal(
+    conn: &mut DbConn,
+    d: &DisposalProposal,
+    actor: &str,
+    now: NaiveDateTime,
+    carry_out: bool,
+) -> ApiResult<serde_json::Value> {
+    let (id, r) = (d.pledge_id, &d.sale);
+    let price = price_to_stored(r.unit_price.0)
+        .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
+    let lot_id = find(conn, id)?
+        .ok_or_else(|| ApiError::not_found("pledge"))?
+        .lot_id;
+    let lot = rights::lock_lot(conn, lot_id)?;
+    let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
+    require_status(&p, &["enforcing"])?;
+    let t = rights::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    let years = lot.years_traded(&t, r.years, now.date())?.unwrap_or(1) as u32;
+    let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
+    if buyer
+        .as_ref()
+        .is_none_or(|b| b.kind == "bank" || b.kind == "regulator" || b.id == p.pledgor_id)
+    {
+        return Err(ApiError::invalid_field(
+            "buyer_party_id",
+            "a registered party other than the pledgor that may hold rights",
+        ));
+    }
+    // R4, the same check as every sale of an emission right.
+    let settings = crate::market::settings::load(conn)?;
+    let standing = crate::market::benchmarks::check_r4(
+        conn,
+        &settings,
+        &lot,
+        buyer.as_ref().map(|b| b.region_code.as_str()),
+        Some(price),
+        now.date(),
+    )?;
+    let proceeds = trade_amount_fen(p.quantity, price, years)
+        .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
+    if !carry_out {
+        return Ok(serde_json::Value::Null);
+    }
+    let (paid, rest) = rules::split_proceeds(proceeds, &[p.claim_amount.unwrap_or(0)]);
+    let to_lender = paid.first().copied().unwrap_or(0);
+    unpledge(
+        conn,
+        &p,
+        &lot,
+        p.quantity,
+        Side::holder(r.buyer_party_id, Bucket::Available),
+        "pledge_disposal",
+        Some(Acquisition::of_purchase(standing)),
+        actor,
+        now,
+    )?;
+    diesel::update(pl::table.find(id))
+        .set((
+            pl::status.eq("disposed"),
+            pl::proceeds.eq(proceeds),
+            pl::paid_to_lender.eq(to_lender),
+            pl::paid_to_pledgor.eq(rest),
+            pl::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    add_entry(
+        conn,
+        &p,
+        "disposal",
+        json!({"buyer": r.buyer_party_id, "unit_price": price, "years": years,
+    "proceeds": proceeds, "paid_to_lender": to_lender, "paid_to_pledgor": rest}),
+        actor,
+        now,
+    )?;
+    Ok(outcome(conn, id)?.body)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

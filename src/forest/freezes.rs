@@ -255,10 +255,18 @@ pub struct LiftParcelFreeze {
     pub document_ref: String,
 }
 
+/// What a parcel-freeze lift proposal stores.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ParcelLiftProposal {
+    pub parcel_id: i64,
+    pub freeze_id: i64,
+    pub document_ref: String,
+}
+
 #[utoipa::path(post, path = "/v1/forest-rights/{id}/freezes/{freeze_id}/lift", tag = "forest", operation_id = "liftParcelFreeze",
-    summary = "Record the order that lifts a parcel's freeze",
-    params(("id" = i64, Path, description = "Parcel id"), ("freeze_id" = i64, Path, description = "Freeze id"), ("Idempotency-Key" = String, Header, description = "Required: this lifts a court order")),
-    request_body = LiftParcelFreeze, responses((status = 200, description = "Lifted", body = ParcelFreezeView)))]
+    summary = "Propose recording the order that lifts a parcel's freeze; it is lifted once a second operator approves",
+    params(("id" = i64, Path, description = "Parcel id"), ("freeze_id" = i64, Path, description = "Freeze id"), ("Idempotency-Key" = String, Header, description = "Required: this lifts a court order once approved")),
+    request_body = LiftParcelFreeze, responses((status = 202, description = "Proposed", body = crate::proposals::ProposalView)))]
 #[post("/v1/forest-rights/{id}/freezes/{freeze_id}/lift")]
 async fn lift(
     state: web::Data<AppState>,
@@ -272,41 +280,70 @@ async fn lift(
     if doc.is_empty() {
         return Err(ApiError::invalid_field("document_ref", "required"));
     }
-    let ((id, freeze_id), actor, now) = (
-        path.into_inner(),
-        who.actor(),
-        db::now_micros(state.clock.now()),
-    );
+    let ((id, freeze_id), now) = (path.into_inner(), db::now_micros(state.clock.now()));
+    let w = who.clone();
     idempotency::run(
         &state,
         &who,
         idem,
         &body.body_hash,
         KeyPolicy::Required,
-        StatusCode::OK,
+        StatusCode::ACCEPTED,
         move |conn| {
-            let n = diesel::update(
-                pf::table
-                    .filter(pf::id.eq(freeze_id))
-                    .filter(pf::parcel_id.eq(id))
-                    .filter(pf::status.eq("active")),
-            )
-            .set((
-                pf::status.eq("lifted"),
-                pf::lift_document_ref.eq(&doc),
-                pf::lifted_at.eq(now),
-            ))
-            .execute(conn)?;
-            if n != 1 {
+            let active: i64 = pf::table
+                .filter(pf::id.eq(freeze_id))
+                .filter(pf::parcel_id.eq(id))
+                .filter(pf::status.eq("active"))
+                .count()
+                .get_result(conn)?;
+            if active != 1 {
                 return Err(ApiError::not_found("active freeze"));
             }
-            let f: ParcelFreezeRow = pf::table
-                .find(freeze_id)
-                .select(ParcelFreezeRow::as_select())
-                .first(conn)?;
-            notify(conn, &f, "judicial_freeze_lifted", &actor, now)?;
-            Outcome::of(&ParcelFreezeView::from(f))
+            let asked = ParcelLiftProposal {
+                parcel_id: id,
+                freeze_id,
+                document_ref: doc,
+            };
+            let row = crate::proposals::propose(
+                conn,
+                crate::proposals::ProposalKind::ParcelFreezeLift,
+                &asked,
+                None,
+                &w,
+                now,
+            )?;
+            Outcome::of(&crate::proposals::ProposalView::from(row))
         },
     )
     .await
+}
+
+/// Carries out an approved lift of a parcel's freeze.
+pub fn execute_lift(
+    conn: &mut DbConn,
+    r: &ParcelLiftProposal,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let n = diesel::update(
+        pf::table
+            .filter(pf::id.eq(r.freeze_id))
+            .filter(pf::parcel_id.eq(r.parcel_id))
+            .filter(pf::status.eq("active")),
+    )
+    .set((
+        pf::status.eq("lifted"),
+        pf::lift_document_ref.eq(&r.document_ref),
+        pf::lifted_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n != 1 {
+        return Err(ApiError::not_found("active freeze"));
+    }
+    let f: ParcelFreezeRow = pf::table
+        .find(r.freeze_id)
+        .select(ParcelFreezeRow::as_select())
+        .first(conn)?;
+    notify(conn, &f, "judicial_freeze_lifted", actor, now)?;
+    serde_json::to_value(ParcelFreezeView::from(f)).map_err(|e| ApiError::internal(e.to_string()))
 }

@@ -168,6 +168,11 @@ fn visible(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<MortgageRow
 /// re-reads the mortgage: changes of mortgages and holders on a parcel queue here.
 fn lock(conn: &mut DbConn, who: &Principal, id: i64, now: NaiveDateTime) -> ApiResult<MortgageRow> {
     visible(conn, who, id)?;
+    lock_parcels(conn, id, now)
+}
+
+/// [`lock`] without a caller to check (an approved proposal's effect).
+fn lock_parcels(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<MortgageRow> {
     let mut parcel_ids: Vec<i64> = fmp::table
         .filter(fmp::mortgage_id.eq(id))
         .select(fmp::parcel_id)
@@ -618,7 +623,8 @@ async fn decide_official(
     idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
         let m = lock(conn, &w, id, now)?;
         require_status(&m, &["pending_confirmation"])?;
-        if m.official_entered_by.as_deref() == Some(actor.as_str()) {
+        let entered_by = m.official_entered_by.clone().unwrap_or_default();
+        if crate::proposals::same_person_as(conn, &entered_by, &w)? {
             let mut e = ApiError::forbidden("maker-checker: the person who entered the official registration cannot also confirm or reject it");
             e.code = "maker_checker";
             return Err(e);
@@ -797,7 +803,7 @@ async fn enforce(
 }
 
 /// The exchange's sale of the mortgaged parcels (until the market module runs disposal).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"proceeds": "500000.00", "buyer_party_id": 9,
     "parcel_proceeds": [{"parcel_id": 1, "proceeds": "400000.00"}, {"parcel_id": 2, "proceeds": "100000.00"}]}))]
@@ -810,7 +816,7 @@ pub struct DisposeMortgage {
     pub parcel_proceeds: Option<Vec<ParcelProceeds>>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParcelProceeds {
     pub parcel_id: i64,
@@ -860,9 +866,10 @@ fn proceeds_by_parcel(
 }
 
 #[utoipa::path(post, path = "/v1/forest-mortgages/{id}/dispose", tag = "forest", operation_id = "disposeForestMortgage",
-    summary = "An operator records the sale: each parcel's proceeds pay the registered mortgages on that parcel by their ranks there, each up to its claim; the rest of each parcel to its holder",
+    summary = "An operator proposes the sale; once a second operator approves, each parcel's proceeds pay the registered mortgages on that parcel by their ranks there, each up to its claim; the rest of each parcel to its holder",
+    description = "Checked now and again at approval (`POST /v1/proposals/{id}/approve`, by another person); the sale happens at approval.",
     params(("id" = i64, Path, description = "Mortgage id"), ("Idempotency-Key" = String, Header, description = "Required")),
-    request_body = DisposeMortgage, responses((status = 200, description = "Disposed", body = MortgageView),
+    request_body = DisposeMortgage, responses((status = 202, description = "Proposed", body = crate::proposals::ProposalView),
         (status = 409, description = "parcel_frozen: a sold parcel is under a judicial freeze", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "parcel_proceeds_required", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/forest-mortgages/{id}/dispose")]
@@ -875,68 +882,139 @@ async fn dispose(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
     let r = body.value;
-    let proceeds = fen("proceeds", r.proceeds, true)?;
+    fen("proceeds", r.proceeds, true)?;
     let (id, actor, now) = (
         id.into_inner(),
         who.actor(),
         db::now_micros(state.clock.now()),
     );
     let w = who.clone();
-    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Required, StatusCode::OK, move |conn| {
-        let m = lock(conn, &w, id, now)?;
-        require_status(&m, &["enforcing"])?;
-        let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
-        if buyer.is_none_or(|b| b.kind == "bank" || b.kind == "regulator") {
-            return Err(ApiError::invalid_field("buyer_party_id", "a registered enterprise or individual"));
-        }
-        let parcels: Vec<i64> = fmp::table.filter(fmp::mortgage_id.eq(id)).select(fmp::parcel_id).order(fmp::parcel_id).load(conn)?;
-        let by_parcel = proceeds_by_parcel(&parcels, proceeds, r.parcel_proceeds.as_deref())?;
-        // Courts come first: no frozen parcel is sold until the freeze is lifted.
-        for (p, _) in mortgage_parcels(conn, id)? {
-            super::freezes::require_unfrozen(conn, &p)?;
-        }
-        // Each parcel with its own registered mortgages in its own rank order (R9, R14).
-        let mut sales = Vec::new();
-        let mut burdens: Vec<MortgageRow> = Vec::new();
-        for (p, parcel_proceeds) in &by_parcel {
-            let ranked = mortgages_on(conn, *p, &RANKED)?;
-            sales.push(rules::ParcelSale { parcel_id: *p, proceeds: *parcel_proceeds, ranked: ranked.iter().map(|b| b.id).collect() });
-            for b in ranked {
-                if !burdens.iter().any(|x| x.id == b.id) {
-                    burdens.push(b);
-                }
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            visible(conn, &w, id)?;
+            let asked = ForestDisposal {
+                mortgage_id: id,
+                sale: r,
+            };
+            execute_disposal(conn, &asked, &actor, now, false)?;
+            let row = crate::proposals::propose(
+                conn,
+                crate::proposals::ProposalKind::ForestDisposal,
+                &asked,
+                None,
+                &w,
+                now,
+            )?;
+            Outcome::of(&crate::proposals::ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+/// What a forest-mortgage disposal proposal stores.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ForestDisposal {
+    pub mortgage_id: i64,
+    pub sale: DisposeMortgage,
+}
+
+/// Checks a disposal (buyer, parcels' proceeds, no frozen parcel) and, when `carry_out`, sells.
+pub fn execute_disposal(
+    conn: &mut DbConn,
+    d: &ForestDisposal,
+    actor: &str,
+    now: NaiveDateTime,
+    carry_out: bool,
+) -> ApiResult<serde_json::Value> {
+    let (id, r) = (d.mortgage_id, &d.sale);
+    let proceeds = fen("proceeds", r.proceeds, true)?;
+    let m = lock_parcels(conn, id, now)?;
+    require_status(&m, &["enforcing"])?;
+    let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
+    if buyer.is_none_or(|b| b.kind == "bank" || b.kind == "regulator") {
+        return Err(ApiError::invalid_field(
+            "buyer_party_id",
+            "a registered enterprise or individual",
+        ));
+    }
+    let parcels: Vec<i64> = fmp::table
+        .filter(fmp::mortgage_id.eq(id))
+        .select(fmp::parcel_id)
+        .order(fmp::parcel_id)
+        .load(conn)?;
+    let by_parcel = proceeds_by_parcel(&parcels, proceeds, r.parcel_proceeds.as_deref())?;
+    // Courts come first: no frozen parcel is sold until the freeze is lifted.
+    for (p, _) in mortgage_parcels(conn, id)? {
+        super::freezes::require_unfrozen(conn, &p)?;
+    }
+    if !carry_out {
+        return Ok(serde_json::Value::Null);
+    }
+    // Each parcel with its own registered mortgages in its own rank order (R9, R14).
+    let mut sales = Vec::new();
+    let mut burdens: Vec<MortgageRow> = Vec::new();
+    for (p, parcel_proceeds) in &by_parcel {
+        let ranked = mortgages_on(conn, *p, &RANKED)?;
+        sales.push(rules::ParcelSale {
+            parcel_id: *p,
+            proceeds: *parcel_proceeds,
+            ranked: ranked.iter().map(|b| b.id).collect(),
+        });
+        for b in ranked {
+            if !burdens.iter().any(|x| x.id == b.id) {
+                burdens.push(b);
             }
         }
-        let claims: Vec<(i64, i64)> = burdens.iter().map(|b| (b.id, b.claim_amount.or(b.secured_amount).unwrap_or(0))).collect();
-        let paid = rules::waterfall(&sales, &claims);
-        let mut to_holders = Vec::new();
-        for (p, rest) in &paid.to_holders {
-            to_holders.push(json!({"parcel_id": p, "holders": super::holders(conn, *p)?, "amount": rest}));
-        }
-        let rest: i64 = paid.to_holders.iter().map(|(_, r)| *r).sum();
-        for b in &burdens {
-            let amount = paid.paid_to(b.id);
-            let from_parcels: Vec<_> = paid.payments.iter().filter(|x| x.mortgage_id == b.id)
-                .map(|x| json!({"parcel_id": x.parcel_id, "amount": x.amount})).collect();
-            let remainder = (b.id == id).then_some(rest);
-            diesel::update(fm::table.find(b.id))
-                .set((
-                    fm::status.eq("disposed"),
-                    fm::proceeds.eq(proceeds),
-                    fm::paid_to_lender.eq(amount),
-                    fm::paid_to_mortgagor.eq(remainder),
-                    fm::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            add_entry(conn, b, "disposal", json!({"proceeds": proceeds, "parcel_proceeds": by_parcel, "paid_to_lender": amount,
-                "paid_from_parcels": from_parcels, "to_holders": to_holders, "buyer": r.buyer_party_id}), &actor, now)?;
-        }
-        for p in &parcels {
-            super::set_holders(conn, *p, &[(r.buyer_party_id, 10_000)])?;
-        }
-        outcome(conn, id)
-    })
-    .await
+    }
+    let claims: Vec<(i64, i64)> = burdens
+        .iter()
+        .map(|b| (b.id, b.claim_amount.or(b.secured_amount).unwrap_or(0)))
+        .collect();
+    let paid = rules::waterfall(&sales, &claims);
+    let mut to_holders = Vec::new();
+    for (p, rest) in &paid.to_holders {
+        to_holders
+            .push(json!({"parcel_id": p, "holders": super::holders(conn, *p)?, "amount": rest}));
+    }
+    let rest: i64 = paid.to_holders.iter().map(|(_, r)| *r).sum();
+    for b in &burdens {
+        let amount = paid.paid_to(b.id);
+        let from_parcels: Vec<_> = paid
+            .payments
+            .iter()
+            .filter(|x| x.mortgage_id == b.id)
+            .map(|x| json!({"parcel_id": x.parcel_id, "amount": x.amount}))
+            .collect();
+        let remainder = (b.id == id).then_some(rest);
+        diesel::update(fm::table.find(b.id))
+            .set((
+                fm::status.eq("disposed"),
+                fm::proceeds.eq(proceeds),
+                fm::paid_to_lender.eq(amount),
+                fm::paid_to_mortgagor.eq(remainder),
+                fm::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        add_entry(
+            conn,
+            b,
+            "disposal",
+            json!({"proceeds": proceeds, "parcel_proceeds": by_parcel, "paid_to_lender": amount,
+            "paid_from_parcels": from_parcels, "to_holders": to_holders, "buyer": r.buyer_party_id}),
+            actor,
+            now,
+        )?;
+    }
+    for p in &parcels {
+        super::set_holders(conn, *p, &[(r.buyer_party_id, 10_000)])?;
+    }
+    Ok(outcome(conn, id)?.body)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -73,6 +73,8 @@ pub struct Options {
     /// Key of the ID-number HMAC (R15).
     pub id_key: Vec<u8>,
     pub at: NaiveDateTime,
+    /// Only validate (pass 1) and report; load nothing (a proposed lot import).
+    pub validate_only: bool,
 }
 
 /// One bad row: where and why.
@@ -464,7 +466,7 @@ pub fn run(
     progress.finish();
     report.bad_rows = std::mem::take(&mut bad.listed);
     report.bad_rows_truncated = bad.truncated;
-    if report.invalid > 0 && !opts.skip_invalid {
+    if (report.invalid > 0 && !opts.skip_invalid) || opts.validate_only {
         return Ok(report);
     }
     let to_load = report.rows - report.invalid - report.existing;
@@ -538,6 +540,7 @@ pub fn options(actor: String, source_name: String, id_key: Vec<u8>, skip_invalid
         source_name,
         id_key,
         at: db::now_micros(chrono::Utc::now()),
+        validate_only: false,
     }
 }
 

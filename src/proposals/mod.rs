@@ -1,6 +1,9 @@
-//! Maker-checker (docs/design.md §4): issuance, cancellation, forced transfers and benchmark prices
-//! take two different operators. One proposes (the request is validated and stored); another
-//! approves, and the effect runs in the approval's transaction. The proposer approving is a 403.
+//! Maker-checker (docs/design.md §4): issuance, cancellation, forced and registered transfers,
+//! benchmark prices, pledge disposal, lifting a judicial freeze, retirement on a holder's behalf,
+//! lot imports and amendment-code resets take two different operators. One proposes (the request
+//! is validated and stored); another approves, and the effect runs in the approval's transaction.
+//! "Different" means different natural persons: every operator account names its person, and an
+//! approval by any account of the proposer's person is a 403, as is the proposer's own.
 
 pub mod routes;
 
@@ -22,6 +25,14 @@ pub enum ProposalKind {
     Cancellation,
     ForcedTransfer,
     BenchmarkPrice,
+    RegisteredTransfer,
+    Disposal,
+    ForestDisposal,
+    FreezeLift,
+    ParcelFreezeLift,
+    Retirement,
+    LotImport,
+    AmendmentCodeReset,
 }
 
 impl ProposalKind {
@@ -31,6 +42,14 @@ impl ProposalKind {
             ProposalKind::Cancellation => "cancellation",
             ProposalKind::ForcedTransfer => "forced_transfer",
             ProposalKind::BenchmarkPrice => "benchmark_price",
+            ProposalKind::RegisteredTransfer => "registered_transfer",
+            ProposalKind::Disposal => "disposal",
+            ProposalKind::ForestDisposal => "forest_disposal",
+            ProposalKind::FreezeLift => "freeze_lift",
+            ProposalKind::ParcelFreezeLift => "parcel_freeze_lift",
+            ProposalKind::Retirement => "retirement",
+            ProposalKind::LotImport => "lot_import",
+            ProposalKind::AmendmentCodeReset => "amendment_code_reset",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -38,6 +57,14 @@ impl ProposalKind {
             "cancellation" => ProposalKind::Cancellation,
             "forced_transfer" => ProposalKind::ForcedTransfer,
             "benchmark_price" => ProposalKind::BenchmarkPrice,
+            "registered_transfer" => ProposalKind::RegisteredTransfer,
+            "disposal" => ProposalKind::Disposal,
+            "forest_disposal" => ProposalKind::ForestDisposal,
+            "freeze_lift" => ProposalKind::FreezeLift,
+            "parcel_freeze_lift" => ProposalKind::ParcelFreezeLift,
+            "retirement" => ProposalKind::Retirement,
+            "lot_import" => ProposalKind::LotImport,
+            "amendment_code_reset" => ProposalKind::AmendmentCodeReset,
             _ => ProposalKind::Issuance,
         }
     }
@@ -59,6 +86,7 @@ pub struct ProposalRow {
     pub decision_reason: Option<String>,
     pub result: Option<String>,
     pub created_at: NaiveDateTime,
+    pub proposed_by_person: Option<String>,
 }
 
 /// A proposal as the API shows it.
@@ -123,6 +151,7 @@ pub fn propose<T: Serialize>(
             p::proposed_by.eq(who.id),
             p::proposed_by_name.eq(who.actor()),
             p::created_at.eq(at),
+            p::proposed_by_person.eq(&who.person_id),
         ))
         .execute(conn)?;
     let row = p::table
@@ -156,6 +185,45 @@ pub fn pending_source(conn: &mut DbConn, source: &str) -> QueryResult<bool> {
     Ok(n > 0)
 }
 
+/// True when `who` may decide a proposal made by account `proposer` of person `proposer_person`:
+/// another account, and (when both name their person) another person. An operator account always
+/// names its person (older proposals were given their proposer's person by a migration).
+pub fn second_person(
+    proposer: i64,
+    proposer_person: Option<&str>,
+    checker: i64,
+    checker_person: Option<&str>,
+) -> bool {
+    proposer != checker
+        && match (proposer_person, checker_person) {
+            (Some(a), Some(b)) => a != b,
+            _ => true,
+        }
+}
+
+/// True when the principal recorded as `actor` (`role:username`, as [`Principal::actor`] writes
+/// it) is `who` or another operator account of `who`'s person: for maker-checker steps that
+/// record the maker by name rather than as a proposal.
+pub fn same_person_as(conn: &mut DbConn, actor: &str, who: &Principal) -> QueryResult<bool> {
+    if actor == who.actor() {
+        return Ok(true);
+    }
+    let (Some(name), Some(person)) = (actor.strip_prefix("operator:"), who.person_id.as_deref())
+    else {
+        return Ok(false);
+    };
+    let maker = crate::auth::store::find_by_username(conn, name)?;
+    Ok(maker.is_some_and(|m| m.role == "operator" && m.person_id.as_deref() == Some(person)))
+}
+
+fn maker_checker_refusal() -> ApiError {
+    let mut e = ApiError::forbidden(
+        "maker-checker: the person who proposed (under any of their accounts) cannot also decide",
+    );
+    e.code = "maker_checker";
+    e
+}
+
 /// Claims a pending proposal for a decision by `who`, inside the caller's transaction: the
 /// conditional UPDATE makes two concurrent approvals of one proposal impossible.
 pub fn decide(
@@ -166,6 +234,17 @@ pub fn decide(
     reason: Option<&str>,
     at: NaiveDateTime,
 ) -> ApiResult<ProposalRow> {
+    let before = find(conn, id)?.ok_or_else(|| ApiError::not_found("proposal"))?;
+    if before.status == "pending"
+        && !second_person(
+            before.proposed_by,
+            before.proposed_by_person.as_deref(),
+            who.id,
+            who.person_id.as_deref(),
+        )
+    {
+        return Err(maker_checker_refusal());
+    }
     let n = diesel::update(
         p::table
             .filter(p::id.eq(id))
@@ -188,10 +267,7 @@ pub fn decide(
                 format!("this proposal is already {}", row.status),
             )
         } else {
-            let mut e =
-                ApiError::forbidden("maker-checker: the operator who proposed cannot also decide");
-            e.code = "maker_checker";
-            e
+            maker_checker_refusal()
         });
     }
     Ok(row)
@@ -201,4 +277,18 @@ pub fn set_result(conn: &mut DbConn, id: i64, result: &Value) -> QueryResult<usi
     diesel::update(p::table.find(id))
         .set(p::result.eq(result.to_string()))
         .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::second_person;
+
+    #[test]
+    fn two_accounts_of_one_person_are_one_person() {
+        assert!(!second_person(1, Some("E1001"), 1, Some("E1001")));
+        assert!(!second_person(1, Some("E1001"), 2, Some("E1001")));
+        assert!(second_person(1, Some("E1001"), 2, Some("E1002")));
+        assert!(!second_person(1, None, 1, None));
+        assert!(second_person(1, None, 2, Some("E1002")));
+    }
 }

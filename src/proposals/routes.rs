@@ -132,16 +132,59 @@ fn execute(
             actor,
             at,
         ),
+        "registered_transfer" => crate::transfers::routes::execute_registered(
+            conn,
+            &payload(row)?,
+            &row.proposed_by_name,
+            actor,
+            at,
+            today,
+        ),
+        "disposal" => crate::collateral::pledges::execute_disposal(
+            conn,
+            &payload(row)?,
+            actor,
+            at,
+            true,
+        ),
+        "forest_disposal" => {
+            crate::forest::mortgages::execute_disposal(conn, &payload(row)?, actor, at, true)
+        }
+        "parcel_freeze_lift" => {
+            crate::forest::freezes::execute_lift(conn, &payload(row)?, actor, at)
+        }
+        "freeze_lift" => {
+            crate::collateral::freezes::execute_lift(conn, &payload(row)?, actor, at)
+        }
+        "retirement" => crate::rights::retirements::execute_on_behalf(
+            conn,
+            &payload(row)?,
+            actor,
+            at,
+            today,
+        ),
+        "amendment_code_reset" => crate::collateral::pledges::execute_code_reset(
+            conn,
+            &payload(row)?,
+            row.id,
+            actor,
+            at,
+        ),
+        // The checker proves they hold the proposed file by uploading it.
+        "lot_import" => Err(ApiError::conflict(
+            "approve_by_upload",
+            "a lot import is approved by uploading the same file: POST /v1/imports/lots?proposal={id}",
+        )),
         other => Err(ApiError::internal(format!("unknown proposal kind {other}"))),
     }
 }
 
 #[utoipa::path(post, path = "/v1/proposals/{id}/approve", tag = "proposals", operation_id = "approveProposal",
-    summary = "A second operator approves; the issuance, cancellation or forced transfer happens now",
+    summary = "A second operator (another person) approves; what was proposed happens now",
     params(("id" = i64, Path, description = "Proposal id"), ("Idempotency-Key" = String, Header, description = "Required: approval moves quantity")),
     responses((status = 200, description = "Approved, with its result", body = ProposalView),
         (status = 403, description = "maker_checker: the proposer cannot approve", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "proposal_decided", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "proposal_decided, approve_by_upload (a lot import)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/proposals/{id}/approve")]
 async fn approve(
     state: web::Data<AppState>,

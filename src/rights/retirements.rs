@@ -155,7 +155,7 @@ pub fn record(
 }
 
 /// Retire quantity from circulation (R5: with a reason; carbon retirements name the beneficiary).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"lot_id": 4, "quantity": "1000", "reason": "2025年度履约清缴", "beneficiary": "南平市某纸业有限公司", "compliance_year": 2025}))]
 pub struct Retire {
@@ -168,15 +168,18 @@ pub struct Retire {
     pub compliance_year: Option<i32>,
     /// Carbon-sink lots: exactly which serial ranges to retire, as [first, last] pairs.
     pub serials: Option<Vec<(i64, i64)>>,
-    /// Operators retiring on a holder's behalf name the holder; holders omit it.
+    /// Operators retiring on a holder's behalf name the holder; holders omit it. An operator's
+    /// retirement is a proposal that a second operator approves.
     pub party_id: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/v1/retirements", tag = "rights", operation_id = "retire",
     summary = "Retire quantity (注销/履约清缴)",
+    description = "A holder retires its own quantity at once (201). An operator retiring on a holder's behalf (naming `party_id`) proposes it (202): a second operator (another person) approves through `POST /v1/proposals/{id}/approve`, and the quantity is retired then.",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = Retire,
     responses((status = 201, description = "Retired", body = RetirementView),
+        (status = 202, description = "Proposed (an operator on a holder's behalf)", body = crate::proposals::ProposalView),
         (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/retirements")]
 async fn retire(
@@ -186,7 +189,7 @@ async fn retire(
     body: ApiJson<Retire>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Enterprise, Role::Operator])?;
-    let r = body.value;
+    let mut r = body.value;
     let party = match (who.role, r.party_id, who.party_id) {
         (Role::Operator, Some(p), _) => p,
         (Role::Operator, None, _) => {
@@ -196,6 +199,70 @@ async fn retire(
         (_, _, Some(own)) => own,
         (_, _, None) => return Err(ApiError::forbidden("this user belongs to no party")),
     };
+    r.party_id = Some(party);
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    let today = state.clock.today();
+    let on_behalf = who.role == Role::Operator;
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        if on_behalf {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::CREATED
+        },
+        move |conn| {
+            if !w.sees_party(party) {
+                return Err(ApiError::not_found("holding"));
+            }
+            if on_behalf {
+                carry_out(conn, &r, &actor, now, today, false)?;
+                let row = crate::proposals::propose(
+                    conn,
+                    crate::proposals::ProposalKind::Retirement,
+                    &r,
+                    None,
+                    &w,
+                    now,
+                )?;
+                return Outcome::of(&crate::proposals::ProposalView::from(row));
+            }
+            Ok(Outcome {
+                body: carry_out(conn, &r, &actor, now, today, true)?,
+                secrets: None,
+            })
+        },
+    )
+    .await
+}
+
+/// Retires what an approved proposal (an operator on a holder's behalf) asks for.
+pub fn execute_on_behalf(
+    conn: &mut DbConn,
+    r: &Retire,
+    actor: &str,
+    now: NaiveDateTime,
+    today: chrono::NaiveDate,
+) -> ApiResult<serde_json::Value> {
+    carry_out(conn, r, actor, now, today, true)
+}
+
+/// Checks a retirement of `r.party_id`'s quantity (R5, R6) and, when `move_it`, retires it.
+fn carry_out(
+    conn: &mut DbConn,
+    r: &Retire,
+    actor: &str,
+    now: NaiveDateTime,
+    today: chrono::NaiveDate,
+    move_it: bool,
+) -> ApiResult<serde_json::Value> {
+    let party = r
+        .party_id
+        .ok_or_else(|| ApiError::invalid_field("party_id", "name the holder"))?;
     let reason = r.reason.trim().to_string();
     if reason.is_empty() {
         return Err(ApiError::invalid_field(
@@ -209,79 +276,71 @@ async fn retire(
         .map(str::trim)
         .filter(|b| !b.is_empty())
         .map(str::to_string);
-    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
-    let today = state.clock.today();
-    let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::CREATED,
-        move |conn| {
-            let lot = store::lock_lot(conn, r.lot_id)?;
-            if !w.sees_party(party) || store::holding(conn, party, lot.id)?.is_none() {
-                return Err(ApiError::not_found("holding"));
-            }
-            let t = store::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let quantity = parse_quantity("quantity", r.quantity, &t)?;
-            let carbon = t.code == "CA" || t.code == "CS";
-            if carbon && beneficiary.is_none() {
-                return Err(ApiError::invalid_field(
-                    "beneficiary",
-                    "a carbon retirement names its beneficiary (R5)",
-                ));
-            }
-            if t.code == "CA" && r.compliance_year.is_none() {
-                return Err(ApiError::invalid_field(
-                    "compliance_year",
-                    "an allowance surrender names its compliance year",
-                ));
-            }
-            if r.serials.is_some() && !t.serialized {
-                return Err(ApiError::invalid_field(
-                    "serials",
-                    "this right type has no serial numbers",
-                ));
-            }
-            lot.require_live(today)?;
-            let moved = ledger::move_quantity(
-                conn,
-                Movement {
-                    lot: &lot,
-                    from: Side::holder(party, Bucket::Available),
-                    to: Side::lot(Bucket::Retired),
-                    quantity,
-                    cause: "retirement",
-                    reference: format!("party:{party}"),
-                    actor: &actor,
-                    at: now,
-                    acquisition: None,
-                    named_serials: r.serials.as_deref(),
-                },
-            )?;
-            let body = record(
-                conn,
-                &lot,
-                party,
-                "retirement",
-                quantity,
-                &reason,
-                beneficiary.as_deref(),
-                r.compliance_year,
-                &moved,
-                &actor,
-                now,
-            )?;
-            Ok(Outcome {
-                body,
-                secrets: None,
-            })
+    let lot = store::lock_lot(conn, r.lot_id)?;
+    if store::holding(conn, party, lot.id)?.is_none() {
+        return Err(ApiError::not_found("holding"));
+    }
+    let t = store::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    let quantity = parse_quantity("quantity", r.quantity, &t)?;
+    let carbon = t.code == "CA" || t.code == "CS";
+    if carbon && beneficiary.is_none() {
+        return Err(ApiError::invalid_field(
+            "beneficiary",
+            "a carbon retirement names its beneficiary (R5)",
+        ));
+    }
+    if t.code == "CA" && r.compliance_year.is_none() {
+        return Err(ApiError::invalid_field(
+            "compliance_year",
+            "an allowance surrender names its compliance year",
+        ));
+    }
+    if r.serials.is_some() && !t.serialized {
+        return Err(ApiError::invalid_field(
+            "serials",
+            "this right type has no serial numbers",
+        ));
+    }
+    lot.require_live(today)?;
+    if !move_it {
+        let held = store::holding(conn, party, lot.id)?.map_or(0, |h| h.available);
+        if quantity > held {
+            return Err(ApiError::conflict(
+                "insufficient_quantity",
+                "the holder does not hold this much available quantity",
+            ));
+        }
+        return Ok(serde_json::Value::Null);
+    }
+    let moved = ledger::move_quantity(
+        conn,
+        Movement {
+            lot: &lot,
+            from: Side::holder(party, Bucket::Available),
+            to: Side::lot(Bucket::Retired),
+            quantity,
+            cause: "retirement",
+            reference: format!("party:{party}"),
+            actor,
+            at: now,
+            acquisition: None,
+            named_serials: r.serials.as_deref(),
         },
+    )?;
+    record(
+        conn,
+        &lot,
+        party,
+        "retirement",
+        quantity,
+        &reason,
+        beneficiary.as_deref(),
+        r.compliance_year,
+        &moved,
+        actor,
+        now,
     )
-    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

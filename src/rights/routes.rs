@@ -533,6 +533,8 @@ async fn holdings_page(
                 only_ids: None,
             },
         },
+        // User administration sees no holdings.
+        Role::UserAdmin => return Err(ApiError::forbidden("the user_admin role may not do this")),
     };
     let lender = (who.role == Role::Bank).then(|| who.party_id.unwrap_or(-1));
     let rows = state

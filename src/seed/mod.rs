@@ -422,6 +422,7 @@ fn users(
         };
         let secret = password::random_secret(16);
         let hash = password::hash(&secret, cost)?;
+        let person = format!("DEMO:{}", u.username.to_uppercase());
         let new = auth_store::NewPrincipal {
             kind: "user",
             username: &u.username,
@@ -429,6 +430,8 @@ fn users(
             role: &u.role,
             party_id,
             created_at: db::now_micros(chrono::Utc::now()),
+            // Each demo operator is a person of its own (maker-checker compares persons).
+            person_id: (u.role == "operator").then_some(person.as_str()),
         };
         db::write_tx(conn, |conn| auth_routes::add_principal(conn, &new, ACTOR))
             .map_err(|e| format!("user {}: {}", u.username, e.detail))?;

@@ -180,7 +180,14 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// The first operator (created on first use by the user administrator). Tests call it
+    /// `admin` for history: the bootstrap `admin` is now a user administrator that cannot operate.
     pub fn admin(&self) -> Api {
+        operator(&self.api(), OPERATOR)
+    }
+
+    /// The bootstrap user administrator (`admin`, role `user_admin`).
+    pub fn user_admin(&self) -> Api {
         self.api().login("admin", ADMIN_PASSWORD)
     }
 }
@@ -388,16 +395,83 @@ pub fn party(admin: &Api, kind: &str, n: u32) -> i64 {
     r.body["id"].as_i64().expect("id")
 }
 
-/// Creates a user bound to a party and returns a logged-in client.
+/// Creates a user bound to a party and returns a logged-in client. Accounts are created by the
+/// bootstrap user administrator whatever `admin` is logged in as (only `user_admin` may); an
+/// operator account is its own person, named after the account.
 pub fn user(admin: &Api, role: &str, party_id: Option<i64>, name: &str) -> Api {
     let password = format!("{name}-password-long");
-    admin
+    let person = (role == "operator").then(|| format!("P-{}", name.to_uppercase()));
+    Api::new(&admin.base)
+        .login("admin", ADMIN_PASSWORD)
         .post(
             "/v1/users",
-            &json!({"username": name, "password": password, "role": role, "party_id": party_id}),
+            &json!({"username": name, "password": password, "role": role, "party_id": party_id,
+                "person_id": person}),
         )
         .expect(201);
     admin.login(name, &password)
+}
+
+/// The operator account every test acts as by default.
+pub const OPERATOR: &str = "op-admin";
+/// A second operator, another person, who approves what the first proposes.
+pub const SECOND_OPERATOR: &str = "op-second";
+
+/// Logs in as operator `name` (its own person), creating the account on first use.
+pub fn operator(api: &Api, name: &str) -> Api {
+    let password = format!("{name}-password-long");
+    let r = Api::new(&api.base).login("admin", ADMIN_PASSWORD).post(
+        "/v1/users",
+        &json!({"username": name, "password": password, "role": "operator",
+            "person_id": format!("P-{}", name.to_uppercase())}),
+    );
+    assert!(
+        r.status.as_u16() == 201 || r.code() == "username_taken",
+        "creating operator {name}: {}",
+        r.body
+    );
+    Api::new(&api.base).login(name, &password)
+}
+
+/// Approves proposal `id` as the second operator (another person than [`OPERATOR`]); returns the
+/// approved proposal.
+pub fn approve(api: &Api, id: i64) -> Value {
+    operator(api, SECOND_OPERATOR)
+        .post_key(
+            &format!("/v1/proposals/{id}/approve"),
+            &format!("approve-{id}"),
+            &json!({}),
+        )
+        .expect(200)
+        .body
+}
+
+/// The two-person flow: `maker` proposes (`POST path` answering 202 with a proposal) and the
+/// second operator approves; returns what the approval did (the proposal's `result`).
+pub fn two_person(maker: &Api, path: &str, key: &str, body: &Value) -> Value {
+    let r = maker.post_key(path, key, body).expect(202);
+    let id = r.body["id"].as_i64().expect("proposal id");
+    approve(maker, id)["result"].clone()
+}
+
+/// Like [`two_person`], but returns a reply: a refusal of the proposal as it is; else the
+/// approval's reply, whose body is what the approval did (the proposal's `result`) when it
+/// succeeded, or the refusal at approval time.
+pub fn two_person_reply(maker: &Api, path: &str, key: &str, body: &Value) -> Reply {
+    let r = maker.post_key(path, key, body);
+    if r.status.as_u16() != 202 {
+        return r;
+    }
+    let id = r.body["id"].as_i64().expect("proposal id");
+    let mut a = operator(maker, SECOND_OPERATOR).post_key(
+        &format!("/v1/proposals/{id}/approve"),
+        &format!("approve-{id}"),
+        &json!({}),
+    );
+    if a.status.as_u16() == 200 {
+        a.body = a.body["result"].clone();
+    }
+    a
 }
 
 /// Polls `f` until it returns true or the deadline passes.

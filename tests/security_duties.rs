@@ -1,0 +1,498 @@
+//! Segregation of duties: user administration is a role of its own, maker-checker compares
+//! persons (not accounts), and what moves another party's quantity or lifts a court's hold takes
+//! two operators. The amendment code (修改码, R7) is replaced only with the code in force, or after
+//! an operator-assisted reset that two operators approved.
+
+mod common;
+
+use std::str::FromStr;
+
+use common::ledger::{assert_all_conserved, available, issue, key, lot_request};
+use common::{party, uscc, user, Api, Backend, Server};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// Creates operator `name` for `person` as the user administrator and logs in.
+fn operator_of(srv: &Server, name: &str, person: &str) -> Api {
+    let password = format!("{name}-password-long");
+    srv.user_admin()
+        .post(
+            "/v1/users",
+            &json!({"username": name, "password": password, "role": "operator", "person_id": person}),
+        )
+        .expect(201);
+    srv.api().login(name, &password)
+}
+
+fn approve(checker: &Api, id: i64) -> common::Reply {
+    checker.post_key(&format!("/v1/proposals/{id}/approve"), &key(), &json!({}))
+}
+
+struct World {
+    srv: Server,
+    op: Api,
+    /// Another account of the same person as `op`.
+    op_again: Api,
+    /// Another person.
+    checker: Api,
+    a: i64,
+    c: i64,
+    ent_a: Api,
+    bank: i64,
+    banker: Api,
+    em: i64,
+}
+
+fn world(b: Backend) -> World {
+    let srv = Server::start(b);
+    let op = operator_of(&srv, "li-wei", "E1001");
+    let op_again = operator_of(&srv, "li-wei-2", "e1001 ");
+    let checker = operator_of(&srv, "zhang-min", "E1002");
+    let a = party(&op, "enterprise", 1);
+    let c = party(&op, "enterprise", 2);
+    let bank = party(&op, "bank", 3);
+    let ent_a = user(&op, "enterprise", Some(a), "ent-a");
+    let banker = user(&op, "bank", Some(bank), "banker");
+    let em = issue(
+        &op,
+        &checker,
+        lot_request("EM", a, "485.2", "南环有偿〔2026〕15号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    World {
+        srv,
+        op,
+        op_again,
+        checker,
+        a,
+        c,
+        ent_a,
+        bank,
+        banker,
+        em,
+    }
+}
+
+/// The bootstrap `admin` administers accounts and nothing else; operators cannot create accounts.
+fn user_administration_is_a_role_of_its_own(b: Backend) {
+    let w = world(b);
+    let ua = w.srv.user_admin();
+    // The user administrator does not operate the registry.
+    ua.post(
+        "/v1/parties",
+        &json!({"kind": "enterprise", "name_zh": "某公司", "uscc": uscc(40), "region_code": "350702"}),
+    )
+    .expect(403);
+    let p =
+        w.op.post(
+            "/v1/lots",
+            &lot_request("EM", w.a, "1", "南环有偿〔2026〕90号"),
+        )
+        .expect(202);
+    let pid = p.body["id"].as_i64().unwrap();
+    assert_eq!(approve(&ua, pid).status.as_u16(), 403);
+    ua.get(&format!("/v1/proposals/{pid}")).expect(403);
+
+    // An operator cannot create accounts of any role, nor disable one.
+    for (name, role, person) in [
+        ("second-self", "operator", Some("E1001-B")),
+        ("an-admin", "user_admin", None),
+        ("a-banker", "bank", None),
+    ] {
+        let party_id = (role == "bank").then_some(w.bank);
+        w.op.post(
+            "/v1/users",
+            &json!({"username": name, "password": "a-long-password-1", "role": role,
+                "party_id": party_id, "person_id": person}),
+        )
+        .expect(403);
+    }
+    w.op.post(
+        "/v1/api-clients",
+        &json!({"role": "bank", "party_id": w.bank}),
+    )
+    .expect(403);
+    let users = ua.get("/v1/users").expect(200).body;
+    let checker_id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "zhang-min")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    w.op.post(&format!("/v1/users/{checker_id}/disable"), &json!({}))
+        .expect(403);
+
+    // An operator account names its person; other accounts do not; API clients are never operators.
+    let r = ua
+        .post(
+            "/v1/users",
+            &json!({"username": "nobody", "password": "a-long-password-1", "role": "operator"}),
+        )
+        .expect(422);
+    assert_eq!(r.body["errors"][0]["field"], "person_id", "{}", r.body);
+    ua.post(
+        "/v1/users",
+        &json!({"username": "bank-person", "password": "a-long-password-1", "role": "bank",
+            "party_id": w.bank, "person_id": "E9"}),
+    )
+    .expect(422);
+    ua.post(
+        "/v1/api-clients",
+        &json!({"role": "operator", "party_id": w.bank}),
+    )
+    .expect(422);
+    // The user administrator creates, disables and lists accounts.
+    ua.post(&format!("/v1/users/{checker_id}/disable"), &json!({}))
+        .expect(200);
+    ua.post(&format!("/v1/users/{checker_id}/enable"), &json!({}))
+        .expect(200);
+    let listed = ua.get("/v1/users").expect(200).body;
+    let me = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "admin")
+        .unwrap()
+        .clone();
+    assert_eq!(me["role"], "user_admin");
+    let twin = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "li-wei-2")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        twin["person_id"], "E1001",
+        "person ids are kept in one form"
+    );
+}
+
+/// Two accounts of one person are one person to maker-checker.
+fn two_accounts_of_one_person_cannot_make_and_check(b: Backend) {
+    let w = world(b);
+    let p =
+        w.op.post(
+            "/v1/lots",
+            &lot_request("EU", w.a, "600", "用能权〔2026〕7号"),
+        )
+        .expect(202);
+    let pid = p.body["id"].as_i64().unwrap();
+    let r = approve(&w.op_again, pid);
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (403, "maker_checker"),
+        "{}",
+        r.body
+    );
+    let r = w.op_again.post(
+        &format!("/v1/proposals/{pid}/reject"),
+        &json!({"reason": "mine"}),
+    );
+    assert_eq!(r.status.as_u16(), 403, "{}", r.body);
+    assert_eq!(
+        w.op.get(&format!("/v1/proposals/{pid}")).expect(200).body["status"],
+        "pending"
+    );
+    let ok = approve(&w.checker, pid).expect(200);
+    assert_eq!(ok.body["status"], "approved");
+    assert_all_conserved(&w.op);
+}
+
+/// A registered transfer moves another party's quantity: one operator only proposes it.
+fn registered_transfer_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let body = json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.c, "quantity": "100",
+        "unit_price": "6300", "years": 2, "document_ref": "南平转让合同〔2026〕88号"});
+    let p =
+        w.op.post_key("/v1/transfers/registered", &key(), &body)
+            .expect(202);
+    assert_eq!(p.body["kind"], "registered_transfer");
+    assert_eq!(available(&w.op, w.a, w.em), d("485.2"));
+    assert_eq!(available(&w.op, w.c, w.em), d("0"));
+    let pid = p.body["id"].as_i64().unwrap();
+    assert_eq!(approve(&w.op, pid).status.as_u16(), 403);
+    assert_eq!(approve(&w.op_again, pid).status.as_u16(), 403);
+    assert_eq!(available(&w.op, w.c, w.em), d("0"));
+    let r = approve(&w.checker, pid).expect(200);
+    assert_eq!(r.body["result"]["status"], "settled", "{}", r.body);
+    assert_eq!(available(&w.op, w.a, w.em), d("385.2"));
+    assert_eq!(available(&w.op, w.c, w.em), d("100"));
+    assert_all_conserved(&w.op);
+}
+
+/// Registers a pledge of 100 on `em` with the bank; returns (pledge id, amendment code).
+fn pledge(w: &World) -> (i64, String) {
+    let p = w
+        .ent_a
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": w.em, "quantity": "100", "lender_party_id": w.bank}),
+        )
+        .expect(201);
+    let id = p.body["id"].as_i64().unwrap();
+    let r = w
+        .banker
+        .post_key(
+            &format!("/v1/pledges/{id}/accept"),
+            &key(),
+            &json!({"secured_amount": "2000000.00", "loan_maturity": "2028-12-31", "period_end": "2028-12-31",
+                "loan_reference": "CIB-NP-2026-0815", "appraisal_value": "3150000.00", "appraiser": "福建中兴资产评估",
+                "appraisal_date": "2026-11-20"}),
+        )
+        .expect(200);
+    (id, r.body["amendment_code"].as_str().unwrap().to_string())
+}
+
+/// Disposal (any buyer, any price) takes two persons.
+fn disposal_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let (id, code) = pledge(&w);
+    w.banker
+        .post_key(
+            &format!("/v1/pledges/{id}/enforce"),
+            &key(),
+            &json!({"amendment_code": code, "principal": "500000.00", "interest": "0", "costs": "0"}),
+        )
+        .expect(200);
+    let sale = json!({"buyer_party_id": w.c, "unit_price": "6300", "years": 2});
+    let p =
+        w.op.post_key(&format!("/v1/pledges/{id}/dispose"), &key(), &sale)
+            .expect(202);
+    assert_eq!(p.body["kind"], "disposal");
+    let pid = p.body["id"].as_i64().unwrap();
+    assert_eq!(approve(&w.op_again, pid).status.as_u16(), 403);
+    let pl = w.op.get(&format!("/v1/pledges/{id}")).expect(200).body;
+    assert_eq!(pl["status"], "enforcing");
+    assert_eq!(available(&w.op, w.c, w.em), d("0"));
+    let r = approve(&w.checker, pid).expect(200);
+    assert_eq!(r.body["result"]["status"], "disposed", "{}", r.body);
+    assert_eq!(available(&w.op, w.c, w.em), d("100"));
+    assert_all_conserved(&w.op);
+}
+
+/// Lifting a judicial freeze takes two persons.
+fn freeze_lift_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let f = w.op.post_key("/v1/judicial-freezes", &key(), &json!({"lot_id": w.em, "party_id": w.a, "quantity": "85.2",
+        "court": "南平市延平区人民法院", "case_no": "(2027)闽0702执保12号", "document_ref": "协助执行通知书"})).expect(201);
+    let fid = f.body["id"].as_i64().unwrap();
+    assert_eq!(available(&w.op, w.a, w.em), d("400"));
+    let p =
+        w.op.post_key(
+            &format!("/v1/judicial-freezes/{fid}/lift"),
+            &key(),
+            &json!({"document_ref": "解除查封裁定书"}),
+        )
+        .expect(202);
+    assert_eq!(p.body["kind"], "freeze_lift");
+    let pid = p.body["id"].as_i64().unwrap();
+    assert_eq!(available(&w.op, w.a, w.em), d("400"), "still frozen");
+    assert_eq!(approve(&w.op_again, pid).status.as_u16(), 403);
+    let r = approve(&w.checker, pid).expect(200);
+    assert_eq!(r.body["result"]["status"], "lifted", "{}", r.body);
+    assert_eq!(available(&w.op, w.a, w.em), d("485.2"));
+    assert_all_conserved(&w.op);
+}
+
+/// Lifting a court's freeze of a forest parcel takes two persons.
+fn parcel_freeze_lift_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let parcel = json!({"certificate_no": "闽(2026)顺昌县不动产权第0000001号", "holder_party_id": w.a,
+        "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": "350721", "township": "埔上镇", "village": "大坪村",
+        "compartment": "012", "sub_compartment": "01", "area_mu": "126.50", "forest_category": "commercial",
+        "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
+        "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"});
+    let p = w.op.post("/v1/forest-rights", &parcel).expect(201).body["id"]
+        .as_i64()
+        .unwrap();
+    let f = w
+        .op
+        .post_key(
+            &format!("/v1/forest-rights/{p}/freezes"),
+            &key(),
+            &json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"}),
+        )
+        .expect(201);
+    let path = format!("/v1/forest-rights/{p}/freezes/{}/lift", f.body["id"]);
+    let r =
+        w.op.post_key(&path, &key(), &json!({"document_ref": "解除查封裁定书"}))
+            .expect(202);
+    assert_eq!(r.body["kind"], "parcel_freeze_lift");
+    let pid = r.body["id"].as_i64().unwrap();
+    assert_eq!(approve(&w.op_again, pid).status.as_u16(), 403);
+    let r = approve(&w.checker, pid).expect(200);
+    assert_eq!(r.body["result"]["status"], "lifted", "{}", r.body);
+}
+
+/// Retiring on a holder's behalf takes two persons; the holder retires its own at once.
+fn retirement_on_behalf_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let body = json!({"lot_id": w.em, "quantity": "10", "reason": "企业委托注销", "party_id": w.a});
+    let p = w.op.post_key("/v1/retirements", &key(), &body).expect(202);
+    assert_eq!(p.body["kind"], "retirement");
+    assert_eq!(available(&w.op, w.a, w.em), d("485.2"));
+    let pid = p.body["id"].as_i64().unwrap();
+    assert_eq!(approve(&w.op_again, pid).status.as_u16(), 403);
+    let r = approve(&w.checker, pid).expect(200);
+    assert_eq!(r.body["result"]["kind"], "retirement", "{}", r.body);
+    assert_eq!(available(&w.op, w.a, w.em), d("475.2"));
+    w.ent_a
+        .post_key(
+            "/v1/retirements",
+            &key(),
+            &json!({"lot_id": w.em, "quantity": "5", "reason": "自愿注销"}),
+        )
+        .expect(201);
+    assert_eq!(available(&w.op, w.a, w.em), d("470.2"));
+    assert_all_conserved(&w.op);
+}
+
+const LOTS_HEADER: &str = "right_type,sub_kind,vintage,compliance_year,valid_from,valid_to,region_code,origin,project,monitoring_period,quantity,holder_uscc,source_document\n";
+
+fn lots(w: &World) -> Vec<Value> {
+    w.op.get("/v1/lots?limit=500").expect(200).body["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A lot import issues quantity: one operator proposes the file; another person approves by
+/// uploading the same file.
+fn lot_import_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let holder = uscc(1);
+    let csv = format!(
+        "{LOTS_HEADER}EM,SO2,2026,,2026-01-01,2030-12-31,350721,paid_use,,,300,{holder},南环有偿〔2026〕31号\n"
+    );
+    let before = lots(&w).len();
+    let upload = |api: &Api, path: &str, body: &str| {
+        api.raw("POST", path, "text/csv", body.as_bytes().to_vec())
+    };
+    let p = upload(&w.op, "/v1/imports/lots", &csv).expect(202);
+    assert_eq!(p.body["kind"], "lot_import", "{}", p.body);
+    let pid = p.body["id"].as_i64().unwrap();
+    assert_eq!(lots(&w).len(), before, "nothing issued by one operator");
+    // Neither the proposer under another account nor the generic approval loads it.
+    let r = upload(
+        &w.op_again,
+        &format!("/v1/imports/lots?proposal={pid}"),
+        &csv,
+    );
+    assert_eq!((r.status.as_u16(), r.code()), (403, "maker_checker"));
+    assert_eq!(approve(&w.checker, pid).status.as_u16(), 409);
+    // Another file is not the proposed one.
+    let other = csv.replace("300", "3000");
+    let r = upload(
+        &w.checker,
+        &format!("/v1/imports/lots?proposal={pid}"),
+        &other,
+    );
+    assert_eq!((r.status.as_u16(), r.code()), (409, "import_file_mismatch"));
+    assert_eq!(lots(&w).len(), before);
+    let r = upload(
+        &w.checker,
+        &format!("/v1/imports/lots?proposal={pid}"),
+        &csv,
+    )
+    .expect(200);
+    assert_eq!(r.body["imported"], 1, "{}", r.body);
+    assert_eq!(lots(&w).len(), before + 1);
+    let p = w.op.get(&format!("/v1/proposals/{pid}")).expect(200).body;
+    assert_eq!(p["status"], "approved");
+    assert_eq!(p["decided_by"], "operator:zhang-min");
+    // A proposal is approved once.
+    let r = upload(
+        &w.checker,
+        &format!("/v1/imports/lots?proposal={pid}"),
+        &csv,
+    );
+    assert_eq!(r.status.as_u16(), 409);
+    assert_eq!(lots(&w).len(), before + 1);
+    assert_all_conserved(&w.op);
+}
+
+/// R7: a login alone does not replace the amendment code.
+fn amendment_code_needs_the_current_code(b: Backend) {
+    let w = world(b);
+    let (id, code) = pledge(&w);
+    let path = format!("/v1/pledges/{id}/amendment-code");
+    let r = w.banker.post(&path, &json!({}));
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (403, "amendment_code_invalid")
+    );
+    let r = w
+        .banker
+        .post(&path, &json!({"current_code": "WRONGWRONGWRONG1"}));
+    assert_eq!(r.status.as_u16(), 403);
+    assert!(r.body.get("amendment_code").is_none());
+    // With the code in force it is replaced, and only the new one works.
+    let r = w
+        .banker
+        .post(&path, &json!({"current_code": code}))
+        .expect(200);
+    let fresh = r.body["amendment_code"].as_str().unwrap().to_string();
+    w.banker
+        .post(&path, &json!({"current_code": code}))
+        .expect(403);
+
+    // A lost code: an operator-assisted reset on the lender's documented request, two persons.
+    let reset = format!("/v1/pledges/{id}/amendment-code/reset");
+    w.op.post(&reset, &json!({"reason": "经办人离职", "document_ref": ""}))
+        .expect(422);
+    let p = w
+        .op
+        .post(
+            &reset,
+            &json!({"reason": "经办人离职，修改码遗失", "document_ref": "兴业银行南平分行函〔2026〕12号"}),
+        )
+        .expect(202);
+    assert_eq!(p.body["kind"], "amendment_code_reset");
+    let pid = p.body["id"].as_i64().unwrap();
+    // Until approved, the lender's login alone still cannot replace it.
+    w.banker.post(&path, &json!({})).expect(403);
+    assert_eq!(approve(&w.op_again, pid).status.as_u16(), 403);
+    approve(&w.checker, pid).expect(200);
+    // The reset voided the old code; the lender's login sets a new one, once.
+    let e = json!({"amendment_code": fresh, "principal": "1", "interest": "0", "costs": "0"});
+    w.banker
+        .post_key(&format!("/v1/pledges/{id}/enforce"), &key(), &e)
+        .expect(403);
+    let r = w.banker.post(&path, &json!({})).expect(200);
+    let newest = r.body["amendment_code"].as_str().unwrap().to_string();
+    w.banker.post(&path, &json!({})).expect(403);
+    let history = r.body["entries"].clone();
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"code_reset"), "{kinds:?}");
+    let e = json!({"amendment_code": newest, "principal": "1", "interest": "0", "costs": "0"});
+    w.banker
+        .post_key(&format!("/v1/pledges/{id}/enforce"), &key(), &e)
+        .expect(200);
+    // Audited.
+    assert_eq!(w.op.get("/v1/audit/verify").expect(200).body["ok"], true);
+}
+
+both_backends!(
+    user_administration_is_a_role_of_its_own,
+    two_accounts_of_one_person_cannot_make_and_check,
+    registered_transfer_needs_a_second_person,
+    disposal_needs_a_second_person,
+    freeze_lift_needs_a_second_person,
+    parcel_freeze_lift_needs_a_second_person,
+    retirement_on_behalf_needs_a_second_person,
+    lot_import_needs_a_second_person,
+    amendment_code_needs_the_current_code,
+);
