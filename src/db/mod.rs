@@ -170,3 +170,34 @@ macro_rules! insert_or_ignore {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::migration::MigrationSource;
+
+    fn versions<DB: diesel::backend::Backend>(source: &impl MigrationSource<DB>) -> Vec<String> {
+        source
+            .migrations()
+            .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// diesel keys a migration by the timestamp before the first `_` of its folder: two folders
+    /// with one timestamp (made on parallel branches) would silently run only one of them.
+    #[test]
+    fn every_migration_has_its_own_version_and_both_backends_have_the_same() {
+        let pg = versions::<diesel::pg::Pg>(&super::PG_MIGRATIONS);
+        let lite = versions::<diesel::sqlite::Sqlite>(&super::SQLITE_MIGRATIONS);
+        assert!(pg.len() > 10, "migrations found: {pg:?}");
+        for list in [&pg, &lite] {
+            let mut unique = list.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), list.len(), "a version is used twice: {list:?}");
+        }
+        let (mut a, mut b) = (pg.clone(), lite.clone());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "PostgreSQL and SQLite migrations differ");
+    }
+}
