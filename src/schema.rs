@@ -327,6 +327,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         ltv_alerted -> Bool,
+        claim_root_id -> Nullable<BigInt>,
     }
 }
 

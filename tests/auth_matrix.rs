@@ -108,11 +108,9 @@ fn fixture(srv: &Server) -> Fixture {
         )
         .expect(201);
     let users = admin.get("/v1/users").expect(200);
-    let victim = users.body.as_array().map_or(
-        users.body["items"].as_array().cloned().unwrap_or_default(),
-        |a| a.clone(),
-    );
-    let victim = victim
+    let victim = users.body["items"]
+        .as_array()
+        .unwrap()
         .iter()
         .find(|u| u["username"] == "victim")
         .map(|u| u["id"].to_string())

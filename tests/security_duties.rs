@@ -118,7 +118,7 @@ fn user_administration_is_a_role_of_its_own(b: Backend) {
     )
     .expect(403);
     let users = ua.get("/v1/users").expect(200).body;
-    let checker_id = users
+    let checker_id = users["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -154,7 +154,7 @@ fn user_administration_is_a_role_of_its_own(b: Backend) {
     ua.post(&format!("/v1/users/{checker_id}/enable"), &json!({}))
         .expect(200);
     let listed = ua.get("/v1/users").expect(200).body;
-    let me = listed
+    let me = listed["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -162,7 +162,7 @@ fn user_administration_is_a_role_of_its_own(b: Backend) {
         .unwrap()
         .clone();
     assert_eq!(me["role"], "user_admin");
-    let twin = listed
+    let twin = listed["items"]
         .as_array()
         .unwrap()
         .iter()

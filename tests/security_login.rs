@@ -218,7 +218,7 @@ fn reset_forces_change(b: Backend) {
     let bank = party(&admin, "bank", 1);
     let banker = user(&admin, "bank", Some(bank), "banker");
     let users = admin.get("/v1/users").expect(200).body;
-    let id = users
+    let id = users["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -467,7 +467,7 @@ fn a_court_order_takes_pledged_frozen_quantity_and_the_pledge_follows(backend: B
             .contains(part["registration_no"].as_str().unwrap()),
         "{s}"
     );
-    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body["items"].clone();
     assert_eq!(
         (
             freezes[0]["status"].as_str(),
@@ -476,6 +476,56 @@ fn a_court_order_takes_pledged_frozen_quantity_and_the_pledge_follows(backend: B
         ),
         (Some("executed"), Some("100"), Some("0"))
     );
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: the parts of a pledge split by a court order secure the one claim. A pledged all
+/// 485.2 to bank 1 for a 1,000,000 claim; a court order moved 100 of it, still pledged, to B. Both
+/// parts are enforced and sold for far more than the claim: bank 1 is paid 1,000,000 in all (once
+/// it was paid the whole claim on each part), and each pledgor gets the rest of its own part.
+fn split_parts_of_a_pledge_pay_the_claim_once(backend: Backend) {
+    let w = rights(backend);
+    let (id, _, code) = pledge(&w, "485.2", "2027-12-31");
+    freeze(&w, "100").expect(201);
+    court_order_with(&w, "100", json!({})).expect(200);
+    let all = w.banker1.get("/v1/pledges").expect(200).body;
+    let part = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pledgor_id"] == json!(w.b))
+        .expect("B's part of the pledge")["id"]
+        .as_i64()
+        .unwrap();
+    for (pledge, buyer) in [(id, w.b), (part, w.a)] {
+        w.banker1
+            .post_key(
+                &format!("/v1/pledges/{pledge}/enforce"),
+                &key(),
+                &json!({"amendment_code": code, "principal": "1000000.00", "interest": "0", "costs": "0"}),
+            )
+            .expect(200);
+        common::two_person_reply(
+            &w.admin,
+            &format!("/v1/pledges/{pledge}/dispose"),
+            &key(),
+            &json!({"buyer_party_id": buyer, "unit_price": "6300", "years": 4}),
+        )
+        .expect(200);
+    }
+    let paid = |pledge: i64| {
+        let v = w
+            .banker1
+            .get(&format!("/v1/pledges/{pledge}"))
+            .expect(200)
+            .body;
+        (dec(&v["paid_to_lender"]), dec(&v["paid_to_pledgor"]))
+    };
+    let ((lender_a, pledgor_a), (lender_b, pledgor_b)) = (paid(id), paid(part));
+    assert_eq!(lender_a + lender_b, d("1000000"), "the claim is paid once");
+    // 385.2 t and 100 t at 6,300 yuan a ton-year for 4 years.
+    assert_eq!(lender_a + pledgor_a, d("9707040"));
+    assert_eq!(lender_b + pledgor_b, d("2520000"));
     assert_all_conserved(&w.admin);
 }
 
@@ -647,16 +697,16 @@ fn a_freeze_holds_quantity_in_a_pending_transfer(backend: Backend) {
         .expect(200);
     assert_eq!(buckets(&w), (d("235.2"), d("0"), d("250")));
     assert_eq!(in_transfer(&w), d("0"));
-    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body;
+    let freezes = w.admin.get("/v1/judicial-freezes").expect(200).body["items"].clone();
     assert_eq!(freezes[0]["pending_quantity"], "0");
     assert_all_conserved(&w.admin);
-    w.admin
-        .post_key(
-            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
     assert_eq!(buckets(&w), (d("485.2"), d("0"), d("0")));
     assert_all_conserved(&w.admin);
 }
@@ -689,13 +739,13 @@ fn a_held_transfer_settles_only_after_the_lift(backend: Backend) {
     assert_eq!(transfer_status(&w, tid), "confirmed");
     assert_eq!(bucket_of(&w, w.b, "available"), d("0"));
     assert_all_conserved(&w.admin);
-    w.admin
-        .post_key(
-            &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
-            &key(),
-            &json!({"document_ref": "解除查封裁定书"}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
     w.checker
         .post_key(&format!("/v1/transfers/{tid}/approve"), &key(), &json!({}))
         .expect(200);
@@ -1320,6 +1370,7 @@ fn official_registration_ranks_once_confirmed(b: Backend) {
 }
 
 both_backends!(
+    split_parts_of_a_pledge_pay_the_claim_once,
     objections_show_until_withdrawn_resolved_or_lapsed,
     official_registration_ranks_once_confirmed,
     each_parcel_pays_its_own_mortgages,

@@ -136,6 +136,21 @@ pub fn take_back(
     )
 }
 
+/// What the lender may still be paid on `p`'s claim: the claim less what it was already paid on
+/// the other parts of the same pledge (a court-ordered split leaves parts that secure one claim).
+pub fn claim_left(conn: &mut DbConn, p: &PledgeRow) -> QueryResult<i64> {
+    let root = p.claim_root_id.unwrap_or(p.id);
+    let paid: Vec<Option<i64>> = pl::table
+        .filter(pl::id.eq(root).or(pl::claim_root_id.eq(root)))
+        .filter(pl::id.ne(p.id))
+        .select(pl::paid_to_lender)
+        .load(conn)?;
+    Ok(rules::claim_left(
+        p.claim_amount.unwrap_or(0),
+        paid.into_iter().flatten(),
+    ))
+}
+
 /// A disposal sale was paid: its net proceeds are added; once nothing is encumbered or on offer
 /// any more (`outstanding` false), the waterfall pays the pledgee first and the pledgor the rest.
 pub fn record_sale(
@@ -163,7 +178,7 @@ pub fn record_sale(
     if outstanding || p.quantity > 0 {
         return Ok(());
     }
-    let (paid, rest) = rules::split_proceeds(proceeds, &[p.claim_amount.unwrap_or(0)]);
+    let (paid, rest) = rules::split_proceeds(proceeds, &[claim_left(conn, &p)?]);
     let to_lender = paid.first().copied().unwrap_or(0);
     diesel::update(pl::table.find(p.id))
         .set((

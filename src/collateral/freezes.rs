@@ -670,6 +670,7 @@ fn split_off(
             pl::claim_amount.eq(p.claim_amount),
             pl::claim_detail.eq(&p.claim_detail),
             pl::lapse_warned_at.eq(p.lapse_warned_at),
+            pl::claim_root_id.eq(p.claim_root_id.unwrap_or(p.id)),
         ))
         .execute(conn)?;
     super::find(conn, id)?.ok_or_else(|| ApiError::internal("the split pledge vanished"))

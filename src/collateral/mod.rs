@@ -53,6 +53,8 @@ pub struct PledgeRow {
     pub lapse_warned_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The pledge a court-ordered split started from (both parts secure its one claim).
+    pub claim_root_id: Option<i64>,
 }
 
 /// Statuses in which a pledge encumbers its quantity.

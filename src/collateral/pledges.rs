@@ -1221,7 +1221,7 @@ pub fn execute_disposal(
     if !carry_out {
         return Ok(serde_json::Value::Null);
     }
-    let (paid, rest) = rules::split_proceeds(proceeds, &[p.claim_amount.unwrap_or(0)]);
+    let (paid, rest) = rules::split_proceeds(proceeds, &[super::disposal::claim_left(conn, &p)?]);
     let to_lender = paid.first().copied().unwrap_or(0);
     unpledge(
         conn,

@@ -40,6 +40,15 @@ pub fn ltv_bp(secured_fen: i64, value_fen: i64) -> Option<i64> {
     Some(((num * 2 + den) / (den * 2)) as i64)
 }
 
+/// The part of a claim not yet paid: `claim` less what parts of the same pledge already paid
+/// the lender, never below zero.
+pub fn claim_left(claim: i64, already_paid: impl IntoIterator<Item = i64>) -> i64 {
+    already_paid
+        .into_iter()
+        .fold(claim, |left, paid| left.saturating_sub(paid))
+        .max(0)
+}
+
 /// R13: proceeds pay the claims in rank order, each up to its claim; the rest is the pledgor's.
 /// `claims` are in rank order; returns what each claimant gets and the remainder.
 pub fn split_proceeds(proceeds: i64, claims: &[i64]) -> (Vec<i64>, i64) {
@@ -95,5 +104,8 @@ mod tests {
         assert_eq!(split_proceeds(700, &[600, 300]), (vec![600, 100], 0));
         assert_eq!(split_proceeds(500, &[600]), (vec![500], 0));
         assert_eq!(split_proceeds(500, &[]), (vec![], 500));
+        assert_eq!(claim_left(600, []), 600);
+        assert_eq!(claim_left(600, [450]), 150);
+        assert_eq!(claim_left(600, [450, 300]), 0);
     }
 }

@@ -465,8 +465,24 @@ async fn search(
         ),
         None => None,
     };
+    let (quota, now) = (
+        state.exposure.id_lookup_daily_quota,
+        crate::db::now_micros(state.clock.now()),
+    );
     let page = state
         .db(move |conn| {
+            // A search by ID number is an ID-number look-up like any other (R15): counted
+            // against the bank's daily quota and audited.
+            if let Some(h) = &id_hash {
+                crate::parties::lookups::charge(
+                    conn,
+                    &who,
+                    h,
+                    "GET /v1/forest-rights",
+                    quota,
+                    now,
+                )?;
+            }
             let mut query = fp::table
                 .filter(fp::id.gt(after))
                 .order(fp::id)

@@ -1,0 +1,1 @@
+ALTER TABLE pledges DROP COLUMN claim_root_id;
