@@ -1296,6 +1296,15 @@ fn official_registration_ranks_once_confirmed(b: Backend) {
     // One certificate number registers one mortgage.
     let r = enter_official(&w.banker2, m2, 1, "2027-01-12T09:00:00Z").expect(409);
     assert_eq!(r.code(), "official_certificate_taken");
+    // Nor does it when typed without the official zero padding (第1号 is 第0000001号).
+    let r = w
+        .banker2
+        .post(
+            &format!("/v1/forest-mortgages/{m2}/official-registration"),
+            &json!({"certificate_no": "闽(2027)顺昌县不动产证明第1号", "registered_at": "2027-01-12T09:00:00Z"}),
+        )
+        .expect(409);
+    assert_eq!(r.code(), "official_certificate_taken");
     let confirm = |api: &Api, id: i64| {
         api.post(
             &format!("/v1/forest-mortgages/{id}/official-registration/confirm"),

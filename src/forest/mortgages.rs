@@ -529,12 +529,17 @@ async fn official(
                 "the official registration time lies before the mortgage was completed",
             ));
         }
-        let taken: Option<Option<String>> = fm::table
-            .filter(fm::official_certificate_no.eq(&certificate_no))
+        // Compared in Rust, not by the unique index alone: `第2871号` and the official padded
+        // `第0002871号` are one certificate. Certificates are few (one per forest mortgage).
+        let entered: Vec<(Option<String>, Option<String>)> = fm::table
+            .filter(fm::official_certificate_no.is_not_null())
             .filter(fm::id.ne(id))
-            .select(fm::registration_no)
-            .first(conn)
-            .optional()?;
+            .select((fm::registration_no, fm::official_certificate_no))
+            .load(conn)?;
+        let taken = entered.into_iter().find_map(|(other, no)| {
+            no.is_some_and(|no| rules::same_certificate(&no, &certificate_no))
+                .then_some(other)
+        });
         if let Some(other) = taken {
             return Err(certificate_taken(&certificate_no, other));
         }

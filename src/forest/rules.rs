@@ -293,10 +293,61 @@ pub fn certificate_number(raw: &str) -> String {
         .collect()
 }
 
+/// Whether two certificate numbers name one certificate: the same in [`certificate_number`] form
+/// once every run of digits loses its leading zeros (the official form pads the serial to seven
+/// digits, `第0002871号`, which clerks also type as `第2871号`).
+pub fn same_certificate(a: &str, b: &str) -> bool {
+    fn unpadded(raw: &str) -> String {
+        let mut out = String::new();
+        let mut zeros = 0usize;
+        for c in certificate_number(raw).chars() {
+            let at_run_start = !out.chars().last().is_some_and(|p| p.is_ascii_digit());
+            if c == '0' && at_run_start {
+                zeros += 1;
+                continue;
+            }
+            if !c.is_ascii_digit() && zeros > 0 {
+                out.push('0'); // a run of zeros alone is the number 0
+            }
+            zeros = 0;
+            out.push(c);
+        }
+        if zeros > 0 {
+            out.push('0');
+        }
+        out
+    }
+    unpadded(a) == unpadded(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn padded_and_unpadded_serials_are_one_certificate() {
+        let official = "闽(2026)顺昌县不动产证明第0002871号";
+        assert!(same_certificate(
+            official,
+            "闽(2026)顺昌县不动产证明第2871号"
+        ));
+        assert!(same_certificate(
+            official,
+            "闽（2026）顺昌县 不动产证明第０２８７１号"
+        ));
+        assert!(!same_certificate(
+            official,
+            "闽(2026)顺昌县不动产证明第2872号"
+        ));
+        assert!(!same_certificate(
+            official,
+            "闽(2026)顺昌县不动产证明第28710号"
+        ));
+        assert!(same_certificate("A-0", "A-000"));
+        assert!(!same_certificate("A-0", "A-"));
+        assert!(!same_certificate("A-10", "A-1"));
+    }
 
     #[test]
     fn proceeds_stay_with_their_parcel() {
