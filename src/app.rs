@@ -81,7 +81,7 @@ fn migrate_and_bootstrap(
     let now = db::now_micros(chrono::Utc::now());
     let (secrets, generated) = bootstrap::run(&mut conn, common, now)?;
     if let Some(password) = generated {
-        println!("First start: created operator `admin` with password {password}");
+        println!("First start: created the user administrator `admin` with password {password}");
         println!("(shown once; set REGISTRY_ADMIN_PASSWORD to choose it)");
     }
     Ok(secrets)
