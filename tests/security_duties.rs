@@ -16,16 +16,13 @@ fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
-/// Creates operator `name` for `person` as the user administrator and logs in.
-fn operator_of(srv: &Server, name: &str, person: &str) -> Api {
-    let password = format!("{name}-password-long");
-    srv.user_admin()
-        .post(
-            "/v1/users",
-            &json!({"username": name, "password": password, "role": "operator", "person_id": person}),
-        )
-        .expect(201);
-    srv.api().login(name, &password)
+/// Creates operator `name` for `person` as the user administrator, has `approver` (another
+/// person) approve it unless it is the database's first operator, and logs in after the first
+/// password change.
+fn operator_of(srv: &Server, name: &str, person: &str, approver: Option<&Api>) -> Api {
+    common::admit_operator(&srv.api(), name, person, || {
+        approver.expect("an approving operator").clone()
+    })
 }
 
 fn approve(checker: &Api, id: i64) -> common::Reply {
@@ -49,9 +46,9 @@ struct World {
 
 fn world(b: Backend) -> World {
     let srv = Server::start(b);
-    let op = operator_of(&srv, "li-wei", "E1001");
-    let op_again = operator_of(&srv, "li-wei-2", "e1001 ");
-    let checker = operator_of(&srv, "zhang-min", "E1002");
+    let op = operator_of(&srv, "li-wei", "E1001", None);
+    let checker = operator_of(&srv, "zhang-min", "E1002", Some(&op));
+    let op_again = operator_of(&srv, "li-wei-2", "e1001 ", Some(&checker));
     let a = party(&op, "enterprise", 1);
     let c = party(&op, "enterprise", 2);
     let bank = party(&op, "bank", 3);
@@ -117,8 +114,8 @@ fn user_administration_is_a_role_of_its_own(b: Backend) {
         &json!({"role": "bank", "party_id": w.bank}),
     )
     .expect(403);
-    let users = ua.get("/v1/users").expect(200).body;
-    let checker_id = users["items"]
+    let users = ua.get("/v1/users").expect(200).body["items"].clone();
+    let checker_id = users
         .as_array()
         .unwrap()
         .iter()
@@ -153,8 +150,8 @@ fn user_administration_is_a_role_of_its_own(b: Backend) {
         .expect(200);
     ua.post(&format!("/v1/users/{checker_id}/enable"), &json!({}))
         .expect(200);
-    let listed = ua.get("/v1/users").expect(200).body;
-    let me = listed["items"]
+    let listed = ua.get("/v1/users").expect(200).body["items"].clone();
+    let me = listed
         .as_array()
         .unwrap()
         .iter()
@@ -162,7 +159,7 @@ fn user_administration_is_a_role_of_its_own(b: Backend) {
         .unwrap()
         .clone();
     assert_eq!(me["role"], "user_admin");
-    let twin = listed["items"]
+    let twin = listed
         .as_array()
         .unwrap()
         .iter()
@@ -485,7 +482,199 @@ fn amendment_code_needs_the_current_code(b: Backend) {
     assert_eq!(w.op.get("/v1/audit/verify").expect(200).body["ok"], true);
 }
 
+/// The answer to a password login (a token, or why not).
+fn token(srv: &Server, name: &str, password: &str) -> common::Reply {
+    srv.api().post(
+        "/v1/auth/token",
+        &json!({"username": name, "password": password}),
+    )
+}
+
+fn new_password(srv: &Server, name: &str, current: &str, new: &str) -> common::Reply {
+    srv.api().post(
+        "/v1/auth/password",
+        &json!({"username": name, "current_password": current, "new_password": new}),
+    )
+}
+
+/// The user administrator alone cannot make operator "persons": after the first operator of a
+/// fresh database, an operator account works only once an operator of another person than the
+/// account's approved it, and re-enabling a disabled operator is approved the same way.
+fn operator_accounts_need_an_operator_of_another_person(b: Backend) {
+    let srv = Server::start(b);
+    let ua = srv.user_admin();
+    let create = |name: &str, person: &str| {
+        ua.post(
+            "/v1/users",
+            &json!({"username": name, "password": "chosen-by-the-admin", "role": "operator",
+                "person_id": person}),
+        )
+        .expect(201)
+        .body
+    };
+    // A fresh install: the first operator is created directly.
+    let first = create("op-one", "E2001");
+    assert!(first["approval_proposal"].is_null(), "{first}");
+    assert_eq!(first["disabled"], false);
+    new_password(&srv, "op-one", "chosen-by-the-admin", "my-own-phrase-11").expect(204);
+    let op = srv.api().login("op-one", "my-own-phrase-11");
+
+    // Two more "persons" made up by the administrator: neither can log in yet.
+    let mut pending = vec![];
+    for (name, person) in [
+        ("ghost-1", "GHOST-1"),
+        ("ghost-2", "GHOST-2"),
+        ("op-one-b", "E2001"),
+    ] {
+        let r = create(name, person);
+        assert_eq!(r["disabled"], true, "{r}");
+        let pid = r["approval_proposal"]
+            .as_i64()
+            .expect("an approval proposal");
+        assert_eq!(
+            token(&srv, name, "chosen-by-the-admin").status.as_u16(),
+            401
+        );
+        new_password(&srv, name, "chosen-by-the-admin", "a-fresh-phrase-1").expect(401);
+        pending.push(pid);
+    }
+    // Operators see what they approve; the administrator cannot decide.
+    let p = op
+        .get(&format!("/v1/proposals/{}", pending[0]))
+        .expect(200)
+        .body;
+    assert_eq!(p["kind"], "operator_account");
+    assert_eq!(p["request"]["action"], "create");
+    assert_eq!(p["request"]["person_id"], "GHOST-1");
+    assert_eq!(approve(&ua, pending[0]).status.as_u16(), 403);
+    // An operator cannot vouch for a new account of its own person.
+    let r = approve(&op, pending[2]);
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (403, "maker_checker"),
+        "{}",
+        r.body
+    );
+    new_password(&srv, "op-one-b", "chosen-by-the-admin", "a-fresh-phrase-1").expect(401);
+
+    // Approved by an operator of another person, the account works (after its first change).
+    approve(&op, pending[0]).expect(200);
+    new_password(&srv, "ghost-1", "chosen-by-the-admin", "a-fresh-phrase-1").expect(204);
+    let ghost = srv.api().login("ghost-1", "a-fresh-phrase-1");
+    ghost.get("/v1/proposals").expect(200);
+    // ghost-2 stays unusable until someone approves it.
+    assert_eq!(
+        token(&srv, "ghost-2", "chosen-by-the-admin")
+            .status
+            .as_u16(),
+        401
+    );
+
+    // Re-enabling a disabled operator is a proposal too.
+    let id = ghost_id(&ua, "ghost-1");
+    ua.post(&format!("/v1/users/{id}/disable"), &json!({}))
+        .expect(200);
+    let r = ua
+        .post(&format!("/v1/users/{id}/enable"), &json!({}))
+        .expect(200)
+        .body;
+    assert_eq!(r["disabled"], true, "{r}");
+    let pid = r["approval_proposal"]
+        .as_i64()
+        .expect("an approval proposal");
+    assert_eq!(
+        token(&srv, "ghost-1", "a-fresh-phrase-1").status.as_u16(),
+        401
+    );
+    approve(&op, pid).expect(200);
+    srv.api().login("ghost-1", "a-fresh-phrase-1");
+}
+
+fn ghost_id(ua: &Api, name: &str) -> i64 {
+    let page = ua.get("/v1/users?limit=500").expect(200).body;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == name)
+        .expect("listed")["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Resetting an operator's password is a proposal: the one-time password works only after an
+/// operator of another person approved it, and must then be changed before operating.
+fn operator_password_reset_is_a_proposal(b: Backend) {
+    let srv = Server::start(b);
+    let op = operator_of(&srv, "li-wei", "E1001", None);
+    let _checker = operator_of(&srv, "zhang-min", "E1002", Some(&op));
+    let ua = srv.user_admin();
+    let id = ghost_id(&ua, "zhang-min");
+    let r = ua
+        .post(&format!("/v1/users/{id}/reset-password"), &json!({}))
+        .expect(200)
+        .body;
+    let one_time = r["one_time_password"].as_str().unwrap().to_string();
+    let pid = r["approval_proposal"]
+        .as_i64()
+        .expect("an approval proposal");
+    // Nothing changed yet: the operator's own password works, the one-time one does not.
+    let own = common::own_password("zhang-min");
+    let checker = srv.api().login("zhang-min", &own);
+    assert_eq!(token(&srv, "zhang-min", &one_time).status.as_u16(), 401);
+    new_password(&srv, "zhang-min", &one_time, "taken-over-phrase").expect(401);
+    // The proposal shows what is asked, never the password or its hash.
+    let p = op.get(&format!("/v1/proposals/{pid}")).expect(200).body;
+    assert_eq!(p["request"]["action"], "reset_password");
+    assert!(p["request"].get("secret_hash").is_none(), "{p}");
+    assert!(!p.to_string().contains(&one_time));
+    // The account's own person cannot approve its reset.
+    let r = approve(&checker, pid);
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (403, "maker_checker"),
+        "{}",
+        r.body
+    );
+    approve(&op, pid).expect(200);
+    // Now the one-time password replaces the old one, and must be changed first.
+    assert_eq!(token(&srv, "zhang-min", &own).status.as_u16(), 401);
+    let r = token(&srv, "zhang-min", &one_time);
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (403, "password_change_required")
+    );
+    new_password(&srv, "zhang-min", &one_time, "a-new-own-phrase").expect(204);
+    srv.api().login("zhang-min", "a-new-own-phrase");
+}
+
+/// A new operator (even the first, created directly) replaces the password the user
+/// administrator chose before it gets a token.
+fn a_new_operator_changes_its_password_before_operating(b: Backend) {
+    let srv = Server::start(b);
+    srv.user_admin()
+        .post(
+            "/v1/users",
+            &json!({"username": "op-new", "password": "chosen-by-the-admin", "role": "operator",
+                "person_id": "E3001"}),
+        )
+        .expect(201);
+    let r = token(&srv, "op-new", "chosen-by-the-admin");
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (403, "password_change_required"),
+        "{}",
+        r.body
+    );
+    new_password(&srv, "op-new", "chosen-by-the-admin", "my-own-phrase-7").expect(204);
+    let op = srv.api().login("op-new", "my-own-phrase-7");
+    party(&op, "enterprise", 1);
+}
+
 both_backends!(
+    operator_accounts_need_an_operator_of_another_person,
+    operator_password_reset_is_a_proposal,
+    a_new_operator_changes_its_password_before_operating,
     user_administration_is_a_role_of_its_own,
     two_accounts_of_one_person_cannot_make_and_check,
     registered_transfer_needs_a_second_person,

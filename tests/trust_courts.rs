@@ -1313,16 +1313,11 @@ fn official_registration_ranks_once_confirmed(b: Backend) {
     };
     assert_eq!(confirm(&w.admin, m1).expect(403).code(), "maker_checker");
     // Nor can another account of the same person (maker-checker compares persons).
-    let twin_password = "op-admin-twin-password-long";
-    w.admin
-        .login("admin", common::ADMIN_PASSWORD)
-        .post(
-            "/v1/users",
-            &json!({"username": "op-admin-twin", "password": twin_password, "role": "operator",
-                "person_id": format!("P-{}", common::OPERATOR.to_uppercase())}),
-        )
-        .expect(201);
-    let twin = w.admin.login("op-admin-twin", twin_password);
+    let twin = common::new_operator(
+        &w.admin,
+        "op-admin-twin",
+        &format!("P-{}", common::OPERATOR.to_uppercase()),
+    );
     assert_eq!(confirm(&twin, m1).expect(403).code(), "maker_checker");
 
     // The second bank enters an earlier official time: it waits, unranked, for an operator.

@@ -140,6 +140,11 @@ pub struct PrincipalView {
     pub person_id: Option<String>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    /// An operator account's creation, re-enabling or password reset by a user administrator
+    /// waits for this proposal: an operator of another person approves it
+    /// (POST /v1/proposals/{id}/approve), and until then nothing has changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_proposal: Option<i64>,
 }
 
 impl From<PrincipalRow> for PrincipalView {
@@ -153,6 +158,7 @@ impl From<PrincipalRow> for PrincipalView {
             person_id: r.person_id,
             disabled: r.disabled,
             created_at: r.created_at.and_utc(),
+            approval_proposal: None,
         }
     }
 }
@@ -287,7 +293,11 @@ fn principal_audit(
 }
 
 #[utoipa::path(post, path = "/v1/users", tag = "auth", operation_id = "createUser", summary = "Create a user (user administrators only)",
-    description = "Only the `user_admin` role administers accounts; operators cannot create any. An operator account names its person (`person_id`).",
+    description = "Only the `user_admin` role administers accounts; operators cannot create any. An operator account names its person (`person_id`). \
+        A new operator account is created disabled, with a proposal (`approval_proposal`, kind `operator_account`) that an active operator of another person \
+        than the new account must approve before it can log in; the exception is a database that has never had an operator account (a fresh install), \
+        where the user administrator creates operators directly. Either way a new operator must change the password chosen for it (POST /v1/auth/password) \
+        before it gets a token.",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewUser, responses((status = 201, description = "Created", body = PrincipalView)))]
 #[post("/v1/users")]
@@ -329,6 +339,7 @@ async fn create_user(
         .await?
         .map_err(ApiError::internal)?;
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    let w = who.clone();
     idempotency::run(
         &state,
         &who,
@@ -337,6 +348,7 @@ async fn create_user(
         KeyPolicy::Optional,
         StatusCode::CREATED,
         move |conn| {
+            let bootstrap = b.role == Role::Operator && store::operator_count(conn)? == 0;
             let new = store::NewPrincipal {
                 kind: "user",
                 username: &username,
@@ -347,7 +359,17 @@ async fn create_user(
                 person_id: person.as_deref(),
             };
             let row = add_principal(conn, &new, &actor)?;
-            Outcome::of(&PrincipalView::from(row))
+            if b.role != Role::Operator {
+                return Outcome::of(&PrincipalView::from(row));
+            }
+            // The user administrator chose this password: the operator replaces it before operating.
+            store::mark_change_due(conn, row.id, now)?;
+            if bootstrap {
+                return Outcome::of(&PrincipalView::from(row));
+            }
+            store::set_disabled(conn, row.id, true)?;
+            let view = propose_operator_account(conn, &w, "create", row.id, None, now)?;
+            Outcome::of(&view)
         },
     )
     .await
@@ -457,9 +479,17 @@ async fn change(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::UserAdmin])?;
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
-    let row = state
+    let view = state
         .db(move |conn| {
             db::write_tx(conn, |conn| {
+                let target = store::find_by_id(conn, id)?;
+                if action == "enabled"
+                    && target
+                        .as_ref()
+                        .is_some_and(|t| t.role == "operator" && t.disabled)
+                {
+                    return propose_operator_account(conn, &who, "enable", id, None, now);
+                }
                 let n = match action {
                     "disabled" => store::set_disabled(conn, id, true)?,
                     "enabled" => store::set_disabled(conn, id, false)?,
@@ -469,11 +499,11 @@ async fn change(
                     .filter(|_| n == 1)
                     .ok_or_else(|| ApiError::not_found("user"))?;
                 principal_audit(conn, &row, &format!("principal.{action}"), &actor, now)?;
-                Ok(row)
+                Ok(PrincipalView::from(row))
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(PrincipalView::from(row)))
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[utoipa::path(post, path = "/v1/users/{id}/disable", tag = "auth", operation_id = "disableUser",
@@ -490,6 +520,7 @@ async fn disable(
 
 #[utoipa::path(post, path = "/v1/users/{id}/enable", tag = "auth", operation_id = "enableUser",
     summary = "Enable a user or API client again (old tokens stay revoked)",
+    description = "A disabled operator account is not enabled at once: the answer carries `approval_proposal`, which an operator of another person must approve.",
     params(("id" = i64, Path, description = "Principal id")), responses((status = 200, description = "Enabled", body = PrincipalView)))]
 #[post("/v1/users/{id}/enable")]
 async fn enable(
@@ -582,7 +613,9 @@ pub struct PasswordReset {
 #[utoipa::path(post, path = "/v1/users/{id}/reset-password", tag = "auth", operation_id = "resetPassword",
     summary = "Set a one-time password for a user who lost theirs; it must be changed at next login",
     description = "Revokes every token of the user and clears its failed-login count. Audited \
-        (`principal.password_reset`, without the password).",
+        (`principal.password_reset`, without the password). For an operator account nothing changes yet: \
+        the answer carries `approval_proposal`, and the one-time password replaces the operator's only when an \
+        operator of another person approves it.",
     params(("id" = i64, Path, description = "Principal id of a user (not an API client)")),
     responses((status = 200, description = "The one-time password, shown once", body = PasswordReset),
         (status = 422, description = "`not_a_user`: API clients get a new client instead", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -602,10 +635,20 @@ async fn reset_password(
         .await?
         .map_err(ApiError::internal)?;
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
-    let row = state
+    let user = state
         .db(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = store::find_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
+                if row.kind == "user" && row.role == "operator" {
+                    return propose_operator_account(
+                        conn,
+                        &who,
+                        "reset_password",
+                        id,
+                        Some(&hash),
+                        now,
+                    );
+                }
                 if row.kind != "user" {
                     return Err(ApiError::unprocessable(
                         "not_a_user",
@@ -616,12 +659,93 @@ async fn reset_password(
                 store::clear_login_failures(conn, &row.username)?;
                 let row = store::find_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
                 principal_audit(conn, &row, "principal.password_reset", &actor, now)?;
-                Ok(row)
+                Ok(PrincipalView::from(row))
             })
         })
         .await?;
     Ok(HttpResponse::Ok().json(PasswordReset {
-        user: PrincipalView::from(row),
+        user,
         one_time_password: one_time,
     }))
+}
+
+/// What a user administrator asks for an operator account; an operator of another person than
+/// the account's approves it (proposal kind `operator_account`). Without this, the user
+/// administrator alone could make two operator "persons", or take over an operator's account by
+/// resetting its password, and so pass every two-person check alone.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OperatorAccountChange {
+    /// `create`, `enable` or `reset_password`.
+    pub action: String,
+    pub principal_id: i64,
+    pub username: String,
+    pub person_id: Option<String>,
+    /// A reset's one-time password, hashed; never shown in the proposal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_hash: Option<String>,
+}
+
+/// Stores the proposal and answers with the account as it still is.
+fn propose_operator_account(
+    conn: &mut DbConn,
+    who: &Principal,
+    action: &str,
+    id: i64,
+    secret_hash: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> ApiResult<PrincipalView> {
+    let row = store::find_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    let change = OperatorAccountChange {
+        action: action.to_string(),
+        principal_id: row.id,
+        username: row.username.clone(),
+        person_id: row.person_id.clone(),
+        secret_hash: secret_hash.map(str::to_string),
+    };
+    let proposal = crate::proposals::propose(
+        conn,
+        crate::proposals::ProposalKind::OperatorAccount,
+        &change,
+        None,
+        who,
+        now,
+    )?;
+    let mut view = PrincipalView::from(row);
+    view.approval_proposal = Some(proposal.id);
+    Ok(view)
+}
+
+/// Runs an approved operator-account change. The approver is another person than the account's
+/// (its own account, or another account of its person, would vouch for itself).
+pub fn execute_operator_account(
+    conn: &mut DbConn,
+    change: &OperatorAccountChange,
+    approver: &Principal,
+    at: chrono::NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let row = store::find_by_id(conn, change.principal_id)?
+        .filter(|r| r.role == "operator" && r.kind == "user")
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let same_person = row.person_id.is_some() && row.person_id == approver.person_id;
+    if row.id == approver.id || same_person {
+        return Err(crate::proposals::maker_checker_refusal());
+    }
+    match (change.action.as_str(), change.secret_hash.as_deref()) {
+        ("create" | "enable", _) => {
+            store::set_disabled(conn, row.id, false)?;
+        }
+        ("reset_password", Some(hash)) => {
+            store::set_secret(conn, row.id, hash, true, at)?;
+            store::clear_login_failures(conn, &row.username)?;
+        }
+        _ => return Err(ApiError::internal("unknown operator account change")),
+    }
+    let row = store::find_by_id(conn, row.id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    let action = match change.action.as_str() {
+        "reset_password" => "principal.password_reset",
+        "create" => "principal.created_approved",
+        _ => "principal.enabled",
+    };
+    principal_audit(conn, &row, action, &approver.actor(), at)?;
+    serde_json::to_value(PrincipalView::from(row)).map_err(|e| ApiError::internal(e.to_string()))
 }

@@ -75,6 +75,24 @@ pub fn revoke_tokens(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
         .execute(conn)
 }
 
+/// Operator accounts ever created (disabled ones included): while there are none, the user
+/// administrator may create operators without an operator's approval (a fresh install).
+pub fn operator_count(conn: &mut DbConn) -> QueryResult<i64> {
+    principals::table
+        .filter(principals::role.eq("operator"))
+        .count()
+        .get_result(conn)
+}
+
+/// Requires a new password at the principal's next login (a password someone else chose).
+pub fn mark_change_due(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    use crate::schema::password_change_due as d;
+    diesel::delete(d::table.find(id)).execute(conn)?;
+    diesel::insert_into(d::table)
+        .values((d::principal_id.eq(id), d::since.eq(now)))
+        .execute(conn)
+}
+
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     principals::table.count().get_result(conn)
 }

@@ -1,6 +1,7 @@
 //! Maker-checker (docs/design.md §4): issuance, cancellation, forced and registered transfers,
 //! benchmark prices, pledge disposal, lifting a judicial freeze, retirement on a holder's behalf,
-//! lot imports and amendment-code resets take two different operators. One proposes (the request
+//! lot imports and amendment-code resets take two different operators; a user administrator's
+//! creation, re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
 //! "Different" means different natural persons: every operator account names its person, and an
 //! approval by any account of the proposer's person is a 403, as is the proposer's own.
@@ -33,6 +34,8 @@ pub enum ProposalKind {
     Retirement,
     LotImport,
     AmendmentCodeReset,
+    /// A user administrator's creation, re-enabling or password reset of an operator account.
+    OperatorAccount,
 }
 
 impl ProposalKind {
@@ -50,6 +53,7 @@ impl ProposalKind {
             ProposalKind::Retirement => "retirement",
             ProposalKind::LotImport => "lot_import",
             ProposalKind::AmendmentCodeReset => "amendment_code_reset",
+            ProposalKind::OperatorAccount => "operator_account",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -65,6 +69,7 @@ impl ProposalKind {
             "retirement" => ProposalKind::Retirement,
             "lot_import" => ProposalKind::LotImport,
             "amendment_code_reset" => ProposalKind::AmendmentCodeReset,
+            "operator_account" => ProposalKind::OperatorAccount,
             _ => ProposalKind::Issuance,
         }
     }
@@ -113,7 +118,7 @@ impl From<ProposalRow> for ProposalView {
             id: r.id,
             kind: ProposalKind::parse(&r.kind),
             status: r.status,
-            request: serde_json::from_str(&r.payload).unwrap_or_default(),
+            request: shown_request(&r.payload),
             proposed_by: r.proposed_by_name,
             decided_by: r.decided_by_name,
             decided_at: r.decided_at.map(|t| t.and_utc()),
@@ -122,6 +127,15 @@ impl From<ProposalRow> for ProposalView {
             created_at: r.created_at.and_utc(),
         }
     }
+}
+
+/// The stored request as shown: a password hash (an operator password reset) never leaves.
+fn shown_request(payload: &str) -> Value {
+    let mut v: Value = serde_json::from_str(payload).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("secret_hash");
+    }
+    v
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<ProposalRow>> {
@@ -216,7 +230,7 @@ pub fn same_person_as(conn: &mut DbConn, actor: &str, who: &Principal) -> QueryR
     Ok(maker.is_some_and(|m| m.role == "operator" && m.person_id.as_deref() == Some(person)))
 }
 
-fn maker_checker_refusal() -> ApiError {
+pub fn maker_checker_refusal() -> ApiError {
     let mut e = ApiError::forbidden(
         "maker-checker: the person who proposed (under any of their accounts) cannot also decide",
     );

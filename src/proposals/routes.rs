@@ -96,6 +96,7 @@ fn payload<T: serde::de::DeserializeOwned>(row: &ProposalRow) -> ApiResult<T> {
 fn execute(
     conn: &mut DbConn,
     row: &ProposalRow,
+    who: &Principal,
     actor: &str,
     today: chrono::NaiveDate,
     at: chrono::NaiveDateTime,
@@ -170,6 +171,9 @@ fn execute(
             actor,
             at,
         ),
+        "operator_account" => {
+            crate::auth::routes::execute_operator_account(conn, &payload(row)?, who, at)
+        }
         // The checker proves they hold the proposed file by uploading it.
         "lot_import" => Err(ApiError::conflict(
             "approve_by_upload",
@@ -208,7 +212,7 @@ async fn approve(
         StatusCode::OK,
         move |conn| {
             let row = decide(conn, id, &w, "approved", None, now)?;
-            let result = execute(conn, &row, &w.actor(), today, now)?;
+            let result = execute(conn, &row, &w, &w.actor(), today, now)?;
             set_result(conn, id, &result)?;
             audit_decision(conn, &row, "approved", &w.actor(), now)?;
             let row = find(conn, id)?.ok_or_else(|| ApiError::not_found("proposal"))?;

@@ -400,13 +400,14 @@ pub fn party(admin: &Api, kind: &str, n: u32) -> i64 {
 /// operator account is its own person, named after the account.
 pub fn user(admin: &Api, role: &str, party_id: Option<i64>, name: &str) -> Api {
     let password = format!("{name}-password-long");
-    let person = (role == "operator").then(|| format!("P-{}", name.to_uppercase()));
+    if role == "operator" {
+        return new_operator(admin, name, &format!("P-{}", name.to_uppercase()));
+    }
     Api::new(&admin.base)
         .login("admin", ADMIN_PASSWORD)
         .post(
             "/v1/users",
-            &json!({"username": name, "password": password, "role": role, "party_id": party_id,
-                "person_id": person}),
+            &json!({"username": name, "password": password, "role": role, "party_id": party_id}),
         )
         .expect(201);
     admin.login(name, &password)
@@ -419,18 +420,62 @@ pub const SECOND_OPERATOR: &str = "op-second";
 
 /// Logs in as operator `name` (its own person), creating the account on first use.
 pub fn operator(api: &Api, name: &str) -> Api {
+    new_operator(api, name, &format!("P-{}", name.to_uppercase()))
+}
+
+/// The password the kit's operators choose at first login (a new operator must replace the one
+/// the user administrator chose; it may not contain the username).
+pub fn own_password(name: &str) -> String {
+    format!("own-{}-phrase-9", name.len())
+}
+
+/// Creates operator account `name` of `person` as the user administrator (or finds it) and logs
+/// in. The registry lets the user administrator create only a database's first operator
+/// directly; a later one waits for an operator of another person to approve it, so the kit
+/// approves as [`OPERATOR`] (as [`SECOND_OPERATOR`] when the new account is OPERATOR's person).
+/// A new operator then replaces the administrator's password with [`own_password`].
+pub fn new_operator(api: &Api, name: &str, person: &str) -> Api {
+    let approver = if person == format!("P-{}", OPERATOR.to_uppercase()) {
+        SECOND_OPERATOR
+    } else {
+        OPERATOR
+    };
+    admit_operator(api, name, person, || operator(api, approver))
+}
+
+/// Like [`new_operator`], with the approving operator given (called only when one is needed).
+pub fn admit_operator(api: &Api, name: &str, person: &str, approver: impl FnOnce() -> Api) -> Api {
     let password = format!("{name}-password-long");
     let r = Api::new(&api.base).login("admin", ADMIN_PASSWORD).post(
         "/v1/users",
-        &json!({"username": name, "password": password, "role": "operator",
-            "person_id": format!("P-{}", name.to_uppercase())}),
+        &json!({"username": name, "password": password, "role": "operator", "person_id": person}),
     );
-    assert!(
-        r.status.as_u16() == 201 || r.code() == "username_taken",
+    if r.code() == "username_taken" {
+        return Api::new(&api.base).login(name, &own_password(name));
+    }
+    assert_eq!(
+        r.status.as_u16(),
+        201,
         "creating operator {name}: {}",
         r.body
     );
-    Api::new(&api.base).login(name, &password)
+    if let Some(id) = r.body["approval_proposal"].as_i64() {
+        approver()
+            .post_key(
+                &format!("/v1/proposals/{id}/approve"),
+                &format!("admit-{id}"),
+                &json!({}),
+            )
+            .expect(200);
+    }
+    Api::new(&api.base)
+        .post(
+            "/v1/auth/password",
+            &json!({"username": name, "current_password": password,
+                "new_password": own_password(name)}),
+        )
+        .expect(204);
+    Api::new(&api.base).login(name, &own_password(name))
 }
 
 /// Approves proposal `id` as the second operator (another person than [`OPERATOR`]); returns the
