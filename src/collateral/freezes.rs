@@ -1016,6 +1016,14 @@ pub fn execute_lift(
     ))
     .execute(conn)?;
     if n != 1 {
+        // Executed meanwhile by a court-ordered transfer: nothing is left to lift.
+        let status: String = jf::table.find(id).select(jf::status).first(conn)?;
+        if status == "executed" {
+            return Err(ApiError::conflict(
+                "freeze_executed",
+                "this freeze was executed by a court-ordered transfer; nothing is left to lift",
+            ));
+        }
         return Err(ApiError::conflict(
             "freeze_lifted",
             "this freeze is already lifted",
