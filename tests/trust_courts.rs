@@ -288,7 +288,7 @@ fn a_court_transfer_takes_the_frozen_quantity(backend: Backend) {
         )
         .expect(409)
         .code(),
-        "freeze_lifted"
+        "freeze_executed"
     );
     assert_all_conserved(&w.admin);
 }

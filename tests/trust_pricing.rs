@@ -703,3 +703,77 @@ both_backends!(
     token_round_trip_does_not_launder_free_allocation,
     disposal_of_paid_units_leaves_free_units_free
 );
+
+// ---------------------------------------------------------------------------------------------
+// R4 at settlement: a benchmark approved or a region flagged after the request binds the
+// transfer or trade when it settles (as expiry does), through the same check.
+
+/// A transfer at 0.01 requested before any benchmark was approved does not settle once one is in
+/// force; a transfer into a region flagged non-attainment after the request does not settle either.
+/// Refused settlement changes nothing: the transfer stays confirmed, the quantity in transfer.
+fn r4_is_rechecked_when_a_transfer_settles(backend: Backend) {
+    let w = world(backend);
+    let (c, ent_c) = enterprise(&w.admin, 4, "350781");
+    let t = id(&transfer(
+        &w,
+        json!({"quantity": "10", "unit_price": "0.01", "years": 1}),
+    )
+    .expect(201));
+    let t2 = id(&transfer(
+        &w,
+        json!({"quantity": "5", "unit_price": "6300", "years": 1, "to_party_id": c}),
+    )
+    .expect(201));
+    w.ent_b
+        .post_key(&format!("/v1/transfers/{t}/confirm"), &key(), &json!({}))
+        .expect(200);
+    ent_c
+        .post_key(&format!("/v1/transfers/{t2}/confirm"), &key(), &json!({}))
+        .expect(200);
+    benchmark(&w, "6300");
+    flag(&w, "350781", true);
+    for (tid, code) in [(t, "price_below_benchmark"), (t2, "region_non_attainment")] {
+        let r = w
+            .admin
+            .post_key(&format!("/v1/transfers/{tid}/approve"), &key(), &json!({}))
+            .expect(422);
+        assert_eq!(r.code(), code);
+        let tr = w
+            .admin
+            .get(&format!("/v1/transfers/{tid}"))
+            .expect(200)
+            .body;
+        assert_eq!(tr["status"], "confirmed");
+    }
+    assert_eq!(available(&w.admin, w.b, w.em), d("0"));
+    assert_eq!(available(&w.admin, c, w.em), d("0"));
+    assert_eq!(dec(&holding(&w.admin, w.a, w.em)["in_transfer"]), d("15"));
+    assert_all_conserved(&w.admin);
+}
+
+/// A trade opened before a benchmark was approved, or before the buyer's region was flagged, is
+/// not delivered on payment: 422, and the trade stays awaiting payment.
+fn r4_is_rechecked_when_a_trade_is_paid(backend: Backend) {
+    let w = world(backend);
+    let (c, ent_c) = enterprise(&w.admin, 4, "350781");
+    let cheap = id(&list(&w.ent_a, w.em, "10", "0.01", 1).expect(201));
+    let fair = id(&list(&w.ent_a, w.em, "10", "6300", 1).expect(201));
+    let t = id(&buy(&w.ent_b, cheap, "10").expect(201));
+    let t2 = id(&buy(&ent_c, fair, "10").expect(201));
+    benchmark(&w, "6300");
+    flag(&w, "350781", true);
+    for (tid, code) in [(t, "price_below_benchmark"), (t2, "region_non_attainment")] {
+        assert_eq!(pay(&w.admin, tid).expect(422).code(), code);
+        let tr = w.admin.get(&format!("/v1/trades/{tid}")).expect(200).body;
+        assert_eq!(tr["status"], "awaiting_payment");
+    }
+    assert_eq!(available(&w.admin, w.b, w.em), d("0"));
+    assert_eq!(available(&w.admin, c, w.em), d("0"));
+    assert_eq!(dec(&holding(&w.admin, w.a, w.em)["in_transfer"]), d("20"));
+    assert_all_conserved(&w.admin);
+}
+
+both_backends!(
+    r4_is_rechecked_when_a_transfer_settles,
+    r4_is_rechecked_when_a_trade_is_paid
+);

@@ -928,7 +928,7 @@ pub struct LiftProposal {
     summary = "Propose recording the order that lifts a freeze; once a second operator approves, the quantity is available again",
     params(("id" = i64, Path, description = "Freeze id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity once approved")),
     request_body = LiftFreeze, responses((status = 202, description = "Proposed", body = crate::proposals::ProposalView),
-        (status = 409, description = "freeze_lifted", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "freeze_lifted (already lifted) or freeze_executed (a court-ordered transfer took all of it)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/judicial-freezes/{id}/lift")]
 async fn lift(
     state: web::Data<AppState>,
@@ -958,6 +958,13 @@ async fn lift(
                 .first(conn)
                 .optional()?
                 .ok_or_else(|| ApiError::not_found("freeze"))?;
+            if status == "executed" {
+                // A court's order took all of it: there is nothing left to lift.
+                return Err(ApiError::conflict(
+                    "freeze_executed",
+                    "this freeze was executed by a court-ordered transfer; nothing is left to lift",
+                ));
+            }
             if status != "active" {
                 return Err(ApiError::conflict(
                     "freeze_lifted",
@@ -1010,6 +1017,14 @@ pub fn execute_lift(
     ))
     .execute(conn)?;
     if n != 1 {
+        // Executed meanwhile by a court-ordered transfer: nothing is left to lift.
+        let status: String = jf::table.find(id).select(jf::status).first(conn)?;
+        if status == "executed" {
+            return Err(ApiError::conflict(
+                "freeze_executed",
+                "this freeze was executed by a court-ordered transfer; nothing is left to lift",
+            ));
+        }
         return Err(ApiError::conflict(
             "freeze_lifted",
             "this freeze is already lifted",

@@ -300,6 +300,22 @@ fn settle(
             .ok_or_else(|| ApiError::internal("unknown right type"))?;
         lot.years_traded(&rt, t.years, now.date())?;
     }
+    if !lot.expired(now.date()) {
+        // R4 at settlement as well, the same check as when the trade opened: a benchmark approved
+        // or the buyer's region flagged non-attainment since then refuses delivery (422), and the
+        // trade stays awaiting payment until its deadline.
+        let s = settings::load(conn)?;
+        let buyer = crate::parties::store::find(conn, t.buyer_id)?
+            .ok_or_else(|| ApiError::internal("buyer vanished"))?;
+        super::benchmarks::check_r4(
+            conn,
+            &s,
+            &lot,
+            Some(&buyer.region_code),
+            Some(t.unit_price),
+            now.date(),
+        )?;
+    }
     // Courts come first: quantity a judicial freeze holds in this trade is not delivered
     // (409 `quantity_frozen`, nothing changes) until the freeze is lifted.
     crate::collateral::freezes::require_not_held(conn, &format!("trade:{id}"))?;
@@ -436,7 +452,7 @@ pub struct ConfirmPayment {
     request_body = ConfirmPayment,
     responses((status = 200, description = "Settled", body = TradeView),
         (status = 409, description = "trade_not_awaiting_payment; quantity_frozen (a judicial freeze holds quantity of this trade: nothing changes until it is lifted; unpaid at its deadline it expires and the quantity returns to the seller still frozen); lot_expired (the lot expired before payment was confirmed: the trade expires and the quantity returns to the seller)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "years_beyond_term: the whole years traded no longer remain of the lot's term on the day of payment; the trade stays awaiting payment until its deadline", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "years_beyond_term: the whole years traded no longer remain of the lot's term on the day of payment; price_below_benchmark, region_non_attainment: R4 is checked again on the day of payment (a benchmark approved or the buyer's region flagged since the trade opened binds it); the trade stays awaiting payment until its deadline", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/trades/{id}/payment")]
 async fn confirm_payment(
     state: web::Data<AppState>,

@@ -605,6 +605,22 @@ async fn act(
                     .ok_or_else(|| ApiError::internal("unknown right type"))?;
                 lot.years_traded(&rt, tr.years, now.date())?;
             }
+            // R4 at settlement as well: a benchmark approved or a region flagged non-attainment
+            // since the request binds the transfer when it settles, with the same check as at
+            // request time. Refused as it stands (422); the parties may cancel or reject it.
+            if next == Status::Settled && !lot.expired(now.date()) {
+                let settings = crate::market::settings::load(conn)?;
+                let receiver = crate::parties::store::find(conn, tr.to_party_id)?
+                    .ok_or_else(|| ApiError::internal("receiver vanished"))?;
+                crate::market::benchmarks::check_r4(
+                    conn,
+                    &settings,
+                    &lot,
+                    Some(&receiver.region_code),
+                    tr.unit_price,
+                    now.date(),
+                )?;
+            }
             let changed = if action == Action::Confirm {
                 store::confirm(conn, id, &tr.status, next.as_str(), &actor, now)?
             } else {
@@ -774,7 +790,7 @@ fn unwind_expired(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<(
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 200, description = "Confirmed or settled", body = TransferView),
         (status = 409, description = "transfer_not_pending; quantity_frozen (a judicial freeze holds quantity of this transfer: nothing changes until it is lifted; the transfer may still be cancelled or rejected); lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "years_beyond_term: the whole years sold no longer remain of the lot's term on the day it would settle; the transfer stays as it is (the parties may cancel or reject it)", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "years_beyond_term: the whole years sold no longer remain of the lot's term on the day it would settle; price_below_benchmark, region_non_attainment: R4 is checked again on the day it would settle (a benchmark approved or a region flagged since the request binds it); the transfer stays as it is (the parties may cancel or reject it)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/confirm")]
 async fn confirm(
     state: web::Data<AppState>,
@@ -799,7 +815,7 @@ async fn confirm(
     params(("id" = i64, Path, description = "Transfer id"), ("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 200, description = "Settled", body = TransferView),
         (status = 409, description = "transfer_not_pending; quantity_frozen (a judicial freeze holds quantity of this transfer: nothing changes until it is lifted; the transfer may still be cancelled or rejected); lot_expired (the lot expired before the transfer could settle: it is rejected by the registry and the quantity returns to the sender)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "years_beyond_term: the whole years sold no longer remain of the lot's term on the day it would settle; the transfer stays as it is (the parties may cancel or reject it)", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "years_beyond_term: the whole years sold no longer remain of the lot's term on the day it would settle; price_below_benchmark, region_non_attainment: R4 is checked again on the day it would settle (a benchmark approved or a region flagged since the request binds it); the transfer stays as it is (the parties may cancel or reject it)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/{id}/approve")]
 async fn approve(
     state: web::Data<AppState>,
