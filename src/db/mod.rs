@@ -193,7 +193,11 @@ mod tests {
             let mut unique = list.clone();
             unique.sort();
             unique.dedup();
-            assert_eq!(unique.len(), list.len(), "a version is used twice: {list:?}");
+            assert_eq!(
+                unique.len(),
+                list.len(),
+                "a version is used twice: {list:?}"
+            );
         }
         let (mut a, mut b) = (pg.clone(), lite.clone());
         a.sort();
