@@ -396,14 +396,13 @@ fn holder_changes_and_transfer_ban(b: Backend) {
         terms(w.bank1, "100000.00"),
     );
     register_officially(&w, &w.banker1, m2, "2026-12-04T10:15:00Z");
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/forest-rights/{free}/holder-changes"),
-            &key(),
-            &json!({"new_holder_party_id": buyer, "document_ref": "流转合同 2"}),
-        )
-        .expect(200);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/forest-rights/{free}/holder-changes"),
+        &key(),
+        &json!({"new_holder_party_id": buyer, "document_ref": "流转合同 2"}),
+    )
+    .expect(200);
     assert_eq!(r.body["holder"]["party_id"].as_i64(), Some(buyer));
     // The mortgage follows the parcel; its lender has an entry (and a webhook event) about it.
     let m = w

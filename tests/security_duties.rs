@@ -7,7 +7,7 @@ mod common;
 
 use std::str::FromStr;
 
-use common::ledger::{assert_all_conserved, available, issue, key, lot_request};
+use common::ledger::{assert_all_conserved, available, holding, issue, key, lot_request};
 use common::{party, uscc, user, Api, Backend, Server};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -671,10 +671,92 @@ fn a_new_operator_changes_its_password_before_operating(b: Backend) {
     party(&op, "enterprise", 1);
 }
 
+/// A change of a forest parcel's holder moves collateral: two persons.
+fn parcel_holder_change_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let parcel = json!({"certificate_no": "闽(2026)顺昌县不动产权第0000002号", "holder_party_id": w.a,
+        "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": "350721", "township": "埔上镇", "village": "大坪村",
+        "compartment": "012", "sub_compartment": "02", "area_mu": "126.50", "forest_category": "commercial",
+        "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
+        "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"});
+    let p = w.op.post("/v1/forest-rights", &parcel).expect(201).body["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/v1/forest-rights/{p}/holder-changes");
+    let change = json!({"new_holder_party_id": w.c, "document_ref": "林权流转合同 2026-031"});
+    let r = w.op.post_key(&path, &key(), &change).expect(202);
+    assert_eq!(r.body["kind"], "parcel_holder_change");
+    let pid = r.body["id"].as_i64().unwrap();
+    let holder = |w: &World| {
+        w.op.get(&format!("/v1/forest-rights/{p}")).expect(200).body["holder"]["party_id"].as_i64()
+    };
+    assert_eq!(holder(&w), Some(w.a), "unchanged until approved");
+    assert_eq!(approve(&w.op_again, pid).status.as_u16(), 403);
+    assert_eq!(holder(&w), Some(w.a));
+    let r = approve(&w.checker, pid).expect(200);
+    assert_eq!(
+        r.body["result"]["holder"]["party_id"].as_i64(),
+        Some(w.c),
+        "{}",
+        r.body
+    );
+    assert_eq!(holder(&w), Some(w.c));
+}
+
+/// Disposing of a pledge through the exchange (a listing or an auction: the operator sets the
+/// price for the pledgor's quantity) takes two persons, as a direct disposal does.
+fn disposal_listing_and_auction_need_a_second_person(b: Backend) {
+    let w = world(b);
+    let (id, code) = pledge(&w);
+    w.banker
+        .post_key(
+            &format!("/v1/pledges/{id}/enforce"),
+            &key(),
+            &json!({"amendment_code": code, "principal": "500000.00", "interest": "0", "costs": "0"}),
+        )
+        .expect(200);
+    let buckets = |w: &World| {
+        let h = holding(&w.op, w.a, w.em);
+        (
+            common::ledger::dec(&h["pledged"]),
+            common::ledger::dec(&h["listed"]),
+        )
+    };
+    let listing = json!({"lot_id": w.em, "pledge_id": id, "quantity": "50", "unit_price": "6300", "years": 2,
+        "min_lot": "1", "ends_at": "2026-12-20T08:00:00Z"});
+    let r = w.op.post_key("/v1/listings", &key(), &listing).expect(202);
+    assert_eq!(r.body["kind"], "disposal_listing");
+    let lp = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        buckets(&w),
+        (d("100"), d("0")),
+        "nothing offered before approval"
+    );
+    assert_eq!(approve(&w.op_again, lp).status.as_u16(), 403);
+    assert_eq!(buckets(&w), (d("100"), d("0")));
+    let r = approve(&w.checker, lp).expect(200);
+    assert_eq!(r.body["result"]["disposal"], true, "{}", r.body);
+    assert_eq!(buckets(&w), (d("50"), d("50")));
+    let auction = json!({"lot_id": w.em, "pledge_id": id, "quantity": "50", "reserve_price": "6300", "increment": "10",
+        "min_bid": "1", "max_bid": "50", "years": 2, "opens_at": "2026-12-02T02:00:00Z",
+        "closes_at": "2026-12-02T04:00:00Z", "sealed": false, "deposit": "0"});
+    let r = w.op.post_key("/v1/auctions", &key(), &auction).expect(202);
+    assert_eq!(r.body["kind"], "disposal_auction");
+    let ap = r.body["id"].as_i64().unwrap();
+    assert_eq!(buckets(&w), (d("50"), d("50")));
+    assert_eq!(approve(&w.op_again, ap).status.as_u16(), 403);
+    let r = approve(&w.checker, ap).expect(200);
+    assert_eq!(r.body["result"]["disposal"], true, "{}", r.body);
+    assert_eq!(buckets(&w), (d("0"), d("100")));
+    assert_all_conserved(&w.op);
+}
+
 both_backends!(
     operator_accounts_need_an_operator_of_another_person,
     operator_password_reset_is_a_proposal,
     a_new_operator_changes_its_password_before_operating,
+    parcel_holder_change_needs_a_second_person,
+    disposal_listing_and_auction_need_a_second_person,
     user_administration_is_a_role_of_its_own,
     two_accounts_of_one_person_cannot_make_and_check,
     registered_transfer_needs_a_second_person,

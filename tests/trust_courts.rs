@@ -612,15 +612,14 @@ fn a_pledge_on_offer_waits_for_its_offer_to_end(backend: Backend) {
             &json!({"amendment_code": code, "principal": "1000000.00", "interest": "0", "costs": "0"}),
         )
         .expect(200);
-    let l = w
-        .admin
-        .post_key(
-            "/v1/listings",
-            &key(),
-            &json!({"lot_id": w.em, "pledge_id": id, "quantity": "100", "unit_price": "6300", "years": 4,
-                "min_lot": "1", "ends_at": "2026-12-20T08:00:00Z"}),
-        )
-        .expect(201);
+    let l = common::two_person_reply(
+        &w.admin,
+        "/v1/listings",
+        &key(),
+        &json!({"lot_id": w.em, "pledge_id": id, "quantity": "100", "unit_price": "6300", "years": 4,
+            "min_lot": "1", "ends_at": "2026-12-20T08:00:00Z"}),
+    )
+    .expect(200);
     freeze(&w, "100").expect(201);
     assert_eq!(buckets(&w), (d("0"), d("385.2"), d("0")));
     let r = court_order_with(&w, "100", json!({})).expect(409);

@@ -133,7 +133,7 @@ fn forest_court_orders_and_holder_changes_need_a_key(backend: Backend) {
         Some(w.a),
         "refused: holder unchanged"
     );
-    let r = w.admin.post_key(&path, &key(), &change).expect(200);
+    let r = common::two_person_reply(&w.admin, &path, &key(), &change).expect(200);
     assert_eq!(r.body["holder"]["party_id"].as_i64(), Some(w.b));
 }
 

@@ -84,7 +84,7 @@ pub struct BidRow {
     pub placed_at: NaiveDateTime,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"lot_id": 1, "seller_party_id": 2, "quantity": "485.2", "reserve_price": "1419",
     "increment": "10", "min_bid": "1", "max_bid": "200", "years": 4, "opens_at": "2026-12-01T01:00:00Z",
@@ -236,9 +236,11 @@ fn audit(
 }
 
 #[utoipa::path(post, path = "/v1/auctions", tag = "market", operation_id = "createAuction",
-    summary = "An operator schedules an auction; the offered quantity is frozen at once",
+    summary = "An operator schedules an auction; the offered quantity is frozen at once. A disposal auction is a proposal",
+    description = "An auction for a seller (`seller_party_id`) is scheduled at once (201). An auction disposing of an enforced pledge (`pledge_id`) sets the reserve for the pledgor's quantity: it is proposed (202) and scheduled only when another person approves it (`POST /v1/proposals/{id}/approve`); every check runs again then.",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
-    request_body = CreateAuction, responses((status = 201, description = "Scheduled", body = AuctionView)))]
+    request_body = CreateAuction, responses((status = 201, description = "Scheduled", body = AuctionView),
+        (status = 202, description = "A disposal auction proposed", body = crate::proposals::ProposalView)))]
 #[post("/v1/auctions")]
 async fn create(
     state: web::Data<AppState>,
@@ -248,6 +250,59 @@ async fn create(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
     let r = body.value;
+    let (actor, now, today) = (
+        who.actor(),
+        db::now_micros(state.clock.now()),
+        state.clock.today(),
+    );
+    check_request(&r, now)?;
+    let w = who.clone();
+    // Two persons for a disposal: the operator sets the reserve for the pledgor's quantity.
+    let proposed = r.pledge_id.is_some();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Required,
+        if proposed {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::CREATED
+        },
+        move |conn| {
+            if proposed {
+                schedule(conn, &r, &actor, now, today, false)?;
+                let row = crate::proposals::propose(
+                    conn,
+                    crate::proposals::ProposalKind::DisposalAuction,
+                    &r,
+                    None,
+                    &w,
+                    now,
+                )?;
+                return Outcome::of(&crate::proposals::ProposalView::from(row));
+            }
+            let a = schedule(conn, &r, &actor, now, today, true)?
+                .ok_or_else(|| ApiError::internal("auction not scheduled"))?;
+            Outcome::of(&view(conn, a, now)?)
+        },
+    )
+    .await
+}
+
+/// What an auction request gives, checked without the database.
+struct Checked {
+    restriction: String,
+    reserve: i64,
+    increment: i64,
+    deposit: i64,
+    extension: i32,
+    opens: NaiveDateTime,
+    closes: NaiveDateTime,
+}
+
+fn check_request(r: &CreateAuction, now: NaiveDateTime) -> ApiResult<Checked> {
     let restriction = restriction_text(&r.restriction)?;
     let price = |field: &str, d: Dec| {
         price_to_stored(d.0).map_err(|e| ApiError::invalid_field(field, e.to_string()))
@@ -266,116 +321,145 @@ async fn create(
         ));
     }
     let (opens, closes) = (db::now_micros(r.opens_at), db::now_micros(r.closes_at));
-    let (actor, now, today) = (
-        who.actor(),
-        db::now_micros(state.clock.now()),
-        state.clock.today(),
-    );
     if closes <= opens || closes <= now {
         return Err(ApiError::invalid_field(
             "closes_at",
             "after opens_at and in the future",
         ));
     }
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::CREATED,
-        move |conn| {
-            let lot = rights::lock_lot(conn, r.lot_id)?;
-            let pledge = match (r.pledge_id, r.seller_party_id) {
-                (Some(p), None) => Some(crate::collateral::disposal::enforcing(conn, p, lot.id)?),
-                (None, Some(_)) => None,
-                _ => {
-                    return Err(ApiError::invalid_field(
-                        "seller_party_id",
-                        "name either the seller or the pledge to dispose of",
-                    ))
-                }
-            };
-            let seller = match (&pledge, r.seller_party_id) {
-                (Some(p), _) => p.pledgor_id,
-                (None, Some(s)) => s,
-                (None, None) => return Err(ApiError::internal("checked above")),
-            };
-            if rights::holding(conn, seller, lot.id)?.is_none() {
-                return Err(ApiError::invalid_field(
-                    "seller_party_id",
-                    "holds nothing of this lot",
-                ));
-            }
-            let rt = rights::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let quantity = parse_quantity("quantity", r.quantity, &rt)?;
-            let min_bid = parse_quantity("min_bid", r.min_bid, &rt)?;
-            let max_bid = parse_quantity("max_bid", r.max_bid, &rt)?;
-            if min_bid > max_bid || min_bid > quantity {
-                return Err(ApiError::invalid_field(
-                    "min_bid",
-                    "not more than max_bid nor the quantity offered",
-                ));
-            }
-            let years = lot.years_traded(&rt, r.years, today)?;
-            lot.require_live(today)?;
-            // R4 at the offer, a disposal included: the reserve against the floor. Bidders are
-            // checked at admission and again, with their prices, at the award.
-            let settings = super::settings::load(conn)?;
-            benchmarks::check_r4(conn, &settings, &lot, None, Some(reserve), today)?;
-            diesel::insert_into(au::table)
-                .values((
-                    au::lot_id.eq(lot.id),
-                    au::seller_id.eq(seller),
-                    au::pledge_id.eq(r.pledge_id),
-                    au::quantity.eq(quantity),
-                    au::reserve_price.eq(reserve),
-                    au::increment.eq(increment),
-                    au::min_bid.eq(min_bid),
-                    au::max_bid.eq(max_bid),
-                    au::years.eq(years),
-                    au::opens_at.eq(opens),
-                    au::closes_at.eq(closes),
-                    au::extension_minutes.eq(extension),
-                    au::sealed.eq(r.sealed),
-                    au::uniform_price.eq(r.uniform_price),
-                    au::restriction.eq(&restriction),
-                    au::deposit.eq(deposit),
-                    au::status.eq("scheduled"),
-                    au::created_by.eq(&actor),
-                    au::created_at.eq(now),
-                    au::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            let a: AuctionRow = au::table
-                .filter(au::lot_id.eq(lot.id))
-                .order(au::id.desc())
-                .select(AuctionRow::as_select())
-                .first(conn)?;
-            freeze_for_sale(
-                conn,
-                &lot,
-                seller,
-                pledge.as_ref(),
-                quantity,
-                &format!("auction:{}", a.id),
-                &actor,
-                now,
-            )?;
-            audit(
-                conn,
-                &a,
-                "auction.scheduled",
-                json!({"seller": seller, "quantity": quantity,
-                "reserve_price": reserve, "closes_at": closes, "pledge": r.pledge_id}),
-                &actor,
-                now,
-            )?;
-            Outcome::of(&view(conn, a, now)?)
-        },
-    )
-    .await
+    Ok(Checked {
+        restriction,
+        reserve,
+        increment,
+        deposit,
+        extension,
+        opens,
+        closes,
+    })
+}
+
+/// An approved disposal auction is scheduled: every check runs again, now.
+pub fn execute_disposal_auction(
+    conn: &mut DbConn,
+    r: &CreateAuction,
+    actor: &str,
+    now: NaiveDateTime,
+    today: chrono::NaiveDate,
+) -> ApiResult<serde_json::Value> {
+    let a = schedule(conn, r, actor, now, today, true)?
+        .ok_or_else(|| ApiError::internal("auction not scheduled"))?;
+    serde_json::to_value(view(conn, a, now)?).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Checks an auction and, when `carry_out`, schedules it: the offered quantity is frozen.
+fn schedule(
+    conn: &mut DbConn,
+    r: &CreateAuction,
+    actor: &str,
+    now: NaiveDateTime,
+    today: chrono::NaiveDate,
+    carry_out: bool,
+) -> ApiResult<Option<AuctionRow>> {
+    let Checked {
+        restriction,
+        reserve,
+        increment,
+        deposit,
+        extension,
+        opens,
+        closes,
+    } = check_request(r, now)?;
+    let lot = rights::lock_lot(conn, r.lot_id)?;
+    let pledge = match (r.pledge_id, r.seller_party_id) {
+        (Some(p), None) => Some(crate::collateral::disposal::enforcing(conn, p, lot.id)?),
+        (None, Some(_)) => None,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "seller_party_id",
+                "name either the seller or the pledge to dispose of",
+            ))
+        }
+    };
+    let seller = match (&pledge, r.seller_party_id) {
+        (Some(p), _) => p.pledgor_id,
+        (None, Some(s)) => s,
+        (None, None) => return Err(ApiError::internal("checked above")),
+    };
+    if rights::holding(conn, seller, lot.id)?.is_none() {
+        return Err(ApiError::invalid_field(
+            "seller_party_id",
+            "holds nothing of this lot",
+        ));
+    }
+    let rt = rights::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    let quantity = parse_quantity("quantity", r.quantity, &rt)?;
+    let min_bid = parse_quantity("min_bid", r.min_bid, &rt)?;
+    let max_bid = parse_quantity("max_bid", r.max_bid, &rt)?;
+    if min_bid > max_bid || min_bid > quantity {
+        return Err(ApiError::invalid_field(
+            "min_bid",
+            "not more than max_bid nor the quantity offered",
+        ));
+    }
+    let years = lot.years_traded(&rt, r.years, today)?;
+    lot.require_live(today)?;
+    // R4 at the offer, a disposal included: the reserve against the floor. Bidders are
+    // checked at admission and again, with their prices, at the award.
+    let settings = super::settings::load(conn)?;
+    benchmarks::check_r4(conn, &settings, &lot, None, Some(reserve), today)?;
+    if !carry_out {
+        return Ok(None);
+    }
+    diesel::insert_into(au::table)
+        .values((
+            au::lot_id.eq(lot.id),
+            au::seller_id.eq(seller),
+            au::pledge_id.eq(r.pledge_id),
+            au::quantity.eq(quantity),
+            au::reserve_price.eq(reserve),
+            au::increment.eq(increment),
+            au::min_bid.eq(min_bid),
+            au::max_bid.eq(max_bid),
+            au::years.eq(years),
+            au::opens_at.eq(opens),
+            au::closes_at.eq(closes),
+            au::extension_minutes.eq(extension),
+            au::sealed.eq(r.sealed),
+            au::uniform_price.eq(r.uniform_price),
+            au::restriction.eq(&restriction),
+            au::deposit.eq(deposit),
+            au::status.eq("scheduled"),
+            au::created_by.eq(actor),
+            au::created_at.eq(now),
+            au::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let a: AuctionRow = au::table
+        .filter(au::lot_id.eq(lot.id))
+        .order(au::id.desc())
+        .select(AuctionRow::as_select())
+        .first(conn)?;
+    freeze_for_sale(
+        conn,
+        &lot,
+        seller,
+        pledge.as_ref(),
+        quantity,
+        &format!("auction:{}", a.id),
+        actor,
+        now,
+    )?;
+    audit(
+        conn,
+        &a,
+        "auction.scheduled",
+        json!({"seller": seller, "quantity": quantity,
+            "reserve_price": reserve, "closes_at": closes, "pledge": r.pledge_id}),
+        actor,
+        now,
+    )?;
+    Ok(Some(a))
 }
 
 /// An eligible bidder and the deposit it paid.

@@ -60,7 +60,7 @@ pub struct ListingRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"lot_id": 1, "quantity": "10", "unit_price": "6500", "years": 4, "min_lot": "1",
     "ends_at": "2026-12-31T08:00:00Z", "restriction": {"regions": ["350700"]}}))]
@@ -79,6 +79,7 @@ pub struct CreateListing {
     pub ends_at: DateTime<Utc>,
     pub restriction: Option<Restriction>,
     /// Operators only: dispose of this enforced pledge's quantity (R13); the pledgor is the seller.
+    /// The operator proposes (202); another person approves and the listing opens then.
     pub pledge_id: Option<i64>,
 }
 
@@ -163,10 +164,12 @@ fn audit(
 }
 
 #[utoipa::path(post, path = "/v1/listings", tag = "market", operation_id = "createListing",
-    summary = "List a quantity for sale (挂牌); it is frozen at once",
+    summary = "List a quantity for sale (挂牌); it is frozen at once. An operator's disposal listing is a proposal",
+    description = "An enterprise lists its own quantity and the listing opens at once (201). An operator disposing of an enforced pledge (`pledge_id`) sets the price for someone else's quantity: that is proposed (202) and opens only when another person approves it (`POST /v1/proposals/{id}/approve`); every check runs again then.",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = CreateListing,
     responses((status = 201, description = "Listed", body = ListingView),
+        (status = 202, description = "A disposal listing proposed", body = crate::proposals::ProposalView),
         (status = 409, description = "insufficient_quantity, lot_expired, pledge_not_enforcing", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/listings")]
 async fn create(
@@ -177,108 +180,162 @@ async fn create(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Enterprise, Role::Operator])?;
     let r = body.value;
-    let restriction = restriction_text(&r.restriction)?;
-    let price = price_to_stored(r.unit_price.0)
-        .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
     let (actor, now, today) = (
         who.actor(),
         db::now_micros(state.clock.now()),
         state.clock.today(),
     );
-    let ends_at = db::now_micros(r.ends_at);
-    if ends_at <= now {
-        return Err(ApiError::invalid_field("ends_at", "in the future"));
-    }
+    check_request(&r, now)?;
     let w = who.clone();
+    // Two persons for a disposal: the operator sets price and terms for the pledgor's quantity.
+    let proposed = w.role == Role::Operator;
     idempotency::run(
         &state,
         &who,
         idem,
         &body.body_hash,
         KeyPolicy::Required,
-        StatusCode::CREATED,
+        if proposed {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::CREATED
+        },
         move |conn| {
-            let lot = rights::lock_lot(conn, r.lot_id)?;
-            let pledge = match (w.role, r.pledge_id) {
-                (Role::Operator, Some(p)) => {
-                    Some(crate::collateral::disposal::enforcing(conn, p, lot.id)?)
-                }
-                (Role::Operator, None) => {
-                    return Err(ApiError::invalid_field(
-                        "pledge_id",
-                        "operators list only to dispose of an enforced pledge",
-                    ))
-                }
-                (_, Some(_)) => {
-                    return Err(ApiError::forbidden(
-                        "only operators dispose of pledged quantity",
-                    ))
-                }
-                (_, None) => None,
-            };
-            let seller = match &pledge {
-                Some(p) => p.pledgor_id,
-                None => w
-                    .party_id
-                    .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?,
-            };
-            if rights::holding(conn, seller, lot.id)?.is_none() {
-                return Err(ApiError::not_found("holding"));
+            if proposed {
+                open(conn, &r, w.role, w.party_id, &actor, now, today, false)?;
+                let row = crate::proposals::propose(
+                    conn,
+                    crate::proposals::ProposalKind::DisposalListing,
+                    &r,
+                    None,
+                    &w,
+                    now,
+                )?;
+                return Outcome::of(&crate::proposals::ProposalView::from(row));
             }
-            let rt = rights::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let quantity = parse_quantity("quantity", r.quantity, &rt)?;
-            let min_lot = parse_quantity("min_lot", r.min_lot, &rt)?;
-            if min_lot > quantity {
-                return Err(ApiError::invalid_field(
-                    "min_lot",
-                    "not more than the quantity listed",
-                ));
-            }
-            let years = lot.years_traded(&rt, r.years, today)?;
-            lot.require_live(today)?;
-            // R4 at the offer, a disposal included: no buyer yet, the price against the floor. The
-            // buyer's side is checked at each purchase.
-            let settings = super::settings::load(conn)?;
-            benchmarks::check_r4(conn, &settings, &lot, None, Some(price), today)?;
-            diesel::insert_into(li::table)
-                .values((
-                    li::lot_id.eq(lot.id),
-                    li::seller_id.eq(seller),
-                    li::pledge_id.eq(r.pledge_id),
-                    li::quantity.eq(quantity),
-                    li::remaining.eq(quantity),
-                    li::unit_price.eq(price),
-                    li::years.eq(years),
-                    li::min_lot.eq(min_lot),
-                    li::ends_at.eq(ends_at),
-                    li::restriction.eq(&restriction),
-                    li::status.eq("open"),
-                    li::created_by.eq(&actor),
-                    li::created_at.eq(now),
-                    li::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            let row: ListingRow = li::table
-                .filter(li::lot_id.eq(lot.id))
-                .order(li::id.desc())
-                .select(ListingRow::as_select())
-                .first(conn)?;
-            freeze_for_sale(
-                conn,
-                &lot,
-                seller,
-                pledge.as_ref(),
-                quantity,
-                &format!("listing:{}", row.id),
-                &actor,
-                now,
-            )?;
-            audit(conn, &row, "listing.opened", &actor, now)?;
+            let (row, lot) = open(conn, &r, w.role, w.party_id, &actor, now, today, true)?
+                .ok_or_else(|| ApiError::internal("listing not opened"))?;
             Outcome::of(&view(row, &lot))
         },
     )
     .await
+}
+
+/// The checks of a listing request that need no database.
+fn check_request(r: &CreateListing, now: NaiveDateTime) -> ApiResult<(String, i64, NaiveDateTime)> {
+    let restriction = restriction_text(&r.restriction)?;
+    let price = price_to_stored(r.unit_price.0)
+        .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
+    let ends_at = db::now_micros(r.ends_at);
+    if ends_at <= now {
+        return Err(ApiError::invalid_field("ends_at", "in the future"));
+    }
+    Ok((restriction, price, ends_at))
+}
+
+/// An approved disposal listing opens: every check runs again, now.
+pub fn execute_disposal_listing(
+    conn: &mut DbConn,
+    r: &CreateListing,
+    actor: &str,
+    now: NaiveDateTime,
+    today: chrono::NaiveDate,
+) -> ApiResult<serde_json::Value> {
+    let (row, lot) = open(conn, r, Role::Operator, None, actor, now, today, true)?
+        .ok_or_else(|| ApiError::internal("listing not opened"))?;
+    serde_json::to_value(view(row, &lot)).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Checks a listing and, when `carry_out`, opens it: the quantity is frozen for sale.
+#[allow(clippy::too_many_arguments)]
+fn open(
+    conn: &mut DbConn,
+    r: &CreateListing,
+    role: Role,
+    party_id: Option<i64>,
+    actor: &str,
+    now: NaiveDateTime,
+    today: chrono::NaiveDate,
+    carry_out: bool,
+) -> ApiResult<Option<(ListingRow, LotRow)>> {
+    let (restriction, price, ends_at) = check_request(r, now)?;
+    let lot = rights::lock_lot(conn, r.lot_id)?;
+    let pledge = match (role, r.pledge_id) {
+        (Role::Operator, Some(p)) => Some(crate::collateral::disposal::enforcing(conn, p, lot.id)?),
+        (Role::Operator, None) => {
+            return Err(ApiError::invalid_field(
+                "pledge_id",
+                "operators list only to dispose of an enforced pledge",
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::forbidden(
+                "only operators dispose of pledged quantity",
+            ))
+        }
+        (_, None) => None,
+    };
+    let seller = match &pledge {
+        Some(p) => p.pledgor_id,
+        None => party_id.ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?,
+    };
+    if rights::holding(conn, seller, lot.id)?.is_none() {
+        return Err(ApiError::not_found("holding"));
+    }
+    let rt = rights::right_type(conn, &lot.right_type)?
+        .ok_or_else(|| ApiError::internal("right type vanished"))?;
+    let quantity = parse_quantity("quantity", r.quantity, &rt)?;
+    let min_lot = parse_quantity("min_lot", r.min_lot, &rt)?;
+    if min_lot > quantity {
+        return Err(ApiError::invalid_field(
+            "min_lot",
+            "not more than the quantity listed",
+        ));
+    }
+    let years = lot.years_traded(&rt, r.years, today)?;
+    lot.require_live(today)?;
+    // R4 at the offer, a disposal included: no buyer yet, the price against the floor. The
+    // buyer's side is checked at each purchase.
+    let settings = super::settings::load(conn)?;
+    benchmarks::check_r4(conn, &settings, &lot, None, Some(price), today)?;
+    if !carry_out {
+        return Ok(None);
+    }
+    diesel::insert_into(li::table)
+        .values((
+            li::lot_id.eq(lot.id),
+            li::seller_id.eq(seller),
+            li::pledge_id.eq(r.pledge_id),
+            li::quantity.eq(quantity),
+            li::remaining.eq(quantity),
+            li::unit_price.eq(price),
+            li::years.eq(years),
+            li::min_lot.eq(min_lot),
+            li::ends_at.eq(ends_at),
+            li::restriction.eq(&restriction),
+            li::status.eq("open"),
+            li::created_by.eq(actor),
+            li::created_at.eq(now),
+            li::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let row: ListingRow = li::table
+        .filter(li::lot_id.eq(lot.id))
+        .order(li::id.desc())
+        .select(ListingRow::as_select())
+        .first(conn)?;
+    freeze_for_sale(
+        conn,
+        &lot,
+        seller,
+        pledge.as_ref(),
+        quantity,
+        &format!("listing:{}", row.id),
+        actor,
+        now,
+    )?;
+    audit(conn, &row, "listing.opened", actor, now)?;
+    Ok(Some((row, lot)))
 }
 
 /// Ends a listing that still sells and returns what is left to the seller (or under the pledge).

@@ -1,7 +1,8 @@
 //! Maker-checker (docs/design.md §4): issuance, cancellation, forced and registered transfers,
-//! benchmark prices, pledge disposal, lifting a judicial freeze, retirement on a holder's behalf,
-//! lot imports and amendment-code resets take two different operators; a user administrator's
-//! creation, re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
+//! benchmark prices, pledge disposal (directly or by a disposal listing or auction), lifting a
+//! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets and changes
+//! of a forest parcel's holder take two different operators; a user administrator's creation,
+//! re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
 //! "Different" means different natural persons: every operator account names its person, and an
 //! approval by any account of the proposer's person is a 403, as is the proposer's own.
@@ -36,6 +37,9 @@ pub enum ProposalKind {
     AmendmentCodeReset,
     /// A user administrator's creation, re-enabling or password reset of an operator account.
     OperatorAccount,
+    ParcelHolderChange,
+    DisposalListing,
+    DisposalAuction,
 }
 
 impl ProposalKind {
@@ -54,6 +58,9 @@ impl ProposalKind {
             ProposalKind::LotImport => "lot_import",
             ProposalKind::AmendmentCodeReset => "amendment_code_reset",
             ProposalKind::OperatorAccount => "operator_account",
+            ProposalKind::ParcelHolderChange => "parcel_holder_change",
+            ProposalKind::DisposalListing => "disposal_listing",
+            ProposalKind::DisposalAuction => "disposal_auction",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -70,6 +77,9 @@ impl ProposalKind {
             "lot_import" => ProposalKind::LotImport,
             "amendment_code_reset" => ProposalKind::AmendmentCodeReset,
             "operator_account" => ProposalKind::OperatorAccount,
+            "parcel_holder_change" => ProposalKind::ParcelHolderChange,
+            "disposal_listing" => ProposalKind::DisposalListing,
+            "disposal_auction" => ProposalKind::DisposalAuction,
             _ => ProposalKind::Issuance,
         }
     }

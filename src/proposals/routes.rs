@@ -174,6 +174,19 @@ fn execute(
         "operator_account" => {
             crate::auth::routes::execute_operator_account(conn, &payload(row)?, who, at)
         }
+        "parcel_holder_change" => {
+            crate::forest::parcels::execute_holder_change(conn, &payload(row)?, actor, at, true)
+        }
+        "disposal_listing" => crate::market::listings::execute_disposal_listing(
+            conn,
+            &payload(row)?,
+            actor,
+            at,
+            today,
+        ),
+        "disposal_auction" => {
+            crate::market::auctions::execute_disposal_auction(conn, &payload(row)?, actor, at, today)
+        }
         // The checker proves they hold the proposed file by uploading it.
         "lot_import" => Err(ApiError::conflict(
             "approve_by_upload",
