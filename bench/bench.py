@@ -248,12 +248,19 @@ def seed(srv, n_parties=64, n_lots=128, holders_per_lot=8, n_ent_users=16, n_ple
     t0 = time.time()
     # The bootstrap admin administers accounts only; two operators (two persons) do the business.
     user_admin = login(srv, "admin", ADMIN_PASSWORD)
-    user_admin.post("/v1/users", {"username": "operator", "password": "bench-operator-password", "role": "operator",
-                                  "person_id": "BENCH-OP-1"}, expect=201)
-    user_admin.post("/v1/users", {"username": "checker", "password": "bench-checker-password", "role": "operator",
-                                  "person_id": "BENCH-OP-2"}, expect=201)
-    admin = login(srv, "operator", "bench-operator-password")
-    checker = login(srv, "checker", "bench-checker-password")
+    # After the first operator, an operator account works once an operator of another person
+    # approves it; every new operator first replaces the password the administrator chose.
+    def operator(name, person, approver=None):
+        made = user_admin.post("/v1/users", {"username": name, "password": f"bench-{name}-password", "role": "operator",
+                                             "person_id": person}, expect=201)
+        if made.get("approval_proposal") and approver is not None:
+            approver.post(f"/v1/proposals/{made['approval_proposal']}/approve", {}, expect=200)
+        Api(srv).call("POST", "/v1/auth/password", {"username": name, "current_password": f"bench-{name}-password",
+                                                   "new_password": "Bench-own-passphrase-01"}, expect=204)
+        return login(srv, name, "Bench-own-passphrase-01")
+
+    admin = operator("operator", "BENCH-OP-1")
+    checker = operator("checker", "BENCH-OP-2", approver=admin)
     w = World()
     w.admin_token = admin.token
     w.checker_token = checker.token

@@ -123,6 +123,7 @@ impl Modify for Conventions {
                 "/healthz"
                     | "/readyz"
                     | "/v1/auth/token"
+                    | "/v1/auth/password"
                     | "/v1/registry-keys"
                     | "/v1/encumbrances/{registration_no}"
             );

@@ -94,7 +94,16 @@ fn seed_twice_changes_nothing(b: Backend) {
     }
     let (no, code) = verify_link(&first);
     let srv = Server::on(db.clone());
-    let admin = srv.admin();
+    // The seeded demo operator: on a database that has operators, a new operator account would
+    // wait for one of them to approve it.
+    let (name, password) = first
+        .lines()
+        .filter(|l| l.starts_with("  demo-"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.get(1) == Some(&"operator"))
+        .map(|w| (w[0].to_string(), w[2].to_string()))
+        .expect("a demo operator with its password");
+    let admin = srv.api().login(&name, &password);
     let before = counts(&admin);
     assert_eq!(before[0], 21, "parties: {before:?}");
     assert_eq!(before[4], 10, "forest parcels: {before:?}");
