@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The registry's benchmarks (issue 7): P1-P4, each a ratio against a reference measured in the
+"""The registry's benchmarks: P1-P4, each a ratio against a reference measured in the
 same run on the same machine. Run through `bench/run`, which builds the release binary first.
 
 Starts its own PostgreSQL cluster (data under target/bench-pg, as the postgres user when run as

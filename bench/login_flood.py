@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Login flood: the server's resident memory and /readyz latency while many clients send bad
-passwords at once (issue 14 #5).
+passwords at once.
 
 Starts `registry serve` (BENCH_BIN or --bin; default target/release/registry) on a fresh embedded
 SQLite file with the production password-hash cost (Argon2id, 19 MiB, 2 passes), measures a quiet

@@ -1,6 +1,6 @@
-//! The audit trail detects tampering (issue 7): editing, deleting or reordering ANY stored event up
+//! The audit trail detects tampering: editing, deleting or reordering ANY stored event up
 //! to the last checkpoint is caught by both `GET /v1/audit/verify` and `registry audit verify`.
-//! And (issue 14 #1) checkpoints are witnessed: a lender keeps them, and deleting checkpoints,
+//! And checkpoints are witnessed: a lender keeps them, and deleting checkpoints,
 //! truncating chains or re-signing rewritten history is caught against what it kept.
 //!
 //! Two attackers with write access to the database, at every event position of every chain:

@@ -1,4 +1,4 @@
-//! Database outage (issue 7), on a PostgreSQL cluster of this test's own: stop it under load; the
+//! Database outage, on a PostgreSQL cluster of this test's own: stop it under load; the
 //! server answers 503 `database_unavailable` — not a 500, not a hang — within its pool timeout;
 //! start it again; the server recovers without a restart (`/readyz` and a write succeed).
 

@@ -1,4 +1,4 @@
-//! Keys live in files, never in the database (issue 14 #2): read access to the database alone
+//! Keys live in files, never in the database: read access to the database alone
 //! cannot mint a token; the embedded database's files and keys are private to their owner; a
 //! PostgreSQL registry does not start without its key files; a signing-key rotation keeps what
 //! the old key signed verifiable; `/v1/registry-keys` publishes what the key files hold; keys an

@@ -1,4 +1,4 @@
-//! Issue 14 #4 (and the webhook item of #8): webhook deliveries must not be a way into the
+//! Webhook deliveries (and their paged logs): deliveries must not be a way into the
 //! registry's own network. Deliveries go over HTTPS to public addresses only — checked at
 //! registration for literal addresses and at delivery time for names, on the very address the
 //! connection uses; plain HTTP and internal addresses only to a HOST:PORT the operator

@@ -1,4 +1,4 @@
-//! Courts come first, and the answers a bank and a court rely on hold (issue 13): a judicial freeze
+//! Courts come first, and the answers a bank and a court rely on hold: a judicial freeze
 //! reaches pledged quantity and blocks every movement of it until lifted, a forced transfer by court
 //! order executes against it, a frozen parcel is not disposed of; the forest waterfall pays each
 //! parcel's proceeds by that parcel's ranks; an official registration ranks only once an operator

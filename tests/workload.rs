@@ -1,4 +1,4 @@
-//! The bank workload (after Jepsen's "bank" test, issue 7): many clients across server processes on
+//! The bank workload (after Jepsen's "bank" test): many clients across server processes on
 //! one database run a random mix of transfers (request, confirm, approve, cancel), pledges (apply,
 //! accept, release), retirements, and the market: listings, purchases, payments and withdrawals. Every acknowledged operation is kept in a client-side history;
 //! the checker then verifies, against the registry:

@@ -166,7 +166,7 @@ impl Family {
     }
 }
 
-/// The families enabled by default: every one whose defect (issue 13) is fixed. `R11Follow` stays
+/// The families enabled by default: every one whose rule the registry now holds. `R11Follow` stays
 /// off: it encodes the reading that paid units given away stay paid for the receiver, which R11
 /// rejects (the receiver did not obtain them for payment; a gift is recorded as `other`).
 pub const DEFAULT_ENABLED: &[Family] = &[
