@@ -402,12 +402,9 @@ fn schedule(
             "not more than max_bid nor the quantity offered",
         ));
     }
-    let years = lot.years_traded(&rt, r.years, today)?;
-    lot.require_live(today)?;
-    // R4 at the offer, a disposal included: the reserve against the floor. Bidders are
-    // checked at admission and again, with their prices, at the award.
-    let settings = super::settings::load(conn)?;
-    benchmarks::check_r4(conn, &settings, &lot, None, Some(reserve), today)?;
+    // The reserve against the floor; bidders are checked at admission and again, with their
+    // prices, at the award.
+    let years = super::check_offer(conn, &lot, &rt, r.years, reserve, today)?;
     if !carry_out {
         return Ok(None);
     }

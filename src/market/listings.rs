@@ -13,9 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::rules::Restriction;
 use super::trades::{self, Deal, TradeView};
-use super::{
-    benchmarks, check_buyer, freeze_for_sale, restriction_of, restriction_text, return_unsold,
-};
+use super::{check_buyer, freeze_for_sale, restriction_of, restriction_text, return_unsold};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
@@ -292,12 +290,8 @@ fn open(
             "not more than the quantity listed",
         ));
     }
-    let years = lot.years_traded(&rt, r.years, today)?;
-    lot.require_live(today)?;
-    // R4 at the offer, a disposal included: no buyer yet, the price against the floor. The
-    // buyer's side is checked at each purchase.
-    let settings = super::settings::load(conn)?;
-    benchmarks::check_r4(conn, &settings, &lot, None, Some(price), today)?;
+    // No buyer yet: the buyer's side is checked at each purchase.
+    let years = super::check_offer(conn, &lot, &rt, r.years, price, today)?;
     if !carry_out {
         return Ok(None);
     }

@@ -25,6 +25,24 @@ use crate::rights::Bucket;
 use crate::schema::{holdings as h, lots};
 use rules::Restriction;
 
+/// What every offer (a listing or an auction, a disposal included) checks before it is made:
+/// the years it covers (R3), that the lot still lives (R6), and its price against the floor (R4;
+/// the buyer's side is checked when there is a buyer). Returns the years.
+pub fn check_offer(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    rt: &crate::rights::store::RightTypeRow,
+    years: Option<i32>,
+    price: i64,
+    today: NaiveDate,
+) -> ApiResult<Option<i32>> {
+    let years = lot.years_traded(rt, years, today)?;
+    lot.require_live(today)?;
+    let settings = settings::load(conn)?;
+    benchmarks::check_r4(conn, &settings, lot, None, Some(price), today)?;
+    Ok(years)
+}
+
 /// Checks a would-be buyer: registered, may hold rights, not the seller, admitted by the
 /// restriction (限定购买主体), and not bringing a pollutant's load into a non-attainment region (R4).
 pub fn check_buyer(
