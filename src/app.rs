@@ -36,9 +36,13 @@ impl AppState {
         F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
+        // Statements, pool checkout included, count towards the request (see `db::counting`).
+        let counter = db::request_counter();
         web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
+            db::attribute(counter.as_deref(), || {
+                let mut conn = pool.get()?;
+                f(&mut conn)
+            })
         })
         .await?
     }
@@ -272,6 +276,7 @@ async fn serve_on(
             .with("/metrics", &[actix_web::http::Method::GET]),
     );
     let app_state = state.clone();
+    let test_clock = args.test_clock;
     let webhook_policy = crate::collateral::webhooks::delivery::Policy::from_args(&args)?;
     let webhook_data = web::Data::new(webhook_policy.clone());
     let mut server = HttpServer::new(move || {
@@ -282,6 +287,21 @@ async fn serve_on(
             .app_data(web::PayloadConfig::new(JSON_LIMIT))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap_fn(move |req, srv| {
+                // A test server (test clock) reports the SQL statements each request issued.
+                let fut = srv.call(req);
+                async move {
+                    let (res, statements) = db::counting(fut).await;
+                    let mut res = res?;
+                    if test_clock {
+                        res.headers_mut().insert(
+                            HeaderName::from_static("x-sql-statements"),
+                            HeaderValue::from(statements),
+                        );
+                    }
+                    Ok(res)
+                }
+            })
             .wrap_fn(|req, srv| {
                 let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
                 let fut = srv.call(req);

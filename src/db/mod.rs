@@ -1,10 +1,12 @@
 //! Storage: one diesel code base over embedded SQLite (the default) and PostgreSQL (production).
 //!
-//! The backend is picked from the URL scheme. Writes go through [`write_tx`], which on SQLite takes
-//! the write lock up front (`BEGIN IMMEDIATE`) so two writers never deadlock on a lock upgrade, and
-//! on PostgreSQL relies on row locks taken by the statements themselves.
+//! The backend is picked from the URL scheme. Writes go through [`write_tx`], which on SQLite
+//! first waits its turn in the process's write queue and then takes the write lock up front
+//! (`BEGIN IMMEDIATE`), so two writers never deadlock on a lock upgrade and a write is never
+//! refused as "busy"; on PostgreSQL it relies on row locks taken by the statements themselves.
 
 mod pool;
+mod watch;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -12,6 +14,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use pool::{build_pool, DbPool};
+pub use watch::{attribute, counting, is_connection_error, request_counter};
 
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -63,7 +66,8 @@ pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
     }
 }
 
-/// Runs `f` in a write transaction. SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `BEGIN` (READ COMMITTED;
+/// Runs `f` in a write transaction. SQLite: one writer at a time in this process, in the order
+/// they came ([`WriteQueue`]), then `BEGIN IMMEDIATE`; PostgreSQL: `BEGIN` (READ COMMITTED;
 /// movements lock the rows they change with conditional UPDATEs in a fixed order).
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
@@ -80,6 +84,7 @@ where
                 // Already inside a write transaction, which holds the lock: a savepoint.
                 return conn.transaction(f);
             }
+            let _turn = WRITE_QUEUE.wait_turn();
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             let result = f(conn);
             let DbConn::Sqlite(inner) = conn else {
@@ -95,6 +100,71 @@ where
                     Err(e)
                 }
             }
+        }
+    }
+}
+
+/// The SQLite writers of this process, served one at a time in the order they arrived. SQLite
+/// admits one writer per file; left to its busy handler, waiting writers poll the lock with
+/// growing sleeps, a newcomer can overtake one that has waited for seconds, and under load a
+/// writer gives up after `busy_timeout` ("database is locked", a 503). Waiting here instead
+/// costs nothing while waiting, serves in order, and has no time limit: the file lock is then
+/// free whenever a writer of this process asks for it (other processes on the same file, such as
+/// a CLI import, still meet the busy timeout). Readers use their own connections (WAL) and do
+/// not queue. A thread already holding its turn may begin another write transaction (on another
+/// connection) without waiting for itself.
+struct WriteQueue {
+    state: std::sync::Mutex<QueueState>,
+    turn: std::sync::Condvar,
+}
+
+struct QueueState {
+    next_ticket: u64,
+    serving: u64,
+    holder: Option<std::thread::ThreadId>,
+    depth: u32,
+}
+
+static WRITE_QUEUE: WriteQueue = WriteQueue {
+    state: std::sync::Mutex::new(QueueState {
+        next_ticket: 0,
+        serving: 0,
+        holder: None,
+        depth: 0,
+    }),
+    turn: std::sync::Condvar::new(),
+};
+
+/// This thread's turn to write; the next writer's turn comes when it is dropped.
+struct Turn;
+
+impl WriteQueue {
+    fn wait_turn(&'static self) -> Turn {
+        let me = std::thread::current().id();
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.holder == Some(me) {
+            s.depth += 1;
+            return Turn;
+        }
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        while s.serving != ticket {
+            s = self.turn.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.holder = Some(me);
+        s.depth = 1;
+        Turn
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut s = WRITE_QUEUE.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.depth -= 1;
+        if s.depth == 0 {
+            s.holder = None;
+            s.serving += 1;
+            WRITE_QUEUE.turn.notify_all();
         }
     }
 }

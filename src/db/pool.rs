@@ -9,15 +9,37 @@
 //! inside it and for connections checked out by other threads, and closes the idle connections
 //! on the calling thread. The reaper (idle timeout, maximum lifetime) is off because it would
 //! close connections on a worker thread.
+//!
+//! Checkouts do not ping. A connection is tested (one `SELECT 1`) only when it has been idle for
+//! [`IDLE_BEFORE_TEST`] or when some connection of the pool has failed with a connection error
+//! since it was last used ([`super::watch`]); a connection whose statement failed that way is
+//! discarded when handed back. So after an outage the first request to notice it gets a 503 and
+//! every later checkout gets a tested or a new connection: the pool heals without a restart.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::r2d2::R2D2Connection;
+use diesel::Connection;
 
+use super::watch::Watch;
 use super::{establish, Backend, DbConn};
+
+/// How long a connection may sit idle before its next checkout tests it.
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(15);
+
+/// A pooled connection with what the pool knows about it.
+pub struct Conn {
+    conn: DbConn,
+    /// Set by the connection's [`Watch`] when a statement failed with a connection error.
+    broken: Arc<AtomicBool>,
+    /// When it was last handed back.
+    last_used: Instant,
+    /// The pool's suspicion count when the connection was last known good.
+    trusted_at: u64,
+}
 
 /// A connection checked out of a [`DbPool`]; `&mut conn` is a `&mut DbConn`. Counted, so that
 /// closing the pool can wait for it to come back.
@@ -29,13 +51,19 @@ pub struct PooledConn {
 impl Deref for PooledConn {
     type Target = DbConn;
     fn deref(&self) -> &DbConn {
-        &self.conn
+        &self.conn.conn
     }
 }
 
 impl DerefMut for PooledConn {
     fn deref_mut(&mut self) -> &mut DbConn {
-        &mut self.conn
+        &mut self.conn.conn
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        self.conn.last_used = Instant::now();
     }
 }
 
@@ -48,12 +76,28 @@ pub struct DbPool {
 }
 
 impl DbPool {
-    /// A connection, waiting at most the pool's timeout.
+    /// A connection, waiting at most the pool's timeout. Tested first only if it has been idle
+    /// for a while or a connection error has been seen since it was last used.
     pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
         // Counted before the checkout, so `close` never misses a connection on its way out.
         let out = Checkout::new(self.gate.clone());
-        let conn = self.pool.get()?;
-        Ok(PooledConn { conn, _out: out })
+        let deadline = Instant::now() + self.pool.connection_timeout();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut conn = self.pool.get_timeout(left)?;
+            let suspicion = self.gate.suspicion.load(Ordering::SeqCst);
+            if conn.trusted_at == suspicion && conn.last_used.elapsed() < IDLE_BEFORE_TEST {
+                return Ok(PooledConn { conn, _out: out });
+            }
+            match conn.conn.ping() {
+                Ok(_) => {
+                    conn.trusted_at = suspicion;
+                    return Ok(PooledConn { conn, _out: out });
+                }
+                // Dropped from the pool when handed back (`has_broken`); try another.
+                Err(_) => conn.broken.store(true, Ordering::SeqCst),
+            }
+        }
     }
 
     /// Stops opening connections, waits (at most `wait` in all) for connects under way and for
@@ -96,6 +140,8 @@ struct Gate {
     closed: AtomicBool,
     connecting: AtomicUsize,
     checked_out: AtomicUsize,
+    /// Moved on by every connection error (see [`Watch`]).
+    suspicion: Arc<AtomicU64>,
     done: Mutex<()>,
     changed: Condvar,
 }
@@ -154,25 +200,43 @@ pub struct Manager {
 }
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = Conn;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConn, Self::Error> {
-        match self.gate.pass(|| establish(&self.url)) {
-            Some(conn) => conn.map_err(diesel::r2d2::Error::ConnectionError),
-            None => Err(diesel::r2d2::Error::ConnectionError(
-                diesel::ConnectionError::BadConnection("the database pool is closed".into()),
-            )),
+    fn connect(&self) -> Result<Conn, Self::Error> {
+        let mut conn = match self.gate.pass(|| establish(&self.url)) {
+            Some(conn) => conn.map_err(diesel::r2d2::Error::ConnectionError)?,
+            None => {
+                return Err(diesel::r2d2::Error::ConnectionError(
+                    diesel::ConnectionError::BadConnection("the database pool is closed".into()),
+                ))
+            }
+        };
+        let broken = Arc::new(AtomicBool::new(false));
+        let watch = Watch {
+            broken: broken.clone(),
+            suspicion: self.gate.suspicion.clone(),
+            remote: matches!(conn, DbConn::Pg(_)),
+        };
+        match &mut conn {
+            DbConn::Pg(c) => c.set_instrumentation(watch),
+            DbConn::Sqlite(c) => c.set_instrumentation(watch),
         }
+        Ok(Conn {
+            conn,
+            broken,
+            last_used: Instant::now(),
+            trusted_at: self.gate.suspicion.load(Ordering::SeqCst),
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
-        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), Self::Error> {
+        conn.conn.ping().map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
+    fn has_broken(&self, conn: &mut Conn) -> bool {
         // Once closed, a connection handed back is dropped by the thread handing it back.
-        self.gate.is_closed() || conn.is_broken()
+        self.gate.is_closed() || conn.broken.load(Ordering::SeqCst) || conn.conn.is_broken()
     }
 }
 
@@ -200,8 +264,8 @@ impl std::fmt::Debug for Gate {
 }
 
 /// Builds the pool. A checkout waits at most `timeout`, so a database outage turns into a quick
-/// 503 rather than a hung request; connections are tested on checkout so the pool heals itself
-/// when the database comes back.
+/// 503 rather than a hung request; connections are tested when idle or suspect (see the module
+/// doc) so the pool heals itself when the database comes back.
 ///
 /// The pool is returned even when the database cannot be reached (the first checkout reports
 /// that), so the caller always holds a pool it can close: connects r2d2 retries in the background
@@ -217,7 +281,8 @@ pub fn build_pool(url: &str, max_size: u32, timeout: Duration) -> DbPool {
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(timeout)
-        .test_on_check_out(true)
+        // `DbPool::get` tests a connection when it has reason to, not on every checkout.
+        .test_on_check_out(false)
         // No reaper: it would close connections on a pool thread (see the module doc).
         .idle_timeout(None)
         .max_lifetime(None)

@@ -1,14 +1,15 @@
-//! Exactly-once POSTs (docs/design.md §3.5, §8). A key is first claimed in its own short
-//! transaction (state `in_progress`, a lease and an owner token); the effect and the stored
-//! response then commit together, and only if this request still owns the claim. A retry with the
-//! same key and body replays the stored response; with another body it is a 422; while the first
-//! still runs, a 409. If the first request died, its lease expires and a retry runs the effect
-//! once.
+//! Exactly-once POSTs. The key's record is inserted by the effect's own write transaction, first
+//! thing, and the effect's response is stored in it before the transaction commits: the effect and
+//! its record commit together or not at all. A retry with the same key and body replays the stored
+//! response; with another body it is a 422. A duplicate sent while the first is still running
+//! waits on the record's unique key (PostgreSQL) or for the write lock (SQLite) until the first
+//! ends, then replays its response if it committed or runs itself if it rolled back. A request
+//! cut off anywhere (connection dropped, process killed) leaves nothing behind, so a retry never
+//! has to wait for anything to expire.
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
-use chrono::TimeDelta;
 use diesel::prelude::*;
 use futures_util::future::{ready, Ready};
 use serde_json::Value;
@@ -22,8 +23,6 @@ use crate::schema::idempotency_keys as ik;
 
 pub const HEADER: &str = "Idempotency-Key";
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
-/// How long a claim holds before a retry may take it over.
-const LEASE: TimeDelta = TimeDelta::seconds(30);
 
 /// The request's `Idempotency-Key` and what identifies the request (method, path, body).
 pub struct IdemKey {
@@ -104,176 +103,87 @@ where
         return Ok(respond(status, merge(out), false));
     };
     let request_hash = hex::encode(Sha256::digest(format!("{}\n{}", idem.route, body_hash)));
-    let owner = uuid::Uuid::new_v4().to_string();
     let principal_id = who.id;
     let now = db::now_micros(state.clock.now());
-
-    let claim = {
-        let (key, request_hash, owner) = (key.clone(), request_hash.clone(), owner.clone());
-        state
-            .db(move |conn| {
-                write_tx(conn, |conn| {
-                    claim(conn, principal_id, &key, &request_hash, &owner, now)
-                })
-            })
-            .await
-    };
-    match claim {
-        Err(e) => return Err(e),
-        Ok(Claim::Replay(code, body)) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-            return Ok(respond(status, body, true));
-        }
-        Ok(Claim::Owned) => {}
-    }
-
     let stored_status = i32::from(status.as_u16());
-    let result = {
-        let (key, owner) = (key.clone(), owner.clone());
-        state
-            .db(move |conn| {
-                write_tx(conn, |conn| {
-                    let out = effect(conn)?;
-                    let stored = serde_json::to_string(&out.body)
-                        .map_err(|e| ApiError::internal(e.to_string()))?;
-                    let finished = diesel::update(
-                        ik::table
-                            .filter(ik::principal_id.eq(principal_id))
-                            .filter(ik::idem_key.eq(&key))
-                            .filter(ik::owner.eq(&owner))
-                            .filter(ik::state.eq("in_progress")),
-                    )
-                    .set((
-                        ik::state.eq("done"),
-                        ik::response_status.eq(Some(stored_status)),
-                        ik::response_body.eq(Some(stored)),
-                    ))
-                    .execute(conn)?;
-                    if finished != 1 {
-                        // Our lease expired and a retry took the key over: undo, let it win.
-                        return Err(in_progress());
-                    }
-                    Ok(out)
-                })
+    let done = state
+        .db(move |conn| {
+            write_tx(conn, |conn| {
+                if let Some(replay) = claim(conn, principal_id, &key, &request_hash, now)? {
+                    return Ok(replay);
+                }
+                let out = effect(conn)?;
+                let stored = serde_json::to_string(&out.body)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                diesel::update(
+                    ik::table
+                        .filter(ik::principal_id.eq(principal_id))
+                        .filter(ik::idem_key.eq(&key)),
+                )
+                .set((
+                    ik::response_status.eq(Some(stored_status)),
+                    ik::response_body.eq(Some(stored)),
+                ))
+                .execute(conn)?;
+                Ok(Done::Ran(out))
             })
-            .await
-    };
-    match result {
-        Ok(out) => Ok(respond(status, merge(out), false)),
-        Err(e) => {
-            // The effect did not happen: free the key so the client may retry with it.
-            let _ = state
-                .db(move |conn| {
-                    diesel::delete(
-                        ik::table
-                            .filter(ik::principal_id.eq(principal_id))
-                            .filter(ik::idem_key.eq(&key))
-                            .filter(ik::owner.eq(&owner))
-                            .filter(ik::state.eq("in_progress")),
-                    )
-                    .execute(conn)
-                    .map_err(ApiError::from)
-                })
-                .await;
-            Err(e)
+        })
+        .await?;
+    Ok(match done {
+        Done::Ran(out) => respond(status, merge(out), false),
+        Done::Replay(code, body) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+            respond(status, body, true)
         }
-    }
+    })
 }
 
-enum Claim {
-    Owned,
+/// What the key's transaction did: ran the effect, or found it done before.
+enum Done {
+    Ran(Outcome),
     Replay(u16, Value),
 }
 
+/// Inserts the key's record in the current write transaction. `None`: the key is new (or its
+/// earlier use rolled back), run the effect. `Some`: the key's effect committed before, replay it.
+/// On PostgreSQL the insert waits while another transaction holds an uncommitted record with the
+/// same key, and then either inserts (that one rolled back) or finds the committed record.
 fn claim(
     conn: &mut DbConn,
     principal_id: i64,
     key: &str,
     request_hash: &str,
-    owner: &str,
     now: chrono::NaiveDateTime,
-) -> ApiResult<Claim> {
-    #[derive(Queryable)]
-    struct Row {
-        request_hash: String,
-        state: String,
-        lease_until: chrono::NaiveDateTime,
-        response_status: Option<i32>,
-        response_body: Option<String>,
+) -> ApiResult<Option<Done>> {
+    let inserted = crate::insert_or_ignore!(
+        conn,
+        ik::table,
+        (
+            ik::principal_id.eq(principal_id),
+            ik::idem_key.eq(key),
+            ik::request_hash.eq(request_hash),
+            ik::created_at.eq(now),
+        )
+    )?;
+    if inserted == 1 {
+        return Ok(None);
     }
-    let existing: Option<Row> = ik::table
+    let (hash, code, body): (String, Option<i32>, Option<String>) = ik::table
         .filter(ik::principal_id.eq(principal_id))
         .filter(ik::idem_key.eq(key))
-        .select((
-            ik::request_hash,
-            ik::state,
-            ik::lease_until,
-            ik::response_status,
-            ik::response_body,
-        ))
-        .first(conn)
-        .optional()?;
-    let lease_until = now + LEASE;
-    let Some(row) = existing else {
-        let inserted = diesel::insert_into(ik::table)
-            .values((
-                ik::principal_id.eq(principal_id),
-                ik::idem_key.eq(key),
-                ik::request_hash.eq(request_hash),
-                ik::state.eq("in_progress"),
-                ik::owner.eq(owner),
-                ik::lease_until.eq(lease_until),
-                ik::created_at.eq(now),
-            ))
-            .execute(conn);
-        return match inserted {
-            Ok(_) => Ok(Claim::Owned),
-            // Another request with this key claimed it a moment ago.
-            Err(e) if db::is_unique_violation(&e) => Err(in_progress()),
-            Err(e) => Err(e.into()),
-        };
-    };
-    if row.request_hash != request_hash {
+        .select((ik::request_hash, ik::response_status, ik::response_body))
+        .first(conn)?;
+    if hash != request_hash {
         return Err(ApiError::unprocessable(
             "idempotency_key_reused",
             "this Idempotency-Key was used for a different request",
         ));
     }
-    if row.state == "done" {
-        let body = row
-            .response_body
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or(Value::Null);
-        return Ok(Claim::Replay(
-            row.response_status.unwrap_or(200) as u16,
-            body,
-        ));
-    }
-    if row.lease_until > now {
-        return Err(in_progress());
-    }
-    // The first attempt died before committing its effect: take the key over, but only if it is
-    // still unfinished and its lease still expired (a concurrent finish or takeover wins).
-    let taken = diesel::update(
-        ik::table
-            .filter(ik::principal_id.eq(principal_id))
-            .filter(ik::idem_key.eq(key))
-            .filter(ik::state.eq("in_progress"))
-            .filter(ik::lease_until.le(now)),
-    )
-    .set((ik::owner.eq(owner), ik::lease_until.eq(lease_until)))
-    .execute(conn)?;
-    if taken != 1 {
-        return Err(in_progress());
-    }
-    Ok(Claim::Owned)
-}
-
-fn in_progress() -> ApiError {
-    ApiError::conflict(
-        "idempotency_request_in_progress",
-        "a request with this Idempotency-Key is still being processed; retry later",
-    )
+    let body = body
+        .and_then(|b| serde_json::from_str(&b).ok())
+        .unwrap_or(Value::Null);
+    let code = code.and_then(|c| u16::try_from(c).ok()).unwrap_or(200);
+    Ok(Some(Done::Replay(code, body)))
 }
 
 fn merge(out: Outcome) -> Value {

@@ -19,21 +19,20 @@ pub struct Swept {
 }
 
 /// Deletes idempotency records and search certificates older than their retention, and ended
-/// page sessions and past days' look-up counts. A claim still in progress is left to its lease
-/// (its age is its creation, and a retention of days is far longer than any lease).
+/// page sessions and past days' look-up counts. (A committed idempotency record is always a
+/// finished one: the record commits with its effect.)
 pub fn sweep(conn: &mut DbConn, now: NaiveDateTime, limits: &ExposureLimits) -> QueryResult<Swept> {
     let idem_before = now - TimeDelta::days(limits.idempotency_retention_days);
     let cert_before = now - TimeDelta::days(limits.certificate_retention_days);
-    Ok(Swept {
-        idempotency_records: diesel::delete(
-            ik::table
-                .filter(ik::created_at.lt(idem_before))
-                .filter(ik::state.ne("in_progress").or(ik::lease_until.lt(now))),
-        )
-        .execute(conn)?,
-        certificates: diesel::delete(sc::table.filter(sc::created_at.lt(cert_before)))
-            .execute(conn)?,
-        page_sessions: crate::collateral::page::forget_sessions(conn, now)?,
-        lookup_counts: crate::parties::lookups::forget_before(conn, now.date())?,
+    // One write transaction, so that on SQLite the sweep takes its turn with the other writers.
+    crate::db::write_tx(conn, |conn| {
+        Ok(Swept {
+            idempotency_records: diesel::delete(ik::table.filter(ik::created_at.lt(idem_before)))
+                .execute(conn)?,
+            certificates: diesel::delete(sc::table.filter(sc::created_at.lt(cert_before)))
+                .execute(conn)?,
+            page_sessions: crate::collateral::page::forget_sessions(conn, now)?,
+            lookup_counts: crate::parties::lookups::forget_before(conn, now.date())?,
+        })
     })
 }

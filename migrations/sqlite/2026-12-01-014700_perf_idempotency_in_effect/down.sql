@@ -1,0 +1,3 @@
+ALTER TABLE idempotency_keys ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
+ALTER TABLE idempotency_keys ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE idempotency_keys ADD COLUMN lease_until TIMESTAMP NOT NULL DEFAULT '1970-01-01 00:00:00';
