@@ -176,7 +176,7 @@ impl Modify for Conventions {
                 }
                 if keyed {
                     r.entry("409".into()).or_insert_with(|| {
-                        problem("Conflicts with the object's state (`code` says how), or a request with this Idempotency-Key is still in progress (`idempotency_request_in_progress`)")
+                        problem("Conflicts with the object's state (`code` says how)")
                     });
                     r.entry("422".into()).or_insert_with(|| {
                         problem("Invalid request, or this Idempotency-Key was used for a different request (`idempotency_key_reused`)")

@@ -341,6 +341,43 @@ mod tests {
     }
 
     #[test]
+    fn a_checkout_tests_a_connection_only_when_it_has_reason_to() {
+        use crate::db::watch::statements_on_this_thread;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("t.db").to_string_lossy().into_owned();
+        let pool = build_pool(&url, 1, Duration::from_millis(300));
+        drop(pool.get().expect("a connection"));
+        let before = statements_on_this_thread();
+        drop(pool.get().expect("a connection"));
+        assert_eq!(statements_on_this_thread(), before, "no ping on checkout");
+        // A connection error anywhere in the pool: the next checkout tests its connection once.
+        pool.gate.suspicion.fetch_add(1, Ordering::SeqCst);
+        drop(pool.get().expect("a connection"));
+        assert_eq!(statements_on_this_thread(), before + 1, "tested once");
+        drop(pool.get().expect("a connection"));
+        assert_eq!(
+            statements_on_this_thread(),
+            before + 1,
+            "then trusted again"
+        );
+        pool.close(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_connection_that_failed_with_a_connection_error_is_discarded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("t.db").to_string_lossy().into_owned();
+        let pool = build_pool(&url, 1, Duration::from_millis(300));
+        let conn = pool.get().expect("a connection");
+        conn.conn.broken.store(true, Ordering::SeqCst);
+        drop(conn);
+        let again = pool.get().expect("a connection");
+        assert!(!again.conn.broken.load(Ordering::SeqCst), "a new one");
+        drop(again);
+        pool.close(Duration::from_secs(5));
+    }
+
+    #[test]
     fn an_unreachable_database_still_gives_a_pool_to_close() {
         // A port nobody listens on (bound, then released), on loopback.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
