@@ -582,8 +582,10 @@ fn unpaid_trade_expires(backend: Backend) {
     );
     let again = pay(&w.admin, paid).expect(409);
     assert_eq!(again.code(), "trade_not_awaiting_payment", "paid once only");
-    // 72 hours later the unpaid trade expires; the listing's end returns the rest.
-    w.admin.set_clock("2026-12-04T02:00:01Z");
+    // 72 hours later the unpaid trade expires; the listing's end returns the rest. The test clock
+    // keeps running from where it was set, so the trade's deadline lies a little past 72 h; ten
+    // minutes of margin keep a slow machine from making this sweep too early.
+    w.admin.set_clock("2026-12-04T02:10:00Z");
     let s = w
         .admin
         .post("/v1/market/sweep", &json!({}))
