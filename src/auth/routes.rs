@@ -101,7 +101,7 @@ async fn token(
             .into())
         }
     };
-    let peer = req.peer_addr().map(|a| a.ip());
+    let peer = login::client_address(&req, &state);
     let row = authenticate(&state, name, secret, kind, peer).await?;
     let ttl = state.token_ttl;
     let access_token = mint(&state.keys, &row, ttl)?;
@@ -579,7 +579,7 @@ async fn change_password(
     {
         return Err(ApiError::invalid_field("new_password", problem).into());
     }
-    let peer = req.peer_addr().map(|a| a.ip());
+    let peer = login::client_address(&req, &state);
     let row = login::check(&state, b.username, b.current_password, "user", peer, true).await?;
     let cost = state.hash_cost;
     let new = b.new_password;

@@ -176,6 +176,91 @@ pub fn clear_login_failures(conn: &mut DbConn, username: &str) -> QueryResult<us
     diesel::delete(lf::table.find(username)).execute(conn)
 }
 
+/// One client address's recent failures on one login name.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::login_failures_by_address)]
+pub struct AddressFailures {
+    pub failures: i64,
+    pub last_failed_at: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+}
+
+pub fn address_failures(
+    conn: &mut DbConn,
+    username: &str,
+    address: &str,
+) -> QueryResult<Option<AddressFailures>> {
+    use crate::schema::login_failures_by_address as fa;
+    fa::table
+        .find((username, address))
+        .select(AddressFailures::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Counts a failed login for `username` from `address` at `now` (in the caller's transaction),
+/// as [`record_login_failure`] does for the name alone.
+pub fn record_address_failure(
+    conn: &mut DbConn,
+    username: &str,
+    address: &str,
+    now: NaiveDateTime,
+    rule: &super::rules::Throttle,
+) -> QueryResult<AddressFailures> {
+    use crate::schema::login_failures_by_address as fa;
+    let inserted = crate::insert_or_ignore!(
+        conn,
+        fa::table,
+        (
+            fa::username.eq(username),
+            fa::client_address.eq(address),
+            fa::failures.eq(0i64),
+            fa::last_failed_at.eq(now),
+        )
+    )?;
+    if inserted > 0 {
+        let horizon = now - chrono::TimeDelta::seconds(rule.forget_secs);
+        diesel::delete(
+            fa::table
+                .filter(fa::last_failed_at.lt(horizon))
+                .filter(fa::locked_until.is_null().or(fa::locked_until.lt(now))),
+        )
+        .execute(conn)?;
+    }
+    let key = (username, address);
+    let prior = fa::table
+        .find(key)
+        .select(AddressFailures::as_select())
+        .first(conn)?;
+    let carried = rule.carried(prior.failures, prior.last_failed_at, now);
+    diesel::update(fa::table.find(key))
+        .set((
+            fa::failures.eq(fa::failures - prior.failures + carried + 1),
+            fa::last_failed_at.eq(now),
+        ))
+        .execute(conn)?;
+    let failures: i64 = fa::table.find(key).select(fa::failures).first(conn)?;
+    let locked_until = rule.locked_until(failures, now);
+    diesel::update(fa::table.find(key))
+        .set(fa::locked_until.eq(locked_until))
+        .execute(conn)?;
+    Ok(AddressFailures {
+        failures,
+        last_failed_at: now,
+        locked_until,
+    })
+}
+
+/// Forgets one address's failures on a name (its successful login).
+pub fn clear_address_failures(
+    conn: &mut DbConn,
+    username: &str,
+    address: &str,
+) -> QueryResult<usize> {
+    use crate::schema::login_failures_by_address as fa;
+    diesel::delete(fa::table.find((username, address))).execute(conn)
+}
+
 /// True when the user must choose a new password before getting a token.
 pub fn password_change_due(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
     use crate::schema::password_change_due as d;
