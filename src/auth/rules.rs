@@ -254,6 +254,31 @@ pub fn check_secret(
     }
 }
 
+/// Why a user administrator may not disable an account, as (code, reason), or None. User
+/// administration must stay possible: nobody disables their own account (a slip or a stolen
+/// session would end their administration), and the last active user administrator is never
+/// disabled. `other_active_admins` counts the active user administrators besides the target.
+pub fn disable_refusal(
+    actor_id: i64,
+    target_id: i64,
+    target_is_active_user_admin: bool,
+    other_active_admins: i64,
+) -> Option<(&'static str, &'static str)> {
+    if actor_id == target_id {
+        return Some((
+            "cannot_disable_self",
+            "a user administrator cannot disable their own account; another one must",
+        ));
+    }
+    if target_is_active_user_admin && other_active_admins == 0 {
+        return Some((
+            "last_user_admin",
+            "this is the last active user administrator; enable or create another one first",
+        ));
+    }
+    None
+}
+
 /// Why `new` may not become `username`'s password (`current` is the one it replaces), or None.
 pub fn new_password_problem(new: &str, username: &str, current: &str) -> Option<&'static str> {
     let chars = new.chars().count();
@@ -373,6 +398,24 @@ mod tests {
         assert!("proxy".parse::<ProxyNet>().is_err());
         let n: ProxyNet = "0.0.0.0/0".parse().unwrap();
         assert!(n.contains(ip("9.9.9.9")) && !n.contains(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn nobody_disables_themselves_or_the_last_user_admin() {
+        assert_eq!(
+            disable_refusal(1, 1, true, 5).map(|r| r.0),
+            Some("cannot_disable_self")
+        );
+        assert_eq!(
+            disable_refusal(1, 1, false, 0).map(|r| r.0),
+            Some("cannot_disable_self")
+        );
+        assert_eq!(
+            disable_refusal(1, 2, true, 0).map(|r| r.0),
+            Some("last_user_admin")
+        );
+        assert_eq!(disable_refusal(1, 2, true, 1), None);
+        assert_eq!(disable_refusal(1, 2, false, 0), None);
     }
 
     #[test]

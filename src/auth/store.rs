@@ -93,6 +93,29 @@ pub fn mark_change_due(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryR
         .execute(conn)
 }
 
+/// Active user administrators (users, not disabled) other than `except`.
+pub fn active_user_admins_except(conn: &mut DbConn, except: i64) -> QueryResult<i64> {
+    principals::table
+        .filter(principals::role.eq("user_admin"))
+        .filter(principals::kind.eq("user"))
+        .filter(principals::disabled.eq(false))
+        .filter(principals::id.ne(except))
+        .count()
+        .get_result(conn)
+}
+
+/// Locks the user administrators' rows until the transaction ends (PostgreSQL; an SQLite write
+/// transaction already excludes every other writer).
+pub fn lock_user_admins(conn: &mut DbConn) -> QueryResult<()> {
+    if matches!(conn, DbConn::Pg(_)) {
+        diesel::sql_query(
+            "SELECT id FROM principals WHERE role = 'user_admin' ORDER BY id FOR UPDATE",
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     principals::table.count().get_result(conn)
 }
