@@ -456,7 +456,10 @@ fn call(
 fn matrix(b: Backend) {
     let db = Db::fresh(b);
     let key_file = db.dir.path().join("jwt.key");
+    // A key file must be private (0600), or the server refuses it.
     std::fs::write(&key_file, JWT_KEY_HEX).unwrap();
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(&key_file, private).unwrap();
     let srv = Server::on_with(
         db,
         &[
