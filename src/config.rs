@@ -228,6 +228,15 @@ pub struct ServeArgs {
     /// Seconds between signed audit checkpoints (0: only on request).
     #[arg(long, env = "REGISTRY_CHECKPOINT_INTERVAL", default_value_t = 300)]
     pub checkpoint_interval: u64,
+    /// A reverse proxy (address or network, e.g. `10.0.0.5` or `10.0.0.0/24`) whose
+    /// `X-Forwarded-For` is believed for the client address that login limits count by; repeat
+    /// or separate with commas. Default none: the header is ignored and the TCP peer counts.
+    #[arg(
+        long = "trusted-proxy",
+        env = "REGISTRY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<crate::auth::rules::ProxyNet>,
 }
 
 impl Default for ServeArgs {
@@ -251,6 +260,7 @@ impl Default for ServeArgs {
             webhook_ca_file: None,
             market_poll_ms: 1000,
             checkpoint_interval: 300,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -317,6 +327,8 @@ pub struct ExposureLimits {
     pub metrics_token: Option<String>,
     pub idempotency_retention_days: i64,
     pub certificate_retention_days: i64,
+    /// Proxies whose `X-Forwarded-For` names the client address.
+    pub trusted_proxies: Vec<crate::auth::rules::ProxyNet>,
 }
 
 impl Default for ExposureLimits {
@@ -333,6 +345,7 @@ impl From<&ServeArgs> for ExposureLimits {
             metrics_token: a.metrics_token.clone().filter(|t| !t.is_empty()),
             idempotency_retention_days: a.idempotency_retention_days.max(1),
             certificate_retention_days: a.certificate_retention_days.max(1),
+            trusted_proxies: a.trusted_proxies.clone(),
         }
     }
 }

@@ -49,7 +49,7 @@ use crate::error::Problem;
         crate::collateral::lender::get_certificate, crate::collateral::lender::registry_keys,
         crate::collateral::webhooks::create, crate::collateral::webhooks::list,
         crate::collateral::webhooks::disable, crate::collateral::webhooks::deliveries,
-        crate::collateral::webhooks::all_deliveries,
+        crate::collateral::webhooks::all_deliveries, crate::collateral::webhooks::requeue,
         crate::forest::parcels::register, crate::forest::parcels::search, crate::forest::parcels::get_one,
         crate::forest::parcels::change_holder, crate::forest::parcels::split,
         crate::forest::freezes::freeze, crate::forest::freezes::lift,

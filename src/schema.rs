@@ -77,6 +77,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_failures_by_address (username, client_address) {
+        username -> Text,
+        client_address -> Text,
+        failures -> BigInt,
+        last_failed_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     password_change_due (principal_id) {
         principal_id -> BigInt,
         since -> Timestamp,

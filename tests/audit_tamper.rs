@@ -349,6 +349,11 @@ fn trail(admin: &Api) -> impl Fn(&str) {
     }
 }
 
+/// Checkpoint `index` (from 0) as operators see it, with the heads a bank's view leaves out.
+fn operators_view(admin: &Api, index: usize) -> Value {
+    admin.get("/v1/audit/checkpoints").expect(200).body["items"][index].clone()
+}
+
 /// The longest chain the checkpoint signs: (chain, its signed length).
 fn longest(checkpoint: &Value) -> (String, i64) {
     checkpoint["heads"]
@@ -404,7 +409,7 @@ fn deleted_checkpoints_and_rewritten_history_are_caught_by_a_witness(b: Backend)
         url: srv.db.url.clone(),
     };
     let mut conn = db.conn();
-    let (chain, signed) = longest(&kept[1]);
+    let (chain, signed) = longest(&operators_view(&admin, 1));
     let original = db.chain(&mut conn, &chain);
     assert!(signed >= 2);
     // Rewrite a signed event, relink the chain, delete every checkpoint.
@@ -423,10 +428,9 @@ fn deleted_checkpoints_and_rewritten_history_are_caught_by_a_witness(b: Backend)
     db.write(&mut conn, &chain, &cut, true);
     let (ok, out) = verify_witnessed(&srv, &witness);
     assert!(!ok, "a truncated chain passed the witness:\n{out}");
-    assert!(
-        out.contains(&format!("chain {chain} event {signed} is missing")),
-        "{out}"
-    );
+    // The bank kept the commitment, not the heads: it is the database's checkpoint of the same
+    // digest that names the chain's signed length.
+    assert!(out.contains("witnessed checkpoint 2 is missing"), "{out}");
 }
 
 fn re_signing_with_a_key_outside_the_key_files_is_caught(b: Backend) {
@@ -438,7 +442,7 @@ fn re_signing_with_a_key_outside_the_key_files_is_caught(b: Backend) {
     transfer("1");
     transfer("2");
     admin.post("/v1/audit/checkpoints", &json!({})).expect(201);
-    let (witness, kept) = keep_checkpoints(&banker, srv.db.dir.path(), "witness.json");
+    let (witness, _) = keep_checkpoints(&banker, srv.db.dir.path(), "witness.json");
     let db = Db {
         url: srv.db.url.clone(),
     };
@@ -466,7 +470,7 @@ fn re_signing_with_a_key_outside_the_key_files_is_caught(b: Backend) {
         ))
         .execute(&mut conn);
 
-    let (chain, _) = longest(&kept[0]);
+    let (chain, _) = longest(&operators_view(&admin, 0));
     let original = db.chain(&mut conn, &chain);
     let rows = tampered(&original, 0, Kind::Edit, Attacker::Careful).unwrap();
     db.write(&mut conn, &chain, &rows, true);
@@ -507,14 +511,17 @@ fn re_signing_with_a_key_outside_the_key_files_is_caught(b: Backend) {
         seq: 1,
         at: "2026-11-30T23:00:00.000000Z".into(),
         prev_hash: GENESIS.into(),
-        heads: now_heads
-            .iter()
-            .map(|(chain, seq, hash)| registry::audit::Head {
-                chain: chain.clone(),
-                seq: *seq,
-                hash: hash.clone(),
-            })
-            .collect(),
+        heads: Some(
+            now_heads
+                .iter()
+                .map(|(chain, seq, hash)| registry::audit::Head {
+                    chain: chain.clone(),
+                    seq: *seq,
+                    hash: hash.clone(),
+                })
+                .collect(),
+        ),
+        heads_root: None,
         key_id: forger_id.clone(),
         digest: String::new(),
         signature: String::new(),
@@ -548,7 +555,100 @@ fn re_signing_with_a_key_outside_the_key_files_is_caught(b: Backend) {
     assert!(out.contains("witnessed checkpoint 1 differs"), "{out}");
 }
 
+/// What a bank keeps of a checkpoint names no audit chain and no chain's length — neither
+/// `GET /v1/audit/checkpoints` nor the `audit.checkpoint` webhook tells it which parties, lots
+/// or users exist or how busy they are — yet it verifies offline (digest over the commitment,
+/// signature by a published key), and `registry audit verify --witness` proves against it that
+/// the database extends what the bank kept: a chain cut below a checkpoint is caught.
+fn a_banks_checkpoints_name_no_chain(b: Backend) {
+    use base64::Engine;
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    let srv = Server::on_with(common::Db::fresh(b), ALLOW_HOOK);
+    let admin = srv.admin();
+    let (banker, _) = lender(&admin);
+    let transfer = trail(&admin);
+    transfer("1");
+    transfer("2");
+    admin.post("/v1/audit/checkpoints", &json!({})).expect(201);
+    transfer("3");
+    admin.post("/v1/audit/checkpoints", &json!({})).expect(201);
+    let full = admin.get("/v1/audit/checkpoints").expect(200).body;
+    let chains: Vec<String> = full["items"][1]["heads"]
+        .as_array()
+        .expect("operators see the heads")
+        .iter()
+        .map(|h| h["chain"].as_str().unwrap().to_string())
+        .collect();
+    assert!(chains.len() > 3, "{full}");
+    let (witness, kept) = keep_checkpoints(&banker, srv.db.dir.path(), "witness.json");
+    let mut conn = Db {
+        url: srv.db.url.clone(),
+    }
+    .conn();
+    let sent: Vec<String> = registry::schema::webhook_deliveries::table
+        .filter(registry::schema::webhook_deliveries::event_type.eq("audit.checkpoint"))
+        .select(registry::schema::webhook_deliveries::payload)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(sent.len(), 2);
+    let seen = format!("{} {}", json!(kept), sent.join(" "));
+    assert!(!seen.contains("\"heads\""), "a bank sees the heads: {seen}");
+    for chain in &chains {
+        assert!(
+            !seen.contains(chain.as_str()),
+            "a bank sees chain {chain}: {seen}"
+        );
+    }
+    let keys = srv.api().get("/v1/registry-keys").expect(200).body;
+    for cp in &kept {
+        let body = json!({"seq": cp["seq"], "at": cp["at"], "prev_hash": cp["prev_hash"],
+            "heads_root": cp["heads_root"], "key_id": cp["key_id"]});
+        let digest = hex::encode(Sha256::digest(
+            serde_json_canonicalizer::to_string(&body).unwrap(),
+        ));
+        assert_eq!(cp["digest"], digest.as_str(), "{cp}");
+        let key = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key_id"] == cp["key_id"])
+            .expect("a published key");
+        let public: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(key["public_key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let sig = Signature::from_slice(&hex::decode(cp["signature"].as_str().unwrap()).unwrap())
+            .unwrap();
+        assert!(VerifyingKey::from_bytes(&public)
+            .unwrap()
+            .verify(digest.as_bytes(), &sig)
+            .is_ok());
+    }
+    let (ok, out) = verify_witnessed(&srv, &witness);
+    assert!(ok, "{out}");
+    // Cut the longest chain below what checkpoint 2 signs, checkpoints left in place.
+    let (chain, signed) = longest(&full["items"][1]);
+    let db = Db {
+        url: srv.db.url.clone(),
+    };
+    let original = db.chain(&mut conn, &chain);
+    let cut: Vec<Row> = original
+        .iter()
+        .filter(|r| r.seq < signed)
+        .cloned()
+        .collect();
+    db.write(&mut conn, &chain, &cut, true);
+    let (ok, out) = verify_witnessed(&srv, &witness);
+    assert!(!ok, "a truncated chain passed the witness:\n{out}");
+    assert!(
+        out.contains(&format!("chain {chain} event {signed} is missing")),
+        "{out}"
+    );
+}
+
 both_backends!(
+    a_banks_checkpoints_name_no_chain,
     every_event_tampering_is_detected,
     deleted_checkpoints_and_rewritten_history_are_caught_by_a_witness,
     re_signing_with_a_key_outside_the_key_files_is_caught,

@@ -297,7 +297,16 @@ fn fixture(srv: &Server) -> Fixture {
         200,
         "a token re-signed with the configured key is valid, so the forgeries differ only as meant"
     );
+    // A delivery to bank X's endpoint (its later encumbrance events were queued for it).
+    let delivery = bank_x
+        .get(&format!("/v1/webhooks/{webhook}/deliveries"))
+        .expect(200)
+        .body["items"][0]["id"]
+        .as_i64()
+        .expect("a delivery to bank X")
+        .to_string();
     let ids = BTreeMap::from([
+        ("delivery", delivery),
         ("lot", lot.to_string()),
         ("pledge", pledge),
         ("registration_no", registration_no),
@@ -350,6 +359,7 @@ fn param_value(fx: &Fixture, path: &str, param: &str) -> String {
         (_, p) if p.starts_with("/v1/judicial-freezes/") => "judicial_freeze",
         (_, p) if p.starts_with("/v1/objections/") => "objection",
         (_, p) if p.starts_with("/v1/webhooks/") => "webhook",
+        (_, p) if p.starts_with("/v1/webhook-deliveries/") => "delivery",
         (_, p) if p.starts_with("/v1/forest-rights/") => "parcel",
         (_, p) if p.starts_with("/v1/forest-mortgages/") => "mortgage",
         (_, p) if p.starts_with("/v1/parties/") => "party",
@@ -456,7 +466,10 @@ fn call(
 fn matrix(b: Backend) {
     let db = Db::fresh(b);
     let key_file = db.dir.path().join("jwt.key");
+    // A key file must be private (0600), or the server refuses it.
     std::fs::write(&key_file, JWT_KEY_HEX).unwrap();
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(&key_file, private).unwrap();
     let srv = Server::on_with(
         db,
         &[
@@ -717,6 +730,7 @@ POST   /v1/users/{id}/reset-password                    401 401 401 401 401 403 
 POST   /v1/users/{id}/revoke-tokens                     401 401 401 401 401 403 403 403 403 403 403 403 403 403
 GET    /v1/valuations                                   401 401 401 401 401 422 422 422 422 422 422 - - -
 GET    /v1/webhook-deliveries                           401 401 401 401 401 403 403 200 403 403 200 - - -
+POST   /v1/webhook-deliveries/{id}/requeue              401 401 401 401 401 403 404 403 403 409 409 403 404 404
 GET    /v1/webhooks                                     401 401 401 401 401 403 200 403 403 200 403 - - -
 POST   /v1/webhooks                                     401 401 401 401 401 403 201 403 403 201 403 - - -
 GET    /v1/webhooks/{id}/deliveries                     401 401 401 401 401 403 404 200 403 200 200 403 404 404

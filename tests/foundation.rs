@@ -18,7 +18,10 @@ fn claims(uid: i64, iat_offset: i64, exp_offset: i64, iss: &str, aud: &str) -> s
 fn token_failures(b: Backend) {
     let db = Db::fresh(b);
     let key_file = db.dir.path().join("jwt.key");
+    // A key file must be private (0600), or the server refuses it.
     std::fs::write(&key_file, KEY).unwrap();
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(&key_file, private).unwrap();
     let srv = Server::on_with(db, &["--jwt-key-file", key_file.to_str().unwrap()]);
     let api = srv.api();
     let admin = srv.admin();

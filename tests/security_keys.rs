@@ -211,7 +211,7 @@ fn starting_without_keys_is_refused_with_a_clear_message(b: Backend) {
                 err.contains("id-hmac.key") && err.contains("restore"),
                 "{err}"
             );
-            std::fs::write(&lost, kept).unwrap();
+            registry::keys::write_new(&lost, &String::from_utf8(kept).unwrap()).unwrap();
         }
     }
     Server::on(db).admin().get("/v1/users").expect(200);
@@ -324,10 +324,38 @@ fn keys_an_older_database_holds_are_exported_never_regenerated(b: Backend) {
     );
 }
 
+/// A secret key file that its group or other accounts can read is refused at start, on either
+/// backend, with a message naming the file, its mode and the fix; after `chmod 600` the same
+/// files start.
+fn a_key_file_readable_by_others_is_refused(b: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let db = Db::fresh(b);
+    // The embedded default makes its key files on first start; PostgreSQL's are made by the kit.
+    drop(Server::on(db.clone()));
+    for (name, mode) in [
+        ("signing.key", 0o644),
+        ("jwt.key", 0o640),
+        ("id-hmac.key", 0o604),
+    ] {
+        let path = db.keys_dir().join(name);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let log = start_refused(&db);
+        assert!(
+            log.contains(&path.display().to_string())
+                && log.contains(&format!("{mode:04o}"))
+                && log.contains("chmod 600"),
+            "{name} {mode:o}: unclear message: {log}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    Server::on(db.clone()).admin().get("/v1/users").expect(200);
+}
+
 both_backends!(
     a_database_reader_cannot_forge_a_token,
     data_files_are_private_and_the_published_key_is_the_files,
     starting_without_keys_is_refused_with_a_clear_message,
     rotation_keeps_old_certificates_and_checkpoints_valid,
     keys_an_older_database_holds_are_exported_never_regenerated,
+    a_key_file_readable_by_others_is_refused,
 );

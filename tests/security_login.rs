@@ -317,6 +317,161 @@ fn short_admin_password_refused(b: Backend) {
     );
 }
 
+/// A client on another loopback address (127.0.0.x is all this host).
+fn client_from(last_octet: u8) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last_octet)))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A login from `client`, optionally with an `X-Forwarded-For` header: (status, code).
+fn login_from(
+    srv: &Server,
+    client: &reqwest::blocking::Client,
+    forwarded_for: Option<&str>,
+    username: &str,
+    password: &str,
+) -> (u16, String) {
+    let mut req = client
+        .post(format!("{}/v1/auth/token", srv.base))
+        .json(&json!({"username": username, "password": password}));
+    if let Some(f) = forwarded_for {
+        req = req.header("x-forwarded-for", f);
+    }
+    let r = req.send().unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().unwrap_or(Value::Null);
+    (status, body["code"].as_str().unwrap_or("").to_string())
+}
+
+/// A stranger who sends wrong passwords for a bank officer's name from another address is held
+/// back himself, but cannot lock the officer out: the officer, from an address that has not
+/// been failing on that name, still logs in — even after mistyping once — on every process.
+fn stranger_cannot_lock_out_the_user(b: Backend) {
+    let srv = Server::start(b);
+    let admin = srv.admin();
+    let bank = party(&admin, "bank", 1);
+    user(&admin, "bank", Some(bank), "credit-officer");
+    let stranger = client_from(2);
+    for _ in 0..ACCOUNT_FREE + 3 {
+        login_from(&srv, &stranger, None, "credit-officer", "guess guess guess");
+    }
+    let (status, code) = login_from(&srv, &stranger, None, "credit-officer", "guess again");
+    assert_eq!(
+        (status, code.as_str()),
+        (429, "too_many_attempts"),
+        "the stranger keeps guessing"
+    );
+    let officer = client_from(1);
+    let (status, _) = login_from(&srv, &officer, None, "credit-officer", "a typo in it");
+    assert_eq!(status, 401);
+    let (status, code) = login_from(
+        &srv,
+        &officer,
+        None,
+        "credit-officer",
+        "credit-officer-password-long",
+    );
+    assert_eq!(
+        status, 200,
+        "the real user is locked out by a stranger: {code}"
+    );
+    let other = Server::on(srv.db.clone());
+    for _ in 0..3 {
+        login_from(
+            &other,
+            &stranger,
+            None,
+            "credit-officer",
+            "guess guess guess",
+        );
+    }
+    let (status, _) = login_from(
+        &other,
+        &client_from(3),
+        None,
+        "credit-officer",
+        "credit-officer-password-long",
+    );
+    assert_eq!(status, 200, "another process, another clean address");
+}
+
+/// `X-Forwarded-For` counts only from a configured trusted proxy, and there only the rightmost
+/// hop the proxy wrote: a client that is not the proxy cannot escape the per-address limit by
+/// inventing addresses, while behind the proxy a stranger's failures do not hold back another
+/// client.
+fn forwarded_for_only_from_trusted_proxy(b: Backend) {
+    let srv = Server::on_with(Db::fresh(b), &["--trusted-proxy", "127.0.0.2"]);
+    let admin = srv.admin();
+    let bank = party(&admin, "bank", 1);
+    user(&admin, "bank", Some(bank), "banker");
+    // Behind the proxy: the stranger (203.0.113.9) fails on the name until held back…
+    let proxy = client_from(2);
+    for _ in 0..ACCOUNT_FREE + 2 {
+        login_from(
+            &srv,
+            &proxy,
+            Some("203.0.113.9"),
+            "banker",
+            "guess guess guess",
+        );
+    }
+    let (status, _) = login_from(&srv, &proxy, Some("203.0.113.9"), "banker", "x");
+    assert_eq!(status, 429);
+    // …a forged entry left of the proxy's own does not get him a fresh address…
+    let (status, _) = login_from(
+        &srv,
+        &proxy,
+        Some("198.51.100.7, 203.0.113.9"),
+        "banker",
+        "banker-password-long",
+    );
+    assert_eq!(
+        status, 429,
+        "the client's own X-Forwarded-For entry was believed"
+    );
+    // …while the banker at 198.51.100.7 behind the same proxy logs in.
+    let (status, code) = login_from(
+        &srv,
+        &proxy,
+        Some("198.51.100.7"),
+        "banker",
+        "banker-password-long",
+    );
+    assert_eq!(status, 200, "{code}");
+    let events = failed_logins(&srv.db);
+    assert_eq!(
+        events[0].0["client_address"], "203.0.113.9",
+        "{:?}",
+        events[0]
+    );
+    // Not the proxy: the header is ignored, so inventing addresses does not escape the limit.
+    let direct = client_from(1);
+    for i in 0..ADDRESS_FREE {
+        let forged = format!("192.0.2.{i}");
+        login_from(
+            &srv,
+            &direct,
+            Some(&forged),
+            &format!("guess-{i}"),
+            "guess guess",
+        );
+    }
+    let (status, _) = login_from(
+        &srv,
+        &direct,
+        Some("192.0.2.200"),
+        "banker",
+        "banker-password-long",
+    );
+    assert_eq!(
+        status, 429,
+        "X-Forwarded-For from an untrusted peer was believed"
+    );
+}
+
 both_backends!(
     account_lockout,
     address_limit,
@@ -324,4 +479,6 @@ both_backends!(
     password_change,
     reset_forces_change,
     short_admin_password_refused,
+    stranger_cannot_lock_out_the_user,
+    forwarded_for_only_from_trusted_proxy,
 );

@@ -83,7 +83,14 @@ fn free_port() -> u16 {
 
 /// A loopback receiver answering every request with `reply`, handing over (head, body).
 fn receiver(reply: &'static str) -> (u16, mpsc::Receiver<(String, String)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    receiver_on(TcpListener::bind("127.0.0.1:0").unwrap(), reply)
+}
+
+/// [`receiver`] on a listener of the caller's.
+fn receiver_on(
+    listener: TcpListener,
+    reply: &'static str,
+) -> (u16, mpsc::Receiver<(String, String)>) {
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -481,7 +488,171 @@ fn stored_anywhere(db: &Db, needle: &str) -> bool {
     }
 }
 
+/// Disabling an endpoint settles what was still pending for it as `cancelled` (the bank and
+/// operators see it), and nothing is attempted for it afterwards.
+fn disabling_an_endpoint_cancels_its_pending_deliveries(backend: Backend) {
+    let closed = free_port();
+    let w = world(
+        backend,
+        &["--webhook-allow-http", &format!("127.0.0.1:{closed}")],
+    );
+    let hook = register(&w.banker1, &format!("http://127.0.0.1:{closed}/hook"));
+    apply(&w, w.bank1);
+    wait_for("a failed attempt", Duration::from_secs(30), || {
+        log(&w.banker1, hook)
+            .first()
+            .is_some_and(|d| d["attempts"].as_i64().unwrap_or(0) >= 1)
+    });
+    w.banker1
+        .post(&format!("/v1/webhooks/{hook}/disable"), &json!({}))
+        .expect(200);
+    let d = log(&w.banker1, hook)[0].clone();
+    assert_eq!(d["status"], "cancelled", "{d}");
+    std::thread::sleep(Duration::from_millis(800));
+    let later = log(&w.banker1, hook)[0].clone();
+    assert_eq!(later["status"], "cancelled", "{later}");
+    assert!(
+        later["attempts"].as_i64() <= Some(d["attempts"].as_i64().unwrap_or(0) + 1),
+        "attempts after cancelling: {d} then {later}"
+    );
+    let listed = w
+        .admin
+        .get("/v1/webhook-deliveries?status=cancelled")
+        .expect(200)
+        .body;
+    assert_eq!(listed["items"][0]["id"], d["id"], "{listed}");
+    assert_eq!(
+        w.admin
+            .get("/v1/webhook-deliveries?status=pending")
+            .expect(200)
+            .body["items"],
+        json!([])
+    );
+}
+
+/// A dead delivery is queued again by an operator or by the bank it is for (audited), tried from
+/// its first attempt and delivered once the receiver is back; another bank cannot see it, and a
+/// delivery that is not dead, or whose endpoint is disabled, is not requeued.
+fn dead_deliveries_can_be_requeued(backend: Backend) {
+    let closed = free_port();
+    let w = world(
+        backend,
+        &[
+            "--webhook-allow-http",
+            &format!("127.0.0.1:{closed}"),
+            "--webhook-max-attempts",
+            "2",
+        ],
+    );
+    let hook = register(&w.banker1, &format!("http://127.0.0.1:{closed}/hook"));
+    apply(&w, w.bank1);
+    apply(&w, w.bank1);
+    wait_for("both deliveries dead", Duration::from_secs(30), || {
+        let l = log(&w.banker1, hook);
+        l.len() == 2 && l.iter().all(|d| d["status"] == "dead")
+    });
+    let l = log(&w.banker1, hook);
+    let (d1, d2) = (l[0]["id"].as_i64().unwrap(), l[1]["id"].as_i64().unwrap());
+    let requeue =
+        |api: &Api, id: i64| api.post(&format!("/v1/webhook-deliveries/{id}/requeue"), &json!({}));
+    requeue(&w.banker2, d1).expect(404);
+    w.ent
+        .post(&format!("/v1/webhook-deliveries/{d1}/requeue"), &json!({}))
+        .expect(403);
+    // The receiver is back.
+    let (_, got) = receiver_on(TcpListener::bind(("127.0.0.1", closed)).unwrap(), OK);
+    let r = requeue(&w.banker1, d1).expect(200);
+    assert_eq!(r.body["status"], "pending");
+    assert_eq!(r.body["attempts"], 0);
+    got.recv_timeout(Duration::from_secs(30))
+        .expect("the requeued delivery arrives");
+    wait_for("delivered", Duration::from_secs(30), || {
+        log(&w.banker1, hook)[0]["status"] == "delivered"
+    });
+    let r = requeue(&w.admin, d1).expect(409);
+    assert_eq!(r.code(), "delivery_not_dead");
+    w.banker1
+        .post(&format!("/v1/webhooks/{hook}/disable"), &json!({}))
+        .expect(200);
+    let r = requeue(&w.admin, d2).expect(409);
+    assert_eq!(r.code(), "webhook_disabled");
+    let mut conn = registry::db::establish(&w.srv.db.url).unwrap();
+    use diesel::prelude::*;
+    use registry::schema::audit_events as ev;
+    let actors: Vec<String> = ev::table
+        .filter(ev::action.eq("webhook.delivery_requeued"))
+        .select(ev::actor)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(actors, ["bank:banker-1"]);
+}
+
+/// Many registrations of one bank at the same moment cannot pass the cap together: exactly five
+/// endpoints exist afterwards, the rest are 409 `webhook_endpoint_limit`.
+fn the_endpoint_cap_holds_under_concurrent_registrations(backend: Backend) {
+    let w = world(backend, &["--webhook-allow-http", "127.0.0.1:9"]);
+    for round in 0..3 {
+        let banker = if round % 2 == 0 {
+            &w.banker1
+        } else {
+            &w.banker2
+        };
+        let before = banker
+            .get("/v1/webhooks")
+            .expect(200)
+            .body
+            .as_array()
+            .unwrap()
+            .len();
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let b = banker.clone();
+                std::thread::spawn(move || {
+                    b.post("/v1/webhooks", &json!({"url": "http://127.0.0.1:9/hook"}))
+                })
+            })
+            .collect();
+        let replies: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let created = replies.iter().filter(|r| r.status.as_u16() == 201).count();
+        for r in &replies {
+            let s = r.status.as_u16();
+            assert!(
+                s == 201 || (s == 409 && r.code() == "webhook_endpoint_limit"),
+                "{s} {}",
+                r.body
+            );
+        }
+        let active = banker
+            .get("/v1/webhooks")
+            .expect(200)
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["active"] == true)
+            .count();
+        assert_eq!(active, 5, "round {round}: {created} created after {before}");
+        // Free the bank's slots for its next round.
+        for e in banker
+            .get("/v1/webhooks")
+            .expect(200)
+            .body
+            .as_array()
+            .unwrap()
+        {
+            if e["active"] == true && round < 2 {
+                banker
+                    .post(&format!("/v1/webhooks/{}/disable", e["id"]), &json!({}))
+                    .expect(200);
+            }
+        }
+    }
+}
+
 both_backends!(
+    disabling_an_endpoint_cancels_its_pending_deliveries,
+    dead_deliveries_can_be_requeued,
+    the_endpoint_cap_holds_under_concurrent_registrations,
     plain_http_and_internal_addresses_are_refused_at_registration,
     names_resolving_to_internal_addresses_are_refused_at_delivery,
     redirects_are_not_followed_and_results_are_coarse,

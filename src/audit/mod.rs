@@ -134,12 +134,20 @@ pub struct Checkpoint {
     pub at: String,
     /// The `digest` of checkpoint `seq - 1` (64 zeros for the first).
     pub prev_hash: String,
-    /// Every audit chain's head, by chain name.
-    pub heads: Vec<Head>,
+    /// Every audit chain's head, by chain name: in the registry's own and the regulator's view
+    /// only. A bank receives the checkpoint without them (`heads_root` commits to them), so the
+    /// checkpoints do not tell a bank which parties, lots or users exist or how busy they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads: Option<Vec<Head>>,
+    /// Hex SHA-256 of the RFC 8785 canonical JSON of `heads` (sorted by chain). Absent on
+    /// checkpoints made before it existed, whose digest covers `heads` directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_root: Option<String>,
     /// The signing key (see `GET /v1/registry-keys`).
     pub key_id: String,
     /// Hex SHA-256 of the RFC 8785 canonical JSON of
-    /// `{"seq", "at", "prev_hash", "heads", "key_id"}`.
+    /// `{"seq", "at", "prev_hash", "heads_root", "key_id"}` (older checkpoints: `heads` in
+    /// place of `heads_root`).
     pub digest: String,
     /// Hex Ed25519 signature over `digest` (its 64 ASCII characters).
     pub signature: String,
@@ -148,21 +156,48 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// What `digest` must be.
     pub fn computed_digest(&self) -> String {
-        let body = json!({
-            "seq": self.seq, "at": self.at, "prev_hash": self.prev_hash,
-            "heads": self.heads, "key_id": self.key_id,
-        });
+        let body = match &self.heads_root {
+            Some(root) => json!({
+                "seq": self.seq, "at": self.at, "prev_hash": self.prev_hash,
+                "heads_root": root, "key_id": self.key_id,
+            }),
+            None => json!({
+                "seq": self.seq, "at": self.at, "prev_hash": self.prev_hash,
+                "heads": self.heads.as_deref().unwrap_or_default(), "key_id": self.key_id,
+            }),
+        };
         hex::encode(Sha256::digest(canonical(&body)))
     }
 
-    /// Whether its digest is right and it is signed by the key it names, which must be one of
-    /// the registry's keys.
+    /// Whether its digest is right (and its heads hash to its `heads_root`) and it is signed by
+    /// the key it names, which must be one of the registry's keys. An older checkpoint a bank
+    /// kept without its heads can only have its signature checked.
     pub fn check(&self, ring: &KeyRing) -> Result<(), String> {
-        if self.computed_digest() != self.digest {
+        if let (Some(root), Some(heads)) = (&self.heads_root, &self.heads) {
+            if heads_root_of(&canonical(&json!(heads))) != *root {
+                return Err("its heads do not match its heads_root".into());
+            }
+        }
+        if (self.heads_root.is_some() || self.heads.is_some())
+            && self.computed_digest() != self.digest
+        {
             return Err("its digest does not match its content".into());
         }
         signed_by(ring, &self.key_id, &self.digest, &self.signature)
     }
+
+    /// The checkpoint as a bank receives it: the commitment to the heads, not the heads.
+    pub fn commitment(&self) -> Checkpoint {
+        Checkpoint {
+            heads: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// The `heads_root` of a checkpoint whose heads are `heads_json` (their canonical JSON).
+fn heads_root_of(heads_json: &str) -> String {
+    hex::encode(Sha256::digest(heads_json.as_bytes()))
 }
 
 /// Checks a hex signature over `digest` with the registry key `key_id`.
@@ -203,16 +238,23 @@ type CheckpointRow = (
 
 fn checkpoint_of(row: CheckpointRow) -> Checkpoint {
     let (seq, at, prev_hash, heads_json, digest, key_id, signature) = row;
-    Checkpoint {
+    let mut cp = Checkpoint {
         seq: seq.unwrap_or(0),
         at: at_text(at),
         prev_hash: prev_hash.unwrap_or_default(),
         // A row whose heads do not parse fails its digest check.
-        heads: serde_json::from_str(&heads_json).unwrap_or_default(),
+        heads: Some(serde_json::from_str(&heads_json).unwrap_or_default()),
+        heads_root: Some(heads_root_of(&heads_json)),
         key_id,
         digest,
         signature,
+    };
+    // A checkpoint from before `heads_root` signs its heads directly (the stored rows do not say
+    // which form they are; a row that is neither fails its check).
+    if cp.computed_digest() != cp.digest {
+        cp.heads_root = None;
     }
+    cp
 }
 
 /// The chained checkpoints after number `after`, oldest first.
@@ -278,7 +320,8 @@ pub fn checkpoint(
             seq: prev_seq + 1,
             at: at_text(at),
             prev_hash,
-            heads,
+            heads: Some(heads),
+            heads_root: Some(heads_root_of(&heads_json)),
             key_id: key_id(&key.verifying_key()),
             digest: String::new(),
             signature: String::new(),
@@ -302,7 +345,7 @@ pub fn checkpoint(
 }
 
 /// Every bank with an active webhook endpoint receives every checkpoint (event
-/// `audit.checkpoint`), in order.
+/// `audit.checkpoint`), in order, as a commitment (no chain names).
 fn notify_lenders(conn: &mut DbConn, cp: &Checkpoint, at: NaiveDateTime) -> ApiResult<()> {
     use crate::schema::webhook_endpoints as we;
     let parties: Vec<i64> = we::table
@@ -310,7 +353,7 @@ fn notify_lenders(conn: &mut DbConn, cp: &Checkpoint, at: NaiveDateTime) -> ApiR
         .select(we::party_id)
         .distinct()
         .load(conn)?;
-    let data = serde_json::to_value(cp).unwrap_or(Value::Null);
+    let data = serde_json::to_value(cp.commitment()).unwrap_or(Value::Null);
     for party in parties {
         crate::collateral::webhooks::enqueue(
             conn,
@@ -476,7 +519,10 @@ fn verify_snapshot(
                 ));
             }
             match cp.check(ring) {
-                Ok(()) => expected.add(&cp.heads, &origin, &mut problems),
+                Ok(()) => {
+                    let heads = cp.heads.as_deref().unwrap_or_default();
+                    expected.add(heads, &origin, &mut problems)
+                }
                 Err(e) => problems.push(format!("{origin}: {e}")),
             }
             if wanted.contains(&cp.seq) {
@@ -503,7 +549,11 @@ fn verify_snapshot(
             )),
             Some(_) => {}
         }
-        expected.add(&w.heads, &origin, &mut problems);
+        // A bank's witness has only the commitment: the database's own checkpoint of the same
+        // digest, checked above, supplies the heads the chains must extend.
+        if let Some(heads) = &w.heads {
+            expected.add(heads, &origin, &mut problems);
+        }
     }
 
     let stored_heads: BTreeMap<String, (i64, String)> = heads::table

@@ -50,13 +50,16 @@ async fn checkpoint(state: web::Data<AppState>, who: Principal) -> ApiResult<Htt
 
 #[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", operation_id = "listCheckpoints",
     summary = "The signed checkpoints, oldest first, for lenders to keep as witnesses",
-    description = "Each checkpoint signs every audit chain's head and length and the digest of the \
-checkpoint before it. A lender that keeps them (they also arrive as `audit.checkpoint` webhook \
-events) can have the registry's operator or auditor prove with `registry audit verify --witness \
-FILE` that the database still extends them: deleting, truncating or re-signing history is then \
-detected. Verify a checkpoint offline: `digest` is the hex SHA-256 of the RFC 8785 JSON of \
-`{seq, at, prev_hash, heads, key_id}`, and `signature` the hex Ed25519 signature over the 64 \
-characters of `digest` by the key `key_id` of `GET /v1/registry-keys`.",
+    description = "Each checkpoint signs a commitment to every audit chain's head and length \
+(`heads_root`) and the digest of the checkpoint before it. Operators and the regulator also see \
+the heads themselves; a bank sees only the commitment, which names no chain. A lender that keeps \
+them (they also arrive as `audit.checkpoint` webhook events) can have the registry's operator or \
+auditor prove with `registry audit verify --witness FILE` that the database still extends them: \
+deleting, truncating or re-signing history is then detected. Verify a checkpoint offline: \
+`digest` is the hex SHA-256 of the RFC 8785 JSON of `{seq, at, prev_hash, heads_root, key_id}` \
+(checkpoints without `heads_root`, from before it: `heads` in its place), and `signature` the hex \
+Ed25519 signature over the 64 characters of `digest` by the key `key_id` of \
+`GET /v1/registry-keys`.",
     params(PageParams),
     responses((status = 200, description = "One page of checkpoints", body = Page<Checkpoint>)))]
 #[get("/v1/audit/checkpoints")]
@@ -67,8 +70,12 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank, Role::Operator, Role::Regulator])?;
     let (after, limit) = page.resolve()?;
-    let rows = state
+    let mut rows = state
         .db(move |conn| Ok(super::checkpoints_after(conn, after, limit + 1)?))
         .await?;
+    // A bank sees the commitment, not which chains exist and how long they are.
+    if who.role == Role::Bank {
+        rows = rows.iter().map(Checkpoint::commitment).collect();
+    }
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |c| c.seq)))
 }

@@ -2,8 +2,9 @@
 //!
 //! Each process keeps its own table: with several processes behind one address an attacker gets
 //! the free tries once per process, never more. The per-account lockout, which is what protects a
-//! given password, is in the database and holds across processes. The address is the TCP peer;
-//! behind a reverse proxy that is the proxy, so the proxy should limit by the real client too.
+//! given password, is in the database and holds across processes. The address is the TCP peer,
+//! or behind a reverse proxy configured with `--trusted-proxy` the client that proxy names in
+//! `X-Forwarded-For` (see `login::client_address`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

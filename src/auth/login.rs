@@ -1,5 +1,5 @@
-//! Checking a login: limits per client address (this process) and per login name (the database,
-//! all processes), one bounded hash per attempt whatever the failure, and an audit event for each
+//! Checking a login: limits per client address (this process), per login name and per (name,
+//! address) (the database, all processes), one bounded hash per attempt whatever the failure, and an audit event for each
 //! failed attempt.
 
 use std::net::IpAddr;
@@ -88,6 +88,23 @@ pub fn change_required() -> ApiError {
     )
 }
 
+/// The address a request's login attempts are counted under: the TCP peer, or, when the peer is
+/// a configured trusted proxy, the client its `X-Forwarded-For` names (see
+/// [`rules::client_address`]).
+pub fn client_address(req: &actix_web::HttpRequest, state: &AppState) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = &state.exposure.trusted_proxies;
+    if trusted.is_empty() {
+        return Some(peer);
+    }
+    let values: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(rules::client_address(peer, &values, trusted))
+}
+
 /// The name failures are counted under (bounded, so an attacker's long names stay small).
 fn failure_key(name: &str) -> String {
     name.chars().take(128).collect()
@@ -117,20 +134,28 @@ pub async fn check(
         return Err(throttled(until, at));
     }
     let key = failure_key(&name);
-    let lookup = (name.clone(), key.clone());
-    let (row, failures, change_due) = state
+    // Failures are also counted per (name, address); an unknown address counts as one address.
+    let addr_key = peer.map(|a| a.to_string()).unwrap_or_default();
+    let lookup = (name.clone(), key.clone(), addr_key.clone());
+    let (row, failures, own, change_due) = state
         .db(move |conn| {
             let row = store::find_by_username(conn, &lookup.0)?;
             let failures = store::login_failures(conn, &lookup.1)?;
+            let own = store::address_failures(conn, &lookup.1, &lookup.2)?;
             // Asked for an unknown name too, so both take the same queries.
             let due = store::password_change_due(conn, row.as_ref().map_or(-1, |r| r.id))?;
-            Ok((row, failures, due))
+            Ok((row, failures, own, due))
         })
         .await?;
-    if let Some(until) = failures.as_ref().and_then(|f| f.locked_until) {
-        if until > at {
-            return Err(throttled(until, at));
-        }
+    // The name's own lock holds only against addresses that keep failing on it, so a stranger
+    // elsewhere cannot lock the real user out; each address's count on the name holds strictly.
+    if let Some(until) = rules::login_wait(
+        failures.as_ref().and_then(|f| f.locked_until),
+        own.as_ref()
+            .map(|f| (f.failures, f.last_failed_at, f.locked_until)),
+        at,
+    ) {
+        return Err(throttled(until, at));
     }
     let cost = state.hash_cost;
     let candidate = row
@@ -155,10 +180,14 @@ pub async fn check(
     match (outcome, row) {
         (Ok(()), Some(row)) => {
             drop(turn);
-            if failures.is_some() {
+            if failures.is_some() || own.is_some() {
                 let key = key.clone();
                 state
-                    .db(move |conn| Ok(store::clear_login_failures(conn, &key)?))
+                    .db(move |conn| {
+                        store::clear_login_failures(conn, &key)?;
+                        store::clear_address_failures(conn, &key, &addr_key)?;
+                        Ok(())
+                    })
                     .await?;
             }
             if change_due && !change_due_ok {
@@ -174,10 +203,12 @@ pub async fn check(
             let principal = row.map(|r| r.id);
             let addr = peer.map(|a| a.to_string());
             let record = move || {
-                let (key, addr) = (key.clone(), addr.clone());
+                let (key, addr, addr_key) = (key.clone(), addr.clone(), addr_key.clone());
                 state.db(move |conn| {
                     db::write_tx(conn, |conn| {
                         let counted = store::record_login_failure(conn, &key, at, &ACCOUNT)?;
+                        let own =
+                            store::record_address_failure(conn, &key, &addr_key, at, &ACCOUNT)?;
                         audit::record(
                             conn,
                             audit::Event {
@@ -196,6 +227,8 @@ pub async fn check(
                                     "reason": reason.as_str(),
                                     "failures": counted.failures,
                                     "locked_until": counted.locked_until,
+                                    "address_failures": own.failures,
+                                    "address_locked_until": own.locked_until,
                                 }),
                                 at,
                             },

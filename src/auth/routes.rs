@@ -101,7 +101,7 @@ async fn token(
             .into())
         }
     };
-    let peer = req.peer_addr().map(|a| a.ip());
+    let peer = login::client_address(&req, &state);
     let row = authenticate(&state, name, secret, kind, peer).await?;
     let ttl = state.token_ttl;
     let access_token = mint(&state.keys, &row, ttl)?;
@@ -490,6 +490,19 @@ async fn change(
                 {
                     return propose_operator_account(conn, &who, "enable", id, None, now);
                 }
+                if action == "disabled" {
+                    // Two administrators disabling each other at once must not both succeed.
+                    store::lock_user_admins(conn)?;
+                    let target_admin = target.as_ref().is_some_and(|t| {
+                        t.kind == "user" && t.role == Role::UserAdmin.as_str() && !t.disabled
+                    });
+                    let others = store::active_user_admins_except(conn, id)?;
+                    if let Some((code, reason)) =
+                        super::rules::disable_refusal(who.id, id, target_admin, others)
+                    {
+                        return Err(ApiError::new(StatusCode::CONFLICT, code, reason));
+                    }
+                }
                 let n = match action {
                     "disabled" => store::set_disabled(conn, id, true)?,
                     "enabled" => store::set_disabled(conn, id, false)?,
@@ -508,7 +521,8 @@ async fn change(
 
 #[utoipa::path(post, path = "/v1/users/{id}/disable", tag = "auth", operation_id = "disableUser",
     summary = "Disable a user or API client; its tokens stop working at once",
-    params(("id" = i64, Path, description = "Principal id")), responses((status = 200, description = "Disabled", body = PrincipalView)))]
+    params(("id" = i64, Path, description = "Principal id")), responses((status = 200, description = "Disabled", body = PrincipalView),
+        (status = 409, description = "`cannot_disable_self`: one's own account; `last_user_admin`: the last active user administrator", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/users/{id}/disable")]
 async fn disable(
     state: web::Data<AppState>,
@@ -579,7 +593,7 @@ async fn change_password(
     {
         return Err(ApiError::invalid_field("new_password", problem).into());
     }
-    let peer = req.peer_addr().map(|a| a.ip());
+    let peer = login::client_address(&req, &state);
     let row = login::check(&state, b.username, b.current_password, "user", peer, true).await?;
     let cost = state.hash_cost;
     let new = b.new_password;

@@ -1,6 +1,8 @@
 //! Login rules without I/O: how failed logins turn into a growing delay, how a credential check
 //! spends the same work on every kind of failure, and what a new password must satisfy.
 
+use std::net::IpAddr;
+
 use chrono::{NaiveDateTime, TimeDelta};
 
 /// The fewest characters a password may have (users, the first-start admin, resets excepted:
@@ -61,6 +63,125 @@ impl Throttle {
             failures
         }
     }
+}
+
+/// While a login name is locked by the failures of all addresses together, an address that has
+/// failed on it fewer times than this may still try: a stranger's wrong passwords from elsewhere
+/// must not lock the real user out, and a distributed guesser gains only this many tries per
+/// address (each address's own count is limited by [`ACCOUNT`] in any case).
+pub const TRIES_DURING_NAME_LOCK: i64 = 3;
+
+/// Until when a login attempt on a name from one client address must wait, or None when it may
+/// go ahead: `name_lock` is the lock of the name's failures from all addresses together,
+/// `address` this address's own failures on the name (count, last failure, its lock).
+pub fn login_wait(
+    name_lock: Option<NaiveDateTime>,
+    address: Option<(i64, NaiveDateTime, Option<NaiveDateTime>)>,
+    now: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    let (failures, own_lock) = match address {
+        Some((n, last, lock)) => (ACCOUNT.carried(n, last, now), lock.filter(|u| *u > now)),
+        None => (0, None),
+    };
+    if own_lock.is_some() {
+        return own_lock;
+    }
+    name_lock
+        .filter(|u| *u > now)
+        .filter(|_| failures >= TRIES_DURING_NAME_LOCK)
+}
+
+/// A network of proxies whose `X-Forwarded-For` is believed: an address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for ProxyNet {
+    type Err = String;
+    /// `10.0.0.5`, `10.0.0.0/8`, `::1` or `fd00::/8`.
+    fn from_str(s: &str) -> Result<ProxyNet, String> {
+        let s = s.trim();
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+        };
+        Ok(ProxyNet { addr, prefix })
+    }
+}
+
+impl ProxyNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> (u128, u8) {
+            match ip {
+                IpAddr::V4(v4) => (u32::from(v4) as u128, 32),
+                IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => (u32::from(v4) as u128, 32),
+                    None => (u128::from(v6), 128),
+                },
+            }
+        };
+        let ((net, w1), (a, w2)) = (bits(self.addr), bits(ip));
+        if w1 != w2 {
+            return false;
+        }
+        let shift = u32::from(w1 - self.prefix.min(w1));
+        net.checked_shr(shift).unwrap_or(0) == a.checked_shr(shift).unwrap_or(0)
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, perhaps with a port (`1.2.3.4:5`, `[::1]:5`).
+fn forwarded_addr(entry: &str) -> Option<IpAddr> {
+    let e = entry.trim();
+    if let Ok(ip) = e.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = e.strip_prefix('[') {
+        return rest.split_once(']').and_then(|(a, _)| a.parse().ok());
+    }
+    e.rsplit_once(':').and_then(|(a, _)| a.parse().ok())
+}
+
+/// The client address of a request that came from `peer` with these `X-Forwarded-For` header
+/// values (in order). The header is believed only when `peer` is a trusted proxy, and then only
+/// as far as trusted proxies appended to it: the rightmost entry that is not a trusted proxy is
+/// the client (anything left of it was written by the client and may be forged). An unreadable
+/// entry stops the walk at the last hop read.
+pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[ProxyNet]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let entries = forwarded_for
+        .iter()
+        .flat_map(|v| v.split(','))
+        .collect::<Vec<_>>();
+    for entry in entries.iter().rev() {
+        match forwarded_addr(entry) {
+            Some(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    client
 }
 
 /// Whole seconds (at least 1) to put in `Retry-After` for a lock lasting until `until`.
@@ -133,6 +254,31 @@ pub fn check_secret(
     }
 }
 
+/// Why a user administrator may not disable an account, as (code, reason), or None. User
+/// administration must stay possible: nobody disables their own account (a slip or a stolen
+/// session would end their administration), and the last active user administrator is never
+/// disabled. `other_active_admins` counts the active user administrators besides the target.
+pub fn disable_refusal(
+    actor_id: i64,
+    target_id: i64,
+    target_is_active_user_admin: bool,
+    other_active_admins: i64,
+) -> Option<(&'static str, &'static str)> {
+    if actor_id == target_id {
+        return Some((
+            "cannot_disable_self",
+            "a user administrator cannot disable their own account; another one must",
+        ));
+    }
+    if target_is_active_user_admin && other_active_admins == 0 {
+        return Some((
+            "last_user_admin",
+            "this is the last active user administrator; enable or create another one first",
+        ));
+    }
+    None
+}
+
 /// Why `new` may not become `username`'s password (`current` is the one it replaces), or None.
 pub fn new_password_problem(new: &str, username: &str, current: &str) -> Option<&'static str> {
     let chars = new.chars().count();
@@ -187,6 +333,89 @@ mod tests {
         assert_eq!(ACCOUNT.carried(12, last, t("2026-12-01 20:00:00")), 12);
         assert_eq!(ACCOUNT.carried(12, last, t("2026-12-02 08:00:01")), 0);
         assert_eq!(ADDRESS.carried(40, last, t("2026-12-01 08:15:01")), 0);
+    }
+
+    /// A stranger's failures lock the name only against addresses that keep failing on it; an
+    /// address's own count locks it whatever the name's state.
+    #[test]
+    fn a_name_lock_holds_only_against_failing_addresses() {
+        let now = t("2026-12-01 08:00:00");
+        let lock = Some(now + TimeDelta::seconds(600));
+        assert_eq!(login_wait(lock, None, now), None);
+        assert_eq!(login_wait(lock, Some((2, now, None)), now), None);
+        assert_eq!(login_wait(lock, Some((3, now, None)), now), lock);
+        // Its failures long ago are forgotten.
+        let old = now - TimeDelta::days(2);
+        assert_eq!(login_wait(lock, Some((9, old, None)), now), None);
+        let own = Some(now + TimeDelta::seconds(30));
+        assert_eq!(login_wait(None, Some((10, now, own)), now), own);
+        assert_eq!(login_wait(lock, Some((10, now, own)), now), own);
+        // An expired name lock holds against nobody.
+        assert_eq!(login_wait(Some(now), Some((5, now, None)), now), None);
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies_and_only_as_far_as_they_wrote() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxies: Vec<ProxyNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()];
+        // No trusted proxy: the header is ignored.
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["6.6.6.6"], &[]),
+            ip("10.0.0.1")
+        );
+        // An untrusted peer: ignored.
+        assert_eq!(
+            client_address(ip("8.8.8.8"), &["6.6.6.6"], &proxies),
+            ip("8.8.8.8")
+        );
+        // The rightmost untrusted entry; a forged entry left of it does not count.
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["6.6.6.6, 1.2.3.4", "10.1.1.1"], &proxies),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_address(ip("::1"), &["[2001:db8::7]:443"], &proxies),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["1.2.3.4:80"], &proxies),
+            ip("1.2.3.4")
+        );
+        // Only proxies in the header: the leftmost of them; garbage stops the walk.
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["10.2.2.2"], &proxies),
+            ip("10.2.2.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["1.2.3.4, junk"], &proxies),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &[], &proxies),
+            ip("10.0.0.1")
+        );
+        assert!("10.0.0.0/33".parse::<ProxyNet>().is_err());
+        assert!("proxy".parse::<ProxyNet>().is_err());
+        let n: ProxyNet = "0.0.0.0/0".parse().unwrap();
+        assert!(n.contains(ip("9.9.9.9")) && !n.contains(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn nobody_disables_themselves_or_the_last_user_admin() {
+        assert_eq!(
+            disable_refusal(1, 1, true, 5).map(|r| r.0),
+            Some("cannot_disable_self")
+        );
+        assert_eq!(
+            disable_refusal(1, 1, false, 0).map(|r| r.0),
+            Some("cannot_disable_self")
+        );
+        assert_eq!(
+            disable_refusal(1, 2, true, 0).map(|r| r.0),
+            Some("last_user_admin")
+        );
+        assert_eq!(disable_refusal(1, 2, true, 1), None);
+        assert_eq!(disable_refusal(1, 2, false, 0), None);
     }
 
     #[test]

@@ -93,6 +93,29 @@ pub fn mark_change_due(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryR
         .execute(conn)
 }
 
+/// Active user administrators (users, not disabled) other than `except`.
+pub fn active_user_admins_except(conn: &mut DbConn, except: i64) -> QueryResult<i64> {
+    principals::table
+        .filter(principals::role.eq("user_admin"))
+        .filter(principals::kind.eq("user"))
+        .filter(principals::disabled.eq(false))
+        .filter(principals::id.ne(except))
+        .count()
+        .get_result(conn)
+}
+
+/// Locks the user administrators' rows until the transaction ends (PostgreSQL; an SQLite write
+/// transaction already excludes every other writer).
+pub fn lock_user_admins(conn: &mut DbConn) -> QueryResult<()> {
+    if matches!(conn, DbConn::Pg(_)) {
+        diesel::sql_query(
+            "SELECT id FROM principals WHERE role = 'user_admin' ORDER BY id FOR UPDATE",
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     principals::table.count().get_result(conn)
 }
@@ -174,6 +197,91 @@ pub fn record_login_failure(
 pub fn clear_login_failures(conn: &mut DbConn, username: &str) -> QueryResult<usize> {
     use crate::schema::login_failures as lf;
     diesel::delete(lf::table.find(username)).execute(conn)
+}
+
+/// One client address's recent failures on one login name.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::login_failures_by_address)]
+pub struct AddressFailures {
+    pub failures: i64,
+    pub last_failed_at: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+}
+
+pub fn address_failures(
+    conn: &mut DbConn,
+    username: &str,
+    address: &str,
+) -> QueryResult<Option<AddressFailures>> {
+    use crate::schema::login_failures_by_address as fa;
+    fa::table
+        .find((username, address))
+        .select(AddressFailures::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Counts a failed login for `username` from `address` at `now` (in the caller's transaction),
+/// as [`record_login_failure`] does for the name alone.
+pub fn record_address_failure(
+    conn: &mut DbConn,
+    username: &str,
+    address: &str,
+    now: NaiveDateTime,
+    rule: &super::rules::Throttle,
+) -> QueryResult<AddressFailures> {
+    use crate::schema::login_failures_by_address as fa;
+    let inserted = crate::insert_or_ignore!(
+        conn,
+        fa::table,
+        (
+            fa::username.eq(username),
+            fa::client_address.eq(address),
+            fa::failures.eq(0i64),
+            fa::last_failed_at.eq(now),
+        )
+    )?;
+    if inserted > 0 {
+        let horizon = now - chrono::TimeDelta::seconds(rule.forget_secs);
+        diesel::delete(
+            fa::table
+                .filter(fa::last_failed_at.lt(horizon))
+                .filter(fa::locked_until.is_null().or(fa::locked_until.lt(now))),
+        )
+        .execute(conn)?;
+    }
+    let key = (username, address);
+    let prior = fa::table
+        .find(key)
+        .select(AddressFailures::as_select())
+        .first(conn)?;
+    let carried = rule.carried(prior.failures, prior.last_failed_at, now);
+    diesel::update(fa::table.find(key))
+        .set((
+            fa::failures.eq(fa::failures - prior.failures + carried + 1),
+            fa::last_failed_at.eq(now),
+        ))
+        .execute(conn)?;
+    let failures: i64 = fa::table.find(key).select(fa::failures).first(conn)?;
+    let locked_until = rule.locked_until(failures, now);
+    diesel::update(fa::table.find(key))
+        .set(fa::locked_until.eq(locked_until))
+        .execute(conn)?;
+    Ok(AddressFailures {
+        failures,
+        last_failed_at: now,
+        locked_until,
+    })
+}
+
+/// Forgets one address's failures on a name (its successful login).
+pub fn clear_address_failures(
+    conn: &mut DbConn,
+    username: &str,
+    address: &str,
+) -> QueryResult<usize> {
+    use crate::schema::login_failures_by_address as fa;
+    diesel::delete(fa::table.find((username, address))).execute(conn)
 }
 
 /// True when the user must choose a new password before getting a token.

@@ -626,7 +626,7 @@ async fn login(
         username.clone(),
         password,
         "user",
-        req.peer_addr().map(|a| a.ip()),
+        crate::auth::login::client_address(&req, &state),
     )
     .await
     {

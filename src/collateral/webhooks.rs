@@ -37,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(list)
         .service(disable)
         .service(deliveries)
-        .service(all_deliveries);
+        .service(all_deliveries)
+        .service(requeue);
 }
 
 /// Queues `event` for every active endpoint of `party`, in the caller's transaction.
@@ -218,7 +219,8 @@ async fn send_batch(
                         ))
                         .execute(conn)?;
                 } else {
-                    diesel::update(target)
+                    // Only while still pending: a delivery cancelled meanwhile stays cancelled.
+                    diesel::update(target.filter(wd::status.eq("pending")))
                         .set((
                             wd::status.eq(after),
                             wd::attempts.eq(made),
@@ -371,6 +373,9 @@ async fn create(
         KeyPolicy::Optional,
         StatusCode::CREATED,
         move |conn| {
+            // Concurrent registrations of one bank take turns here, so the count below cannot be
+            // read by two of them before either inserts.
+            lock_bank(conn, party)?;
             let active: i64 = we::table
                 .filter(we::party_id.eq(party))
                 .filter(we::active.eq(true))
@@ -425,7 +430,7 @@ async fn list(state: web::Data<AppState>, who: Principal) -> ApiResult<HttpRespo
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/disable", tag = "lender", operation_id = "disableWebhook",
-    summary = "Stop queuing events for an endpoint",
+    summary = "Stop queuing events for an endpoint; its pending deliveries become `cancelled`",
     params(("id" = i64, Path, description = "Endpoint id")), responses((status = 200, description = "Disabled", body = EndpointView)))]
 #[post("/v1/webhooks/{id}/disable")]
 async fn disable(
@@ -437,20 +442,33 @@ async fn disable(
     let (id, party) = (id.into_inner(), who.party_id.unwrap_or(-1));
     let row: EndpointRow = state
         .db(move |conn| {
-            let n = diesel::update(
-                we::table
-                    .filter(we::id.eq(id))
-                    .filter(we::party_id.eq(party)),
-            )
-            .set(we::active.eq(false))
-            .execute(conn)?;
-            if n == 0 {
-                return Err(ApiError::not_found("webhook"));
-            }
-            Ok(we::table
-                .find(id)
-                .select((we::id, we::party_id, we::url, we::active, we::created_at))
-                .first(conn)?)
+            db::write_tx(conn, |conn| {
+                let n = diesel::update(
+                    we::table
+                        .filter(we::id.eq(id))
+                        .filter(we::party_id.eq(party)),
+                )
+                .set(we::active.eq(false))
+                .execute(conn)?;
+                if n == 0 {
+                    return Err(ApiError::not_found("webhook"));
+                }
+                // What was still waiting for this endpoint will never be sent: settle it, visibly.
+                diesel::update(
+                    wd::table
+                        .filter(wd::endpoint_id.eq(id))
+                        .filter(wd::status.eq("pending")),
+                )
+                .set((
+                    wd::status.eq(rules::CANCELLED),
+                    wd::last_error.eq("endpoint_disabled"),
+                ))
+                .execute(conn)?;
+                Ok(we::table
+                    .find(id)
+                    .select((we::id, we::party_id, we::url, we::active, we::created_at))
+                    .first(conn)?)
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(endpoint_view(row)))
@@ -462,8 +480,9 @@ pub struct DeliveryView {
     pub endpoint_id: i64,
     pub encumbrance: String,
     pub event: String,
-    /// pending, delivered, or dead (no more attempts: the maximum was reached; operators see
-    /// these in `GET /v1/webhook-deliveries?status=dead`).
+    /// pending, delivered, dead (no more attempts: the maximum was reached; operators see
+    /// these in `GET /v1/webhook-deliveries?status=dead`, and they or the bank may requeue
+    /// one), or cancelled (its endpoint was disabled before it was delivered).
     pub status: String,
     pub attempts: i32,
     /// The coarse result of the last attempt: delivered, http_3xx, http_4xx, http_5xx,
@@ -561,7 +580,7 @@ async fn deliveries(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
-    /// pending, delivered or dead; all when absent.
+    /// pending, delivered, dead or cancelled; all when absent.
     pub status: Option<String>,
     /// Only this bank's deliveries.
     pub party_id: Option<i64>,
@@ -582,10 +601,10 @@ async fn all_deliveries(
     who.require(&[Role::Operator, Role::Regulator])?;
     let q = q.into_inner();
     if let Some(s) = &q.status {
-        if !["pending", "delivered", "dead"].contains(&s.as_str()) {
+        if !["pending", "delivered", "dead", rules::CANCELLED].contains(&s.as_str()) {
             return Err(ApiError::invalid_field(
                 "status",
-                "one of pending, delivered, dead",
+                "one of pending, delivered, dead, cancelled",
             ));
         }
     }
@@ -614,4 +633,73 @@ async fn all_deliveries(
         .await?;
     let views = rows.into_iter().map(delivery_view).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v: &DeliveryView| v.id)))
+}
+
+/// Locks the bank's party row until the transaction ends (PostgreSQL; an SQLite write
+/// transaction already excludes every other writer).
+fn lock_bank(conn: &mut DbConn, party: i64) -> ApiResult<()> {
+    if matches!(conn, DbConn::Pg(_)) {
+        // `party` is an integer, so formatting it in is safe.
+        diesel::sql_query(format!(
+            "SELECT id FROM parties WHERE id = {party} FOR UPDATE"
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/v1/webhook-deliveries/{id}/requeue", tag = "lender", operation_id = "requeueWebhookDelivery",
+    summary = "Queue a dead delivery again (an operator, or the bank it is for); audited",
+    description = "The delivery is tried again from its first attempt, at once. Only a dead delivery to an active endpoint: otherwise 409 `delivery_not_dead` or `webhook_disabled`.",
+    params(("id" = i64, Path, description = "Delivery id")),
+    responses((status = 200, description = "Queued again", body = DeliveryView),
+        (status = 409, description = "`delivery_not_dead` or `webhook_disabled`", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/webhook-deliveries/{id}/requeue")]
+async fn requeue(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator, Role::Bank])?;
+    let id = id.into_inner();
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    let row: DeliveryRow = state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                let found: Option<(String, i64, i64, bool)> = wd::table
+                    .inner_join(we::table)
+                    .filter(wd::id.eq(id))
+                    .select((wd::status, wd::endpoint_id, we::party_id, we::active))
+                    .first(conn)
+                    .optional()?;
+                let (status, endpoint, owner, active) = found
+                    .filter(|f| who.sees_party(f.2))
+                    .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
+                if let Some((code, reason)) = rules::requeue_refusal(&status, active) {
+                    return Err(ApiError::conflict(code, reason));
+                }
+                diesel::update(wd::table.find(id).filter(wd::status.eq("dead")))
+                    .set((
+                        wd::status.eq("pending"),
+                        wd::attempts.eq(0),
+                        wd::next_attempt_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                crate::audit::record(
+                    conn,
+                    crate::audit::Event {
+                        chain: format!("party:{owner}"),
+                        actor: &actor,
+                        action: "webhook.delivery_requeued",
+                        object_type: "webhook_delivery",
+                        object_id: id.to_string(),
+                        payload: json!({"endpoint_id": endpoint, "party_id": owner}),
+                        at: now,
+                    },
+                )?;
+                Ok(wd::table.find(id).select(delivery_columns!()).first(conn)?)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(delivery_view(row)))
 }

@@ -234,17 +234,35 @@ fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// A key file holds raw bytes or their hex encoding.
+/// What is wrong with a secret key file's permission bits, or None. Any access for the group or
+/// others lets another account on the host read the key (mint tokens, sign certificates), so it
+/// is refused rather than warned about; public halves (`.pub`) are not checked.
+pub fn key_file_mode_problem(mode: u32) -> Option<&'static str> {
+    match (mode & 0o070 != 0, mode & 0o007 != 0) {
+        (_, true) => Some("other accounts on this host can read or change it"),
+        (true, false) => Some("its group can read or change it"),
+        (false, false) => None,
+    }
+}
+
+/// A key file holds raw bytes or their hex encoding; a secret key file must be private (mode
+/// 0600 or stricter), or it is refused.
 pub fn read_key(path: &Path, min_len: usize) -> Result<Vec<u8>, KeyError> {
-    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 && !path.to_string_lossy().ends_with(".pub") {
-            tracing::warn!(
-                file = %path.display(),
-                "key file is readable by others than its owner; chmod 600 it"
-            );
+    if !path.to_string_lossy().ends_with(".pub") {
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if let Some(problem) = key_file_mode_problem(mode) {
+            return Err(format!(
+                "key file {} has mode {mode:04o}: {problem}; a secret key must be readable by \
+                 its owner only — run `chmod 600 {}` (nothing was started)",
+                path.display(),
+                path.display()
+            )
+            .into());
         }
     }
+    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&raw);
     let bytes = hex::decode(text.trim()).unwrap_or(raw);
     if bytes.len() < min_len {
@@ -358,6 +376,25 @@ mod tests {
             "the old key still verifies"
         );
         assert_eq!(second.jwt_secret, first.jwt_secret);
+    }
+
+    #[test]
+    fn only_owner_only_modes_pass() {
+        for ok in [0o600, 0o400, 0o700] {
+            assert_eq!(key_file_mode_problem(ok), None, "{ok:o}");
+        }
+        for bad in [0o640, 0o604, 0o644, 0o660, 0o666, 0o610] {
+            assert!(key_file_mode_problem(bad).is_some(), "{bad:o}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let paths = KeyPaths::in_dir(dir.path());
+        init(&paths).unwrap();
+        std::fs::set_permissions(&paths.signing, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load(&paths, false).err().unwrap().to_string();
+        assert!(
+            e.contains("signing.key") && e.contains("0644") && e.contains("chmod 600"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -285,6 +285,33 @@ pub fn status_after_failure(attempts_made: i32, max_attempts: i32) -> &'static s
     }
 }
 
+/// The status of the deliveries still pending when their endpoint is disabled: settled, so that
+/// nothing waits for ever on an endpoint that will never be tried again, and the bank sees what
+/// was not sent.
+pub const CANCELLED: &str = "cancelled";
+
+/// Why a delivery may not be queued again, as (code, reason), or None. Only a dead delivery is
+/// requeued (a pending one is still being tried, a delivered one arrived, a cancelled one
+/// belongs to an endpoint its bank gave up), and only to an active endpoint.
+pub fn requeue_refusal(
+    status: &str,
+    endpoint_active: bool,
+) -> Option<(&'static str, &'static str)> {
+    if status != "dead" {
+        return Some((
+            "delivery_not_dead",
+            "only a dead delivery (one that ran out of attempts) is queued again",
+        ));
+    }
+    if !endpoint_active {
+        return Some((
+            "webhook_disabled",
+            "the delivery's endpoint is disabled; nothing is sent to it",
+        ));
+    }
+    None
+}
+
 /// Retry delays: `base_ms` doubling per attempt, at most five minutes.
 pub fn backoff(base_ms: i64, attempts: i32) -> TimeDelta {
     let ms = base_ms.saturating_mul(1i64 << attempts.clamp(0, 20));
@@ -321,6 +348,22 @@ fn mac_hex(key: &[u8], data: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_dead_deliveries_to_active_endpoints_are_requeued() {
+        use super::requeue_refusal;
+        assert_eq!(requeue_refusal("dead", true), None);
+        for s in ["pending", "delivered", "cancelled"] {
+            assert_eq!(
+                requeue_refusal(s, true).map(|r| r.0),
+                Some("delivery_not_dead")
+            );
+        }
+        assert_eq!(
+            requeue_refusal("dead", false).map(|r| r.0),
+            Some("webhook_disabled")
+        );
+    }
+
     use super::*;
 
     fn allow(entries: &[&str]) -> Allowlist {
