@@ -1185,6 +1185,104 @@ fn a_freeze_cancels_a_disposal_auction_with_bids(backend: Backend) {
     assert_all_conserved(&w.admin);
 }
 
+/// Courts: a freeze that needs only part of a disposal auction's quantity shrinks it and leaves it
+/// running: the bids stand, and the close awards no more than the auction still offers.
+fn a_freeze_shrinks_a_disposal_auction(backend: Backend) {
+    let w = rights(backend);
+    w.admin.set_clock("2026-12-01T02:00:00Z");
+    let pid = enforced_pledge(&w);
+    let a = common::two_person_reply(
+        &w.admin,
+        "/v1/auctions",
+        &key(),
+        &json!({"lot_id": w.em, "pledge_id": pid, "quantity": "300", "reserve_price": "1419",
+            "increment": "10", "min_bid": "10", "max_bid": "300", "years": 4,
+            "opens_at": "2026-12-01T02:00:00Z", "closes_at": "2026-12-01T04:00:00Z",
+            "sealed": false, "deposit": "0"}),
+    )
+    .expect(200);
+    let auction = a.body["id"].as_i64().unwrap();
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let c = party(&w.admin, "enterprise", 5);
+    let ent_c = user(&w.admin, "enterprise", Some(c), "ent-c");
+    for p in [w.b, c] {
+        w.admin
+            .post(
+                &format!("/v1/auctions/{auction}/bidders"),
+                &json!({"party_id": p, "deposit": "0", "deposit_ref": "none"}),
+            )
+            .expect(201);
+    }
+    w.admin.set_clock("2026-12-01T02:10:00Z");
+    ent_b
+        .post(
+            &format!("/v1/auctions/{auction}/bids"),
+            &json!({"unit_price": "1429", "quantity": "200"}),
+        )
+        .expect(201);
+    ent_c
+        .post(
+            &format!("/v1/auctions/{auction}/bids"),
+            &json!({"unit_price": "1419", "quantity": "200"}),
+        )
+        .expect(201);
+    let f = freeze(&w, "250").expect(201);
+    assert_eq!(f.body["pledged_quantity"], "250");
+    let v = w
+        .admin
+        .get(&format!("/v1/auctions/{auction}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["phase"].clone(), dec(&v["quantity"])),
+        (json!("open"), d("235.2"))
+    );
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("235.2"), d("250"), d("0"), d("0"))
+    );
+    let e = entries_of(&w, pid, "disposal_frozen");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["details"]["offer_ended"], false);
+    assert_eq!(dec(&e[0]["details"]["quantity"]), d("64.8"));
+    assert_all_conserved(&w.admin);
+    w.admin.set_clock("2026-12-01T04:00:00Z");
+    let v = w
+        .admin
+        .post(&format!("/v1/auctions/{auction}/close"), &json!({}))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["phase"].clone(), dec(&v["allocated"])),
+        (json!("awarded"), d("235.2"))
+    );
+    let trades = w
+        .admin
+        .get(&format!("/v1/trades?auction_id={auction}"))
+        .expect(200)
+        .body["items"]
+        .clone();
+    let mut got: Vec<Decimal> = trades
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| dec(&t["quantity"]))
+        .collect();
+    got.sort();
+    assert_eq!(got, [d("35.2"), d("200")]);
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("250"), d("0"), d("235.2"))
+    );
+    let p = w
+        .banker1
+        .get(&format!("/v1/pledges/{pid}"))
+        .expect(200)
+        .body;
+    assert_eq!(dec(&p["quantity"]), d("250"));
+    assert_all_conserved(&w.admin);
+}
+
 /// Courts: B bought 100 of the pledgee's disposal listing of 300 and has not paid; a freeze of all
 /// A holds takes the listing's 200 back under the pledge and holds the 100 in the trade (once a 409
 /// `freeze_exceeds_holding`). The payment is refused (409 `quantity_frozen`) and nothing moves: the
@@ -1777,5 +1875,6 @@ both_backends!(
     a_freeze_shrinks_a_disposal_listing,
     a_freeze_withdraws_a_disposal_listing,
     a_freeze_cancels_a_disposal_auction_with_bids,
+    a_freeze_shrinks_a_disposal_auction,
     a_disposal_sale_of_frozen_quantity_does_not_settle,
 );
