@@ -419,6 +419,65 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) 
                 &json!({}),
             )
         }
+        Call::FreezeDisposal {
+            p,
+            enforce,
+            list,
+            price,
+            years,
+            party,
+            lot,
+            qty,
+        } => {
+            let pl = &m.pledges[p];
+            if enforce {
+                let r = c.banker.post_key(
+                    &format!("/v1/pledges/{}/enforce", pl.sid),
+                    &key(),
+                    &json!({"amendment_code": pl.amendment_code, "principal": "400000.00",
+                        "interest": "12345.67", "costs": "1000.00"}),
+                );
+                if !r.status.is_success() {
+                    return (r, None);
+                }
+            }
+            let mut b = json!({"lot_id": c.lots[lot], "pledge_id": pl.sid,
+                "quantity": q(list), "unit_price": price.to_string(), "min_lot": "1",
+                "ends_at": format!("{}T15:59:59Z", m.today + chrono::Days::new(30))});
+            if let Some(y) = years {
+                b["years"] = json!(y);
+            }
+            let proposal = w.admin.post_key("/v1/listings", &key(), &b);
+            if !proposal.status.is_success() {
+                return (proposal, None);
+            }
+            let l = w.checker.post_key(
+                &format!("/v1/proposals/{}/approve", proposal.body["id"]),
+                &key(),
+                &json!({}),
+            );
+            if !l.status.is_success() {
+                return (l, None);
+            }
+            let f = w.admin.post_key(
+                "/v1/judicial-freezes",
+                &key(),
+                &json!({"lot_id": c.lots[lot], "party_id": c.parties[party], "quantity": q(qty),
+                    "court": "南平市延平区人民法院", "case_no": format!("(2026)闽0702执保{}号", w.next()),
+                    "document_ref": "协助执行通知书"}),
+            );
+            // The freeze needed all of the listing: it is withdrawn.
+            let listing = w
+                .admin
+                .get(&format!("/v1/listings/{}", l.body["result"]["id"]));
+            if f.status.is_success() && listing.body["status"] != "withdrawn" {
+                let mut bad = f;
+                bad.status = reqwest::StatusCode::INTERNAL_SERVER_ERROR;
+                bad.body = json!({"listing_not_withdrawn": listing.body});
+                return (bad, None);
+            }
+            return (f, None);
+        }
         Call::Forced {
             from,
             to,
@@ -462,7 +521,9 @@ fn record(m: &mut Model, call: &Call, r: &Reply) {
                 .unwrap_or_default()
                 .to_string()
         }
-        Call::Freeze { .. } => m.freezes.last_mut().expect("freeze").sid = id,
+        Call::Freeze { .. } | Call::FreezeDisposal { .. } => {
+            m.freezes.last_mut().expect("freeze").sid = id
+        }
         Call::List { .. } => m.listings.last_mut().expect("listing").sid = id,
         Call::Buy { .. } => m.trades.last_mut().expect("trade").sid = id,
         _ => {}
@@ -1022,6 +1083,27 @@ fn regression_freeze_reaches_pledged_quantity(b: Backend) {
     );
 }
 
+/// Courts: a freeze while the pledgee's disposal listing is open takes the listing back under the
+/// pledge and freezes it there; the balances are the model's.
+fn regression_freeze_reaches_a_disposal_listing(b: Backend) {
+    use Op::*;
+    regression(
+        b,
+        &[Family::FreezePledged, Family::FreezeDisposal],
+        vec![
+            PledgeApply {
+                party: 0,
+                lot: 0,
+                pct: 35,
+            },
+            PledgeAccept { p: 0 },
+            Enforce { p: 0 },
+            FreezeDisposal { p: 0 },
+            Lift { f: 0 },
+        ],
+    );
+}
+
 /// Courts come first: a court-ordered transfer executes against the frozen quantity.
 fn regression_forced_transfer_takes_frozen_quantity(b: Backend) {
     use Op::*;
@@ -1406,4 +1488,5 @@ both_backends!(
     regression_court_order_pledge_follows,
     regression_court_order_discharges_pledge,
     regression_refused_disposal_of_an_expired_lot_changes_nothing,
+    regression_freeze_reaches_a_disposal_listing,
 );

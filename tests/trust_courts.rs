@@ -863,6 +863,488 @@ fn a_freeze_reaches_listed_quantity(backend: Backend) {
     assert_all_conserved(&w.admin);
 }
 
+/// Pledges all 485.2 of A to bank 1 and puts the pledge into enforcement; returns its id.
+fn enforced_pledge(w: &Rights) -> i64 {
+    let (id, _, code) = pledge(w, "485.2", "2027-12-31");
+    w.banker1
+        .post_key(
+            &format!("/v1/pledges/{id}/enforce"),
+            &key(),
+            &json!({"amendment_code": code, "principal": "1000000.00", "interest": "0", "costs": "0"}),
+        )
+        .expect(200);
+    id
+}
+
+/// A disposal listing of `quantity` of the enforced pledge, proposed and approved.
+fn disposal_listing(w: &Rights, pledge_id: i64, quantity: &str) -> common::Reply {
+    common::two_person_reply(
+        &w.admin,
+        "/v1/listings",
+        &key(),
+        &json!({"lot_id": w.em, "pledge_id": pledge_id, "quantity": quantity, "unit_price": "6300",
+            "years": 4, "min_lot": "1", "ends_at": "2026-12-20T08:00:00Z"}),
+    )
+}
+
+/// (available, listed, pledged, frozen, in transfer) of A's holding.
+fn all_buckets(w: &Rights) -> (Decimal, Decimal, Decimal, Decimal, Decimal) {
+    let b = |n: &str| bucket_of(w, w.a, n);
+    (
+        b("available"),
+        b("listed"),
+        b("pledged"),
+        b("frozen"),
+        b("in_transfer"),
+    )
+}
+
+/// The pledge's entries of a kind, as the lender sees them.
+fn entries_of(w: &Rights, pledge_id: i64, kind: &str) -> Vec<Value> {
+    w.banker1
+        .get(&format!("/v1/pledges/{pledge_id}"))
+        .expect(200)
+        .body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+/// The movements of A's lot with a cause, as an operator sees them.
+fn movements(w: &Rights, cause: &str, from: &str, to: &str) -> Vec<Value> {
+    w.admin
+        .get(&format!("/v1/lots/{}/history", w.em))
+        .expect(200)
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["cause"] == cause && m["from_bucket"] == from && m["to_bucket"] == to)
+        .cloned()
+        .collect()
+}
+
+/// Courts: a court order binds the asset whoever is selling it. A pledged all 485.2 to bank 1,
+/// which is disposing of 300 through a listing. A freeze of 250 takes the 185.2 still pledged and
+/// then 64.8 off the pledgee's listing (once 409 `freeze_exceeds_holding`, and the pledgee could sell
+/// the lot off past the court): the listing keeps selling 235.2, the 64.8 return under the pledge
+/// (its claim on them survives) and are frozen there; the lender's entry says why.
+fn a_freeze_shrinks_a_disposal_listing(backend: Backend) {
+    let w = rights(backend);
+    let pid = enforced_pledge(&w);
+    let l = disposal_listing(&w, pid, "300").expect(200);
+    let listing = l.body["id"].as_i64().unwrap();
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("300"), d("185.2"), d("0"), d("0"))
+    );
+    let f = freeze(&w, "250").expect(201);
+    assert_eq!(f.body["pledged_quantity"], "250");
+    assert_eq!(f.body["pending_quantity"], "0");
+    let v = w
+        .admin
+        .get(&format!("/v1/listings/{listing}"))
+        .expect(200)
+        .body;
+    assert_eq!(dec(&v["remaining"]), d("235.2"));
+    assert_eq!(v["status"], "open");
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("235.2"), d("250"), d("0"), d("0"))
+    );
+    let p = w
+        .banker1
+        .get(&format!("/v1/pledges/{pid}"))
+        .expect(200)
+        .body;
+    assert_eq!(dec(&p["quantity"]), d("250"));
+    assert_eq!(p["status"], "enforcing");
+    let e = entries_of(&w, pid, "disposal_frozen");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["details"]["reason"], "judicial_freeze");
+    assert_eq!(e[0]["details"]["freeze"], "NPDJ-000001");
+    assert_eq!(e[0]["details"]["offer"], format!("listing:{listing}"));
+    assert_eq!(dec(&e[0]["details"]["quantity"]), d("64.8"));
+    assert_eq!(e[0]["details"]["offer_ended"], false);
+    let back = movements(&w, "judicial_freeze", "listed", "pledged");
+    assert_eq!(back.len(), 1);
+    assert_eq!(dec(&back[0]["quantity"]), d("64.8"));
+    assert_all_conserved(&w.admin);
+    // The rest of the listing is not frozen and sells; more than it has left does not.
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let buy = |q: &str| {
+        ent_b.post_key(
+            &format!("/v1/listings/{listing}/purchases"),
+            &key(),
+            &json!({"quantity": q}),
+        )
+    };
+    assert_eq!(buy("235.3").expect(409).code(), "insufficient_quantity");
+    let t = buy("235.2").expect(201);
+    w.admin
+        .post_key(
+            &format!("/v1/trades/{}/payment", t.body["id"]),
+            &key(),
+            &json!({"payment_ref": "CIB-PAY-1"}),
+        )
+        .expect(200);
+    assert_eq!(bucket_of(&w, w.b, "available"), d("235.2"));
+    // The frozen 250 stay under the pledge: the waterfall waits for them.
+    let p = w
+        .banker1
+        .get(&format!("/v1/pledges/{pid}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (dec(&p["quantity"]), p["status"].clone()),
+        (d("250"), json!("enforcing"))
+    );
+    assert_eq!(all_buckets(&w), (d("0"), d("0"), d("250"), d("0"), d("0")));
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: a freeze of all A holds while the pledgee offers all of it in a disposal listing takes
+/// the whole listing: it is withdrawn (nothing of it can be bought), all 485.2 return under the
+/// pledge and are frozen there. The pledgee cannot list them again while the freeze stands; lifting
+/// it offers nothing again, and the pledgee lists anew through the usual two-person flow.
+fn a_freeze_withdraws_a_disposal_listing(backend: Backend) {
+    let w = rights(backend);
+    let pid = enforced_pledge(&w);
+    let l = disposal_listing(&w, pid, "485.2").expect(200);
+    let listing = l.body["id"].as_i64().unwrap();
+    let f = freeze(&w, "485.2").expect(201);
+    assert_eq!(f.body["pledged_quantity"], "485.2");
+    let v = w
+        .admin
+        .get(&format!("/v1/listings/{listing}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["status"].clone(), dec(&v["remaining"])),
+        (json!("withdrawn"), d("0"))
+    );
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("485.2"), d("0"), d("0"))
+    );
+    let p = w
+        .banker1
+        .get(&format!("/v1/pledges/{pid}"))
+        .expect(200)
+        .body;
+    assert_eq!(dec(&p["quantity"]), d("485.2"));
+    let e = entries_of(&w, pid, "disposal_frozen");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["details"]["offer_ended"], true);
+    assert_eq!(e[0]["details"]["reason"], "judicial_freeze");
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let r = ent_b
+        .post_key(
+            &format!("/v1/listings/{listing}/purchases"),
+            &key(),
+            &json!({"quantity": "1"}),
+        )
+        .expect(409);
+    assert_eq!(r.code(), "listing_closed");
+    // Frozen under the pledge: no new disposal while the freeze stands.
+    assert!(disposal_listing(&w, pid, "10").status.is_client_error());
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("485.2"), d("0"), d("0"))
+    );
+    assert_all_conserved(&w.admin);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/judicial-freezes/{}/lift", f.body["id"]),
+        &key(),
+        &json!({"document_ref": "解除查封裁定书"}),
+    )
+    .expect(200);
+    // Nothing is offered again by the lift; the pledge still holds all of it.
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("485.2"), d("0"), d("0"))
+    );
+    let v = w
+        .admin
+        .get(&format!("/v1/listings/{listing}"))
+        .expect(200)
+        .body;
+    assert_eq!(v["status"], "withdrawn");
+    disposal_listing(&w, pid, "100").expect(200);
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("100"), d("385.2"), d("0"), d("0"))
+    );
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: a freeze that needs all of a disposal auction's quantity cancels the auction although
+/// bidders bid: its bids are void, nothing is awarded at the close, no trade opens, and the quantity
+/// returns under the pledge, frozen. (The bidders' deposits are released; the registry records it
+/// in the audit trail, as it holds no money.)
+fn a_freeze_cancels_a_disposal_auction_with_bids(backend: Backend) {
+    let w = rights(backend);
+    w.admin.set_clock("2026-12-01T02:00:00Z");
+    let pid = enforced_pledge(&w);
+    let a = common::two_person_reply(
+        &w.admin,
+        "/v1/auctions",
+        &key(),
+        &json!({"lot_id": w.em, "pledge_id": pid, "quantity": "485.2", "reserve_price": "1419",
+            "increment": "10", "min_bid": "10", "max_bid": "485.2", "years": 4,
+            "opens_at": "2026-12-01T02:00:00Z", "closes_at": "2026-12-01T04:00:00Z",
+            "sealed": false, "deposit": "50000"}),
+    )
+    .expect(200);
+    let auction = a.body["id"].as_i64().unwrap();
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let c = party(&w.admin, "enterprise", 5);
+    let ent_c = user(&w.admin, "enterprise", Some(c), "ent-c");
+    for p in [w.b, c] {
+        w.admin
+            .post(
+                &format!("/v1/auctions/{auction}/bidders"),
+                &json!({"party_id": p, "deposit": "50000", "deposit_ref": format!("DEP-{p}")}),
+            )
+            .expect(201);
+    }
+    let bid = |ent: &Api, price: &str, q: &str| {
+        ent.post(
+            &format!("/v1/auctions/{auction}/bids"),
+            &json!({"unit_price": price, "quantity": q}),
+        )
+    };
+    w.admin.set_clock("2026-12-01T02:10:00Z");
+    bid(&ent_b, "1419", "200").expect(201);
+    bid(&ent_c, "1429", "300").expect(201);
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("485.2"), d("0"), d("0"), d("0"))
+    );
+    let f = freeze(&w, "485.2").expect(201);
+    assert_eq!(f.body["pledged_quantity"], "485.2");
+    let v = w
+        .admin
+        .get(&format!("/v1/auctions/{auction}"))
+        .expect(200)
+        .body;
+    assert_eq!(v["phase"], "cancelled");
+    let bids = w
+        .admin
+        .get(&format!("/v1/auctions/{auction}/bids"))
+        .expect(200)
+        .body;
+    let statuses: Vec<&str> = bids
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["cancelled", "cancelled"]);
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("485.2"), d("0"), d("0"))
+    );
+    let e = entries_of(&w, pid, "disposal_frozen");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["details"]["offer"], format!("auction:{auction}"));
+    assert_eq!(e[0]["details"]["offer_ended"], true);
+    assert_eq!(e[0]["details"]["reason"], "judicial_freeze");
+    // No more bids, and the close awards nothing.
+    assert_eq!(
+        bid(&ent_b, "1439", "200").expect(409).code(),
+        "auction_closed"
+    );
+    w.admin.set_clock("2026-12-01T04:00:00Z");
+    w.admin
+        .post(&format!("/v1/auctions/{auction}/close"), &json!({}))
+        .expect(200);
+    let trades = w
+        .admin
+        .get(&format!("/v1/trades?auction_id={auction}"))
+        .expect(200)
+        .body["items"]
+        .clone();
+    assert_eq!(trades.as_array().unwrap().len(), 0);
+    assert_eq!(
+        w.admin
+            .get(&format!("/v1/auctions/{auction}"))
+            .expect(200)
+            .body["phase"],
+        "cancelled"
+    );
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("485.2"), d("0"), d("0"))
+    );
+    assert_eq!(bucket_of(&w, w.b, "available"), d("0"));
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: a freeze that needs only part of a disposal auction's quantity shrinks it and leaves it
+/// running: the bids stand, and the close awards no more than the auction still offers.
+fn a_freeze_shrinks_a_disposal_auction(backend: Backend) {
+    let w = rights(backend);
+    w.admin.set_clock("2026-12-01T02:00:00Z");
+    let pid = enforced_pledge(&w);
+    let a = common::two_person_reply(
+        &w.admin,
+        "/v1/auctions",
+        &key(),
+        &json!({"lot_id": w.em, "pledge_id": pid, "quantity": "300", "reserve_price": "1419",
+            "increment": "10", "min_bid": "10", "max_bid": "300", "years": 4,
+            "opens_at": "2026-12-01T02:00:00Z", "closes_at": "2026-12-01T04:00:00Z",
+            "sealed": false, "deposit": "0"}),
+    )
+    .expect(200);
+    let auction = a.body["id"].as_i64().unwrap();
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let c = party(&w.admin, "enterprise", 5);
+    let ent_c = user(&w.admin, "enterprise", Some(c), "ent-c");
+    for p in [w.b, c] {
+        w.admin
+            .post(
+                &format!("/v1/auctions/{auction}/bidders"),
+                &json!({"party_id": p, "deposit": "0", "deposit_ref": "none"}),
+            )
+            .expect(201);
+    }
+    w.admin.set_clock("2026-12-01T02:10:00Z");
+    ent_b
+        .post(
+            &format!("/v1/auctions/{auction}/bids"),
+            &json!({"unit_price": "1429", "quantity": "200"}),
+        )
+        .expect(201);
+    ent_c
+        .post(
+            &format!("/v1/auctions/{auction}/bids"),
+            &json!({"unit_price": "1419", "quantity": "200"}),
+        )
+        .expect(201);
+    let f = freeze(&w, "250").expect(201);
+    assert_eq!(f.body["pledged_quantity"], "250");
+    let v = w
+        .admin
+        .get(&format!("/v1/auctions/{auction}"))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["phase"].clone(), dec(&v["quantity"])),
+        (json!("open"), d("235.2"))
+    );
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("235.2"), d("250"), d("0"), d("0"))
+    );
+    let e = entries_of(&w, pid, "disposal_frozen");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["details"]["offer_ended"], false);
+    assert_eq!(dec(&e[0]["details"]["quantity"]), d("64.8"));
+    assert_all_conserved(&w.admin);
+    w.admin.set_clock("2026-12-01T04:00:00Z");
+    let v = w
+        .admin
+        .post(&format!("/v1/auctions/{auction}/close"), &json!({}))
+        .expect(200)
+        .body;
+    assert_eq!(
+        (v["phase"].clone(), dec(&v["allocated"])),
+        (json!("awarded"), d("235.2"))
+    );
+    let trades = w
+        .admin
+        .get(&format!("/v1/trades?auction_id={auction}"))
+        .expect(200)
+        .body["items"]
+        .clone();
+    let mut got: Vec<Decimal> = trades
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| dec(&t["quantity"]))
+        .collect();
+    got.sort();
+    assert_eq!(got, [d("35.2"), d("200")]);
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("250"), d("0"), d("235.2"))
+    );
+    let p = w
+        .banker1
+        .get(&format!("/v1/pledges/{pid}"))
+        .expect(200)
+        .body;
+    assert_eq!(dec(&p["quantity"]), d("250"));
+    assert_all_conserved(&w.admin);
+}
+
+/// Courts: B bought 100 of the pledgee's disposal listing of 300 and has not paid; a freeze of all
+/// A holds takes the listing's 200 back under the pledge and holds the 100 in the trade (once a 409
+/// `freeze_exceeds_holding`). The payment is refused (409 `quantity_frozen`) and nothing moves: the
+/// trade awaits payment, B receives nothing, the pledge's proceeds stay empty.
+fn a_disposal_sale_of_frozen_quantity_does_not_settle(backend: Backend) {
+    let w = rights(backend);
+    let pid = enforced_pledge(&w);
+    let l = disposal_listing(&w, pid, "300").expect(200);
+    let listing = l.body["id"].as_i64().unwrap();
+    let ent_b = user(&w.admin, "enterprise", Some(w.b), "ent-b");
+    let t = ent_b
+        .post_key(
+            &format!("/v1/listings/{listing}/purchases"),
+            &key(),
+            &json!({"quantity": "100"}),
+        )
+        .expect(201);
+    let trade = t.body["id"].as_i64().unwrap();
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("200"), d("185.2"), d("0"), d("100"))
+    );
+    let f = freeze(&w, "485.2").expect(201);
+    assert_eq!(
+        (
+            f.body["pledged_quantity"].as_str(),
+            f.body["pending_quantity"].as_str()
+        ),
+        (Some("385.2"), Some("100"))
+    );
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("385.2"), d("0"), d("100"))
+    );
+    let r = w
+        .admin
+        .post_key(
+            &format!("/v1/trades/{trade}/payment"),
+            &key(),
+            &json!({"payment_ref": "CIB-PAY-1"}),
+        )
+        .expect(409);
+    assert_eq!(r.code(), "quantity_frozen");
+    assert_eq!(
+        w.admin.get(&format!("/v1/trades/{trade}")).expect(200).body["status"],
+        "awaiting_payment"
+    );
+    assert_eq!(
+        all_buckets(&w),
+        (d("0"), d("0"), d("385.2"), d("0"), d("100"))
+    );
+    assert_eq!(bucket_of(&w, w.b, "available"), d("0"));
+    let p = w
+        .banker1
+        .get(&format!("/v1/pledges/{pid}"))
+        .expect(200)
+        .body;
+    assert_eq!(dec(&p["quantity"]), d("385.2"));
+    assert!(entries_of(&w, pid, "disposal_sale").is_empty());
+    assert_all_conserved(&w.admin);
+}
+
 /// #4: a pledge that lapses under a freeze does not free the quantity: the court's hold outlives
 /// the pledge, and the lifting order returns it.
 fn a_lapse_under_a_freeze_stays_frozen(backend: Backend) {
@@ -1390,4 +1872,9 @@ both_backends!(
     a_freeze_holds_a_trade_awaiting_payment,
     a_lapse_under_a_freeze_stays_frozen,
     a_frozen_parcel_is_not_disposed_of,
+    a_freeze_shrinks_a_disposal_listing,
+    a_freeze_withdraws_a_disposal_listing,
+    a_freeze_cancels_a_disposal_auction_with_bids,
+    a_freeze_shrinks_a_disposal_auction,
+    a_disposal_sale_of_frozen_quantity_does_not_settle,
 );

@@ -6,7 +6,9 @@
 //! trades awaiting payment, newest first: that quantity stays where it is, held by the freeze (its
 //! `pending` part), and the transfer or trade cannot settle while the freeze stands; if it ends
 //! otherwise (cancelled, rejected, expired) the held quantity comes back to the holder still
-//! frozen. While a freeze stands, the ledger refuses every movement of frozen quantity except by a
+//! frozen. Last, it takes back quantity on the pledgee's open disposal listings and auctions of the
+//! holder's pledged quantity (see [`from_disposal`]): it returns under the pledge and stays frozen
+//! there. While a freeze stands, the ledger refuses every movement of frozen quantity except by a
 //! court's order, and every movement out of `pledged` that would leave less pledged quantity than
 //! the freezes rest on (release, disposal, transfer: see `rights::ledger`).
 //!
@@ -80,6 +82,27 @@ pub fn from_pending(
     (quantity - reachable).clamp(0, pending.max(0))
 }
 
+/// What a freeze of `quantity` takes back from the pledgee's open disposal offers (listings and
+/// auctions) of the holder's pledged quantity (`offered`, unsold): only what available, free
+/// pledged, listed and pending quantity do not cover, and at most what is offered. It comes last:
+/// the other kinds are the holder's own dealings, while a disposal offer is the pledgee's
+/// enforcement under way, with buyers and bidders relying on it; the court reaches it only when
+/// nothing else satisfies the order. What it takes returns to `pledged` (the pledge keeps its claim)
+/// and the freeze rests on it there.
+pub fn from_disposal(
+    available: i64,
+    pledged: i64,
+    frozen_pledged: i64,
+    listed: i64,
+    pending: i64,
+    offered: i64,
+    quantity: i64,
+) -> i64 {
+    let reachable =
+        available.max(0) + (pledged - frozen_pledged).max(0) + listed.max(0) + pending.max(0);
+    (quantity - reachable).clamp(0, offered.max(0))
+}
+
 /// A pledge of `leaving` units lapses (its registration period ended) while freezes rest on
 /// `frozen_pledged` of the holding's `pledged` bucket: the part the freezes still need moves into
 /// `frozen` (the court's hold outlives the pledge), the rest returns to `available`.
@@ -145,6 +168,15 @@ mod tests {
         assert_eq!(from_pending(100, 50, 0, 20, 50, 200), 30);
         assert_eq!(from_pending(0, 0, 0, 0, 50, 80), 50);
         assert_eq!(from_pending(0, 50, 50, 0, 40, 30), 30);
+    }
+
+    #[test]
+    fn a_disposal_offer_is_reached_only_past_everything_else() {
+        // 10 available, 20 pledged (5 frozen), 3 listed, 4 pending: 32 reachable before offers.
+        assert_eq!(from_disposal(10, 20, 5, 3, 4, 50, 30), 0);
+        assert_eq!(from_disposal(10, 20, 5, 3, 4, 50, 40), 8);
+        assert_eq!(from_disposal(10, 20, 5, 3, 4, 6, 40), 6);
+        assert_eq!(from_disposal(0, 0, 0, 0, 0, 100, 100), 100);
     }
 
     #[test]

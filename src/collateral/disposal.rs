@@ -81,6 +81,66 @@ pub fn take_back(
     at: NaiveDateTime,
 ) -> ApiResult<()> {
     let p = find(conn, pledge_id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
+    return_under_pledge(
+        conn,
+        &p,
+        lot,
+        quantity,
+        from,
+        "pledge_disposal_unsold",
+        at,
+        actor,
+    )?;
+    add_entry(
+        conn,
+        &p,
+        "disposal_unsold",
+        json!({"quantity": quantity}),
+        actor,
+        at,
+    )
+}
+
+/// A judicial freeze took `quantity` off a disposal offer (`details` say which offer, which freeze
+/// and whether the offer was withdrawn): it returns under the pledge, which keeps its claim on it
+/// (the freeze rests on it there). The pledge's entry, the lender's webhook and the audit trail
+/// say why.
+pub fn take_back_for_freeze(
+    conn: &mut DbConn,
+    pledge_id: i64,
+    lot: &LotRow,
+    quantity: i64,
+    details: serde_json::Value,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    let p = find(conn, pledge_id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
+    return_under_pledge(
+        conn,
+        &p,
+        lot,
+        quantity,
+        Bucket::Listed,
+        "judicial_freeze",
+        at,
+        actor,
+    )?;
+    add_entry(conn, &p, "disposal_frozen", details, actor, at)
+}
+
+/// Moves `quantity` of the pledgor's `from` bucket back to `pledged` and adds it (and its serials)
+/// to the pledge.
+#[allow(clippy::too_many_arguments)]
+fn return_under_pledge(
+    conn: &mut DbConn,
+    p: &PledgeRow,
+    lot: &LotRow,
+    quantity: i64,
+    from: Bucket,
+    cause: &str,
+    at: NaiveDateTime,
+    actor: &str,
+) -> ApiResult<()> {
     let moved = ledger::move_quantity(
         conn,
         Movement {
@@ -88,7 +148,7 @@ pub fn take_back(
             from: Side::holder(p.pledgor_id, from),
             to: Side::holder(p.pledgor_id, Bucket::Pledged),
             quantity,
-            cause: "pledge_disposal_unsold",
+            cause,
             reference: format!("pledge:{}", p.id),
             actor,
             at,
@@ -126,14 +186,7 @@ pub fn take_back(
             pl::updated_at.eq(at),
         ))
         .execute(conn)?;
-    add_entry(
-        conn,
-        &p,
-        "disposal_unsold",
-        json!({"quantity": quantity}),
-        actor,
-        at,
-    )
+    Ok(())
 }
 
 /// What the lender may still be paid on `p`'s claim: the claim less what it was already paid on

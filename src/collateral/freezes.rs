@@ -1,8 +1,9 @@
 //! Judicial freezes (查封/冻结): an operator records a court order freezing quantity of a holding.
 //! Courts come first ([`super::courts`]): the freeze reaches available quantity (moved to `frozen`),
-//! pledged quantity (it stays pledged and is frozen as well), the holder's own listed quantity, and
+//! pledged quantity (it stays pledged and is frozen as well), the holder's own listed quantity,
 //! quantity in its pending transfers and trades awaiting payment (held where it is: they cannot
-//! settle); nothing of it moves until a later order lifts it, except by a forced transfer by court
+//! settle), and last the quantity a pledgee offers for sale in disposing of the holder's pledge
+//! (taken off the listing or auction, back under the pledge, frozen there); nothing of it moves until a later order lifts it, except by a forced transfer by court
 //! order, which executes against it (a pledge on it follows it, or the order discharges it).
 
 use actix_web::http::StatusCode;
@@ -82,7 +83,8 @@ pub struct FreezeView {
     /// The quantity ordered frozen.
     pub quantity: Dec,
     /// Of it, the part that is pledged quantity: it stays pledged and is frozen as well, so no
-    /// release, disposal or transfer of the pledge moves it.
+    /// release, disposal or transfer of the pledge moves it. Quantity the freeze took off a
+    /// pledgee's disposal offer returned under the pledge and is counted here.
     pub pledged_quantity: Dec,
     /// Of it, the part a forced transfer by court order has executed (taken).
     pub executed_quantity: Dec,
@@ -202,6 +204,72 @@ pub fn require_not_held(conn: &mut DbConn, step: &str) -> ApiResult<()> {
             nos.join(", ")
         ),
     ))
+}
+
+/// A pledgee's open offer of the holder's pledged quantity, disposing of an enforced pledge.
+enum DisposalOffer {
+    Listing(crate::market::listings::ListingRow),
+    Auction(crate::market::auctions::AuctionRow),
+}
+
+impl DisposalOffer {
+    /// What it still offers: nothing of it is sold yet.
+    fn unsold(&self) -> i64 {
+        match self {
+            DisposalOffer::Listing(l) => l.remaining,
+            DisposalOffer::Auction(a) => a.quantity,
+        }
+    }
+}
+
+/// The open disposal offers of a holding: listings first, newest first, then auctions, newest
+/// first. An auction's admitted bidders have paid deposits and bid, so a court's order disturbs it
+/// only when the listings do not cover the order.
+fn disposal_offers(conn: &mut DbConn, party: i64, lot: i64) -> QueryResult<Vec<DisposalOffer>> {
+    let mut offers: Vec<DisposalOffer> =
+        crate::market::listings::selling_disposal(conn, party, lot)?
+            .into_iter()
+            .map(DisposalOffer::Listing)
+            .collect();
+    offers.extend(
+        crate::market::auctions::scheduled_disposal(conn, party, lot)?
+            .into_iter()
+            .map(DisposalOffer::Auction),
+    );
+    Ok(offers)
+}
+
+/// A freeze takes `take` off a disposal offer: the offer shrinks (withdrawn or cancelled when left
+/// with nothing) and the quantity returns under its pledge, which keeps its claim on it; the freeze
+/// rests on it there. The pledge's entry (and so the lender's webhook) and the audit trail name the
+/// freeze.
+fn take_from_disposal(
+    conn: &mut DbConn,
+    lot: &LotRow,
+    f: &FreezeRow,
+    offer: &DisposalOffer,
+    take: i64,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    let no = f.registration_no();
+    let (ended, pledge, reference) = match offer {
+        DisposalOffer::Listing(l) => (
+            crate::market::listings::shrink_for_freeze(conn, l, take, &no, actor, at)?,
+            l.pledge_id,
+            format!("listing:{}", l.id),
+        ),
+        DisposalOffer::Auction(a) => (
+            crate::market::auctions::shrink_for_freeze(conn, a, take, &no, actor, at)?,
+            a.pledge_id,
+            format!("auction:{}", a.id),
+        ),
+    };
+    let pledge = pledge.ok_or_else(|| ApiError::internal("a disposal offer names its pledge"))?;
+    let details = json!({"offer": reference, "quantity": Dec::qty(take), "offer_ended": ended,
+        "reason": "judicial_freeze", "freeze": no, "court": f.court, "case_no": f.case_no,
+        "document_ref": f.document_ref});
+    super::disposal::take_back_for_freeze(conn, pledge, lot, take, details, actor, at)
 }
 
 /// A pending step of a holding: its reference, and what of it no active freeze holds yet.
@@ -765,7 +833,7 @@ pub struct NewFreeze {
 }
 
 #[utoipa::path(post, path = "/v1/judicial-freezes", tag = "pledges", operation_id = "recordJudicialFreeze",
-    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well), then the holder's own listed quantity, newest listing first (its unsold quantity shrinks; a listing left with nothing is withdrawn), then quantity in the holder's pending transfers and trades awaiting payment, newest first: it stays where it is, and they cannot settle (409 quantity_frozen) until the freeze is lifted; one cancelled, rejected or expired returns it to the holder still frozen. 409 freeze_exceeds_holding if the holding has less than the order",
+    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well), then the holder's own listed quantity, newest listing first (its unsold quantity shrinks; a listing left with nothing is withdrawn), then quantity in the holder's pending transfers and trades awaiting payment, newest first: it stays where it is, and they cannot settle (409 quantity_frozen) until the freeze is lifted; one cancelled, rejected or expired returns it to the holder still frozen. Last, quantity a pledgee offers in disposing of the holder's pledge, listings then auctions, newest first: the offer shrinks (withdrawn, or for an auction cancelled with its bids void and deposits released, when left with nothing), the quantity returns under the pledge and is frozen there; lifting the freeze offers nothing again. 409 freeze_exceeds_holding if the holding has less than the order",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = NewFreeze, responses((status = 201, description = "Frozen", body = FreezeView)))]
 #[post("/v1/judicial-freezes")]
@@ -813,6 +881,12 @@ async fn freeze(
             let listed: i64 = listings.iter().map(|l| l.remaining).sum();
             let steps = pending_steps(conn, r.party_id, lot.id)?;
             let pending: i64 = steps.iter().map(|p| p.free).sum();
+            // Last, the pledgee's open disposal offers of the holding's pledged quantity: a court
+            // order binds the asset whoever is selling it. They come after everything else because
+            // they are a third party's enforcement under way (buyers and bidders rely on them), and
+            // what the freeze takes of them stays pledged: it only stops the sale.
+            let offers = disposal_offers(conn, r.party_id, lot.id)?;
+            let offered: i64 = offers.iter().map(DisposalOffer::unsold).sum();
             let from_listed = courts::from_listed(h.available, h.pledged, frozen_pledged, listed, quantity);
             let from_pending = courts::from_pending(
                 h.available,
@@ -822,19 +896,29 @@ async fn freeze(
                 pending,
                 quantity,
             );
+            let from_disposal = courts::from_disposal(
+                h.available,
+                h.pledged,
+                frozen_pledged,
+                listed,
+                pending,
+                offered,
+                quantity,
+            );
             let reach = courts::reach(
                 h.available,
                 h.pledged,
                 frozen_pledged,
-                quantity - from_listed - from_pending,
+                quantity - from_listed - from_pending - from_disposal,
             )
             .map_err(|s| {
                 ApiError::conflict(
                     "freeze_exceeds_holding",
                     format!(
                         "the order asks for more than the holding has: {} available, pledged, listed \
-                         for sale or in pending transfers and trades that no other freeze holds",
-                        Dec::qty(s.reachable + listed + pending).0
+                         for sale (a pledgee's disposal offers included) or in pending transfers and \
+                         trades that no other freeze holds",
+                        Dec::qty(s.reachable + listed + pending + offered).0
                     ),
                 )
             })?;
@@ -849,7 +933,8 @@ async fn freeze(
                     jf::status.eq("active"),
                     jf::ordered_by.eq(&actor),
                     jf::ordered_at.eq(now),
-                    jf::pledged.eq(reach.from_pledged),
+                    // What it takes off disposal offers returns to `pledged` and rests there.
+                    jf::pledged.eq(reach.from_pledged + from_disposal),
                     jf::pending.eq(from_pending),
                 ))
                 .execute(conn)?;
@@ -875,7 +960,7 @@ async fn freeze(
                 from_listed,
             );
             for (l, take) in listings.iter().zip(takes).filter(|(_, t)| *t > 0) {
-                crate::market::listings::shrink_for_freeze(conn, l, take, &actor, now)?;
+                crate::market::listings::shrink_for_freeze(conn, l, take, &f.registration_no(), &actor, now)?;
             }
             court_move(
                 conn,
@@ -900,6 +985,12 @@ async fn freeze(
                             jfh::created_at.eq(now),
                         ))
                         .execute(conn)?;
+                }
+            }
+            let unsold: Vec<i64> = offers.iter().map(DisposalOffer::unsold).collect();
+            for (o, take) in offers.iter().zip(courts::oldest_first(&unsold, from_disposal)) {
+                if take > 0 {
+                    take_from_disposal(conn, &lot, &f, o, take, &actor, now)?;
                 }
             }
             audit(conn, &f, "freeze.recorded", &actor, now)?;

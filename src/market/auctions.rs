@@ -144,7 +144,9 @@ pub struct AuctionView {
     pub uniform_price: bool,
     pub restriction: Restriction,
     pub deposit: Dec,
-    /// scheduled, open, due (past its close, closing), awarded or failed.
+    /// scheduled, open, due (past its close, closing), awarded, failed, or cancelled (a judicial
+    /// freeze took all of a disposal auction's quantity back under the pledge: its bids are void
+    /// and the bidders' deposits released).
     pub phase: String,
     /// Highest live bid, for open (not sealed) auctions.
     pub best_bid: Option<Dec>,
@@ -159,6 +161,7 @@ fn phase(a: &AuctionRow, now: NaiveDateTime) -> &'static str {
     match a.status.as_str() {
         "awarded" => "awarded",
         "failed" => "failed",
+        "cancelled" => "cancelled",
         _ if now < a.opens_at => "scheduled",
         _ if now < a.closes_at => "open",
         _ => "due",
@@ -214,6 +217,94 @@ pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<AuctionRow>> {
         .select(AuctionRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// A pledgee's disposal auctions of a pledgor's holding that still hold their quantity (not yet
+/// closed), newest first.
+pub fn scheduled_disposal(
+    conn: &mut DbConn,
+    pledgor: i64,
+    lot: i64,
+) -> QueryResult<Vec<AuctionRow>> {
+    au::table
+        .filter(au::seller_id.eq(pledgor))
+        .filter(au::lot_id.eq(lot))
+        .filter(au::pledge_id.is_not_null())
+        .filter(au::status.eq("scheduled"))
+        .order(au::id.desc())
+        .select(AuctionRow::as_select())
+        .load(conn)
+}
+
+/// A judicial freeze (`freeze_no`) takes `take` of a scheduled auction's quantity (the caller
+/// moves it back under the pledge): the quantity offered shrinks, and an auction left with nothing
+/// is cancelled. Its bids are void then (`cancelled`, nothing allocated; a later bid finds it
+/// closed) and every admitted bidder's deposit is released: the audit trail records each deposit
+/// to be returned with its payment reference, and why. Returns true when it was cancelled.
+pub fn shrink_for_freeze(
+    conn: &mut DbConn,
+    a: &AuctionRow,
+    take: i64,
+    freeze_no: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<bool> {
+    let left = a.quantity - take;
+    if left > 0 {
+        diesel::update(au::table.find(a.id))
+            .set((au::quantity.eq(left), au::updated_at.eq(now)))
+            .execute(conn)?;
+        audit(
+            conn,
+            a,
+            "auction.frozen_by_court",
+            json!({"quantity": left, "taken": take, "pledge": a.pledge_id,
+                "reason": "judicial_freeze", "freeze": freeze_no}),
+            actor,
+            now,
+        )?;
+        return Ok(false);
+    }
+    // The quantity column stays what was offered (it is never zero); the status says it ended.
+    diesel::update(
+        au::table
+            .filter(au::id.eq(a.id))
+            .filter(au::status.eq("scheduled")),
+    )
+    .set((
+        au::status.eq("cancelled"),
+        au::closed_at.eq(now),
+        au::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    let voided = diesel::update(
+        bd::table
+            .filter(bd::auction_id.eq(a.id))
+            .filter(bd::status.eq("active")),
+    )
+    .set((bd::status.eq("cancelled"), bd::allocated.eq(0)))
+    .execute(conn)?;
+    let deposits: Vec<(i64, i64, String)> = ab::table
+        .filter(ab::auction_id.eq(a.id))
+        .order(ab::party_id)
+        .select((ab::party_id, ab::deposit, ab::deposit_ref))
+        .load(conn)?;
+    let released: Vec<serde_json::Value> = deposits
+        .into_iter()
+        .map(|(party, deposit, deposit_ref)| {
+            json!({"party": party, "deposit": deposit, "deposit_ref": deposit_ref})
+        })
+        .collect();
+    audit(
+        conn,
+        a,
+        "auction.cancelled",
+        json!({"taken": take, "pledge": a.pledge_id, "reason": "judicial_freeze",
+            "freeze": freeze_no, "bids_cancelled": voided, "deposits_released": released}),
+        actor,
+        now,
+    )?;
+    Ok(true)
 }
 
 fn audit(
@@ -591,7 +682,7 @@ pub struct BidView {
     pub party_id: Option<i64>,
     pub unit_price: Dec,
     pub quantity: Dec,
-    /// active, superseded (raised), won or lost.
+    /// active, superseded (raised), won, lost, or cancelled (the auction was cancelled).
     pub status: String,
     pub allocated: Dec,
     pub placed_at: DateTime<Utc>,
@@ -935,7 +1026,7 @@ async fn close_now(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuctionQuery {
-    /// scheduled (includes open and due), awarded or failed.
+    /// scheduled (includes open and due), awarded, failed or cancelled.
     pub status: Option<String>,
     pub lot_id: Option<i64>,
     pub cursor: Option<String>,

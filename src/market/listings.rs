@@ -388,16 +388,30 @@ pub fn selling_own(conn: &mut DbConn, seller: i64, lot: i64) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// A judicial freeze takes `take` of a listing's unsold quantity (the caller moves it from
-/// `listed` to `frozen`): its remaining shrinks, and a listing left with nothing is withdrawn.
-/// Nothing already bought is touched: a purchase has taken its quantity out of `remaining`.
+/// A pledgee's disposal listings of a pledgor's holding that still sell, newest first.
+pub fn selling_disposal(conn: &mut DbConn, pledgor: i64, lot: i64) -> QueryResult<Vec<ListingRow>> {
+    li::table
+        .filter(li::seller_id.eq(pledgor))
+        .filter(li::lot_id.eq(lot))
+        .filter(li::pledge_id.is_not_null())
+        .filter(li::status.eq_any(SELLING))
+        .order(li::id.desc())
+        .select(ListingRow::as_select())
+        .load(conn)
+}
+
+/// A judicial freeze (`freeze_no`) takes `take` of a listing's unsold quantity (the caller moves
+/// it: an own listing's to `frozen`, a disposal listing's back under its pledge): its remaining
+/// shrinks, and a listing left with nothing is withdrawn. Nothing already bought is touched: a
+/// purchase has taken its quantity out of `remaining`. Returns true when it was withdrawn.
 pub fn shrink_for_freeze(
     conn: &mut DbConn,
     r: &ListingRow,
     take: i64,
+    freeze_no: &str,
     actor: &str,
     now: NaiveDateTime,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let left = r.remaining - take;
     let status = if left == 0 {
         "withdrawn"
@@ -412,7 +426,19 @@ pub fn shrink_for_freeze(
         ))
         .execute(conn)?;
     let row = find(conn, r.id)?.ok_or_else(|| ApiError::not_found("listing"))?;
-    audit(conn, &row, "listing.frozen_by_court", actor, now)
+    let payload = json!({"seller": row.seller_id, "quantity": row.quantity, "remaining": row.remaining,
+        "taken": take, "status": row.status, "pledge": row.pledge_id, "reason": "judicial_freeze",
+        "freeze": freeze_no});
+    super::audit(
+        conn,
+        row.lot_id,
+        ("listing", row.id),
+        "listing.frozen_by_court",
+        payload,
+        actor,
+        now,
+    )?;
+    Ok(left == 0)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

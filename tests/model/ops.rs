@@ -103,6 +103,11 @@ pub enum Op {
         price: Price,
         years: u8,
     },
+    /// Pledge `p` of those registered or in enforcement (put into enforcement if need be) is
+    /// offered in a disposal listing (half of it, two operators), and a court then freezes
+    /// everything its pledgor's holding has: the freeze takes the listing back under the pledge
+    /// (withdrawn) and rests on it there.
+    FreezeDisposal { p: u8 },
 }
 
 /// Families of operations that hit defects known on today's main and being fixed on other
@@ -136,10 +141,13 @@ pub enum Family {
     /// unpriced and forced transfers (paid units given away stay pledgeable). The registry records
     /// such quantity as `other`, which is not pledgeable; free units never become paid either way.
     R11Follow,
+    /// A judicial freeze while a pledgee's disposal listing of the holding is open: it reaches the
+    /// offered quantity last, returns it under the pledge and freezes it there.
+    FreezeDisposal,
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::R4Transfers,
         Family::R4Disposal,
         Family::Years,
@@ -149,6 +157,7 @@ impl Family {
         Family::FreezePending,
         Family::CourtPledged,
         Family::R11Follow,
+        Family::FreezeDisposal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -162,6 +171,7 @@ impl Family {
             Family::FreezePending => "freeze_pending",
             Family::CourtPledged => "court_pledged",
             Family::R11Follow => "r11_follow",
+            Family::FreezeDisposal => "freeze_disposal",
         }
     }
 }
@@ -178,6 +188,7 @@ pub const DEFAULT_ENABLED: &[Family] = &[
     Family::ForcedFrozen,
     Family::FreezePending,
     Family::CourtPledged,
+    Family::FreezeDisposal,
 ];
 
 /// The enabled families: `MODEL_ENABLE` (comma-separated names, or `all`), else the default.
@@ -249,8 +260,9 @@ pub fn op() -> impl Strategy<Value = Op> {
         3 => (idx.clone(), party.clone(), pct()).prop_map(|(l, buyer, pct)| Op::Buy { l, buyer, pct }),
         3 => idx.clone().prop_map(|t| Op::Pay { t }),
         2 => idx.clone().prop_map(|p| Op::Enforce { p }),
-        2 => (idx, party, price(), years())
+        2 => (idx.clone(), party, price(), years())
             .prop_map(|(p, buyer, price, years)| Op::Dispose { p, buyer, price, years }),
+        2 => idx.prop_map(|p| Op::FreezeDisposal { p }),
     ]
 }
 

@@ -320,6 +320,18 @@ pub enum Call {
         price: i64,
         years: Option<u8>,
     },
+    /// (With `enforce`, the bank first declares default on pledge `p`.) A disposal listing of
+    /// `list` of pledge `p` (EM: one year), then a freeze of `qty` of the pledgor's holding.
+    FreezeDisposal {
+        p: usize,
+        enforce: bool,
+        list: i64,
+        price: i64,
+        years: Option<u8>,
+        party: usize,
+        lot: usize,
+        qty: i64,
+    },
 }
 
 impl Call {
@@ -333,7 +345,8 @@ impl Call {
             | Call::PledgeApply { lot, .. }
             | Call::Freeze { lot, .. }
             | Call::Forced { lot, .. }
-            | Call::List { lot, .. } => Some(lot),
+            | Call::List { lot, .. }
+            | Call::FreezeDisposal { lot, .. } => Some(lot),
             Call::Withdraw(l) | Call::Buy { l, .. } => Some(m.listings[l].lot),
             Call::Pay(t) => Some(m.trades[t].lot),
             Call::Enforce(p) | Call::Dispose { p, .. } => Some(m.pledges[p].lot),
@@ -1398,6 +1411,58 @@ impl Model {
                         years,
                     };
                     (call, e)
+                }
+                Op::FreezeDisposal { p } => {
+                    // Among the pledges registered or in enforcement (a registered one is put into
+                    // enforcement first, by its bank).
+                    let live: Vec<usize> = (0..self.pledges.len())
+                        .filter(|&i| {
+                            matches!(
+                                self.pledges[i].status,
+                                PledgeStatus::Registered | PledgeStatus::Enforcing
+                            )
+                        })
+                        .collect();
+                    let p = live[Self::pick(&live, p)?];
+                    let pl = self.pledges[p].clone();
+                    let h = self.holding(pl.party, pl.lot);
+                    // Only a listing the rules accept without doubt: a pledge of a live lot with
+                    // no freeze on the holding yet, priced at the floor, one year sold.
+                    if pl.qty < 2 || self.expired(pl.lot) || h.frozen_pledged > 0 {
+                        return None;
+                    }
+                    let enforce = pl.status == PledgeStatus::Registered;
+                    let (ok, _, price, years) = self.terms(pl.lot, Price::Floor, 1, None);
+                    if ok != Expect::Ok {
+                        return None;
+                    }
+                    let list = pl.qty / 2;
+                    // The listing takes `list` out of `pledged` and the freeze takes it back: the
+                    // holding ends as a freeze of everything it has would leave it without the
+                    // listing (what the freeze rests on in `pledged` includes the listing's part).
+                    let i = (0..=u8::MAX).find(|&i| self.holder(i, pl.lot) == pl.party)?;
+                    let inner = self.plan(Op::Freeze {
+                        party: i,
+                        lot: pl.lot as u8,
+                        pct: 100,
+                    })?;
+                    let Call::Freeze { party, lot, qty } = inner.call else {
+                        return None;
+                    };
+                    self.pledges[p].status = PledgeStatus::Enforcing;
+                    fams.extend(inner.families);
+                    fams.push(Family::FreezeDisposal);
+                    let call = Call::FreezeDisposal {
+                        p,
+                        enforce,
+                        list,
+                        price: price.unwrap_or(FLOOR),
+                        years,
+                        party,
+                        lot,
+                        qty,
+                    };
+                    (call, inner.expect)
                 }
             };
 
