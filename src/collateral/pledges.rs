@@ -311,6 +311,8 @@ async fn apply(
                     "not a registered bank",
                 ));
             }
+            crate::parties::store::require_active(conn, pledgor)?;
+            crate::parties::store::require_active(conn, r.lender_party_id)?;
             lot.require_live(today)?;
             check_not_flagged(conn, pledgor)?;
             check_eligible(conn, &lot, pledgor, quantity)?;

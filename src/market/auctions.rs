@@ -654,6 +654,7 @@ async fn place_bid(
                     "only bidders the exchange admitted (eligible, deposit paid) may bid",
                 ));
             }
+            crate::parties::store::require_active(conn, party)?;
             let lot = rights::lot(conn, a.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
             let rt = rights::right_type(conn, &lot.right_type)?
                 .ok_or_else(|| ApiError::internal("right type vanished"))?;
@@ -803,6 +804,10 @@ pub fn close_if_due(
     for b in &bids {
         let bidder = crate::parties::store::find(conn, b.party_id)?
             .ok_or_else(|| ApiError::not_found("party"))?;
+        // A bidder that has since merged, split or otherwise ended wins nothing.
+        if !crate::parties::rules::takes_part(&bidder.status) {
+            continue;
+        }
         match benchmarks::check_r4(
             conn,
             &settings,
