@@ -924,27 +924,41 @@ fn a_merged_party_takes_part_in_no_new_act(b: Backend) {
         .as_i64()
         .unwrap();
     let lc = listing(&ent_c, cl).expect(201).body["id"].as_i64().unwrap();
-    let auction =
+    let new_auction = |lot: i64, seller: i64| {
         w.op.post_key(
             "/v1/auctions",
             &key(),
-            &json!({"lot_id": cl, "seller_party_id": w.c, "quantity": "10", "reserve_price": "6300",
+            &json!({"lot_id": lot, "seller_party_id": seller, "quantity": "10", "reserve_price": "6300",
                 "increment": "10", "min_bid": "1", "max_bid": "10", "years": 2,
                 "opens_at": "2026-12-02T02:00:00Z", "closes_at": "2026-12-02T04:00:00Z",
                 "sealed": false, "deposit": "0"}),
         )
         .expect(201)
         .body["id"]
-            .as_i64()
-            .unwrap();
-    let admit = |party: i64| {
+        .as_i64()
+        .unwrap()
+    };
+    let admit = |auction: i64, party: i64| {
         w.op.post_key(
             &format!("/v1/auctions/{auction}/bidders"),
             &key(),
             &json!({"party_id": party, "deposit": "0", "deposit_ref": "无保证金"}),
         )
     };
-    admit(w.a).expect(201);
+    // c's auction with a admitted to bid; a's own auction with c admitted.
+    let auction = new_auction(cl, w.c);
+    admit(auction, w.a).expect(201);
+    let auction_a = new_auction(w.em, w.a);
+    admit(auction_a, w.c).expect(201);
+    w.op.set_clock("2026-12-02T02:30:00Z");
+    let bid = |ent: &Api, auction: i64| {
+        ent.post_key(
+            &format!("/v1/auctions/{auction}/bids"),
+            &key(),
+            &json!({"unit_price": "6400", "quantity": "5"}),
+        )
+    };
+    bid(&ent_c, auction_a).expect(201);
     let parcel_a = register_parcel(&w, &parcel_body(w.a, 41));
     let parcel_c = register_parcel(&w, &parcel_body(w.c, 42));
 
@@ -1022,7 +1036,15 @@ fn a_merged_party_takes_part_in_no_new_act(b: Backend) {
         ),
         "buying its listing",
     );
-    inactive(admit(w.a), "admitting it as a bidder");
+    inactive(admit(auction, w.a), "admitting it as a bidder");
+    inactive(
+        ent_c.post_key(
+            &format!("/v1/auctions/{auction_a}/bids"),
+            &key(),
+            &json!({"unit_price": "6400", "quantity": "5"}),
+        ),
+        "a bid on its auction",
+    );
     inactive(
         w.op.post_key(
             "/v1/transfers/registered",
@@ -1063,6 +1085,21 @@ fn a_merged_party_takes_part_in_no_new_act(b: Backend) {
     // Nothing changed.
     assert_eq!((holding(&w.op, w.a, w.em), holding(&w.op, w.c, cl)), before);
     assert_eq!(certificates(&w), certs);
+    // Its auction sells nothing: at the close the offered quantity returns to it.
+    w.op.set_clock("2026-12-02T04:30:00Z");
+    let closed =
+        w.op.post_key(
+            &format!("/v1/auctions/{auction_a}/close"),
+            &key(),
+            &json!({}),
+        )
+        .expect(200);
+    assert_eq!(
+        (&closed.body["phase"], &closed.body["allocated"]),
+        (&json!("failed"), &json!("0")),
+        "{}",
+        closed.body
+    );
     // What it holds stays visible to it.
     assert_eq!(available(&w.ent_a, w.a, w.em), d("375.2"));
     // Its pledgee still acts on the collateral, and the merger hands its holdings to its successor.

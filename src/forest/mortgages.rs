@@ -963,6 +963,8 @@ pub fn execute_disposal(
             "a registered enterprise or individual",
         ));
     }
+    // The mortgagor may have ended (its lender still enforces); the buyer takes part anew.
+    crate::parties::store::require_active(conn, r.buyer_party_id)?;
     let parcels: Vec<i64> = fmp::table
         .filter(fmp::mortgage_id.eq(id))
         .select(fmp::parcel_id)

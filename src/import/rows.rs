@@ -754,7 +754,7 @@ impl<'o> Context<'o> {
                 }
                 Some((id, _)) => match crate::parties::store::require_active(conn, id) {
                     Ok(_) => Some(id),
-                    Err(e) if e.status.is_server_error() => return Err(e.into()),
+                    Err(e) if e.status.is_server_error() => return Err(e),
                     Err(e) => {
                         errors.push((column.into(), e.detail));
                         None

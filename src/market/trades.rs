@@ -160,9 +160,8 @@ pub fn open(
     let years = d.lot.years_traded(&rt, d.years, today)?;
     // R4 on the day of the sale, with the buyer and the price, whatever the path (a purchase, an
     // award, a disposal).
-    // An ended party's ordinary listing sells nothing more (its pledgee's disposal still does;
-    // an auction opened before it ended runs its course).
-    if d.listing_id.is_some() && d.pledge_id.is_none() {
+    // An ended party's ordinary offer sells nothing more (its pledgee's disposal still does).
+    if d.pledge_id.is_none() {
         crate::parties::store::require_active(conn, d.seller_id)?;
     }
     let buyer = crate::parties::store::find(conn, d.buyer_id)?
