@@ -227,7 +227,22 @@ fn fixture(srv: &Server) -> Fixture {
     let spec = spec();
     let mut parcel_body = example(&spec, "RegisterParcel");
     parcel_body["holder_party_id"] = json!(a);
-    let parcel = id_of(&admin.post("/v1/forest-rights", &parcel_body), "parcel");
+    // Registering a parcel takes two persons: the operator proposes, the checker approves.
+    let proposed = id_of(
+        &admin.post("/v1/forest-rights", &parcel_body),
+        "parcel proposal",
+    );
+    let parcel = checker
+        .post_key(
+            &format!("/v1/proposals/{proposed}/approve"),
+            &key(),
+            &json!({}),
+        )
+        .expect(200)
+        .body["result"]["id"]
+        .as_i64()
+        .expect("the registered parcel")
+        .to_string();
     let mortgage = id_of(
         &ent_a.post(
             "/v1/forest-mortgages",

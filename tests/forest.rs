@@ -4,7 +4,7 @@
 mod common;
 
 use common::ledger::key;
-use common::{party, uscc, user, verify_offline, Api, Backend, Server};
+use common::{party, two_person, uscc, user, verify_offline, Api, Backend, Server};
 use serde_json::{json, Value};
 
 const FARMER_ID: &str = "350721198507154516";
@@ -56,7 +56,7 @@ fn parcel_body(holder: i64, n: u32) -> Value {
 }
 
 fn register(w: &World, body: Value) -> i64 {
-    w.admin.post("/v1/forest-rights", &body).expect(201).body["id"]
+    two_person(&w.admin, "/v1/forest-rights", &key(), &body)["id"]
         .as_i64()
         .unwrap()
 }
@@ -620,7 +620,7 @@ fn co_held_parcels(b: Backend) {
     );
     body["co_holders"] =
         json!([{"party_id": wife, "share": "40"}, {"party_id": w.farmer, "share": "60"}]);
-    let p = w.admin.post("/v1/forest-rights", &body).expect(201).body;
+    let p = two_person(&w.admin, "/v1/forest-rights", &key(), &body);
     assert_eq!(p["holder"]["party_id"].as_i64(), Some(w.farmer));
     assert_eq!(p["holders"].as_array().unwrap().len(), 2);
     // Either holder's ID number finds it.

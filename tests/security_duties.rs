@@ -25,6 +25,15 @@ fn operator_of(srv: &Server, name: &str, person: &str, approver: Option<&Api>) -
     })
 }
 
+/// Registers a forest parcel as registration works: `op` proposes, `checker` approves.
+fn register_parcel(w: &World, body: &Value) -> i64 {
+    let r = w.op.post_key("/v1/forest-rights", &key(), body).expect(202);
+    let id = r.body["id"].as_i64().unwrap();
+    approve(&w.checker, id).expect(200).body["result"]["id"]
+        .as_i64()
+        .unwrap()
+}
+
 fn approve(checker: &Api, id: i64) -> common::Reply {
     checker.post_key(&format!("/v1/proposals/{id}/approve"), &key(), &json!({}))
 }
@@ -307,9 +316,7 @@ fn parcel_freeze_lift_needs_a_second_person(b: Backend) {
         "compartment": "012", "sub_compartment": "01", "area_mu": "126.50", "forest_category": "commercial",
         "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
         "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"});
-    let p = w.op.post("/v1/forest-rights", &parcel).expect(201).body["id"]
-        .as_i64()
-        .unwrap();
+    let p = register_parcel(&w, &parcel);
     let f = w
         .op
         .post_key(
@@ -679,9 +686,7 @@ fn parcel_holder_change_needs_a_second_person(b: Backend) {
         "compartment": "012", "sub_compartment": "02", "area_mu": "126.50", "forest_category": "commercial",
         "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
         "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"});
-    let p = w.op.post("/v1/forest-rights", &parcel).expect(201).body["id"]
-        .as_i64()
-        .unwrap();
+    let p = register_parcel(&w, &parcel);
     let path = format!("/v1/forest-rights/{p}/holder-changes");
     let change = json!({"new_holder_party_id": w.c, "document_ref": "林权流转合同 2026-031"});
     let r = w.op.post_key(&path, &key(), &change).expect(202);
@@ -766,4 +771,356 @@ both_backends!(
     retirement_on_behalf_needs_a_second_person,
     lot_import_needs_a_second_person,
     amendment_code_needs_the_current_code,
+    parcel_registration_needs_a_second_person,
+    parcel_import_needs_a_second_person,
+    a_merged_party_takes_part_in_no_new_act,
 );
+
+const PARCELS_HEADER: &str = "certificate_no,holder_uscc,holder_id_number,rights,county_code,township,village,compartment,sub_compartment,place_name,area_mu,forest_category,commercial_kind,origin,dominant_species,age_group,stock_volume,woodland_term_end,ownership,management_form,registered,disputed\n";
+
+fn parcel_body(holder: i64, n: u32) -> Value {
+    json!({"certificate_no": format!("闽(2026)顺昌县不动产权第{n:07}号"), "holder_party_id": holder,
+        "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": "350721", "township": "埔上镇", "village": "大坪村",
+        "compartment": "012", "sub_compartment": format!("{n:02}"), "area_mu": "126.50", "forest_category": "commercial",
+        "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
+        "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"})
+}
+
+/// The certificate numbers of every registered parcel.
+fn certificates(w: &World) -> Vec<String> {
+    w.op.get("/v1/forest-rights?limit=500").expect(200).body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["certificate_no"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A registered forest parcel is collateral a bank lends against: one operator proposes it, an
+/// operator of another person approves, and only then does it exist.
+fn parcel_registration_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let body = parcel_body(w.a, 11);
+    let cert = body["certificate_no"].as_str().unwrap().to_string();
+    let r =
+        w.op.post_key("/v1/forest-rights", &key(), &body)
+            .expect(202);
+    assert_eq!(r.body["kind"], "parcel_registration", "{}", r.body);
+    assert_eq!(r.body["status"], "pending");
+    let pid = r.body["id"].as_i64().unwrap();
+    assert!(
+        certificates(&w).is_empty(),
+        "nothing registered by one operator"
+    );
+    // While it waits, the same certificate cannot be proposed again.
+    let again = w.checker.post_key("/v1/forest-rights", &key(), &body);
+    assert_eq!(
+        (again.status.as_u16(), again.code()),
+        (409, "parcel_exists")
+    );
+    // Neither the proposer nor another account of the proposer's person approves.
+    assert_eq!(approve(&w.op, pid).status.as_u16(), 403);
+    let r = approve(&w.op_again, pid);
+    assert_eq!((r.status.as_u16(), r.code()), (403, "maker_checker"));
+    assert!(certificates(&w).is_empty());
+    let r = approve(&w.checker, pid).expect(200);
+    let parcel = r.body["result"]["id"].as_i64().expect("the parcel");
+    assert_eq!(r.body["result"]["certificate_no"], cert.as_str());
+    assert_eq!(certificates(&w), vec![cert.clone()]);
+    let p = w.op.get(&format!("/v1/forest-rights/{parcel}")).expect(200);
+    assert_eq!(p.body["holder"]["party_id"].as_i64(), Some(w.a));
+    assert_eq!(p.body["area_mu"], "126.50");
+    let prop = w.op.get(&format!("/v1/proposals/{pid}")).expect(200).body;
+    assert_eq!(
+        (&prop["status"], &prop["proposed_by"], &prop["decided_by"]),
+        (
+            &json!("approved"),
+            &json!("operator:li-wei"),
+            &json!("operator:zhang-min")
+        )
+    );
+    // Registered once.
+    let r = w.op.post_key("/v1/forest-rights", &key(), &body);
+    assert_eq!((r.status.as_u16(), r.code()), (409, "parcel_exists"));
+    assert!(w.op.get("/v1/audit/verify").expect(200).body["ok"]
+        .as_bool()
+        .unwrap());
+}
+
+/// An import of forest parcels registers collateral too: one operator proposes the file; another
+/// person approves by uploading the same file.
+fn parcel_import_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let holder = uscc(1);
+    let cert = "闽(2026)顺昌县不动产权第0000031号";
+    let csv = format!(
+        "{PARCELS_HEADER}{cert},{holder},,woodland_use;tree_ownership;tree_use,350721,埔上镇,大坪村,012,31,后门山,126.50,commercial,timber,planted,杉木,近熟林,1580.00,2056-12-31,collective,household,true,false\n"
+    );
+    let upload = |api: &Api, path: &str, body: &str| {
+        api.raw("POST", path, "text/csv", body.as_bytes().to_vec())
+    };
+    let p = upload(&w.op, "/v1/imports/forest-parcels", &csv).expect(202);
+    assert_eq!(p.body["kind"], "parcel_import", "{}", p.body);
+    let pid = p.body["id"].as_i64().unwrap();
+    assert!(
+        certificates(&w).is_empty(),
+        "nothing registered by one operator"
+    );
+    let path = format!("/v1/imports/forest-parcels?proposal={pid}");
+    let r = upload(&w.op_again, &path, &csv);
+    assert_eq!((r.status.as_u16(), r.code()), (403, "maker_checker"));
+    let r = approve(&w.checker, pid);
+    assert_eq!((r.status.as_u16(), r.code()), (409, "approve_by_upload"));
+    // Another file is not the proposed one.
+    let r = upload(&w.checker, &path, &csv.replace("126.50", "1265.00"));
+    assert_eq!((r.status.as_u16(), r.code()), (409, "import_file_mismatch"));
+    assert!(certificates(&w).is_empty());
+    let r = upload(&w.checker, &path, &csv).expect(200);
+    assert_eq!(r.body["imported"], 1, "{}", r.body);
+    assert_eq!(certificates(&w), vec![cert.to_string()]);
+    let prop = w.op.get(&format!("/v1/proposals/{pid}")).expect(200).body;
+    assert_eq!(prop["status"], "approved");
+    assert_eq!(prop["decided_by"], "operator:zhang-min");
+    let r = upload(&w.checker, &path, &csv);
+    assert_eq!((r.status.as_u16(), r.code()), (409, "proposal_decided"));
+}
+
+/// Asserts a 409 `party_inactive`.
+fn inactive(r: common::Reply, what: &str) {
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (409, "party_inactive"),
+        "{what}: {}",
+        r.body
+    );
+}
+
+/// A party that merged into another takes part in no new act: it is sent nothing, lists, buys,
+/// bids, pledges, retires and is granted nothing, and no operator registers anything to it or
+/// acts on its behalf. What it holds stays visible; its pledgee still releases, and the merger's
+/// forced transfer still hands its holdings to its successor.
+fn a_merged_party_takes_part_in_no_new_act(b: Backend) {
+    let w = world(b);
+    w.op.set_clock("2026-12-01T02:00:00Z");
+    let ent_c = user(&w.op, "enterprise", Some(w.c), "ent-c");
+    let cl = issue(
+        &w.op,
+        &w.checker,
+        lot_request("EM", w.c, "100", "南环有偿〔2026〕16号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    // Before the merger: a pledge, an open listing, an auction it was admitted to, a parcel.
+    let (pledge, code) = pledge(&w);
+    let listing = |ent: &Api, lot: i64| {
+        ent.post_key(
+            "/v1/listings",
+            &key(),
+            &json!({"lot_id": lot, "quantity": "10", "unit_price": "6300", "years": 2, "min_lot": "1",
+                "ends_at": "2026-12-20T08:00:00Z"}),
+        )
+    };
+    let la = listing(&w.ent_a, w.em).expect(201).body["id"]
+        .as_i64()
+        .unwrap();
+    let lc = listing(&ent_c, cl).expect(201).body["id"].as_i64().unwrap();
+    let new_auction = |lot: i64, seller: i64| {
+        w.op.post_key(
+            "/v1/auctions",
+            &key(),
+            &json!({"lot_id": lot, "seller_party_id": seller, "quantity": "10", "reserve_price": "6300",
+                "increment": "10", "min_bid": "1", "max_bid": "10", "years": 2,
+                "opens_at": "2026-12-02T02:00:00Z", "closes_at": "2026-12-02T04:00:00Z",
+                "sealed": false, "deposit": "0"}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap()
+    };
+    let admit = |auction: i64, party: i64| {
+        w.op.post_key(
+            &format!("/v1/auctions/{auction}/bidders"),
+            &key(),
+            &json!({"party_id": party, "deposit": "0", "deposit_ref": "无保证金"}),
+        )
+    };
+    // c's auction with a admitted to bid; a's own auction with c admitted.
+    let auction = new_auction(cl, w.c);
+    admit(auction, w.a).expect(201);
+    let auction_a = new_auction(w.em, w.a);
+    admit(auction_a, w.c).expect(201);
+    w.op.set_clock("2026-12-02T02:30:00Z");
+    let bid = |ent: &Api, auction: i64| {
+        ent.post_key(
+            &format!("/v1/auctions/{auction}/bids"),
+            &key(),
+            &json!({"unit_price": "6400", "quantity": "5"}),
+        )
+    };
+    bid(&ent_c, auction_a).expect(201);
+    let parcel_a = register_parcel(&w, &parcel_body(w.a, 41));
+    let parcel_c = register_parcel(&w, &parcel_body(w.c, 42));
+
+    let m = w
+        .op
+        .post_key(
+            &format!("/v1/parties/{}/changes", w.a),
+            &key(),
+            &json!({"kind": "merger", "related_party_id": w.c, "document_ref": "吸收合并协议 2026-12"}),
+        )
+        .expect(200);
+    assert_eq!(m.body["status"], "merged");
+    let before = (holding(&w.op, w.a, w.em), holding(&w.op, w.c, cl));
+    let certs = certificates(&w);
+
+    // Its own acts.
+    let send = json!({"lot_id": w.em, "to_party_id": w.c, "quantity": "10", "unit_price": "6300", "years": 2});
+    inactive(
+        w.ent_a.post_key("/v1/transfers", &key(), &send),
+        "a transfer it sends",
+    );
+    inactive(listing(&w.ent_a, w.em), "a listing");
+    inactive(
+        w.ent_a.post_key(
+            &format!("/v1/listings/{lc}/purchases"),
+            &key(),
+            &json!({"quantity": "5"}),
+        ),
+        "a purchase",
+    );
+    inactive(
+        w.ent_a.post_key(
+            "/v1/pledges",
+            &key(),
+            &json!({"lot_id": w.em, "quantity": "10", "lender_party_id": w.bank}),
+        ),
+        "a pledge",
+    );
+    inactive(
+        w.ent_a.post_key(
+            "/v1/retirements",
+            &key(),
+            &json!({"lot_id": w.em, "quantity": "5", "reason": "自愿注销"}),
+        ),
+        "a retirement",
+    );
+    inactive(
+        w.ent_a.post_key(
+            "/v1/forest-mortgages",
+            &key(),
+            &json!({"lender_party_id": w.bank, "parcel_ids": [parcel_a]}),
+        ),
+        "a mortgage application",
+    );
+    w.op.set_clock("2026-12-02T03:00:00Z");
+    inactive(
+        w.ent_a.post_key(
+            &format!("/v1/auctions/{auction}/bids"),
+            &key(),
+            &json!({"unit_price": "6400", "quantity": "5"}),
+        ),
+        "a bid",
+    );
+    // Others' acts that would make it take part.
+    let to_a = json!({"lot_id": cl, "to_party_id": w.a, "quantity": "10", "unit_price": "6300", "years": 2});
+    inactive(
+        ent_c.post_key("/v1/transfers", &key(), &to_a),
+        "a transfer to it",
+    );
+    inactive(
+        ent_c.post_key(
+            &format!("/v1/listings/{la}/purchases"),
+            &key(),
+            &json!({"quantity": "5"}),
+        ),
+        "buying its listing",
+    );
+    inactive(admit(auction, w.a), "admitting it as a bidder");
+    inactive(
+        ent_c.post_key(
+            &format!("/v1/auctions/{auction_a}/bids"),
+            &key(),
+            &json!({"unit_price": "6400", "quantity": "5"}),
+        ),
+        "a bid on its auction",
+    );
+    inactive(
+        w.op.post_key(
+            "/v1/transfers/registered",
+            &key(),
+            &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.c, "quantity": "10",
+                "unit_price": "6300", "years": 2}),
+        ),
+        "a registered transfer from it",
+    );
+    inactive(
+        w.op.post_key(
+            "/v1/retirements",
+            &key(),
+            &json!({"lot_id": w.em, "quantity": "10", "reason": "企业委托注销", "party_id": w.a}),
+        ),
+        "a retirement on its behalf",
+    );
+    inactive(
+        w.op.post_key(
+            "/v1/lots",
+            &key(),
+            &lot_request("EM", w.a, "50", "南环有偿〔2026〕17号"),
+        ),
+        "an issuance to it",
+    );
+    inactive(
+        w.op.post_key("/v1/forest-rights", &key(), &parcel_body(w.a, 43)),
+        "a parcel registered to it",
+    );
+    inactive(
+        w.op.post_key(
+            &format!("/v1/forest-rights/{parcel_c}/holder-changes"),
+            &key(),
+            &json!({"new_holder_party_id": w.a, "document_ref": "林权流转合同 2026-099"}),
+        ),
+        "a parcel changed to it",
+    );
+    // Nothing changed.
+    assert_eq!((holding(&w.op, w.a, w.em), holding(&w.op, w.c, cl)), before);
+    assert_eq!(certificates(&w), certs);
+    // Its auction sells nothing: at the close the offered quantity returns to it.
+    w.op.set_clock("2026-12-02T04:30:00Z");
+    let closed =
+        w.op.post_key(
+            &format!("/v1/auctions/{auction_a}/close"),
+            &key(),
+            &json!({}),
+        )
+        .expect(200);
+    assert_eq!(
+        (&closed.body["phase"], &closed.body["allocated"]),
+        (&json!("failed"), &json!("0")),
+        "{}",
+        closed.body
+    );
+    // What it holds stays visible to it.
+    assert_eq!(available(&w.ent_a, w.a, w.em), d("375.2"));
+    // Its pledgee still acts on the collateral, and the merger hands its holdings to its successor.
+    w.banker
+        .post_key(
+            &format!("/v1/pledges/{pledge}/release"),
+            &key(),
+            &json!({"amendment_code": code, "quantity": "40"}),
+        )
+        .expect(200);
+    assert_eq!(available(&w.op, w.a, w.em), d("415.2"));
+    let r =
+        w.op.post_key(
+            "/v1/transfers/forced",
+            &key(),
+            &json!({"lot_id": w.em, "from_party_id": w.a, "to_party_id": w.c, "quantity": "415.2",
+                "kind": "merger", "document_ref": "吸收合并协议 2026-12"}),
+        )
+        .expect(202);
+    approve(&w.checker, r.body["id"].as_i64().unwrap()).expect(200);
+    assert_eq!(available(&w.op, w.a, w.em), d("0"));
+    assert_eq!(available(&w.op, w.c, w.em), d("415.2"));
+    assert_all_conserved(&w.op);
+}

@@ -1578,7 +1578,7 @@ fn parcel(w: &Forest, n: u32) -> i64 {
         "compartment": "012", "sub_compartment": format!("{n:02}"), "area_mu": "126.50", "forest_category": "commercial",
         "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
         "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"});
-    w.admin.post("/v1/forest-rights", &body).expect(201).body["id"]
+    common::two_person(&w.admin, "/v1/forest-rights", &key(), &body)["id"]
         .as_i64()
         .unwrap()
 }

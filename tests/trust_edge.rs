@@ -556,14 +556,12 @@ fn impossible_counts_and_regions_are_refused(backend: Backend) {
         .as_i64()
         .unwrap();
     let farmer_api = user(&l.admin, "enterprise", Some(farmer), "farmer");
-    let parcel = l
-        .admin
-        .post(
-            "/v1/forest-rights",
-            &parcel_body(farmer, 3, "350721", "collective"),
-        )
-        .expect(201)
-        .body["id"]
+    let parcel = common::two_person(
+        &l.admin,
+        "/v1/forest-rights",
+        &key(),
+        &parcel_body(farmer, 3, "350721", "collective"),
+    )["id"]
         .as_i64()
         .unwrap();
     let m = farmer_api

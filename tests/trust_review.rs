@@ -97,11 +97,7 @@ fn forced_transfer_needs_a_key(backend: Backend) {
 
 fn forest_court_orders_and_holder_changes_need_a_key(backend: Backend) {
     let w = world(backend);
-    let p = w
-        .admin
-        .post("/v1/forest-rights", &parcel_body(w.a, 1))
-        .expect(201)
-        .body["id"]
+    let p = common::two_person(&w.admin, "/v1/forest-rights", &key(), &parcel_body(w.a, 1))["id"]
         .as_i64()
         .unwrap();
     let order = json!({"court": "顺昌县人民法院", "case_no": "(2027)闽0721执保8号", "document_ref": "协助执行通知书"});
@@ -271,11 +267,7 @@ fn unranked_mortgage_gives_no_standing(backend: Backend) {
     let banker1 = user(&w.admin, "bank", Some(bank1), "banker-1");
     let banker2 = user(&w.admin, "bank", Some(bank2), "banker-2");
     let ent_a = user(&w.admin, "enterprise", Some(w.a), "ent-a");
-    let p = w
-        .admin
-        .post("/v1/forest-rights", &parcel_body(w.a, 1))
-        .expect(201)
-        .body["id"]
+    let p = common::two_person(&w.admin, "/v1/forest-rights", &key(), &parcel_body(w.a, 1))["id"]
         .as_i64()
         .unwrap();
     let (m1, reg1) = mortgage(&ent_a, &banker1, bank1, p);
@@ -356,18 +348,10 @@ fn certificate_number_in_full_width_is_the_same_number(backend: Backend) {
     let banker1 = user(&w.admin, "bank", Some(bank1), "banker-1");
     let banker2 = user(&w.admin, "bank", Some(bank2), "banker-2");
     let ent_a = user(&w.admin, "enterprise", Some(w.a), "ent-a");
-    let p1 = w
-        .admin
-        .post("/v1/forest-rights", &parcel_body(w.a, 1))
-        .expect(201)
-        .body["id"]
+    let p1 = common::two_person(&w.admin, "/v1/forest-rights", &key(), &parcel_body(w.a, 1))["id"]
         .as_i64()
         .unwrap();
-    let p2 = w
-        .admin
-        .post("/v1/forest-rights", &parcel_body(w.a, 2))
-        .expect(201)
-        .body["id"]
+    let p2 = common::two_person(&w.admin, "/v1/forest-rights", &key(), &parcel_body(w.a, 2))["id"]
         .as_i64()
         .unwrap();
     let (m1, _) = mortgage(&ent_a, &banker1, bank1, p1);

@@ -311,6 +311,8 @@ async fn apply(
                     "not a registered bank",
                 ));
             }
+            crate::parties::store::require_active(conn, pledgor)?;
+            crate::parties::store::require_active(conn, r.lender_party_id)?;
             lot.require_live(today)?;
             check_not_flagged(conn, pledgor)?;
             check_eligible(conn, &lot, pledgor, quantity)?;
@@ -429,6 +431,9 @@ async fn accept(
         let (p, lot) = lock(conn, &w, id)?;
         require_lender(&w, &p)?;
         require_status(&p, &["applied"])?;
+        // A pledge is registered only between parties that still exist (the pledgor's quantity
+        // is refused by the ledger too; a lender that merged registers nothing new either).
+        crate::parties::store::require_active(conn, p.lender_id)?;
         if !rules::ltv_ok(secured, appraisal, rules::LTV_CAP_BP) {
             return Err(ApiError::unprocessable("ltv_exceeded", "the secured amount exceeds 80 % of the appraised value (R11)"));
         }

@@ -186,6 +186,14 @@ fn lock_parcels(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<Mor
     mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))
 }
 
+/// A mortgage is granted only between parties that still exist: neither a mortgagor nor a lender
+/// that merged, split or otherwise ended takes part in completing or registering one.
+fn require_parties_active(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<()> {
+    crate::parties::store::require_active(conn, m.mortgagor_id)?;
+    crate::parties::store::require_active(conn, m.lender_id)?;
+    Ok(())
+}
+
 fn require_status(m: &MortgageRow, allowed: &[&str]) -> ApiResult<()> {
     if allowed.contains(&m.status.as_str()) {
         Ok(())
@@ -287,6 +295,8 @@ async fn apply(
                     "not a registered bank",
                 ));
             }
+            crate::parties::store::require_active(conn, holder)?;
+            crate::parties::store::require_active(conn, r.lender_party_id)?;
             diesel::insert_into(fm::table)
                 .values((
                     fm::mortgagor_id.eq(holder),
@@ -413,6 +423,7 @@ async fn complete(
         let m = lock(conn, &w, id, now)?;
         require_lender(&w, &m)?;
         require_status(&m, &["applied"])?;
+        require_parties_active(conn, &m)?;
                 let parcels: Vec<_> = mortgage_parcels(conn, id)?.into_iter().map(|(p, _)| p).collect();
         for p in &parcels {
             super::freezes::require_changeable(conn, p)?;
@@ -523,6 +534,7 @@ async fn official(
             require_lender(&w, &m)?;
         }
         require_status(&m, &["pending_official_registration"])?;
+        require_parties_active(conn, &m)?;
         if m.completed_at.is_some_and(|c| at < c) {
             return Err(ApiError::unprocessable(
                 "official_time_before_completion",
@@ -628,6 +640,9 @@ async fn decide_official(
     idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::OK, move |conn| {
         let m = lock(conn, &w, id, now)?;
         require_status(&m, &["pending_confirmation"])?;
+        if confirm {
+            require_parties_active(conn, &m)?;
+        }
         let entered_by = m.official_entered_by.clone().unwrap_or_default();
         if crate::proposals::same_person_as(conn, &entered_by, &w)? {
             let mut e = ApiError::forbidden("maker-checker: the person who entered the official registration cannot also confirm or reject it");
@@ -948,6 +963,8 @@ pub fn execute_disposal(
             "a registered enterprise or individual",
         ));
     }
+    // The mortgagor may have ended (its lender still enforces); the buyer takes part anew.
+    crate::parties::store::require_active(conn, r.buyer_party_id)?;
     let parcels: Vec<i64> = fmp::table
         .filter(fmp::mortgage_id.eq(id))
         .select(fmp::parcel_id)

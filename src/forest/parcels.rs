@@ -248,11 +248,12 @@ pub fn view(conn: &mut DbConn, p: ParcelRow) -> ApiResult<ParcelView> {
 }
 
 #[utoipa::path(post, path = "/v1/forest-rights", tag = "forest", operation_id = "registerParcel",
-    summary = "Register a forest parcel",
+    summary = "An operator proposes registering a forest parcel; a second operator approves and it is registered then",
+    description = "A registered parcel is collateral a bank lends against, so registering it takes two persons: the request is validated now (202, a `parcel_registration` proposal) and again at approval (`POST /v1/proposals/{id}/approve`, by another person), when the parcel comes into existence; the approval's `result` is the parcel.",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = RegisterParcel,
-    responses((status = 201, description = "Registered", body = ParcelView),
-        (status = 409, description = "parcel_exists", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 202, description = "Proposed", body = crate::proposals::ProposalView),
+        (status = 409, description = "parcel_exists: registered or already proposed; party_inactive: a holder has merged, split or otherwise ended", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/forest-rights")]
 async fn register(
     state: web::Data<AppState>,
@@ -261,7 +262,81 @@ async fn register(
     body: ApiJson<RegisterParcel>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
-    let r = body.value;
+    let asked = registration_plan(body.value)?;
+    let now = db::now_micros(state.clock.now());
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            let source = asked.source_document();
+            if crate::proposals::pending_source(conn, &source)? {
+                return Err(parcel_exists(
+                    "a registration of this certificate number is awaiting approval",
+                ));
+            }
+            execute_registration(conn, &asked, &w.actor(), now, false)?;
+            let row = crate::proposals::propose(
+                conn,
+                crate::proposals::ProposalKind::ParcelRegistration,
+                &asked,
+                Some(&source),
+                &w,
+                now,
+            )?;
+            Outcome::of(&crate::proposals::ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+/// What a parcel-registration proposal stores: the validated request, amounts in hundredths.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ParcelRegistration {
+    pub certificate_no: String,
+    pub holder_party_id: i64,
+    pub rights: Vec<String>,
+    pub county_code: String,
+    pub township: String,
+    pub village: String,
+    pub compartment: String,
+    pub sub_compartment: String,
+    pub place_name: Option<String>,
+    pub area_mu_hundredths: i64,
+    pub forest_category: String,
+    pub commercial_kind: Option<String>,
+    pub origin: String,
+    pub dominant_species: String,
+    pub age_group: Option<String>,
+    pub stock_volume_hundredths: i64,
+    pub woodland_term_end: NaiveDate,
+    pub ownership: String,
+    pub management_form: String,
+    pub registered: bool,
+    pub disputed: bool,
+    pub boundary: Option<String>,
+    /// Every holder with its share in hundredths of a percent, the representative first.
+    pub shares: Vec<(i64, i32)>,
+}
+
+impl ParcelRegistration {
+    /// The key under which a pending registration of one certificate is found: a second
+    /// proposal for it is refused while the first waits.
+    fn source_document(&self) -> String {
+        format!("parcel:{}", self.certificate_no)
+    }
+}
+
+fn parcel_exists(detail: &str) -> ApiError {
+    ApiError::conflict("parcel_exists", detail.to_string())
+}
+
+/// Validates a registration request (no database): the fields, the shares, the boundary.
+fn registration_plan(r: RegisterParcel) -> ApiResult<ParcelRegistration> {
     let certificate_no = text("certificate_no", &r.certificate_no)?;
     let mut rights = r.rights.clone();
     rights.sort();
@@ -355,66 +430,121 @@ async fn register(
         ),
     ];
     let [township, village, compartment, sub_compartment, species] = fields.map(|(_, v)| v);
-    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
-    idempotency::run(&state, &who, idem, &body.body_hash, KeyPolicy::Optional, StatusCode::CREATED, move |conn| {
-                for (party, _) in &shares {
-            let holder = crate::parties::store::find(conn, *party)?;
-            if holder.is_none_or(|h| h.kind == "bank" || h.kind == "regulator") {
-                return Err(ApiError::invalid_field("holder_party_id", "each holder is a registered enterprise or individual"));
-            }
-        }
-        diesel::insert_into(fp::table)
-            .values((
-                fp::certificate_no.eq(&certificate_no),
-                fp::holder_id.eq(r.holder_party_id),
-                fp::rights.eq(rights.join(",")),
-                fp::county_code.eq(&r.county_code),
-                fp::township.eq(&township),
-                fp::village.eq(&village),
-                fp::compartment.eq(&compartment),
-                fp::sub_compartment.eq(&sub_compartment),
-                fp::place_name.eq(&r.place_name),
-                fp::area_mu.eq(area),
-                fp::forest_category.eq(&r.forest_category),
-                fp::commercial_kind.eq(&r.commercial_kind),
-                fp::origin.eq(&r.origin),
-                fp::dominant_species.eq(&species),
-                fp::age_group.eq(&r.age_group),
-                fp::stock_volume.eq(volume),
-                fp::woodland_term_end.eq(r.woodland_term_end),
-                fp::ownership.eq(&r.ownership),
-                fp::management_form.eq(&r.management_form),
-                fp::registered.eq(r.registered),
-                fp::disputed.eq(r.disputed),
-                fp::boundary.eq(&boundary),
-                fp::created_at.eq(now),
-                fp::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .map_err(|e| {
-                if db::is_unique_violation(&e) {
-                    ApiError::conflict("parcel_exists", "a parcel with this certificate number is registered")
-                } else {
-                    e.into()
-                }
-            })?;
-                let row: ParcelRow = fp::table.filter(fp::certificate_no.eq(&certificate_no)).select(ParcelRow::as_select()).first(conn)?;
-        super::set_holders(conn, row.id, &shares)?;
-        crate::audit::record(
-            conn,
-            crate::audit::Event {
-                chain: format!("parcel:{}", row.id),
-                actor: &actor,
-                action: "parcel.registered",
-                object_type: "forest_parcel",
-                object_id: row.id.to_string(),
-                payload: json!({"certificate_no": row.certificate_no, "holder_id": row.holder_id}),
-                at: now,
-            },
-        )?;
-        Outcome::of(&view(conn, row)?)
+    Ok(ParcelRegistration {
+        certificate_no,
+        holder_party_id: r.holder_party_id,
+        rights,
+        county_code: r.county_code,
+        township,
+        village,
+        compartment,
+        sub_compartment,
+        place_name: r.place_name,
+        area_mu_hundredths: area,
+        forest_category: r.forest_category,
+        commercial_kind: r.commercial_kind,
+        origin: r.origin,
+        dominant_species: species,
+        age_group: r.age_group,
+        stock_volume_hundredths: volume,
+        woodland_term_end: r.woodland_term_end,
+        ownership: r.ownership,
+        management_form: r.management_form,
+        registered: r.registered,
+        disputed: r.disputed,
+        boundary,
+        shares,
     })
-    .await
+}
+
+/// Checks a registration against the registers (every holder a registered enterprise or
+/// individual still in existence, the certificate not yet registered) and, when `carry_out`
+/// (at approval), registers the parcel and returns it.
+pub fn execute_registration(
+    conn: &mut DbConn,
+    r: &ParcelRegistration,
+    actor: &str,
+    now: chrono::NaiveDateTime,
+    carry_out: bool,
+) -> ApiResult<serde_json::Value> {
+    for (party, _) in &r.shares {
+        let holder = crate::parties::store::find(conn, *party)?;
+        if holder
+            .as_ref()
+            .is_none_or(|h| h.kind == "bank" || h.kind == "regulator")
+        {
+            return Err(ApiError::invalid_field(
+                "holder_party_id",
+                "each holder is a registered enterprise or individual",
+            ));
+        }
+        crate::parties::store::require_active(conn, *party)?;
+    }
+    let taken: i64 = fp::table
+        .filter(fp::certificate_no.eq(&r.certificate_no))
+        .count()
+        .get_result(conn)?;
+    if taken > 0 {
+        return Err(parcel_exists(
+            "a parcel with this certificate number is registered",
+        ));
+    }
+    if !carry_out {
+        return Ok(serde_json::Value::Null);
+    }
+    diesel::insert_into(fp::table)
+        .values((
+            fp::certificate_no.eq(&r.certificate_no),
+            fp::holder_id.eq(r.holder_party_id),
+            fp::rights.eq(r.rights.join(",")),
+            fp::county_code.eq(&r.county_code),
+            fp::township.eq(&r.township),
+            fp::village.eq(&r.village),
+            fp::compartment.eq(&r.compartment),
+            fp::sub_compartment.eq(&r.sub_compartment),
+            fp::place_name.eq(&r.place_name),
+            fp::area_mu.eq(r.area_mu_hundredths),
+            fp::forest_category.eq(&r.forest_category),
+            fp::commercial_kind.eq(&r.commercial_kind),
+            fp::origin.eq(&r.origin),
+            fp::dominant_species.eq(&r.dominant_species),
+            fp::age_group.eq(&r.age_group),
+            fp::stock_volume.eq(r.stock_volume_hundredths),
+            fp::woodland_term_end.eq(r.woodland_term_end),
+            fp::ownership.eq(&r.ownership),
+            fp::management_form.eq(&r.management_form),
+            fp::registered.eq(r.registered),
+            fp::disputed.eq(r.disputed),
+            fp::boundary.eq(&r.boundary),
+            fp::created_at.eq(now),
+            fp::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(|e| {
+            if db::is_unique_violation(&e) {
+                parcel_exists("a parcel with this certificate number is registered")
+            } else {
+                e.into()
+            }
+        })?;
+    let row: ParcelRow = fp::table
+        .filter(fp::certificate_no.eq(&r.certificate_no))
+        .select(ParcelRow::as_select())
+        .first(conn)?;
+    super::set_holders(conn, row.id, &r.shares)?;
+    crate::audit::record(
+        conn,
+        crate::audit::Event {
+            chain: format!("parcel:{}", row.id),
+            actor,
+            action: "parcel.registered",
+            object_type: "forest_parcel",
+            object_id: row.id.to_string(),
+            payload: json!({"certificate_no": row.certificate_no, "holder_id": row.holder_id}),
+            at: now,
+        },
+    )?;
+    serde_json::to_value(view(conn, row)?).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -671,6 +801,7 @@ pub fn execute_holder_change(
             "another registered enterprise or individual",
         ));
     }
+    crate::parties::store::require_active(conn, r.new_holder_party_id)?;
     let burdens = mortgages_on(conn, id, &LIVE)?;
     if let Some(m) = burdens.iter().find(|m| m.transfer_ban) {
         return Err(ApiError::conflict(

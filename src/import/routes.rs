@@ -29,12 +29,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct ImportQuery {
     /// Load the good rows even when some are bad (the bad ones are listed and left out).
     pub skip_invalid: Option<bool>,
-    /// Lots only: the pending `lot_import` proposal this upload approves. The approving operator
-    /// (another person than the proposer) uploads the very same file; only then is it loaded.
+    /// Lots and forest parcels: the pending `lot_import` or `parcel_import` proposal this upload
+    /// approves. The approving operator (another person than the proposer) uploads the very same
+    /// file; only then is it loaded.
     pub proposal: Option<i64>,
 }
 
-/// What a lot-import proposal stores: the file it approves, by digest.
+/// What a lot- or parcel-import proposal stores: the file it approves, by digest.
 #[derive(Debug, serde::Serialize, Deserialize)]
 pub struct LotImportProposal {
     /// SHA-256 of the uploaded bytes, hex.
@@ -45,11 +46,11 @@ pub struct LotImportProposal {
 
 #[utoipa::path(post, path = "/v1/imports/{kind}", tag = "imports", operation_id = "importCsv",
     summary = "Bulk-import parties, lots or forest parcels from CSV",
-    description = "Operators only. The body is the CSV file (`Content-Type: text/csv`), UTF-8 with or without BOM, or GBK (a body that is not valid UTF-8 is read as GBK); at most 512 MiB. The header row names the columns.\n\n- `parties`: kind, name_zh, name_en, uscc, id_number, region_code, address\n- `lots`: right_type, sub_kind, vintage, compliance_year, valid_from, valid_to, region_code, origin, project, monitoring_period, quantity, holder_uscc, source_document\n- `forest-parcels`: certificate_no, holder_uscc or holder_id_number, rights (separated by `;`), county_code, township, village, compartment, sub_compartment, place_name, area_mu, forest_category, commercial_kind, origin, dominant_species, age_group, stock_volume, woodland_term_end, ownership, management_form, registered, disputed\n\nLots are issued quantity, so they take two operators: the first upload proposes the file (202, a `lot_import` proposal naming its SHA-256); a second operator (another person) approves by uploading the same file with `?proposal={id}`, and only then are the lots validated and loaded. Every row is validated first with the same rules as the single-object endpoints. When any row is bad, nothing is imported and the answer is a 422 listing every bad row (line, column, reason), unless `skip_invalid=true`. Good rows then load in batches of 1,000, one transaction each. Re-sending a file is safe: rows already registered (same credit code, ID number, source document or certificate number) are refused, so a retry imports nothing twice.",
+    description = "Operators only. The body is the CSV file (`Content-Type: text/csv`), UTF-8 with or without BOM, or GBK (a body that is not valid UTF-8 is read as GBK); at most 512 MiB. The header row names the columns.\n\n- `parties`: kind, name_zh, name_en, uscc, id_number, region_code, address\n- `lots`: right_type, sub_kind, vintage, compliance_year, valid_from, valid_to, region_code, origin, project, monitoring_period, quantity, holder_uscc, source_document\n- `forest-parcels`: certificate_no, holder_uscc or holder_id_number, rights (separated by `;`), county_code, township, village, compartment, sub_compartment, place_name, area_mu, forest_category, commercial_kind, origin, dominant_species, age_group, stock_volume, woodland_term_end, ownership, management_form, registered, disputed\n\nLots are issued quantity and forest parcels are collateral banks lend against, so both take two operators: the first upload validates and proposes the file (202, a `lot_import` or `parcel_import` proposal naming its SHA-256); a second operator (another person) approves by uploading the same file with `?proposal={id}`, and only then are the rows validated again and loaded. Every row is validated first with the same rules as the single-object endpoints. When any row is bad, nothing is imported and the answer is a 422 listing every bad row (line, column, reason), unless `skip_invalid=true`. Good rows then load in batches of 1,000, one transaction each. Re-sending a file is safe: rows already registered (same credit code, ID number, source document or certificate number) are refused, so a retry imports nothing twice.",
     params(("kind" = String, Path, description = "parties, lots or forest-parcels"), ImportQuery),
     request_body(content = String, content_type = "text/csv", description = "The CSV file"),
     responses((status = 200, description = "Imported; bad rows (with skip_invalid) are listed", body = ImportReport),
-        (status = 202, description = "Lots: proposed; a second operator approves by uploading the same file", body = crate::proposals::ProposalView),
+        (status = 202, description = "Lots and forest parcels: proposed; a second operator approves by uploading the same file", body = crate::proposals::ProposalView),
         (status = 403, description = "maker_checker: the proposer cannot approve", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "import_file_mismatch, proposal_decided", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large: over 512 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -101,13 +102,14 @@ async fn import(
     let sha256 = hex::encode(sha2::Digest::finalize(digest));
     let mut skip_invalid = q.skip_invalid.unwrap_or(false);
     let mut source = format!("upload by {}", who.username);
-    if kind == Kind::Lots {
+    if let Some(proposal_kind) = two_person_kind(kind) {
         let now = crate::db::now_micros(state.clock.now());
         let w = who.clone();
         match q.proposal {
             None => {
-                // Issuing quantity takes two persons: this upload is validated and proposed; the
-                // lots are loaded when a second operator uploads the same file.
+                // Issuing quantity or registering parcels takes two persons: this upload is
+                // validated and proposed; the rows are loaded when a second operator uploads the
+                // same file.
                 let asked = LotImportProposal {
                     sha256,
                     bytes: size,
@@ -129,14 +131,7 @@ async fn import(
                             return Ok((report, None));
                         }
                         let row = crate::db::write_tx(conn, |conn| {
-                            crate::proposals::propose(
-                                conn,
-                                ProposalKind::LotImport,
-                                &asked,
-                                None,
-                                &w,
-                                now,
-                            )
+                            crate::proposals::propose(conn, proposal_kind, &asked, None, &w, now)
                         })?;
                         Ok((report, Some(row)))
                     })
@@ -151,7 +146,9 @@ async fn import(
             Some(id) => {
                 let asked = state
                     .db(move |conn| {
-                        crate::db::write_tx(conn, |conn| approve_upload(conn, id, &sha256, &w, now))
+                        crate::db::write_tx(conn, |conn| {
+                            approve_upload(conn, proposal_kind, id, &sha256, &w, now)
+                        })
                     })
                     .await?;
                 skip_invalid = asked.skip_invalid;
@@ -161,7 +158,7 @@ async fn import(
     } else if q.proposal.is_some() {
         return Err(ApiError::invalid_field(
             "proposal",
-            "only a lot import is proposed and approved",
+            "only a lot or parcel import is proposed and approved",
         ));
     }
     let opts = super::options(
@@ -170,7 +167,7 @@ async fn import(
         state.secrets.id_hmac_key.clone(),
         skip_invalid,
     );
-    let proposal = q.proposal.filter(|_| kind == Kind::Lots);
+    let proposal = q.proposal.filter(|_| two_person_kind(kind).is_some());
     let report = state
         .db(move |conn| {
             let r = super::run(conn, kind, file.path(), &opts, &mut Silent);
@@ -206,20 +203,31 @@ pub struct ImportProblem {
     report: Option<ImportReport>,
 }
 
-/// Decides a pending `lot_import` proposal for the uploader `who` (another person than the
+/// The proposal kind of an import that takes two persons: lots (issued quantity) and forest
+/// parcels (collateral); parties are registered by one operator.
+fn two_person_kind(kind: Kind) -> Option<ProposalKind> {
+    match kind {
+        Kind::Lots => Some(ProposalKind::LotImport),
+        Kind::ForestParcels => Some(ProposalKind::ParcelImport),
+        Kind::Parties => None,
+    }
+}
+
+/// Decides a pending import proposal of `kind` for the uploader `who` (another person than the
 /// proposer) when the upload is the proposed file; the caller then loads it.
 fn approve_upload(
     conn: &mut crate::db::DbConn,
+    kind: ProposalKind,
     id: i64,
     sha256: &str,
     who: &Principal,
     now: chrono::NaiveDateTime,
 ) -> ApiResult<LotImportProposal> {
     let row = crate::proposals::find(conn, id)?.ok_or_else(|| ApiError::not_found("proposal"))?;
-    if row.kind != ProposalKind::LotImport.as_str() {
+    if row.kind != kind.as_str() {
         return Err(ApiError::invalid_field(
             "proposal",
-            "not a lot-import proposal",
+            format!("not a {} proposal", kind.as_str()),
         ));
     }
     let asked: LotImportProposal = serde_json::from_str(&row.payload)
@@ -236,7 +244,7 @@ fn approve_upload(
         crate::audit::Event {
             chain: format!("proposal:{}", row.id),
             actor: &who.actor(),
-            action: "lot_import.approved",
+            action: &format!("{}.approved", kind.as_str()),
             object_type: "proposal",
             object_id: row.id.to_string(),
             payload: serde_json::json!({"decision": "approved", "sha256": sha256}),

@@ -752,7 +752,14 @@ impl<'o> Context<'o> {
                     ));
                     None
                 }
-                Some((id, _)) => Some(id),
+                Some((id, _)) => match crate::parties::store::require_active(conn, id) {
+                    Ok(_) => Some(id),
+                    Err(e) if e.status.is_server_error() => return Err(e),
+                    Err(e) => {
+                        errors.push((column.into(), e.detail));
+                        None
+                    }
+                },
                 None => {
                     errors.push((column.into(), "no such party".into()));
                     None

@@ -745,6 +745,10 @@ async fn place_bid(
                     "only bidders the exchange admitted (eligible, deposit paid) may bid",
                 ));
             }
+            crate::parties::store::require_active(conn, party)?;
+            if a.pledge_id.is_none() {
+                crate::parties::store::require_active(conn, a.seller_id)?;
+            }
             let lot = rights::lot(conn, a.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
             let rt = rights::right_type(conn, &lot.right_type)?
                 .ok_or_else(|| ApiError::internal("right type vanished"))?;
@@ -894,6 +898,10 @@ pub fn close_if_due(
     for b in &bids {
         let bidder = crate::parties::store::find(conn, b.party_id)?
             .ok_or_else(|| ApiError::not_found("party"))?;
+        // A bidder that has since merged, split or otherwise ended wins nothing.
+        if !crate::parties::rules::takes_part(&bidder.status) {
+            continue;
+        }
         match benchmarks::check_r4(
             conn,
             &settings,
@@ -916,7 +924,13 @@ pub fn close_if_due(
     // the auction sells, awards nothing and the auction fails.
     let rt = rights::right_type(conn, &lot.right_type)?
         .ok_or_else(|| ApiError::internal("right type vanished"))?;
-    let sellable = !lot.expired(today) && lot.years_traded(&rt, a.years, today).is_ok();
+    // An ordinary auction of a seller that has since merged, split or ended sells nothing either
+    // (its pledgee's disposal auction still does).
+    let seller_acts = a.pledge_id.is_some()
+        || crate::parties::store::find(conn, a.seller_id)?
+            .is_some_and(|s| crate::parties::rules::takes_part(&s.status));
+    let sellable =
+        seller_acts && !lot.expired(today) && lot.years_traded(&rt, a.years, today).is_ok();
     let input = if sellable { input } else { Vec::new() };
     let awards = rules::allocate(&input, a.quantity, a.uniform_price);
     let mut allocated = 0;

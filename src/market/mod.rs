@@ -43,7 +43,7 @@ pub fn check_offer(
     Ok(years)
 }
 
-/// Checks a would-be buyer: registered, may hold rights, not the seller, admitted by the
+/// Checks a would-be buyer: registered, not ended, may hold rights, not the seller, admitted by the
 /// restriction (限定购买主体), and not bringing a pollutant's load into a non-attainment region (R4).
 pub fn check_buyer(
     conn: &mut DbConn,
@@ -62,6 +62,7 @@ pub fn check_buyer(
             "banks and regulators do not hold rights",
         ));
     }
+    crate::parties::store::require_active(conn, buyer.id)?;
     if buyer.id == seller_id {
         return Err(ApiError::unprocessable(
             "buyer_not_eligible",

@@ -160,6 +160,10 @@ pub fn open(
     let years = d.lot.years_traded(&rt, d.years, today)?;
     // R4 on the day of the sale, with the buyer and the price, whatever the path (a purchase, an
     // award, a disposal).
+    // An ended party's ordinary offer sells nothing more (its pledgee's disposal still does).
+    if d.pledge_id.is_none() {
+        crate::parties::store::require_active(conn, d.seller_id)?;
+    }
     let buyer = crate::parties::store::find(conn, d.buyer_id)?
         .ok_or_else(|| ApiError::not_found("party"))?;
     super::benchmarks::check_r4(

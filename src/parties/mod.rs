@@ -3,6 +3,7 @@
 
 pub mod lookups;
 pub mod routes;
+pub mod rules;
 pub mod store;
 pub mod uscc;
 

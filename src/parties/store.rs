@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConn;
+use crate::error::{ApiError, ApiResult};
 use crate::schema::{compliance_flags as cf, parties, party_events as pe};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -84,6 +85,55 @@ pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<PartyRow>> {
         .select(PartyRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// The party, when it may take part in a new act; a 409 `party_inactive` when its registration
+/// recorded a merger, split or other end (see [`super::rules`]), a 404 when there is none.
+pub fn require_active(conn: &mut DbConn, id: i64) -> ApiResult<PartyRow> {
+    let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("party"))?;
+    if !super::rules::takes_part(&p.status) {
+        return Err(party_inactive(&p));
+    }
+    Ok(p)
+}
+
+/// Refuses a movement of quantity that would make an ended party take part in a new act (the
+/// ledger calls this for every movement; see [`super::rules::ended_party_may_move`]). One query
+/// for both sides, and none at all when neither side names a party.
+pub fn check_movement(
+    conn: &mut DbConn,
+    from: Option<i64>,
+    to: Option<i64>,
+    from_bucket: crate::rights::Bucket,
+    to_bucket: crate::rights::Bucket,
+    cause: &str,
+) -> ApiResult<()> {
+    let ids: Vec<i64> = from.into_iter().chain(to).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ended: Vec<PartyRow> = parties::table
+        .filter(parties::id.eq_any(&ids))
+        .filter(parties::status.ne(super::rules::ACTIVE))
+        .select(PartyRow::as_select())
+        .load(conn)?;
+    for p in &ended {
+        let (sends, receives) = (from == Some(p.id), to == Some(p.id));
+        if !super::rules::ended_party_may_move(sends, receives, from_bucket, to_bucket, cause) {
+            return Err(party_inactive(p));
+        }
+    }
+    Ok(())
+}
+
+fn party_inactive(p: &PartyRow) -> ApiError {
+    ApiError::conflict(
+        "party_inactive",
+        format!(
+            "party {} is {}: it takes part in no new act (what it holds stays as it is)",
+            p.id, p.status
+        ),
+    )
 }
 
 pub fn find_by_uscc(conn: &mut DbConn, uscc: &str) -> QueryResult<Option<PartyRow>> {

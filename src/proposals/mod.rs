@@ -1,7 +1,8 @@
 //! Maker-checker (docs/design.md §4): issuance, cancellation, forced and registered transfers,
 //! benchmark prices, pledge disposal (directly or by a disposal listing or auction), lifting a
-//! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets and changes
-//! of a forest parcel's holder take two different operators; a user administrator's creation,
+//! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets, the
+//! registration (singly or by import) and changes of holder of forest parcels take two different
+//! operators; a user administrator's creation,
 //! re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
 //! "Different" means different natural persons: every operator account names its person, and an
@@ -40,6 +41,10 @@ pub enum ProposalKind {
     ParcelHolderChange,
     DisposalListing,
     DisposalAuction,
+    /// Registering a forest parcel (collateral a bank lends against).
+    ParcelRegistration,
+    /// A CSV file of forest parcels, approved by a second upload of the same file.
+    ParcelImport,
 }
 
 impl ProposalKind {
@@ -61,6 +66,8 @@ impl ProposalKind {
             ProposalKind::ParcelHolderChange => "parcel_holder_change",
             ProposalKind::DisposalListing => "disposal_listing",
             ProposalKind::DisposalAuction => "disposal_auction",
+            ProposalKind::ParcelRegistration => "parcel_registration",
+            ProposalKind::ParcelImport => "parcel_import",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -80,6 +87,8 @@ impl ProposalKind {
             "parcel_holder_change" => ProposalKind::ParcelHolderChange,
             "disposal_listing" => ProposalKind::DisposalListing,
             "disposal_auction" => ProposalKind::DisposalAuction,
+            "parcel_registration" => ProposalKind::ParcelRegistration,
+            "parcel_import" => ProposalKind::ParcelImport,
             _ => ProposalKind::Issuance,
         }
     }

@@ -187,10 +187,13 @@ fn execute(
         "disposal_auction" => {
             crate::market::auctions::execute_disposal_auction(conn, &payload(row)?, actor, at, today)
         }
+        "parcel_registration" => {
+            crate::forest::parcels::execute_registration(conn, &payload(row)?, actor, at, true)
+        }
         // The checker proves they hold the proposed file by uploading it.
-        "lot_import" => Err(ApiError::conflict(
+        "lot_import" | "parcel_import" => Err(ApiError::conflict(
             "approve_by_upload",
-            "a lot import is approved by uploading the same file: POST /v1/imports/lots?proposal={id}",
+            "an import is approved by uploading the same file: POST /v1/imports/{kind}?proposal={id}",
         )),
         other => Err(ApiError::internal(format!("unknown proposal kind {other}"))),
     }
@@ -201,7 +204,7 @@ fn execute(
     params(("id" = i64, Path, description = "Proposal id"), ("Idempotency-Key" = String, Header, description = "Required: approval moves quantity")),
     responses((status = 200, description = "Approved, with its result", body = ProposalView),
         (status = 403, description = "maker_checker: the proposer cannot approve", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "proposal_decided, approve_by_upload (a lot import)", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "proposal_decided, approve_by_upload (a lot or parcel import)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/proposals/{id}/approve")]
 async fn approve(
     state: web::Data<AppState>,

@@ -150,6 +150,7 @@ pub fn plan(conn: &mut DbConn, r: IssueLot) -> ApiResult<IssuancePlan> {
             "banks and regulators do not hold rights",
         ));
     }
+    crate::parties::store::require_active(conn, holder.id)?;
     if source_taken(conn, &source)? {
         return Err(duplicate_source(&source));
     }

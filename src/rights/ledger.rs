@@ -66,7 +66,8 @@ pub struct Movement<'a> {
 /// R6 is enforced here, where every path moves quantity: once the lot has expired (on the date of
 /// `m.at`), only the movements [`super::rules::moves_after_expiry`] allows happen; any other
 /// (settling a transfer or a trade, a new listing or pledge, …) is a 409 `lot_expired`, however
-/// long ago it was requested.
+/// long ago it was requested. So is the rule that an ended party (merged, split, dissolved) takes
+/// part in no new act ([`crate::parties::rules::ended_party_may_move`]).
 pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
     if m.quantity <= 0 {
         return Err(ApiError::invalid_field(
@@ -79,6 +80,15 @@ pub fn move_quantity(conn: &mut DbConn, m: Movement) -> ApiResult<Vec<Range>> {
     {
         m.lot.require_live(m.at.date())?;
     }
+    // A party that merged, split or otherwise ended takes part in no new act, whatever path asks.
+    crate::parties::store::check_movement(
+        conn,
+        m.from.party,
+        m.to.party,
+        m.from.bucket,
+        m.to.bucket,
+        m.cause,
+    )?;
     check_court_order(&m)?;
     match m.from.party {
         Some(p) => {

@@ -263,6 +263,8 @@ fn carry_out(
     let party = r
         .party_id
         .ok_or_else(|| ApiError::invalid_field("party_id", "name the holder"))?;
+    // Checked now, not only when the quantity moves: nobody retires for an ended holder.
+    crate::parties::store::require_active(conn, party)?;
     let reason = r.reason.trim().to_string();
     if reason.is_empty() {
         return Err(ApiError::invalid_field(

@@ -136,7 +136,7 @@ fn transfer_audit(
     Ok(())
 }
 
-/// Validates the receiving party: registered, not the sender, able to hold rights.
+/// Validates the receiving party: registered, not the sender, able to hold rights, not ended.
 fn check_receiver(
     conn: &mut DbConn,
     from: i64,
@@ -156,7 +156,7 @@ fn check_receiver(
             "banks and regulators do not hold rights",
         ));
     }
-    Ok(party)
+    crate::parties::store::require_active(conn, to)
 }
 
 /// Price and amount of a trade (R3): EM is priced per ton-year and trades a number of years of
@@ -465,6 +465,8 @@ fn registered_terms(
             "holds nothing of this lot",
         ));
     }
+    // An operator acts on the sender's instruction: a sender that has ended gives none.
+    crate::parties::store::require_active(conn, r.from_party_id)?;
     terms(conn, lot, r.from_party_id, &r.terms(), today)
 }
 
