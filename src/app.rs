@@ -338,30 +338,55 @@ async fn serve_on(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     if args.checkpoint_interval > 0 {
-        tasks.push(spawn_checkpoints(
-            state.clone(),
+        // Signs the audit chain heads periodically, so truncation is detected up to the last one.
+        tasks.push(periodic_task(
+            "audit checkpoint",
             Duration::from_secs(args.checkpoint_interval),
+            true,
             stopped.clone(),
+            &state,
+            |state| async move {
+                let key = state.secrets.signing_key.clone();
+                let now = db::now_micros(state.clock.now());
+                state
+                    .db(move |conn| crate::audit::checkpoint(conn, &key, now, true))
+                    .await
+                    .map(drop)
+            },
         ));
     }
-    tasks.push(spawn_sweep(
-        state.clone(),
+    tasks.push(sweep_task(
+        "pledge sweep",
         Duration::from_secs(60),
         stopped.clone(),
-        "pledge sweep",
+        &state,
         crate::collateral::pledges::run_sweep,
     ));
-    tasks.push(spawn_sweep(
-        state.clone(),
+    tasks.push(sweep_task(
+        "market sweep",
         Duration::from_millis(args.market_poll_ms.max(50)),
         stopped.clone(),
-        "market sweep",
+        &state,
         crate::market::sweep::run,
     ));
-    tasks.push(spawn_retention(
-        state.clone(),
+    // Deletes what is kept only for a while (idempotency records, search certificates, ended page
+    // sessions, past look-up counts), by the configured retention.
+    tasks.push(periodic_task(
+        "retention sweep",
         Duration::from_secs(args.retention_sweep_secs.max(1)),
+        false,
         stopped.clone(),
+        &state,
+        |state| async move {
+            let (now, limits) = (db::now_micros(state.clock.now()), state.exposure.clone());
+            let swept = state
+                .db(move |conn| Ok(crate::kernel::retention::sweep(conn, now, &limits)?))
+                .await?;
+            if swept != Default::default() {
+                tracing::info!(?swept, "retention sweep");
+            }
+            Ok(())
+        },
     ));
     tasks.push(crate::collateral::webhooks::spawn_worker(
         state.clone(),
@@ -386,17 +411,22 @@ async fn serve_on(
     Ok(())
 }
 
-/// Runs `pass` every `every` until `stopped` says so; a pass under way is finished first.
-fn spawn_periodic<F, Fut>(
+/// A background job started at boot: runs `job` every `every` (after a first wait of `every` when
+/// `skip_first`) until `stopped` says so, finishing a pass under way first. A pass that fails is
+/// logged under the job's `name` and the next one runs as planned.
+fn periodic_task<F, Fut>(
+    name: &'static str,
     every: Duration,
     skip_first: bool,
     mut stopped: tokio::sync::watch::Receiver<bool>,
-    mut pass: F,
+    state: &web::Data<AppState>,
+    job: F,
 ) -> actix_web::rt::task::JoinHandle<()>
 where
-    F: FnMut() -> Fut + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
+    F: Fn(web::Data<AppState>) -> Fut + 'static,
+    Fut: std::future::Future<Output = ApiResult<()>> + 'static,
 {
+    let state = state.clone();
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(every);
         if skip_first {
@@ -404,7 +434,11 @@ where
         }
         loop {
             tokio::select! {
-                _ = tick.tick() => pass().await,
+                _ = tick.tick() => {
+                    if let Err(e) = job(state.clone()).await {
+                        tracing::warn!(task = name, error = %e, "{name} failed");
+                    }
+                }
                 _ = stopped.changed() => return,
             }
             if *stopped.borrow() {
@@ -412,6 +446,33 @@ where
             }
         }
     })
+}
+
+/// A clock-driven sweep as a periodic task: the pledge sweeper (lapses pledges whose registration
+/// period ended, warns lenders 90 days ahead) and the market clock (closes due auctions, expires
+/// ended listings and unpaid trades). Every process runs them; each item is claimed under its
+/// lot's lock or by a conditional UPDATE, so it happens exactly once.
+fn sweep_task<T: Send + 'static>(
+    name: &'static str,
+    every: Duration,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    state: &web::Data<AppState>,
+    sweep: fn(&mut DbConn, chrono::NaiveDate, chrono::NaiveDateTime) -> ApiResult<T>,
+) -> actix_web::rt::task::JoinHandle<()> {
+    periodic_task(
+        name,
+        every,
+        false,
+        stopped,
+        state,
+        move |state| async move {
+            let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
+            state
+                .db(move |conn| sweep(conn, today, now))
+                .await
+                .map(drop)
+        },
+    )
 }
 
 /// On the default embedded SQLite database only (never PostgreSQL or a database named
@@ -434,72 +495,4 @@ async fn first_start_demo(
         .await
         .map_err(|e| format!("demo data: {e}"))?;
     Ok(Some(seeded))
-}
-
-/// Signs the audit chain heads periodically, so truncation is detected up to the last one.
-fn spawn_checkpoints(
-    state: web::Data<AppState>,
-    every: Duration,
-    stopped: tokio::sync::watch::Receiver<bool>,
-) -> actix_web::rt::task::JoinHandle<()> {
-    spawn_periodic(every, true, stopped, move || {
-        let state = state.clone();
-        async move {
-            let key = state.secrets.signing_key.clone();
-            let now = db::now_micros(state.clock.now());
-            let r = state
-                .db(move |conn| crate::audit::checkpoint(conn, &key, now, true))
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "audit checkpoint failed");
-            }
-        }
-    })
-}
-
-/// Deletes what is kept only for a while (idempotency records, search certificates, ended page
-/// sessions, past look-up counts), by the configured retention.
-fn spawn_retention(
-    state: web::Data<AppState>,
-    every: Duration,
-    stopped: tokio::sync::watch::Receiver<bool>,
-) -> actix_web::rt::task::JoinHandle<()> {
-    spawn_periodic(every, false, stopped, move || {
-        let state = state.clone();
-        async move {
-            let (now, limits) = (db::now_micros(state.clock.now()), state.exposure.clone());
-            let r = state
-                .db(move |conn| Ok(crate::kernel::retention::sweep(conn, now, &limits)?))
-                .await;
-            match r {
-                Ok(swept) if swept != Default::default() => {
-                    tracing::info!(?swept, "retention sweep")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
-            }
-        }
-    })
-}
-
-/// Runs a clock-driven sweep every `every`: the pledge sweeper (lapses pledges whose registration
-/// period ended, warns lenders 90 days ahead) and the market clock (closes due auctions, expires
-/// ended listings and unpaid trades). Every process runs them; each item is claimed under its
-/// lot's lock or by a conditional UPDATE, so it happens exactly once.
-fn spawn_sweep<T: Send + 'static>(
-    state: web::Data<AppState>,
-    every: Duration,
-    stopped: tokio::sync::watch::Receiver<bool>,
-    what: &'static str,
-    sweep: fn(&mut DbConn, chrono::NaiveDate, chrono::NaiveDateTime) -> ApiResult<T>,
-) -> actix_web::rt::task::JoinHandle<()> {
-    spawn_periodic(every, false, stopped, move || {
-        let state = state.clone();
-        async move {
-            let (today, now) = (state.clock.today(), db::now_micros(state.clock.now()));
-            if let Err(e) = state.db(move |conn| sweep(conn, today, now)).await {
-                tracing::warn!(error = %e, "{what} failed");
-            }
-        }
-    })
 }

@@ -1,0 +1,269 @@
+//! What a pledge looks like to its parties, and the endpoints that only read: list, one pledge, its
+//! valuation.
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::visible;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::collateral::{entries, rules, PledgeRow};
+use crate::db::DbConn;
+use crate::error::ApiResult;
+use crate::kernel::amount::Dec;
+use crate::kernel::pagination::{Page, PageParams};
+use crate::schema::pledges as pl;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppraisalView {
+    pub value: Option<Dec>,
+    pub appraiser: Option<String>,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EntryView {
+    /// Entries are numbered from 1 per pledge and never change (R8).
+    pub seq: i32,
+    /// applied, registered, amended, renewed, released, lapse_warning, lapsed, enforcement, disposal, code_rotated, withdrawn.
+    pub kind: String,
+    /// What the entry recorded; only for the parties, operators and regulators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+    /// Who made it; only for the parties, operators and regulators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl EntryView {
+    /// The entry as a non-party sees it: that it happened and when, not the private details.
+    pub fn public(self) -> EntryView {
+        EntryView {
+            details: None,
+            actor: None,
+            ..self
+        }
+    }
+}
+
+/// The lender's answer when the pledge is registered or its amendment code replaced: the pledge,
+/// and the amendment code (修改码) shown this once. The registry keeps only its hash, so a replay of
+/// the acceptance answers without it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PledgeAccepted {
+    #[serde(flatten)]
+    pub pledge: PledgeView,
+    /// The amendment code (修改码): every later change of the registration needs it. Shown once;
+    /// absent from a replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amendment_code: Option<String>,
+}
+
+/// A pledge as its parties (and operators, regulators) see it: notice and private terms.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PledgeView {
+    pub id: i64,
+    pub registration_no: Option<String>,
+    pub lot_id: i64,
+    pub pledgor_id: i64,
+    pub lender_id: i64,
+    /// The quantity still pledged.
+    pub quantity: Dec,
+    pub applied_quantity: Dec,
+    pub serials: Option<String>,
+    /// applied, registered, released, lapsed, enforcing, disposed, withdrawn.
+    pub status: String,
+    pub rank: Option<i32>,
+    pub secured_amount: Option<Dec>,
+    pub loan_reference: Option<String>,
+    pub loan_maturity: Option<NaiveDate>,
+    /// End of the registration period (R8).
+    pub period_end: Option<NaiveDate>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub appraisal: AppraisalView,
+    pub pboc_registration_no: Option<String>,
+    /// For third-party checks (`GET /v1/encumbrances/{no}?verification_code=`).
+    pub verification_code: Option<String>,
+    /// principal + interest + costs declared on default.
+    pub claim_amount: Option<Dec>,
+    pub claim_detail: Option<serde_json::Value>,
+    pub proceeds: Option<Dec>,
+    pub paid_to_lender: Option<Dec>,
+    pub paid_to_pledgor: Option<Dec>,
+    pub entries: Vec<EntryView>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
+    let entries = entries(conn, p.id)?
+        .into_iter()
+        .map(|e| EntryView {
+            seq: e.seq,
+            kind: e.kind,
+            details: serde_json::from_str(&e.details).ok(),
+            actor: Some(e.actor),
+            at: e.at.and_utc(),
+        })
+        .collect();
+    Ok(PledgeView {
+        id: p.id,
+        registration_no: p.registration_no,
+        lot_id: p.lot_id,
+        pledgor_id: p.pledgor_id,
+        lender_id: p.lender_id,
+        quantity: Dec::qty(p.quantity),
+        applied_quantity: Dec::qty(p.applied_quantity),
+        serials: p.serials,
+        status: p.status,
+        rank: p.rank,
+        secured_amount: p.secured_amount.map(Dec::money),
+        loan_reference: p.loan_reference,
+        loan_maturity: p.loan_maturity,
+        period_end: p.period_end,
+        registered_at: p.registered_at.map(|t| t.and_utc()),
+        appraisal: AppraisalView {
+            value: p.appraisal_value.map(Dec::money),
+            appraiser: p.appraiser,
+            date: p.appraisal_date,
+        },
+        pboc_registration_no: p.pboc_registration_no,
+        verification_code: p.verification_code,
+        claim_amount: p.claim_amount.map(Dec::money),
+        claim_detail: p.claim_detail.and_then(|d| serde_json::from_str(&d).ok()),
+        proceeds: p.proceeds.map(Dec::money),
+        paid_to_lender: p.paid_to_lender.map(Dec::money),
+        paid_to_pledgor: p.paid_to_pledgor.map(Dec::money),
+        entries,
+        created_at: p.created_at.and_utc(),
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PledgeQuery {
+    pub status: Option<String>,
+    pub lot_id: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/pledges", tag = "pledges", operation_id = "listPledges",
+    summary = "Pledges the caller is party to (all for operators and regulators)",
+    params(PledgeQuery), responses((status = 200, description = "A page", body = Page<PledgeView>)))]
+#[get("/v1/pledges")]
+pub(super) async fn list(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<PledgeQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let (after, limit) = PageParams {
+        cursor: q.cursor,
+        limit: q.limit,
+    }
+    .resolve()?;
+    let page = state
+        .db(move |conn| {
+            let mut query = pl::table
+                .filter(pl::id.gt(after))
+                .order(pl::id)
+                .limit(limit + 1)
+                .select(PledgeRow::as_select())
+                .into_boxed();
+            if !who.role.sees_all() {
+                let me = who.party_id.unwrap_or(-1);
+                query = query.filter(pl::pledgor_id.eq(me).or(pl::lender_id.eq(me)));
+            }
+            if let Some(s) = q.status {
+                query = query.filter(pl::status.eq(s));
+            }
+            if let Some(l) = q.lot_id {
+                query = query.filter(pl::lot_id.eq(l));
+            }
+            let rows: Vec<PledgeRow> = query.load(conn)?;
+            let views = rows
+                .into_iter()
+                .map(|p| view(conn, p))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok(Page::from_rows(views, limit, |v| v.id))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(get, path = "/v1/pledges/{id}", tag = "pledges", operation_id = "getPledge", summary = "A pledge, with its entries",
+    params(("id" = i64, Path, description = "Pledge id")), responses((status = 200, description = "The pledge", body = PledgeView)))]
+#[get("/v1/pledges/{id}")]
+pub(super) async fn get_one(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let v = state
+        .db(move |conn| {
+            let p = visible(conn, &who, id)?;
+            view(conn, p)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Valuation {
+    pub pledge_id: i64,
+    /// How the value was obtained (R3): `vwap_<N>d` (settled trades of the lot's market over N
+    /// days), `benchmark` (the benchmark price in force), or `appraisal` (the lender's registered
+    /// appraisal) when the market shows no price.
+    pub method: String,
+    /// The reference price per unit (EM: per ton-year), for the market methods.
+    pub unit_price: Option<Dec>,
+    /// EM: the whole years of the term left on `as_of` that the value counts (R3; a partly
+    /// elapsed year does not count, 0 in the last year of the term).
+    pub years: Option<i32>,
+    pub value: Option<Dec>,
+    pub secured_amount: Option<Dec>,
+    /// secured ÷ value, in percent with 2 places.
+    pub loan_to_value_percent: Option<Dec>,
+    pub as_of: DateTime<Utc>,
+}
+
+#[utoipa::path(get, path = "/v1/pledges/{id}/valuation", tag = "pledges", operation_id = "pledgeValuation",
+    summary = "The collateral's current value with its method (market prices per R3, else the appraisal), and the loan-to-value",
+    params(("id" = i64, Path, description = "Pledge id")), responses((status = 200, description = "The valuation", body = Valuation)))]
+#[get("/v1/pledges/{id}/valuation")]
+pub(super) async fn valuation(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let (as_of, today) = (state.clock.now(), state.clock.today());
+    let v = state
+        .db(move |conn| {
+            let p = visible(conn, &who, id)?;
+            let (method, market, appraisal) =
+                crate::collateral::monitoring::current_value(conn, &p, today)?;
+            let value = market.as_ref().map(|m| m.value).or(appraisal);
+            let ltv = match (p.secured_amount, value) {
+                (Some(s), Some(v)) => rules::ltv_bp(s, v).map(Dec::money),
+                _ => None,
+            };
+            Ok(Valuation {
+                pledge_id: p.id,
+                method,
+                unit_price: market.as_ref().map(|m| Dec::price(m.unit_price)),
+                years: market.as_ref().map(|m| m.years),
+                value: value.map(Dec::money),
+                secured_amount: p.secured_amount.map(Dec::money),
+                loan_to_value_percent: ltv,
+                as_of,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
