@@ -660,7 +660,7 @@ POST   /v1/forest-mortgages/{id}/official-registration/reject 401 401 401 401 40
 POST   /v1/forest-mortgages/{id}/release                401 401 401 401 401 403 404 403 403 409 403 403 404 403
 GET    /v1/forest-rights                                401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/forest-rights                                401 401 401 401 401 403 403 403 403 403 409 - - -
-GET    /v1/forest-rights/{id}                           401 401 401 401 401 404 200 200 200 200 200 404 404 404
+GET    /v1/forest-rights/{id}                           401 401 401 401 401 404 404 200 200 200 200 404 404 404
 POST   /v1/forest-rights/{id}/freezes                   401 401 401 401 401 403 403 403 403 403 201 403 403 404
 POST   /v1/forest-rights/{id}/freezes/{freeze_id}/lift  401 401 401 401 401 403 403 403 403 403 202 403 403 404
 POST   /v1/forest-rights/{id}/holder-changes            401 401 401 401 401 403 403 403 403 403 409 403 403 404

@@ -277,7 +277,22 @@ fn ranks_follow_official_registration(b: Backend) {
 fn farmer_privacy_and_bank_flow(b: Backend) {
     let w = world(b);
     let p = register(&w, parcel_body(w.farmer, 1));
-    // A bank finds the farmer's parcels and encumbrances by full ID number; the number is masked.
+    // A bank searches encumbrances by full ID number; before the farmer applies to it, the
+    // parcel register shows it nothing of the farmer's parcels.
+    let none = w
+        .banker1
+        .get(&format!("/v1/encumbrances?grantor_id_number={FARMER_ID}"))
+        .expect(200)
+        .body;
+    assert!(none["encumbrances"].as_array().unwrap().is_empty());
+    let unrelated = w
+        .banker1
+        .get(&format!("/v1/forest-rights?holder_id_number={FARMER_ID}"))
+        .expect(200)
+        .body;
+    assert!(unrelated["items"].as_array().unwrap().is_empty());
+    let id = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "200000.00"));
+    // The lender applied to finds the parcel by the farmer's ID number; the number is masked.
     let found = w
         .banker1
         .get(&format!("/v1/forest-rights?holder_id_number={FARMER_ID}"))
@@ -289,13 +304,6 @@ fn farmer_privacy_and_bank_flow(b: Backend) {
         "35****************"
     );
     assert_eq!(found["items"][0]["area_ha"], "8.4333");
-    let none = w
-        .banker1
-        .get(&format!("/v1/encumbrances?grantor_id_number={FARMER_ID}"))
-        .expect(200)
-        .body;
-    assert!(none["encumbrances"].as_array().unwrap().is_empty());
-    let id = mortgage(&w, &w.banker1, w.bank1, &[p], terms(w.bank1, "200000.00"));
     let reg = register_officially(&w, &w.banker1, id, "2026-12-03T10:15:00Z");
     let registration_no = reg["registration_no"].as_str().unwrap().to_string();
     let s = w
@@ -368,6 +376,71 @@ fn farmer_privacy_and_bank_flow(b: Backend) {
         .get(&format!("/v1/forest-mortgages/{id}"))
         .expect(404);
     other_api.get(&format!("/v1/forest-rights/{p}")).expect(404);
+}
+
+/// A bank sees the parcels of its own mortgages and of the applications made to it, not the
+/// whole register: any other parcel is not listed and is a 404, as if it did not exist. Holders
+/// see their own; operators and regulators all. The encumbrance search stays open to banks.
+fn banks_see_only_the_parcels_they_lend_on(b: Backend) {
+    let w = world(b);
+    let p1 = register(&w, parcel_body(w.farmer, 1));
+    let p2 = register(&w, parcel_body(w.farmer, 2));
+    let other = party(&w.admin, "enterprise", 7);
+    let p3 = register(&w, parcel_body(other, 3));
+    let listed = |api: &Api, query: &str| -> Vec<i64> {
+        api.get(&format!("/v1/forest-rights?limit=100{query}"))
+            .expect(200)
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(listed(&w.banker1, ""), Vec::<i64>::new(), "no relation yet");
+    w.banker1
+        .get(&format!("/v1/forest-rights/{p1}"))
+        .expect(404);
+    // The farmer applies to bank 1 with p1: bank 1 now sees p1, and only p1.
+    w.farmer_api
+        .post(
+            "/v1/forest-mortgages",
+            &json!({"parcel_ids": [p1], "lender_party_id": w.bank1}),
+        )
+        .expect(201);
+    assert_eq!(listed(&w.banker1, ""), vec![p1]);
+    let v = w
+        .banker1
+        .get(&format!("/v1/forest-rights/{p1}"))
+        .expect(200);
+    assert_eq!(v.body["holder"]["party_id"].as_i64(), Some(w.farmer));
+    for p in [p2, p3] {
+        let r = w.banker1.get(&format!("/v1/forest-rights/{p}")).expect(404);
+        assert_eq!(r.code(), "not_found");
+    }
+    // Another bank sees none of them, by listing, by certificate or by id.
+    assert_eq!(listed(&w.banker2, ""), Vec::<i64>::new());
+    let cert = v.body["certificate_no"].as_str().unwrap().to_string();
+    assert_eq!(
+        listed(&w.banker2, &format!("&certificate_no={cert}")),
+        Vec::<i64>::new()
+    );
+    for p in [p1, p2, p3] {
+        w.banker2.get(&format!("/v1/forest-rights/{p}")).expect(404);
+    }
+    // The public registry function is unchanged: bank 2 finds p1's encumbrance notices.
+    w.banker2
+        .get(&format!("/v1/encumbrances?parcel_id={p1}"))
+        .expect(200);
+    // Holders their own; operators and regulators every parcel.
+    assert_eq!(listed(&w.farmer_api, ""), vec![p1, p2]);
+    w.farmer_api
+        .get(&format!("/v1/forest-rights/{p3}"))
+        .expect(404);
+    assert_eq!(listed(&w.admin, ""), vec![p1, p2, p3]);
+    let reg = user(&w.admin, "regulator", None, "reg");
+    assert_eq!(listed(&reg, ""), vec![p1, p2, p3]);
+    reg.get(&format!("/v1/forest-rights/{p3}")).expect(200);
 }
 
 fn holder_changes_and_transfer_ban(b: Backend) {
@@ -506,7 +579,8 @@ fn freeze_and_split(b: Backend) {
             .post(&format!("/v1/forest-rights/{p}/split"), &parts)
             .expect(409)
             .code(),
-        "parcel_frozen"
+        "parcel_frozen",
+        "a frozen parcel is not even proposed for a split"
     );
     assert_eq!(
         w.farmer_api
@@ -558,11 +632,13 @@ fn freeze_and_split(b: Backend) {
     w.admin
         .post(&format!("/v1/forest-rights/{p}/split"), &wrong)
         .expect(422);
-    let split = w
-        .admin
-        .post(&format!("/v1/forest-rights/{p}/split"), &parts)
-        .expect(201)
-        .body;
+    // A split registers new certificates: a second operator approves it.
+    let split = two_person(
+        &w.admin,
+        &format!("/v1/forest-rights/{p}/split"),
+        &key(),
+        &parts,
+    );
     let part = split[1]["id"].as_i64().unwrap();
     assert_eq!(split[1]["split_from"].as_i64(), Some(p));
     let s = w
@@ -594,12 +670,22 @@ fn freeze_and_split(b: Backend) {
             .code(),
         "parcel_split"
     );
+    // The lender sees the parts its mortgage burdens; another bank only once asked to lend.
+    w.banker1
+        .get(&format!("/v1/forest-rights/{part}"))
+        .expect(200);
+    w.banker2
+        .get(&format!("/v1/forest-rights/{part}"))
+        .expect(404);
     w.farmer_api
         .post(
             "/v1/forest-mortgages",
             &json!({"parcel_ids": [part], "lender_party_id": w.bank2}),
         )
         .expect(201);
+    w.banker2
+        .get(&format!("/v1/forest-rights/{part}"))
+        .expect(200);
 }
 
 fn co_held_parcels(b: Backend) {
@@ -623,9 +709,9 @@ fn co_held_parcels(b: Backend) {
     let p = two_person(&w.admin, "/v1/forest-rights", &key(), &body);
     assert_eq!(p["holder"]["party_id"].as_i64(), Some(w.farmer));
     assert_eq!(p["holders"].as_array().unwrap().len(), 2);
-    // Either holder's ID number finds it.
+    // Either holder's ID number finds it (as the registry sees it; a bank sees it once asked).
     let found = w
-        .banker1
+        .admin
         .get("/v1/forest-rights?holder_id_number=350721198803214528")
         .expect(200)
         .body;
@@ -699,6 +785,7 @@ both_backends!(
     r12_refusals,
     ranks_follow_official_registration,
     farmer_privacy_and_bank_flow,
+    banks_see_only_the_parcels_they_lend_on,
     holder_changes_and_transfer_ban,
     disposal_pays_by_rank,
     freeze_and_split,

@@ -772,6 +772,7 @@ both_backends!(
     lot_import_needs_a_second_person,
     amendment_code_needs_the_current_code,
     parcel_registration_needs_a_second_person,
+    parcel_split_needs_a_second_person,
     parcel_import_needs_a_second_person,
     a_merged_party_takes_part_in_no_new_act,
 );
@@ -842,6 +843,63 @@ fn parcel_registration_needs_a_second_person(b: Backend) {
     // Registered once.
     let r = w.op.post_key("/v1/forest-rights", &key(), &body);
     assert_eq!((r.status.as_u16(), r.code()), (409, "parcel_exists"));
+    assert!(w.op.get("/v1/audit/verify").expect(200).body["ok"]
+        .as_bool()
+        .unwrap());
+}
+
+/// A split registers new certificates (property rights banks lend against): one operator proposes
+/// it, an operator of another person approves, and only then is the parcel split into its parts.
+fn parcel_split_needs_a_second_person(b: Backend) {
+    let w = world(b);
+    let parcel = register_parcel(&w, &parcel_body(w.a, 21));
+    let parts = json!({"document_ref": "分割登记 2027-3", "parts": [
+        {"certificate_no": "闽(2027)顺昌县不动产权第0002001号", "sub_compartment": "21-1", "area_mu": "60.00", "stock_volume": "750.00"},
+        {"certificate_no": "闽(2027)顺昌县不动产权第0002002号", "sub_compartment": "21-2", "area_mu": "66.50", "stock_volume": "830.00"}]});
+    let path = format!("/v1/forest-rights/{parcel}/split");
+    let r = w.op.post_key(&path, &key(), &parts).expect(202);
+    assert_eq!(r.body["kind"], "parcel_split", "{}", r.body);
+    assert_eq!(r.body["status"], "pending");
+    let pid = r.body["id"].as_i64().unwrap();
+    let status = |w: &World| {
+        w.op.get(&format!("/v1/forest-rights/{parcel}"))
+            .expect(200)
+            .body["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(certificates(&w).len(), 1, "no parts by one operator");
+    assert_eq!(status(&w), "active");
+    // While it waits, the parcel cannot be proposed for another split.
+    let again = w.checker.post_key(&path, &key(), &parts);
+    assert_eq!(
+        (again.status.as_u16(), again.code()),
+        (409, "parcel_exists")
+    );
+    // Neither the proposer nor another account of the proposer's person approves.
+    assert_eq!(approve(&w.op, pid).status.as_u16(), 403);
+    let r = approve(&w.op_again, pid);
+    assert_eq!((r.status.as_u16(), r.code()), (403, "maker_checker"));
+    assert_eq!(certificates(&w).len(), 1);
+    assert_eq!(status(&w), "active");
+    let r = approve(&w.checker, pid).expect(200);
+    let made = r.body["result"].as_array().expect("the parts").clone();
+    assert_eq!(made.len(), 2);
+    assert!(made
+        .iter()
+        .all(|p| p["split_from"].as_i64() == Some(parcel)));
+    assert_eq!(made[0]["holder"]["party_id"].as_i64(), Some(w.a));
+    assert_eq!(certificates(&w).len(), 3);
+    assert_eq!(status(&w), "split");
+    let prop = w.op.get(&format!("/v1/proposals/{pid}")).expect(200).body;
+    assert_eq!(
+        (&prop["proposed_by"], &prop["decided_by"]),
+        (&json!("operator:li-wei"), &json!("operator:zhang-min"))
+    );
+    // Split once.
+    let r = w.op.post_key(&path, &key(), &parts);
+    assert_eq!((r.status.as_u16(), r.code()), (409, "parcel_split"));
     assert!(w.op.get("/v1/audit/verify").expect(200).body["ok"]
         .as_bool()
         .unwrap());

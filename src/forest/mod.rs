@@ -281,3 +281,50 @@ macro_rules! parcels_held_by {
             .select($crate::schema::parcel_holders::parcel_id)
     };
 }
+
+/// Ids of the parcels `lender` has a relation to: every parcel of a mortgage (or a mortgage
+/// application) naming it as lender, as a subquery expression (a macro for the same reason as
+/// [`parcels_held_by`]). A holder's application is how a bank comes to know a parcel.
+#[macro_export]
+macro_rules! parcels_lent_on_by {
+    ($lender:expr) => {
+        $crate::schema::forest_mortgage_parcels::table
+            .filter(
+                $crate::schema::forest_mortgage_parcels::mortgage_id.eq_any(
+                    $crate::schema::forest_mortgages::table
+                        .filter($crate::schema::forest_mortgages::lender_id.eq($lender))
+                        .select($crate::schema::forest_mortgages::id),
+                ),
+            )
+            .select($crate::schema::forest_mortgage_parcels::parcel_id)
+    };
+}
+
+/// True when `who` may see parcel `parcel_id`: operators and regulators every parcel, a holder
+/// (enterprise or individual) the parcels it holds, a bank the parcels of its mortgages and of
+/// the applications made to it; nobody else any. Anything else is a 404 to the caller.
+pub fn sees_parcel(
+    conn: &mut DbConn,
+    who: &crate::auth::Principal,
+    parcel_id: i64,
+) -> QueryResult<bool> {
+    use crate::auth::Role;
+    let Some(me) = who.party_id else {
+        return Ok(who.role.sees_all());
+    };
+    let n: i64 = match who.role {
+        r if r.sees_all() => return Ok(true),
+        Role::Enterprise => fp::table
+            .filter(fp::id.eq(parcel_id))
+            .filter(fp::id.eq_any(parcels_held_by!(me)))
+            .count()
+            .get_result(conn)?,
+        Role::Bank => fp::table
+            .filter(fp::id.eq(parcel_id))
+            .filter(fp::id.eq_any(parcels_lent_on_by!(me)))
+            .count()
+            .get_result(conn)?,
+        _ => 0,
+    };
+    Ok(n > 0)
+}

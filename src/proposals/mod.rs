@@ -1,7 +1,7 @@
 //! Maker-checker (docs/design.md §4): issuance, cancellation, forced and registered transfers,
 //! benchmark prices, pledge disposal (directly or by a disposal listing or auction), lifting a
 //! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets, the
-//! registration (singly or by import) and changes of holder of forest parcels take two different
+//! registration (singly or by import), splits and changes of holder of forest parcels take two different
 //! operators; a user administrator's creation,
 //! re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
@@ -45,6 +45,8 @@ pub enum ProposalKind {
     ParcelRegistration,
     /// A CSV file of forest parcels, approved by a second upload of the same file.
     ParcelImport,
+    /// Splitting a forest parcel into parts with new certificates.
+    ParcelSplit,
 }
 
 impl ProposalKind {
@@ -68,6 +70,7 @@ impl ProposalKind {
             ProposalKind::DisposalAuction => "disposal_auction",
             ProposalKind::ParcelRegistration => "parcel_registration",
             ProposalKind::ParcelImport => "parcel_import",
+            ProposalKind::ParcelSplit => "parcel_split",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -89,6 +92,7 @@ impl ProposalKind {
             "disposal_auction" => ProposalKind::DisposalAuction,
             "parcel_registration" => ProposalKind::ParcelRegistration,
             "parcel_import" => ProposalKind::ParcelImport,
+            "parcel_split" => ProposalKind::ParcelSplit,
             _ => ProposalKind::Issuance,
         }
     }

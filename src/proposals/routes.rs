@@ -190,6 +190,9 @@ fn execute(
         "parcel_registration" => {
             crate::forest::parcels::execute_registration(conn, &payload(row)?, actor, at, true)
         }
+        "parcel_split" => {
+            crate::forest::parcels::execute_split(conn, &payload(row)?, actor, at, true)
+        }
         // The checker proves they hold the proposed file by uploading it.
         "lot_import" | "parcel_import" => Err(ApiError::conflict(
             "approve_by_upload",
