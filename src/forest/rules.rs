@@ -320,6 +320,27 @@ pub fn same_certificate(a: &str, b: &str) -> bool {
     unpadded(a) == unpadded(b)
 }
 
+/// What a sale of some parcels leaves of a mortgage that burdened them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSale {
+    /// Disposed: no parcel under it remains, or its claim is paid in full.
+    Ends,
+    /// Still registered on the parcels not sold, securing what is still unpaid.
+    Remains,
+}
+
+/// R13 with R9: a sale ends a mortgage only on the parcels sold. A mortgage that also burdens
+/// other parcels lives on there (at its rank on each) until its claim is paid in full, since
+/// selling one parcel must not free another of its senior mortgage. `parcels_left`: parcels it
+/// still burdens after the sale; `claim`: what it was owed before; `paid`: what the sale paid it.
+pub fn after_sale(parcels_left: usize, claim: i64, paid: i64) -> AfterSale {
+    if parcels_left == 0 || paid >= claim {
+        AfterSale::Ends
+    } else {
+        AfterSale::Remains
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -669,5 +690,17 @@ mod tests {
         assert_eq!(certificate_number(ascii), ascii);
         // Other full-width punctuation maps too; Chinese characters and 〔〕 are not ASCII forms.
         assert_eq!(certificate_number("闽〔2026〕Ａ－１"), "闽〔2026〕A-1");
+    }
+
+    #[test]
+    fn a_sale_ends_a_mortgage_only_where_it_sold_or_once_paid() {
+        // Senior on parcels 1 and 2 (claim 250k); parcel 1 sells and pays it 200k: it stays on 2.
+        assert_eq!(after_sale(1, 25_000_000, 20_000_000), AfterSale::Remains);
+        // Paid in full: it ends although parcel 2 remains.
+        assert_eq!(after_sale(1, 25_000_000, 25_000_000), AfterSale::Ends);
+        // Every parcel sold: it ends, however little it received.
+        assert_eq!(after_sale(0, 25_000_000, 0), AfterSale::Ends);
+        // Nothing owed (no claim): nothing keeps it alive.
+        assert_eq!(after_sale(1, 0, 0), AfterSale::Ends);
     }
 }
