@@ -191,6 +191,7 @@ diesel::table! {
         approved_by -> Text,
         version -> BigInt,
         created_at -> Timestamp,
+        source_key -> Nullable<Text>,
     }
 }
 

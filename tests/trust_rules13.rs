@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::ledger::{assert_all_conserved, key};
+use common::ledger::{assert_all_conserved, dec, holding, issue, key, lot_request};
 use common::{party, user, Api, Backend, Server};
 use serde_json::{json, Value};
 
@@ -211,3 +211,209 @@ fn a_junior_sale_of_one_parcel_leaves_the_senior_on_the_other(b: Backend) {
 }
 
 both_backends!(a_junior_sale_of_one_parcel_leaves_the_senior_on_the_other);
+
+struct Rights {
+    _srv: Server,
+    admin: Api,
+    checker: Api,
+    a: i64,
+    ent_a: Api,
+    bank: i64,
+    banker: Api,
+}
+
+fn rights(b: Backend) -> Rights {
+    let srv = Server::start(b);
+    let admin = srv.admin();
+    admin.set_clock("2026-12-01T02:00:00Z");
+    let checker = user(&admin, "operator", None, "checker");
+    let a = party(&admin, "enterprise", 50);
+    let ent_a = user(&admin, "enterprise", Some(a), "ent-a");
+    let bank = party(&admin, "bank", 51);
+    let banker = user(&admin, "bank", Some(bank), "banker");
+    Rights {
+        _srv: srv,
+        admin,
+        checker,
+        a,
+        ent_a,
+        bank,
+        banker,
+    }
+}
+
+/// Item 2 (R2): a source document issued (or proposed) once cannot be issued again by writing it
+/// with other brackets, full-width digits or an invisible character; nothing is issued, and the
+/// lot shows its document as entered.
+fn one_source_document_however_it_is_typed(b: Backend) {
+    let w = rights(b);
+    let lot = issue(
+        &w.admin,
+        &w.checker,
+        lot_request("EM", w.a, "485.2", "南环有偿〔2026〕15号"),
+    );
+    assert_eq!(lot["source_document"], "南环有偿〔2026〕15号");
+    for typed in [
+        "南环有偿[2026]15号",
+        "南环有偿〔2026〕１５号",
+        "南环有偿〔2026〕1\u{200B}5号",
+        "南环有偿【２０２６】\u{FEFF}15 号",
+    ] {
+        let r = w
+            .admin
+            .post("/v1/lots", &lot_request("EM", w.a, "10", typed));
+        assert_eq!(r.status.as_u16(), 409, "{typed:?}: {}", r.body);
+        assert_eq!(r.code(), "duplicate_source", "{typed:?}");
+    }
+    // A pending proposal holds its document in every spelling too.
+    w.admin
+        .post(
+            "/v1/lots",
+            &lot_request("EM", w.a, "10", "南环有偿〔2026〕16号"),
+        )
+        .expect(202);
+    let r = w.admin.post(
+        "/v1/lots",
+        &lot_request("EM", w.a, "10", "南环有偿(2026)1\u{200D}6号"),
+    );
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    assert_eq!(r.code(), "duplicate_source");
+    // Another document is still issued, and shown as entered.
+    let other = issue(
+        &w.admin,
+        &w.checker,
+        lot_request("EM", w.a, "10", "南环有偿[2026]17号"),
+    );
+    assert_eq!(other["source_document"], "南环有偿[2026]17号");
+    let lots = w.admin.get("/v1/lots?limit=100").expect(200).body;
+    assert_eq!(lots["items"].as_array().map(Vec::len), Some(2), "{lots}");
+    assert_all_conserved(&w.admin);
+}
+
+/// Item 2 (R14): an official certificate number with a zero-width space inside is the number
+/// already registered: the second mortgage is refused (409 `official_certificate_taken`).
+fn a_certificate_number_with_an_invisible_character_is_taken(b: Backend) {
+    let w = world(b);
+    let (p1, p2) = (parcel(&w, 1), parcel(&w, 2));
+    let m1 = mortgage(&w, &w.banker1, w.bank1, &[p1], "100000.00");
+    certify(
+        &w,
+        &w.banker1,
+        m1,
+        "闽(2026)顺昌县不动产证明第0004567号",
+        "2026-12-03T10:15:00Z",
+    )
+    .expect(200);
+    let m2 = mortgage(&w, &w.banker2, w.bank2, &[p2], "100000.00");
+    for typed in [
+        "闽(2026)顺昌县不动产证明第000\u{200B}4567号",
+        "\u{FEFF}闽〔2026〕顺昌县不动产证明第4567号",
+        "闽(2026)顺昌县不动产证明第4567\u{00AD}号",
+    ] {
+        let r = certify(&w, &w.banker2, m2, typed, "2026-12-04T10:15:00Z");
+        assert_eq!(r.status.as_u16(), 409, "{typed:?}: {}", r.body);
+        assert_eq!(r.code(), "official_certificate_taken", "{typed:?}");
+    }
+    let m = w
+        .banker2
+        .get(&format!("/v1/forest-mortgages/{m2}"))
+        .expect(200)
+        .body;
+    assert_eq!(m["status"], "pending_official_registration");
+    assert!(m["official_certificate_no"].is_null());
+}
+
+/// Item 3: a pledge in enforcement with all its 96.8 on a disposal listing still states 96.8 to
+/// lenders (lookup, search, signed certificate), and says it is on offer.
+fn a_pledge_on_offer_states_its_quantity(b: Backend) {
+    let w = rights(b);
+    let em = issue(
+        &w.admin,
+        &w.checker,
+        lot_request("EM", w.a, "96.8", "南环有偿〔2026〕21号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let id = w
+        .ent_a
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": em, "quantity": "96.8", "lender_party_id": w.bank}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let r = w
+        .banker
+        .post_key(
+            &format!("/v1/pledges/{id}/accept"),
+            &key(),
+            &json!({"secured_amount": "200000.00", "loan_maturity": "2028-12-31", "period_end": "2029-06-30",
+                "loan_reference": "CIB-NP-2026-0815", "appraisal_value": "600000.00", "appraiser": "福建中兴资产评估",
+                "appraisal_date": "2026-11-20"}),
+        )
+        .expect(200);
+    let no = r.body["registration_no"].as_str().unwrap().to_string();
+    let code = r.body["amendment_code"].as_str().unwrap().to_string();
+    w.banker
+        .post_key(
+            &format!("/v1/pledges/{id}/enforce"),
+            &key(),
+            &json!({"amendment_code": code, "principal": "200000.00", "interest": "0", "costs": "0"}),
+        )
+        .expect(200);
+    let qty = |v: &Value| dec(v).normalize().to_string();
+    // Before the offer: 96.8 and nothing on offer.
+    let before = w
+        .banker
+        .get(&format!("/v1/encumbrances/{no}"))
+        .expect(200)
+        .body;
+    assert_eq!(qty(&before["notice"]["asset"]["quantity"]), "96.8");
+    assert!(before["notice"]["asset"].get("on_offer").is_none());
+    common::two_person_reply(
+        &w.admin,
+        "/v1/listings",
+        &key(),
+        &json!({"lot_id": em, "pledge_id": id, "quantity": "96.8", "unit_price": "6300", "years": 4,
+            "min_lot": "1", "ends_at": "2026-12-20T08:00:00Z"}),
+    )
+    .expect(200);
+    let h = holding(&w.admin, w.a, em);
+    assert_eq!(
+        (qty(&h["pledged"]), qty(&h["listed"])),
+        ("0".to_string(), "96.8".to_string())
+    );
+    let notice = w
+        .banker
+        .get(&format!("/v1/encumbrances/{no}"))
+        .expect(200)
+        .body["notice"]
+        .clone();
+    assert_eq!(notice["status"], "enforcing");
+    assert_eq!(qty(&notice["asset"]["quantity"]), "96.8", "{notice}");
+    assert_eq!(qty(&notice["asset"]["on_offer"]), "96.8", "{notice}");
+    let found = w
+        .banker
+        .get(&format!("/v1/encumbrances?lot_id={em}"))
+        .expect(200)
+        .body;
+    let e = &found["encumbrances"][0];
+    assert_eq!(qty(&e["asset"]["quantity"]), "96.8", "{found}");
+    let cert = w
+        .banker
+        .post_key("/v1/search-certificates", &key(), &json!({"lot_id": em}))
+        .expect(201)
+        .body;
+    let e = &cert["statement"]["encumbrances"][0];
+    assert_eq!(qty(&e["asset"]["quantity"]), "96.8", "{cert}");
+    assert_eq!(qty(&e["asset"]["on_offer"]), "96.8", "{cert}");
+    assert_all_conserved(&w.admin);
+}
+
+both_backends!(
+    one_source_document_however_it_is_typed,
+    a_certificate_number_with_an_invisible_character_is_taken,
+    a_pledge_on_offer_states_its_quantity,
+);

@@ -293,14 +293,16 @@ pub fn certificate_number(raw: &str) -> String {
         .collect()
 }
 
-/// Whether two certificate numbers name one certificate: the same in [`certificate_number`] form
-/// once every run of digits loses its leading zeros (the official form pads the serial to seven
-/// digits, `第0002871号`, which clerks also type as `第2871号`).
+/// Whether two certificate numbers name one certificate: the same in the registry's comparison
+/// form of document identifiers (`kernel::text::document_key`: full-width forms, bracket variants,
+/// spaces and invisible characters such as a zero-width space folded away) once every run of
+/// digits loses its leading zeros (the official form pads the serial to seven digits,
+/// `第0002871号`, which clerks also type as `第2871号`).
 pub fn same_certificate(a: &str, b: &str) -> bool {
     fn unpadded(raw: &str) -> String {
         let mut out = String::new();
         let mut zeros = 0usize;
-        for c in certificate_number(raw).chars() {
+        for c in crate::kernel::text::document_key(raw).chars() {
             let at_run_start = !out.chars().last().is_some_and(|p| p.is_ascii_digit());
             if c == '0' && at_run_start {
                 zeros += 1;
@@ -364,6 +366,14 @@ mod tests {
         assert!(!same_certificate(
             official,
             "闽(2026)顺昌县不动产证明第28710号"
+        ));
+        assert!(same_certificate(
+            official,
+            "闽(2026)顺昌县不动产证明第000\u{200B}2871号"
+        ));
+        assert!(same_certificate(
+            official,
+            "\u{FEFF}闽〔2026〕顺昌县不动产证明第2871\u{00AD}号"
         ));
         assert!(same_certificate("A-0", "A-000"));
         assert!(!same_certificate("A-0", "A-"));
