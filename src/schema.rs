@@ -198,6 +198,7 @@ diesel::table! {
         approved_by -> Text,
         version -> BigInt,
         created_at -> Timestamp,
+        source_key -> Nullable<Text>,
     }
 }
 

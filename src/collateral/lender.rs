@@ -65,8 +65,13 @@ pub struct AssetRef {
     pub certificate_no: String,
     pub right_type: String,
     pub sub_kind: Option<String>,
-    /// The quantity encumbered.
+    /// The quantity encumbered. For a pledge in enforcement it includes what is on offer for its
+    /// disposal (`on_offer`), which stays under the pledge until it is sold.
     pub quantity: Dec,
+    /// Of `quantity`, what is on offer for the pledge's disposal (open listings, scheduled
+    /// auctions, sales awaiting payment); absent when nothing is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_offer: Option<Dec>,
 }
 
 /// What every authenticated bank may see of an encumbrance (docs/design.md §5).
@@ -116,15 +121,25 @@ fn asset(conn: &mut DbConn, lot_id: i64, quantity: i64) -> ApiResult<AssetRef> {
         right_type: lot.right_type,
         sub_kind: lot.sub_kind,
         quantity: Dec::qty(quantity),
+        on_offer: None,
     })
 }
 
 pub fn pledge_notice(conn: &mut DbConn, p: &PledgeRow) -> ApiResult<Notice> {
+    // Quantity offered for the pledge's disposal has left its pledged bucket but not the pledge:
+    // the notice states both, so an offer never reads as an empty pledge.
+    let on_offer = if p.status == "enforcing" {
+        crate::market::trades::pledge_quantity_on_offer(conn, p.id)?
+    } else {
+        0
+    };
+    let mut encumbered = asset(conn, p.lot_id, p.quantity + on_offer)?;
+    encumbered.on_offer = (on_offer > 0).then(|| Dec::qty(on_offer));
     Ok(Notice {
         kind: "pledge".into(),
         registration_no: p.registration_no.clone().unwrap_or_default(),
         status: p.status.clone(),
-        asset: Some(asset(conn, p.lot_id, p.quantity)?),
+        asset: Some(encumbered),
         parcels: None,
         grantor: party_ref(conn, p.pledgor_id)?,
         lender: Some(party_ref(conn, p.lender_id)?),

@@ -1014,24 +1014,79 @@ pub fn execute_disposal(
             .map(|x| json!({"parcel_id": x.parcel_id, "amount": x.amount}))
             .collect();
         let remainder = (b.id == id).then_some(rest);
-        diesel::update(fm::table.find(b.id))
-            .set((
-                fm::status.eq("disposed"),
-                fm::proceeds.eq(proceeds),
-                fm::paid_to_lender.eq(amount),
-                fm::paid_to_mortgagor.eq(remainder),
-                fm::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        add_entry(
-            conn,
-            b,
-            "disposal",
-            json!({"proceeds": proceeds, "parcel_proceeds": by_parcel, "paid_to_lender": amount,
-            "paid_from_parcels": from_parcels, "to_holders": to_holders, "buyer": r.buyer_party_id}),
-            actor,
-            now,
-        )?;
+        let sold_of_b: Vec<i64> = sales
+            .iter()
+            .filter(|s| s.ranked.contains(&b.id))
+            .map(|s| s.parcel_id)
+            .collect();
+        let kept: Vec<i64> = fmp::table
+            .filter(fmp::mortgage_id.eq(b.id))
+            .filter(fmp::parcel_id.ne_all(&sold_of_b))
+            .select(fmp::parcel_id)
+            .order(fmp::parcel_id)
+            .load(conn)?;
+        let claim = claims
+            .iter()
+            .find(|(c, _)| *c == b.id)
+            .map_or(0, |(_, c)| *c);
+        let paid_before = b.paid_to_lender.unwrap_or(0);
+        match rules::after_sale(kept.len(), claim, amount) {
+            rules::AfterSale::Ends => {
+                diesel::update(fm::table.find(b.id))
+                    .set((
+                        fm::status.eq("disposed"),
+                        fm::proceeds.eq(b.proceeds.unwrap_or(0) + proceeds),
+                        fm::paid_to_lender.eq(paid_before + amount),
+                        fm::paid_to_mortgagor.eq(remainder),
+                        fm::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                add_entry(
+                    conn,
+                    b,
+                    "disposal",
+                    json!({"proceeds": proceeds, "parcel_proceeds": by_parcel, "paid_to_lender": amount,
+                    "paid_from_parcels": from_parcels, "to_holders": to_holders, "buyer": r.buyer_party_id}),
+                    actor,
+                    now,
+                )?;
+            }
+            rules::AfterSale::Remains => {
+                // The sold parcels pass to the buyer free of this mortgage; on its other parcels
+                // it stays registered, at its rank there, securing what is still unpaid.
+                let ranks_at_sale = sold_of_b
+                    .iter()
+                    .map(|p| Ok(json!({"parcel_id": p, "rank": current_rank(conn, *p, b.id)?})))
+                    .collect::<ApiResult<Vec<_>>>()?;
+                diesel::delete(
+                    fmp::table
+                        .filter(fmp::mortgage_id.eq(b.id))
+                        .filter(fmp::parcel_id.eq_any(&sold_of_b)),
+                )
+                .execute(conn)?;
+                let less = |v: Option<i64>| v.map(|v| (v - amount).max(0));
+                let (secured_left, claim_left) = (less(b.secured_amount), less(b.claim_amount));
+                diesel::update(fm::table.find(b.id))
+                    .set((
+                        fm::secured_amount.eq(secured_left),
+                        fm::claim_amount.eq(claim_left),
+                        fm::paid_to_lender.eq(paid_before + amount),
+                        fm::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                add_entry(
+                    conn,
+                    b,
+                    "parcels_sold",
+                    json!({"sold_parcels": ranks_at_sale, "proceeds": proceeds, "parcel_proceeds": by_parcel,
+                    "paid_to_lender": amount, "paid_from_parcels": from_parcels, "buyer": r.buyer_party_id,
+                    "secured_amount": secured_left, "claim_amount": claim_left, "remaining_parcels": kept,
+                    "sold_by": d.mortgage_id}),
+                    actor,
+                    now,
+                )?;
+            }
+        }
     }
     for p in &parcels {
         super::set_holders(conn, *p, &[(r.buyer_party_id, 10_000)])?;

@@ -293,14 +293,16 @@ pub fn certificate_number(raw: &str) -> String {
         .collect()
 }
 
-/// Whether two certificate numbers name one certificate: the same in [`certificate_number`] form
-/// once every run of digits loses its leading zeros (the official form pads the serial to seven
-/// digits, `第0002871号`, which clerks also type as `第2871号`).
+/// Whether two certificate numbers name one certificate: the same in the registry's comparison
+/// form of document identifiers (`kernel::text::document_key`: full-width forms, bracket variants,
+/// spaces and invisible characters such as a zero-width space folded away) once every run of
+/// digits loses its leading zeros (the official form pads the serial to seven digits,
+/// `第0002871号`, which clerks also type as `第2871号`).
 pub fn same_certificate(a: &str, b: &str) -> bool {
     fn unpadded(raw: &str) -> String {
         let mut out = String::new();
         let mut zeros = 0usize;
-        for c in certificate_number(raw).chars() {
+        for c in crate::kernel::text::document_key(raw).chars() {
             let at_run_start = !out.chars().last().is_some_and(|p| p.is_ascii_digit());
             if c == '0' && at_run_start {
                 zeros += 1;
@@ -318,6 +320,27 @@ pub fn same_certificate(a: &str, b: &str) -> bool {
         out
     }
     unpadded(a) == unpadded(b)
+}
+
+/// What a sale of some parcels leaves of a mortgage that burdened them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSale {
+    /// Disposed: no parcel under it remains, or its claim is paid in full.
+    Ends,
+    /// Still registered on the parcels not sold, securing what is still unpaid.
+    Remains,
+}
+
+/// R13 with R9: a sale ends a mortgage only on the parcels sold. A mortgage that also burdens
+/// other parcels lives on there (at its rank on each) until its claim is paid in full, since
+/// selling one parcel must not free another of its senior mortgage. `parcels_left`: parcels it
+/// still burdens after the sale; `claim`: what it was owed before; `paid`: what the sale paid it.
+pub fn after_sale(parcels_left: usize, claim: i64, paid: i64) -> AfterSale {
+    if parcels_left == 0 || paid >= claim {
+        AfterSale::Ends
+    } else {
+        AfterSale::Remains
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +366,14 @@ mod tests {
         assert!(!same_certificate(
             official,
             "闽(2026)顺昌县不动产证明第28710号"
+        ));
+        assert!(same_certificate(
+            official,
+            "闽(2026)顺昌县不动产证明第000\u{200B}2871号"
+        ));
+        assert!(same_certificate(
+            official,
+            "\u{FEFF}闽〔2026〕顺昌县不动产证明第2871\u{00AD}号"
         ));
         assert!(same_certificate("A-0", "A-000"));
         assert!(!same_certificate("A-0", "A-"));
@@ -669,5 +700,17 @@ mod tests {
         assert_eq!(certificate_number(ascii), ascii);
         // Other full-width punctuation maps too; Chinese characters and 〔〕 are not ASCII forms.
         assert_eq!(certificate_number("闽〔2026〕Ａ－１"), "闽〔2026〕A-1");
+    }
+
+    #[test]
+    fn a_sale_ends_a_mortgage_only_where_it_sold_or_once_paid() {
+        // Senior on parcels 1 and 2 (claim 250k); parcel 1 sells and pays it 200k: it stays on 2.
+        assert_eq!(after_sale(1, 25_000_000, 20_000_000), AfterSale::Remains);
+        // Paid in full: it ends although parcel 2 remains.
+        assert_eq!(after_sale(1, 25_000_000, 25_000_000), AfterSale::Ends);
+        // Every parcel sold: it ends, however little it received.
+        assert_eq!(after_sale(0, 25_000_000, 0), AfterSale::Ends);
+        // Nothing owed (no claim): nothing keeps it alive.
+        assert_eq!(after_sale(1, 0, 0), AfterSale::Ends);
     }
 }

@@ -572,7 +572,10 @@ impl<'o> Context<'o> {
                 )]))
             }
         }
-        if self.seen.repeat(&source) {
+        if self
+            .seen
+            .repeat(&crate::kernel::text::document_key(&source))
+        {
             return Ok(Verdict::Bad(vec![(
                 "source_document".into(),
                 "appears twice in this file: one lot per source document (R2)".into(),

@@ -1,4 +1,5 @@
-//! The shared kernel: exact amounts, the clock, JSON bodies, idempotency, pagination, region codes.
+//! The shared kernel: exact amounts, the clock, JSON bodies, idempotency, pagination, region codes,
+//! document identifiers.
 
 pub mod amount;
 pub mod clock;
@@ -7,3 +8,4 @@ pub mod json;
 pub mod pagination;
 pub mod regions;
 pub mod retention;
+pub mod text;

@@ -285,6 +285,28 @@ pub fn pledge_on_offer(conn: &mut DbConn, pledge_id: i64) -> QueryResult<bool> {
     Ok(listings + auctions + trades > 0)
 }
 
+/// How much of a pledge's quantity is on offer for its disposal, in the same places as
+/// [`pledge_on_offer`]: what open listings have left, scheduled auctions, unpaid trades. The
+/// pledge no longer counts it as pledged, yet it is still under the pledge until it is sold.
+pub fn pledge_quantity_on_offer(conn: &mut DbConn, pledge_id: i64) -> QueryResult<i64> {
+    let listed: Vec<i64> = li::table
+        .filter(li::pledge_id.eq(pledge_id))
+        .filter(li::status.eq_any(super::listings::SELLING))
+        .select(li::remaining)
+        .load(conn)?;
+    let auctioned: Vec<i64> = au::table
+        .filter(au::pledge_id.eq(pledge_id))
+        .filter(au::status.eq("scheduled"))
+        .select(au::quantity)
+        .load(conn)?;
+    let unpaid: Vec<i64> = tr::table
+        .filter(tr::pledge_id.eq(pledge_id))
+        .filter(tr::status.eq("awaiting_payment"))
+        .select(tr::quantity)
+        .load(conn)?;
+    Ok(listed.iter().chain(&auctioned).chain(&unpaid).sum())
+}
+
 /// Settles a paid trade: seller's `in_transfer` → buyer's `available` as a market acquisition,
 /// a settled transfer of kind `trade`, and for a disposal the proceeds to the waterfall.
 fn settle(

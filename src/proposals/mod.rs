@@ -212,14 +212,20 @@ pub fn propose<T: Serialize>(
     Ok(row)
 }
 
-/// True when a pending proposal already names this source document (R2).
-pub fn pending_source(conn: &mut DbConn, source: &str) -> QueryResult<bool> {
-    let n: i64 = p::table
+/// True when a pending proposal already names the source document whose comparison form
+/// (`kernel::text::document_key`) is `source_key` (R2).
+pub fn pending_source(conn: &mut DbConn, source_key: &str) -> QueryResult<bool> {
+    // Compared in their comparison form (R2), so a pending proposal of `〔2026〕15号` also holds
+    // `[2026]１５号`; pending proposals are few.
+    let pending: Vec<Option<String>> = p::table
         .filter(p::status.eq("pending"))
-        .filter(p::source_document.eq(source))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+        .filter(p::source_document.is_not_null())
+        .select(p::source_document)
+        .load(conn)?;
+    Ok(pending
+        .iter()
+        .flatten()
+        .any(|s| crate::kernel::text::document_key(s) == source_key))
 }
 
 /// True when `who` may decide a proposal made by account `proposer` of person `proposer_person`:

@@ -14,6 +14,7 @@ use crate::audit;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{qty_to_stored, Dec};
+use crate::kernel::text::document_key;
 use crate::schema::lots;
 
 /// Issue a lot (批次) to its first holder.
@@ -171,12 +172,47 @@ pub fn plan(conn: &mut DbConn, r: IssueLot) -> ApiResult<IssuancePlan> {
     })
 }
 
+/// R2 compares source documents in their [`document_key`] form: `南环有偿[2026]15号` with
+/// full-width digits or a zero-width space inside is the document already issued.
 fn source_taken(conn: &mut DbConn, source: &str) -> ApiResult<bool> {
+    let key = document_key(source);
     let issued: i64 = lots::table
-        .filter(lots::source_document.eq(source))
+        .filter(lots::source_key.eq(&key))
         .count()
         .get_result(conn)?;
-    Ok(issued > 0 || crate::proposals::pending_source(conn, source)?)
+    Ok(issued > 0 || crate::proposals::pending_source(conn, &key)?)
+}
+
+/// Fills the comparison form of the source document of lots issued before it was kept (at
+/// start, after the migrations). Two older lots whose documents turn out to be one keep no key
+/// (the unique index allows that) and are reported, for an operator to look into.
+pub fn backfill_source_keys(conn: &mut DbConn) -> ApiResult<usize> {
+    let missing: Vec<(i64, String)> = lots::table
+        .filter(lots::source_key.is_null())
+        .select((lots::id, lots::source_document))
+        .load(conn)?;
+    let mut filled = 0;
+    for (id, source) in missing {
+        let key = document_key(&source);
+        let taken: i64 = lots::table
+            .filter(lots::source_key.eq(&key))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            tracing::warn!(lot_id = id, source_document = %source, "an older lot's source document is one already issued (R2)");
+            continue;
+        }
+        match diesel::update(lots::table.find(id))
+            .set(lots::source_key.eq(&key))
+            .execute(conn)
+        {
+            Ok(_) => filled += 1,
+            // Another instance starting at the same time filled an equal key first.
+            Err(e) if db::is_unique_violation(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(filled)
 }
 
 fn duplicate_source(source: &str) -> ApiError {
@@ -230,6 +266,7 @@ pub fn execute_unaudited(
             lots::sub_kind.eq(&p.sub_kind),
             lots::certificate_no.eq(&placeholder),
             lots::source_document.eq(&p.source_document),
+            lots::source_key.eq(document_key(&p.source_document)),
             lots::vintage.eq(p.vintage),
             lots::compliance_year.eq(p.compliance_year),
             lots::valid_from.eq(p.valid_from),
