@@ -215,7 +215,8 @@ fn fixture(srv: &Server) -> Fixture {
         "trade",
     );
     let auction = id_of(
-        &admin.post_key(
+        &common::two_person_reply(
+            &admin,
             "/v1/auctions",
             &key(),
             &json!({"lot_id": lot, "seller_party_id": a, "quantity": "20", "reserve_price": "1419",

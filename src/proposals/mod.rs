@@ -1,7 +1,8 @@
 //! Maker-checker (docs/design.md §4): issuance, cancellation, forced and registered transfers,
 //! benchmark prices, pledge disposal (directly or by a disposal listing or auction), lifting a
 //! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets and changes
-//! of a forest parcel's holder take two different operators; a user administrator's creation,
+//! of a forest parcel's holder, an operator's auction of a seller's quantity or its cancellation,
+//! and changes of the market settings take two different operators; a user administrator's creation,
 //! re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
 //! "Different" means different natural persons: every operator account names its person, and an
@@ -40,6 +41,12 @@ pub enum ProposalKind {
     ParcelHolderChange,
     DisposalListing,
     DisposalAuction,
+    /// An operator's auction of a seller's quantity (the seller did not list it itself).
+    Auction,
+    /// An operator's cancellation of an auction that awarded nothing yet.
+    AuctionCancellation,
+    /// A change of the market's fees, windows or R4 switches.
+    MarketSettings,
 }
 
 impl ProposalKind {
@@ -61,6 +68,9 @@ impl ProposalKind {
             ProposalKind::ParcelHolderChange => "parcel_holder_change",
             ProposalKind::DisposalListing => "disposal_listing",
             ProposalKind::DisposalAuction => "disposal_auction",
+            ProposalKind::Auction => "auction",
+            ProposalKind::AuctionCancellation => "auction_cancellation",
+            ProposalKind::MarketSettings => "market_settings",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -80,6 +90,9 @@ impl ProposalKind {
             "parcel_holder_change" => ProposalKind::ParcelHolderChange,
             "disposal_listing" => ProposalKind::DisposalListing,
             "disposal_auction" => ProposalKind::DisposalAuction,
+            "auction" => ProposalKind::Auction,
+            "auction_cancellation" => ProposalKind::AuctionCancellation,
+            "market_settings" => ProposalKind::MarketSettings,
             _ => ProposalKind::Issuance,
         }
     }
