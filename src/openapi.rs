@@ -65,6 +65,7 @@ use crate::error::Problem;
         crate::market::auctions::create, crate::market::auctions::list, crate::market::auctions::get_one,
         crate::market::auctions::register_bidder, crate::market::auctions::place_bid,
         crate::market::auctions::list_bids, crate::market::auctions::close_now,
+        crate::market::auctions::cancel,
         crate::market::trades::list, crate::market::trades::get_one, crate::market::trades::confirm_payment,
         crate::market::prices::ohlc, crate::market::prices::summary, crate::market::prices::chart,
         crate::market::prices::valuation, crate::market::sweep::sweep_now,

@@ -215,7 +215,8 @@ fn fixture(srv: &Server) -> Fixture {
         "trade",
     );
     let auction = id_of(
-        &admin.post_key(
+        &common::two_person_reply(
+            &admin,
             "/v1/auctions",
             &key(),
             &json!({"lot_id": lot, "seller_party_id": a, "quantity": "20", "reserve_price": "1419",
@@ -631,11 +632,12 @@ GET    /healthz                                         200 200 200 200 200 200 
 GET    /readyz                                          200 200 200 200 200 200 200 200 200 200 200 - - -
 POST   /v1/api-clients                                  401 401 401 401 401 403 403 403 403 403 403 - - -
 GET    /v1/auctions                                     401 401 401 401 401 200 200 200 200 200 200 - - -
-POST   /v1/auctions                                     401 401 401 401 401 403 403 403 403 403 201 - - -
+POST   /v1/auctions                                     401 401 401 401 401 403 403 403 403 403 202 - - -
 GET    /v1/auctions/{id}                                401 401 401 401 401 200 200 200 200 200 200 404 404 404
 POST   /v1/auctions/{id}/bidders                        401 401 401 401 401 403 403 403 403 403 422 403 403 404
 GET    /v1/auctions/{id}/bids                           401 401 401 401 401 200 200 200 200 200 200 404 404 404
 POST   /v1/auctions/{id}/bids                           401 401 401 401 401 422 403 403 422 403 403 404 403 403
+POST   /v1/auctions/{id}/cancel                         401 401 401 401 401 403 403 403 403 403 202 403 403 404
 POST   /v1/auctions/{id}/close                          401 401 401 401 401 403 403 403 403 403 409 403 403 404
 GET    /v1/audit/checkpoints                            401 401 401 401 401 403 200 200 403 200 200 - - -
 POST   /v1/audit/checkpoints                            401 401 401 401 401 403 403 403 403 403 201 - - -
@@ -686,7 +688,7 @@ GET    /v1/lots/{id}/serials                            401 401 401 401 401 403 
 GET    /v1/market/chart.svg                             401 401 401 401 401 422 422 422 422 422 422 - - -
 GET    /v1/market/ohlc                                  401 401 401 401 401 422 422 422 422 422 422 - - -
 GET    /v1/market/settings                              401 401 401 401 401 200 200 200 200 200 200 - - -
-PUT    /v1/market/settings                              401 401 401 401 401 403 403 403 403 403 200 - - -
+PUT    /v1/market/settings                              401 401 401 401 401 403 403 403 403 403 202 - - -
 GET    /v1/market/summary                               401 401 401 401 401 422 422 422 422 422 422 - - -
 POST   /v1/market/sweep                                 401 401 401 401 401 403 403 403 403 403 200 - - -
 POST   /v1/objections/{id}/resolve                      401 401 401 401 401 403 403 403 403 403 200 403 403 404

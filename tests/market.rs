@@ -56,13 +56,11 @@ fn world_on(srv: Server) -> World {
 }
 
 fn fees(admin: &Api, buyer: &str, seller: &str) {
-    admin
-        .put(
-            "/v1/market/settings",
-            &json!({"buyer_fee_rate": buyer, "seller_fee_rate": seller, "payment_window_hours": 72,
-                "vwap_days": 30, "vwap_min_trades": 3, "benchmark_floor": true, "non_attainment_check": true}),
-        )
-        .expect(200);
+    common::market_settings(
+        admin,
+        &json!({"buyer_fee_rate": buyer, "seller_fee_rate": seller, "payment_window_hours": 72,
+            "vwap_days": 30, "vwap_min_trades": 3, "benchmark_floor": true, "non_attainment_check": true}),
+    );
 }
 
 /// A buyer enterprise registered in `region`, with its logged-in user.
@@ -176,18 +174,11 @@ fn multi_unit_auction(backend: Backend) {
     let bidders: Vec<(i64, Api)> = (0..4).map(|n| buyer(&w.admin, 10 + n, "350702")).collect();
     let (fuzhou, _) = buyer(&w.admin, 20, "350102");
     let (stranger, ent_stranger) = buyer(&w.admin, 21, "350702");
-    let a = w
-        .admin
-        .post_key(
-            "/v1/auctions",
-            &key(),
-            &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": "100", "reserve_price": "1419",
+    let a = common::two_person_reply(&w.admin, "/v1/auctions", &key(), &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": "100", "reserve_price": "1419",
                 "increment": "10", "min_bid": "10", "max_bid": "60", "years": 4,
                 "opens_at": "2026-12-01T02:00:00Z", "closes_at": "2026-12-01T03:00:00Z",
                 "extension_minutes": 5, "sealed": false, "deposit": "50000",
-                "restriction": {"regions": ["350700"]}}),
-        )
-        .expect(201);
+                "restriction": {"regions": ["350700"]}})).expect(200);
     let auction = id(&a);
     assert_eq!(a.body["phase"], "open");
     assert_eq!(dec(&holding(&w.admin, w.seller, w.em)["listed"]), d("100"));
@@ -326,17 +317,10 @@ fn auction_closes_once(backend: Backend) {
     let (b0, ent0) = buyer(&w.admin, 30, "350702");
     let (b1, ent1) = buyer(&w.admin, 31, "350702");
     let auction = |q: &str| {
-        id(&w
-            .admin
-            .post_key(
-                "/v1/auctions",
-                &key(),
-                &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": q, "reserve_price": "1419",
+        id(&common::two_person_reply(&w.admin, "/v1/auctions", &key(), &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": q, "reserve_price": "1419",
                     "increment": "1", "min_bid": "1", "max_bid": "50", "years": 3,
                     "opens_at": "2026-12-01T02:00:00Z", "closes_at": "2026-12-01T04:00:00Z",
-                    "extension_minutes": 0, "sealed": true, "deposit": "0"}),
-            )
-            .expect(201))
+                    "extension_minutes": 0, "sealed": true, "deposit": "0"})).expect(200))
     };
     let (sealed, empty) = (auction("50"), auction("20"));
     for p in [b0, b1] {
@@ -697,8 +681,10 @@ fn disposal_pays_pledgee_first(backend: Backend) {
     let pledge = banker.get(&format!("/v1/pledges/{pid}")).expect(200).body;
     assert_eq!(pledge["status"], "disposed");
     assert_eq!(pledge["proceeds"], "566181.00");
-    assert_eq!(pledge["paid_to_lender"], "525000.00");
-    assert_eq!(pledge["paid_to_pledgor"], "41181.00");
+    // The claim of 525,000 is paid up to the registered secured amount, 500,000; the rest of the
+    // proceeds is the pledgor's.
+    assert_eq!(pledge["paid_to_lender"], "500000.00");
+    assert_eq!(pledge["paid_to_pledgor"], "66181.00");
     assert_eq!(available(&w.admin, b, w.em), d("100"));
     let h = holding(&w.admin, w.seller, w.em);
     assert_eq!(
@@ -790,7 +776,7 @@ fn price_series_and_valuation(backend: Backend) {
     // Too few trades in a one-day window: the benchmark values it.
     let mut settings = w.admin.get("/v1/market/settings").expect(200).body;
     settings["vwap_min_trades"] = json!(10);
-    w.admin.put("/v1/market/settings", &settings).expect(200);
+    common::market_settings(&w.admin, &settings);
     benchmark(&w, "6300", "2026-01-01");
     let v = w
         .admin
@@ -969,7 +955,8 @@ fn disposal_through_listings(backend: Backend) {
     .expect(200));
     let t = id(&buy(&ent_b, second, "40").expect(201));
     pay(&w.admin, t).expect(200);
-    // 60 × 1,500 × 4 + 40 × 1,400 × 4 = 360,000 + 224,000 = 584,000, all to the claim of 800,000.
+    // 60 × 1,500 × 4 + 40 × 1,400 × 4 = 360,000 + 224,000 = 584,000: the claim of 800,000 is paid
+    // up to the registered secured amount, 500,000, and the rest is the pledgor's.
     let p = banker.get(&format!("/v1/pledges/{pid}")).expect(200).body;
     assert_eq!(p["status"], "disposed");
     assert_eq!(
@@ -978,7 +965,7 @@ fn disposal_through_listings(backend: Backend) {
             p["paid_to_lender"].as_str(),
             p["paid_to_pledgor"].as_str()
         ),
-        (Some("584000.00"), Some("584000.00"), Some("0.00"))
+        (Some("584000.00"), Some("500000.00"), Some("84000.00"))
     );
     assert_eq!(available(&w.admin, b, w.em), d("100"));
     assert_conserved(&w.admin, w.em);
@@ -992,17 +979,10 @@ fn cli_sweep(backend: Backend) {
     let w = world_on(srv);
     let now = chrono::Utc::now();
     w.admin.set_clock(&now.to_rfc3339());
-    let a = id(&w
-        .admin
-        .post_key(
-            "/v1/auctions",
-            &key(),
-            &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": "10", "reserve_price": "1419",
+    let a = id(&common::two_person_reply(&w.admin, "/v1/auctions", &key(), &json!({"lot_id": w.em, "seller_party_id": w.seller, "quantity": "10", "reserve_price": "1419",
                 "increment": "1", "min_bid": "1", "max_bid": "10", "years": 3, "opens_at": now.to_rfc3339(),
-                "closes_at": (now + chrono::TimeDelta::seconds(2)).to_rfc3339(), "sealed": true, "deposit": "0"}),
-        )
-        .expect(201));
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+                "closes_at": (now + chrono::TimeDelta::seconds(5)).to_rfc3339(), "sealed": true, "deposit": "0"})).expect(200));
+    std::thread::sleep(std::time::Duration::from_millis(5500));
     let out = common::command(&db)
         .args(["market", "sweep"])
         .output()

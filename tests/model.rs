@@ -62,14 +62,12 @@ impl World {
         let regulator = user(&admin, "regulator", None, "model-regulator");
         admin.set_clock(&clock(date(BASE)));
         // No fees; the longest payment window (the model never lets a trade reach it); R4 on.
-        admin
-            .put(
-                "/v1/market/settings",
-                &json!({"buyer_fee_rate": "0", "seller_fee_rate": "0",
-                    "payment_window_hours": reference::PAYMENT_WINDOW_DAYS * 24, "vwap_days": 30,
-                    "vwap_min_trades": 3, "benchmark_floor": true, "non_attainment_check": true}),
-            )
-            .expect(200);
+        common::market_settings(
+            &admin,
+            &json!({"buyer_fee_rate": "0", "seller_fee_rate": "0",
+                "payment_window_hours": reference::PAYMENT_WINDOW_DAYS * 24, "vwap_days": 30,
+                "vwap_min_trades": 3, "benchmark_floor": true, "non_attainment_check": true}),
+        );
         // R4: the SO2 benchmark for all of Nanping, and 邵武市 flagged non-attainment for SO2.
         let p = admin
             .post(

@@ -391,7 +391,7 @@ fn flag(w: &World, region: &str, on: bool) {
 fn switch(w: &World, field: &str, on: bool) {
     let mut s = w.admin.get("/v1/market/settings").expect(200).body;
     s[field] = json!(on);
-    w.admin.put("/v1/market/settings", &s).expect(200);
+    common::market_settings(&w.admin, &s);
 }
 
 fn r4_guards_every_path(backend: Backend) {

@@ -189,19 +189,21 @@ fn return_under_pledge(
     Ok(())
 }
 
-/// What the lender may still be paid on `p`'s claim: the claim less what it was already paid on
-/// the other parts of the same pledge (a court-ordered split leaves parts that secure one claim).
-pub fn claim_left(conn: &mut DbConn, p: &PledgeRow) -> QueryResult<i64> {
+/// What the lender may still be paid on `p`'s claim: the claim, and the registration's secured
+/// amount that caps it, each less what the lender was already paid on the other parts of the same
+/// pledge (a court-ordered split leaves parts that secure one claim under one registration).
+pub fn claim_left(conn: &mut DbConn, p: &PledgeRow) -> QueryResult<rules::SecuredClaim> {
     let root = p.claim_root_id.unwrap_or(p.id);
     let paid: Vec<Option<i64>> = pl::table
         .filter(pl::id.eq(root).or(pl::claim_root_id.eq(root)))
         .filter(pl::id.ne(p.id))
         .select(pl::paid_to_lender)
         .load(conn)?;
-    Ok(rules::claim_left(
-        p.claim_amount.unwrap_or(0),
-        paid.into_iter().flatten(),
-    ))
+    let paid: Vec<i64> = paid.into_iter().flatten().collect();
+    Ok(rules::SecuredClaim {
+        claim: rules::claim_left(p.claim_amount.unwrap_or(0), paid.iter().copied()),
+        secured: rules::claim_left(p.secured_amount.unwrap_or(0), paid.iter().copied()),
+    })
 }
 
 /// A disposal sale was paid: its net proceeds are added; once nothing is encumbered or on offer

@@ -49,14 +49,38 @@ pub fn claim_left(claim: i64, already_paid: impl IntoIterator<Item = i64>) -> i6
         .max(0)
 }
 
-/// R13: proceeds pay the claims in rank order, each up to its claim; the rest is the pledgor's.
-/// `claims` are in rank order; returns what each claimant gets and the remainder.
-pub fn split_proceeds(proceeds: i64, claims: &[i64]) -> (Vec<i64>, i64) {
+/// A creditor's claim on disposal proceeds under one registration: what it declared on
+/// enforcement (principal, interest and costs together) and the secured amount its registration
+/// records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecuredClaim {
+    pub claim: i64,
+    pub secured: i64,
+}
+
+impl SecuredClaim {
+    /// What the registration entitles its creditor to take from the proceeds, in its rank: the
+    /// claim, but never more than the registered secured amount, because the secured amount on the
+    /// registration is what those ranking after it (and the holder) could rely on. The claim is
+    /// capped here rather than refused at enforcement: interest and costs keep accruing after
+    /// registration, so a declared claim above the secured amount is a true debt. The part above
+    /// the cap is unsecured: it ranks after every registered creditor, and the registry pays no
+    /// unsecured creditor, so the proceeds left after the registered claims go to the holder and
+    /// the lender pursues the rest against its debtor.
+    pub fn payable(self) -> i64 {
+        self.claim.max(0).min(self.secured.max(0))
+    }
+}
+
+/// R13: proceeds pay the claims in rank order, each up to what its registration secures
+/// ([`SecuredClaim::payable`]); the rest is the pledgor's. `claims` are in rank order; returns
+/// what each claimant gets and the remainder.
+pub fn split_proceeds(proceeds: i64, claims: &[SecuredClaim]) -> (Vec<i64>, i64) {
     let mut left = proceeds.max(0);
     let paid = claims
         .iter()
         .map(|c| {
-            let p = (*c).max(0).min(left);
+            let p = c.payable().min(left);
             left -= p;
             p
         })
@@ -98,14 +122,62 @@ mod tests {
         assert_eq!(ltv_bp(1, 0), None);
     }
 
+    fn fully_secured(claims: &[i64]) -> Vec<SecuredClaim> {
+        claims
+            .iter()
+            .map(|c| SecuredClaim {
+                claim: *c,
+                secured: *c,
+            })
+            .collect()
+    }
+
     #[test]
     fn proceeds_pay_claims_in_rank_order() {
-        assert_eq!(split_proceeds(1_000, &[600, 300]), (vec![600, 300], 100));
-        assert_eq!(split_proceeds(700, &[600, 300]), (vec![600, 100], 0));
-        assert_eq!(split_proceeds(500, &[600]), (vec![500], 0));
+        assert_eq!(
+            split_proceeds(1_000, &fully_secured(&[600, 300])),
+            (vec![600, 300], 100)
+        );
+        assert_eq!(
+            split_proceeds(700, &fully_secured(&[600, 300])),
+            (vec![600, 100], 0)
+        );
+        assert_eq!(split_proceeds(500, &fully_secured(&[600])), (vec![500], 0));
         assert_eq!(split_proceeds(500, &[]), (vec![], 500));
         assert_eq!(claim_left(600, []), 600);
         assert_eq!(claim_left(600, [450]), 150);
         assert_eq!(claim_left(600, [450, 300]), 0);
+    }
+
+    #[test]
+    fn a_claim_above_its_registered_secured_amount_takes_no_more_than_that_amount() {
+        // A senior secured for 80,000 declaring 900,000,000 takes 80,000; the junior comes next
+        // and the rest is the holder's: the excess is unsecured and paid nothing here.
+        let senior = SecuredClaim {
+            claim: 900_000_000,
+            secured: 80_000,
+        };
+        let junior = SecuredClaim {
+            claim: 50_000,
+            secured: 60_000,
+        };
+        assert_eq!(senior.payable(), 80_000);
+        assert_eq!(junior.payable(), 50_000);
+        assert_eq!(
+            split_proceeds(200_000, &[senior, junior]),
+            (vec![80_000, 50_000], 70_000)
+        );
+        assert_eq!(
+            split_proceeds(100_000, &[senior, junior]),
+            (vec![80_000, 20_000], 0)
+        );
+        assert_eq!(
+            SecuredClaim {
+                claim: -5,
+                secured: 10
+            }
+            .payable(),
+            0
+        );
     }
 }

@@ -994,9 +994,13 @@ pub fn execute_disposal(
             }
         }
     }
-    let claims: Vec<(i64, i64)> = burdens
+    let claims: Vec<(i64, rules::SecuredClaim)> = burdens
         .iter()
-        .map(|b| (b.id, b.claim_amount.or(b.secured_amount).unwrap_or(0)))
+        .map(|b| {
+            let secured = b.secured_amount.unwrap_or(0);
+            let claim = b.claim_amount.unwrap_or(secured);
+            (b.id, rules::SecuredClaim { claim, secured })
+        })
         .collect();
     let paid = rules::waterfall(&sales, &claims);
     let mut to_holders = Vec::new();

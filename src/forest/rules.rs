@@ -3,6 +3,8 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+pub use crate::collateral::rules::SecuredClaim;
 use utoipa::ToSchema;
 
 /// R12: a forest-rights loan may be at most 50 % of the appraised value by default.
@@ -249,9 +251,12 @@ impl Waterfall {
 /// mortgage on several parcels is paid from them in the order given, here by parcel id, until
 /// its claim is met); what is left of each parcel is due to that parcel's holder. A mortgage that
 /// does not burden a parcel is never paid from it, whatever it ranks elsewhere. `claims` are
-/// (mortgage, outstanding claim); a mortgage without one is owed nothing.
-pub fn waterfall(parcels: &[ParcelSale], claims: &[(i64, i64)]) -> Waterfall {
-    let mut owed: Vec<(i64, i64)> = claims.iter().map(|(m, c)| (*m, (*c).max(0))).collect();
+/// (mortgage, outstanding claim with its registered secured amount); a mortgage without one is
+/// owed nothing, and none is owed more than its registration secures (the rule pledges share,
+/// [`SecuredClaim::payable`]): the excess is unsecured and goes after every registered mortgage,
+/// so what is left is the holder's.
+pub fn waterfall(parcels: &[ParcelSale], claims: &[(i64, SecuredClaim)]) -> Waterfall {
+    let mut owed: Vec<(i64, i64)> = claims.iter().map(|(m, c)| (*m, c.payable())).collect();
     let mut payments = Vec::new();
     let mut to_holders = Vec::new();
     for sale in parcels {
@@ -398,19 +403,49 @@ mod tests {
                 ranked: vec![m1, m2],
             },
         ];
-        let w = waterfall(&sales, &[(m1, 20_000_000), (m2, 30_000_000)]);
+        let w = waterfall(
+            &sales,
+            &[(m1, secured(20_000_000)), (m2, secured(30_000_000))],
+        );
         assert_eq!(w.paid_to(m1), 10_000_000);
         assert_eq!(w.paid_to(m2), 30_000_000);
         assert_eq!(w.to_holders, vec![(a, 10_000_000), (b, 0)]);
     }
 
-    fn sales_and_claims() -> impl Strategy<Value = (Vec<ParcelSale>, Vec<(i64, i64)>)> {
+    fn secured(claim: i64) -> SecuredClaim {
+        SecuredClaim {
+            claim,
+            secured: claim,
+        }
+    }
+
+    #[test]
+    fn a_senior_takes_no_more_than_its_registered_secured_amount() {
+        // M1, secured for 80,000 yuan, declares 9,000,000 yuan; the parcel sells for 200,000:
+        // M1 takes 80,000, the junior M2 its 50,000 and the holder the 70,000 left.
+        let (a, m1, m2) = (1, 11, 12);
+        let sales = [ParcelSale {
+            parcel_id: a,
+            proceeds: 20_000_000,
+            ranked: vec![m1, m2],
+        }];
+        let over = SecuredClaim {
+            claim: 900_000_000,
+            secured: 8_000_000,
+        };
+        let w = waterfall(&sales, &[(m1, over), (m2, secured(5_000_000))]);
+        assert_eq!(w.paid_to(m1), 8_000_000);
+        assert_eq!(w.paid_to(m2), 5_000_000);
+        assert_eq!(w.to_holders, vec![(a, 7_000_000)]);
+    }
+
+    fn sales_and_claims() -> impl Strategy<Value = (Vec<ParcelSale>, Vec<(i64, SecuredClaim)>)> {
         // Up to 4 parcels and 4 mortgages; each mortgage burdens a non-empty subset of parcels;
         // ranks follow one registration order, restricted to each parcel.
         (1usize..=4, 1usize..=4).prop_flat_map(|(np, nm)| {
             (
                 proptest::collection::vec(0i64..1_000_000, np),
-                proptest::collection::vec((1u32..(1 << np), 0i64..1_000_000), nm),
+                proptest::collection::vec((1u32..(1 << np), 0i64..1_000_000, 0i64..1_000_000), nm),
                 Just((0..nm as i64).collect::<Vec<_>>()).prop_shuffle(),
             )
                 .prop_map(move |(proceeds, mortgages, order)| {
@@ -428,7 +463,15 @@ mod tests {
                     let claims = mortgages
                         .iter()
                         .enumerate()
-                        .map(|(m, (_, c))| (m as i64, *c))
+                        .map(|(m, (_, claim, secured))| {
+                            (
+                                m as i64,
+                                SecuredClaim {
+                                    claim: *claim,
+                                    secured: *secured,
+                                },
+                            )
+                        })
                         .collect();
                     (sales, claims)
                 })
@@ -453,21 +496,22 @@ mod tests {
                     let from_here = w.payments.iter().any(|p| p.parcel_id == s.parcel_id && p.mortgage_id == *m);
                     if from_here || rest > 0 {
                         for senior in &s.ranked[..i] {
-                            let claim = claims.iter().find(|(id, _)| id == senior).unwrap().1;
+                            let claim = claims.iter().find(|(id, _)| id == senior).unwrap().1.payable();
                             prop_assert_eq!(w.paid_to(*senior), claim);
                         }
                     }
                 }
                 if rest > 0 {
                     for m in &s.ranked {
-                        let claim = claims.iter().find(|(id, _)| id == m).unwrap().1;
+                        let claim = claims.iter().find(|(id, _)| id == m).unwrap().1.payable();
                         prop_assert_eq!(w.paid_to(*m), claim);
                     }
                 }
             }
-            // No claim is overpaid.
-            for (m, claim) in &claims {
-                prop_assert!(w.paid_to(*m) <= *claim);
+            // No claim is overpaid, and none is paid beyond its registered secured amount.
+            for (m, c) in &claims {
+                prop_assert!(w.paid_to(*m) <= c.claim.max(0));
+                prop_assert!(w.paid_to(*m) <= c.secured.max(0));
             }
         }
     }

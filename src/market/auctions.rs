@@ -38,7 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(register_bidder)
         .service(place_bid)
         .service(list_bids)
-        .service(close_now);
+        .service(close_now)
+        .service(cancel);
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -144,9 +145,9 @@ pub struct AuctionView {
     pub uniform_price: bool,
     pub restriction: Restriction,
     pub deposit: Dec,
-    /// scheduled, open, due (past its close, closing), awarded, failed, or cancelled (a judicial
-    /// freeze took all of a disposal auction's quantity back under the pledge: its bids are void
-    /// and the bidders' deposits released).
+    /// scheduled, open, due (past its close, closing), awarded, failed, or cancelled (by two
+    /// operators before any award, or because a judicial freeze took all of a disposal auction's
+    /// quantity back under the pledge: its bids are void and the bidders' deposits released).
     pub phase: String,
     /// Highest live bid, for open (not sealed) auctions.
     pub best_bid: Option<Dec>,
@@ -327,11 +328,12 @@ fn audit(
 }
 
 #[utoipa::path(post, path = "/v1/auctions", tag = "market", operation_id = "createAuction",
-    summary = "An operator schedules an auction; the offered quantity is frozen at once. A disposal auction is a proposal",
-    description = "An auction for a seller (`seller_party_id`) is scheduled at once (201). An auction disposing of an enforced pledge (`pledge_id`) sets the reserve for the pledgor's quantity: it is proposed (202) and scheduled only when another person approves it (`POST /v1/proposals/{id}/approve`); every check runs again then.",
+    summary = "An operator proposes an auction of someone else's quantity; another person approves it",
+    description = "An operator auctions a holder's quantity on its behalf: for a seller (`seller_party_id`, kind `auction`) or disposing of an enforced pledge (`pledge_id`, kind `disposal_auction`). Either is proposed (202) and scheduled, the offered quantity frozen, only when another person approves it (`POST /v1/proposals/{id}/approve`); every check runs again then. The close may not fall after the lot's validity (R6).",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
-    request_body = CreateAuction, responses((status = 201, description = "Scheduled", body = AuctionView),
-        (status = 202, description = "A disposal auction proposed", body = crate::proposals::ProposalView)))]
+    request_body = CreateAuction, responses(
+        (status = 202, description = "The auction proposed", body = crate::proposals::ProposalView),
+        (status = 422, description = "closes_after_validity, price_below_benchmark, …", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/auctions")]
 async fn create(
     state: web::Data<AppState>,
@@ -348,35 +350,24 @@ async fn create(
     );
     check_request(&r, now)?;
     let w = who.clone();
-    // Two persons for a disposal: the operator sets the reserve for the pledgor's quantity.
-    let proposed = r.pledge_id.is_some();
+    // Two persons: only an operator creates an auction, always of someone else's quantity (a
+    // seller's, or a pledgor's in a disposal), and sets its reserve and terms on their behalf.
+    let kind = if r.pledge_id.is_some() {
+        crate::proposals::ProposalKind::DisposalAuction
+    } else {
+        crate::proposals::ProposalKind::Auction
+    };
     idempotency::run(
         &state,
         &who,
         idem,
         &body.body_hash,
         KeyPolicy::Required,
-        if proposed {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::CREATED
-        },
+        StatusCode::ACCEPTED,
         move |conn| {
-            if proposed {
-                schedule(conn, &r, &actor, now, today, false)?;
-                let row = crate::proposals::propose(
-                    conn,
-                    crate::proposals::ProposalKind::DisposalAuction,
-                    &r,
-                    None,
-                    &w,
-                    now,
-                )?;
-                return Outcome::of(&crate::proposals::ProposalView::from(row));
-            }
-            let a = schedule(conn, &r, &actor, now, today, true)?
-                .ok_or_else(|| ApiError::internal("auction not scheduled"))?;
-            Outcome::of(&view(conn, a, now)?)
+            schedule(conn, &r, &actor, now, today, false)?;
+            let row = crate::proposals::propose(conn, kind, &r, None, &w, now)?;
+            Outcome::of(&crate::proposals::ProposalView::from(row))
         },
     )
     .await
@@ -496,6 +487,17 @@ fn schedule(
     // The reserve against the floor; bidders are checked at admission and again, with their
     // prices, at the award.
     let years = super::check_offer(conn, &lot, &rt, r.years, reserve, today)?;
+    // R6: the quantity stays frozen until the close; a close after the lot's validity would
+    // freeze a holding for an auction that can only fail.
+    if closes.date() > lot.valid_to {
+        return Err(ApiError::unprocessable(
+            "closes_after_validity",
+            format!(
+                "the auction must close by the lot's validity, {}",
+                lot.valid_to
+            ),
+        ));
+    }
     if !carry_out {
         return Ok(None);
     }
@@ -1035,6 +1037,157 @@ async fn close_now(
         })
         .await?;
     Ok(HttpResponse::Ok().json(v))
+}
+
+/// An operator's request to call off an auction that has awarded nothing yet.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "卖方撤回委托，南平分中心〔2026〕31号"}))]
+pub struct CancelAuction {
+    pub reason: String,
+}
+
+/// What a proposed cancellation stores: the auction and why.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct AuctionCancellation {
+    pub auction_id: i64,
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/auctions/{id}/cancel", tag = "market", operation_id = "cancelAuction",
+    summary = "An operator proposes calling off an auction that has awarded nothing yet; another person approves",
+    description = "Only an auction still taking bids or due (no award, no trade) can be cancelled. The operator proposes (202, kind `auction_cancellation`); when another person approves, the offered quantity returns to the seller (or to the pledge of a disposal), every bid is lost and the admitted bidders' deposits are released.",
+    params(("id" = i64, Path, description = "Auction id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = CancelAuction,
+    responses((status = 202, description = "The cancellation proposed", body = crate::proposals::ProposalView),
+        (status = 409, description = "auction_closed", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/auctions/{id}/cancel")]
+async fn cancel(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: web::Path<i64>,
+    body: ApiJson<CancelAuction>,
+) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Operator])?;
+    let reason = body.value.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "a cancellation states its reason",
+        ));
+    }
+    let (now, w) = (db::now_micros(state.clock.now()), who.clone());
+    let c = AuctionCancellation {
+        auction_id: id.into_inner(),
+        reason,
+    };
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            let a = find(conn, c.auction_id)?.ok_or_else(|| ApiError::not_found("auction"))?;
+            require_unawarded(&a)?;
+            let row = crate::proposals::propose(
+                conn,
+                crate::proposals::ProposalKind::AuctionCancellation,
+                &c,
+                None,
+                &w,
+                now,
+            )?;
+            Outcome::of(&crate::proposals::ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+fn require_unawarded(a: &AuctionRow) -> ApiResult<()> {
+    if a.status != "scheduled" {
+        return Err(ApiError::conflict(
+            "auction_closed",
+            format!(
+                "this auction is {}: only one that awarded nothing can be cancelled",
+                a.status
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An approved cancellation: under the lot's lock the auction leaves `scheduled` exactly once
+/// (the same conditional UPDATE as the close, so a close and a cancellation cannot both happen);
+/// its quantity returns, its bids lose and the deposits are released.
+pub fn execute_cancellation(
+    conn: &mut DbConn,
+    c: &AuctionCancellation,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let a = find(conn, c.auction_id)?.ok_or_else(|| ApiError::not_found("auction"))?;
+    let lot = rights::lock_lot(conn, a.lot_id)?;
+    let n = diesel::update(
+        au::table
+            .filter(au::id.eq(a.id))
+            .filter(au::status.eq("scheduled")),
+    )
+    .set((
+        au::status.eq("cancelled"),
+        au::closed_at.eq(now),
+        au::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        let a = find(conn, a.id)?.ok_or_else(|| ApiError::not_found("auction"))?;
+        require_unawarded(&a)?;
+        return Err(ApiError::conflict(
+            "auction_closed",
+            "this auction has closed",
+        ));
+    }
+    diesel::update(
+        bd::table
+            .filter(bd::auction_id.eq(a.id))
+            .filter(bd::status.eq("active")),
+    )
+    .set(bd::status.eq("lost"))
+    .execute(conn)?;
+    return_unsold(
+        conn,
+        &lot,
+        a.seller_id,
+        a.pledge_id,
+        a.quantity,
+        Bucket::Listed,
+        ("auction_cancelled", format!("auction:{}", a.id)),
+        actor,
+        now,
+    )?;
+    let released: Vec<(i64, i64, String)> = ab::table
+        .filter(ab::auction_id.eq(a.id))
+        .order(ab::party_id)
+        .select((ab::party_id, ab::deposit, ab::deposit_ref))
+        .load(conn)?;
+    let released: Vec<_> = released
+        .into_iter()
+        .map(|(party, deposit, reference)| {
+            json!({"party": party, "deposit": deposit, "deposit_ref": reference})
+        })
+        .collect();
+    audit(
+        conn,
+        &a,
+        "auction.cancelled",
+        json!({"reason": c.reason, "returned": a.quantity, "deposits_released": released}),
+        actor,
+        now,
+    )?;
+    let a = find(conn, a.id)?.ok_or_else(|| ApiError::not_found("auction"))?;
+    serde_json::to_value(view(conn, a, now)?).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,7 +1,9 @@
 //! The market's configuration, kept in the database so that every server process applies the same
 //! fees and windows: `GET/PUT /v1/market/settings`.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, put, web, HttpResponse};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,7 @@ use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::schema::settings as st;
 
@@ -92,7 +95,7 @@ impl MarketSettings {
     }
 }
 
-/// The settings in force (the defaults until an operator sets them).
+/// The settings in force (the defaults until a change is approved).
 pub fn load(conn: &mut DbConn) -> ApiResult<MarketSettings> {
     let stored: Option<String> = st::table
         .find(NAME)
@@ -114,46 +117,68 @@ async fn get_settings(state: web::Data<AppState>, _who: Principal) -> ApiResult<
 }
 
 #[utoipa::path(put, path = "/v1/market/settings", tag = "market", operation_id = "putMarketSettings",
-    summary = "An operator sets the market's fees and windows (audited)",
-    request_body = MarketSettings, responses((status = 200, description = "The new settings", body = MarketSettings)))]
+    summary = "An operator proposes new fees, windows or R4 switches; they take effect when another person approves",
+    description = "The settings bind every sale (the R4 floor and non-attainment check among them), so a change takes two persons: the request is validated and proposed (202, kind `market_settings`) and takes effect, audited, when another person approves it (`POST /v1/proposals/{id}/approve`).",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = MarketSettings, responses((status = 202, description = "The change proposed", body = crate::proposals::ProposalView)))]
 #[put("/v1/market/settings")]
 async fn put_settings(
     state: web::Data<AppState>,
     who: Principal,
+    idem: IdemKey,
     body: ApiJson<MarketSettings>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
     let s = body.value;
     s.validate()?;
-    let text = serde_json::to_string(&s).map_err(|e| ApiError::internal(e.to_string()))?;
-    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
-    let saved = s.clone();
-    state
-        .db(move |conn| {
-            db::write_tx(conn, |conn| -> ApiResult<()> {
-                crate::insert_or_ignore!(
-                    conn,
-                    st::table,
-                    (st::name.eq(NAME), st::value.eq(&text))
-                )?;
-                diesel::update(st::table.find(NAME))
-                    .set(st::value.eq(&text))
-                    .execute(conn)?;
-                crate::audit::record(
-                    conn,
-                    crate::audit::Event {
-                        chain: "market:settings".into(),
-                        actor: &actor,
-                        action: "market.settings_changed",
-                        object_type: "settings",
-                        object_id: NAME.into(),
-                        payload: json!(saved),
-                        at: now,
-                    },
-                )?;
-                Ok(())
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(s))
+    let (now, w) = (db::now_micros(state.clock.now()), who.clone());
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            let row = crate::proposals::propose(
+                conn,
+                crate::proposals::ProposalKind::MarketSettings,
+                &s,
+                None,
+                &w,
+                now,
+            )?;
+            Outcome::of(&crate::proposals::ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+/// An approved change of the settings takes effect, in the approval's transaction.
+pub fn execute(
+    conn: &mut DbConn,
+    s: &MarketSettings,
+    proposer: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    s.validate()?;
+    let text = serde_json::to_string(s).map_err(|e| ApiError::internal(e.to_string()))?;
+    crate::insert_or_ignore!(conn, st::table, (st::name.eq(NAME), st::value.eq(&text)))?;
+    diesel::update(st::table.find(NAME))
+        .set(st::value.eq(&text))
+        .execute(conn)?;
+    crate::audit::record(
+        conn,
+        crate::audit::Event {
+            chain: "market:settings".into(),
+            actor,
+            action: "market.settings_changed",
+            object_type: "settings",
+            object_id: NAME.into(),
+            payload: json!({"settings": s, "proposed_by": proposer}),
+            at: now,
+        },
+    )?;
+    Ok(json!(s))
 }

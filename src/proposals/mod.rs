@@ -1,8 +1,9 @@
 //! Maker-checker (docs/design.md §4): issuance, cancellation, forced and registered transfers,
 //! benchmark prices, pledge disposal (directly or by a disposal listing or auction), lifting a
 //! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets, the
-//! registration (singly or by import), splits and changes of holder of forest parcels take two different
-//! operators; a user administrator's creation,
+//! registration (singly or by import), splits and changes of holder of forest parcels, an operator's
+//! auction of a seller's quantity or its cancellation, and changes of the market settings take two
+//! different operators; a user administrator's creation,
 //! re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
 //! "Different" means different natural persons: every operator account names its person, and an
@@ -47,6 +48,12 @@ pub enum ProposalKind {
     ParcelImport,
     /// Splitting a forest parcel into parts with new certificates.
     ParcelSplit,
+    /// An operator's auction of a seller's quantity (the seller did not list it itself).
+    Auction,
+    /// An operator's cancellation of an auction that awarded nothing yet.
+    AuctionCancellation,
+    /// A change of the market's fees, windows or R4 switches.
+    MarketSettings,
 }
 
 impl ProposalKind {
@@ -71,6 +78,9 @@ impl ProposalKind {
             ProposalKind::ParcelRegistration => "parcel_registration",
             ProposalKind::ParcelImport => "parcel_import",
             ProposalKind::ParcelSplit => "parcel_split",
+            ProposalKind::Auction => "auction",
+            ProposalKind::AuctionCancellation => "auction_cancellation",
+            ProposalKind::MarketSettings => "market_settings",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -93,6 +103,9 @@ impl ProposalKind {
             "parcel_registration" => ProposalKind::ParcelRegistration,
             "parcel_import" => ProposalKind::ParcelImport,
             "parcel_split" => ProposalKind::ParcelSplit,
+            "auction" => ProposalKind::Auction,
+            "auction_cancellation" => ProposalKind::AuctionCancellation,
+            "market_settings" => ProposalKind::MarketSettings,
             _ => ProposalKind::Issuance,
         }
     }

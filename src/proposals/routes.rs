@@ -193,6 +193,15 @@ fn execute(
         "parcel_split" => {
             crate::forest::parcels::execute_split(conn, &payload(row)?, actor, at, true)
         }
+        "auction" => {
+            crate::market::auctions::execute_disposal_auction(conn, &payload(row)?, actor, at, today)
+        }
+        "auction_cancellation" => {
+            crate::market::auctions::execute_cancellation(conn, &payload(row)?, actor, at)
+        }
+        "market_settings" => {
+            crate::market::settings::execute(conn, &payload(row)?, &row.proposed_by_name, actor, at)
+        }
         // The checker proves they hold the proposed file by uploading it.
         "lot_import" | "parcel_import" => Err(ApiError::conflict(
             "approve_by_upload",

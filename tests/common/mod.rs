@@ -499,6 +499,14 @@ pub fn two_person(maker: &Api, path: &str, key: &str, body: &Value) -> Value {
     approve(maker, id)["result"].clone()
 }
 
+/// Changes the market settings: `maker` proposes (`PUT /v1/market/settings` answering 202) and
+/// the second operator approves; returns the settings now in force.
+pub fn market_settings(maker: &Api, settings: &Value) -> Value {
+    let r = maker.put("/v1/market/settings", settings).expect(202);
+    let id = r.body["id"].as_i64().expect("proposal id");
+    approve(maker, id)["result"].clone()
+}
+
 /// Like [`two_person`], but returns a reply: a refusal of the proposal as it is; else the
 /// approval's reply, whose body is what the approval did (the proposal's `result`) when it
 /// succeeded, or the refusal at approval time.

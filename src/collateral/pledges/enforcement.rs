@@ -31,7 +31,11 @@ use crate::schema::pledges as pl;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"amendment_code": "K7PQ2M9XW4RT8HZN", "principal": "2000000.00", "interest": "56000.00", "costs": "12000.00"}))]
 pub struct Enforce {
-    pub amendment_code: String,
+    /// Not required: the 修改码 guards amending, renewing and discharging a registration, and
+    /// enforcement is none of these (as for a forest mortgage, which has no 修改码); the lender's
+    /// identity is what enforcement checks. Given, it must be right.
+    #[serde(default)]
+    pub amendment_code: Option<String>,
     pub principal: Dec,
     pub interest: Dec,
     pub costs: Dec,
@@ -83,7 +87,9 @@ pub(super) async fn enforce(
         move |conn| {
             let (p, _) = lock(conn, &w, id)?;
             require_lender(&w, &p)?;
-            check_code(&p, &r.amendment_code)?;
+            if let Some(code) = &r.amendment_code {
+                check_code(&p, code)?;
+            }
             require_status(&p, &["registered"])?;
             diesel::update(pl::table.find(id))
                 .set((
