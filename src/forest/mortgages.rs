@@ -1032,7 +1032,7 @@ pub fn execute_disposal(
         let claim = claims
             .iter()
             .find(|(c, _)| *c == b.id)
-            .map_or(0, |(_, c)| *c);
+            .map_or(0, |(_, c)| c.payable());
         let paid_before = b.paid_to_lender.unwrap_or(0);
         match rules::after_sale(kept.len(), claim, amount) {
             rules::AfterSale::Ends => {
