@@ -199,6 +199,9 @@ fn audit_verify(common: &CommonArgs, witness_files: &[std::path::PathBuf]) -> Re
         v.checkpoints,
         witness.len()
     );
+    for w in &v.warnings {
+        println!("WARNING: {w}");
+    }
     if v.ok {
         println!("audit trail verified: OK");
         Ok(())

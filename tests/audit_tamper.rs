@@ -433,6 +433,115 @@ fn deleted_checkpoints_and_rewritten_history_are_caught_by_a_witness(b: Backend)
     assert!(out.contains("witnessed checkpoint 2 is missing"), "{out}");
 }
 
+/// A database writer without the key turns every chained checkpoint into the pre-chain format
+/// (number and link removed, "heads" set to the checkpoint's own canonical body, whose SHA-256
+/// is the stored digest, so the old signature still verifies) after rewriting an event's actor.
+/// The checkpoints then sign nothing readable: verification must fail, not check nothing. And a
+/// trail whose checkpoints are all deleted is flagged as signed by nothing.
+fn checkpoints_turned_into_the_pre_chain_format_fail(b: Backend) {
+    let srv = Server::start(b);
+    let admin = srv.admin();
+    let transfer = trail(&admin);
+    transfer("1");
+    transfer("2");
+    admin.post("/v1/audit/checkpoints", &json!({})).expect(201);
+    transfer("3");
+    admin.post("/v1/audit/checkpoints", &json!({})).expect(201);
+    assert!(verify_cli(&srv), "the untouched trail verifies");
+
+    let db = Db {
+        url: srv.db.url.clone(),
+    };
+    let mut conn = db.conn();
+    let (chain, _) = longest(&operators_view(&admin, 1));
+    let mut rows = db.chain(&mut conn, &chain);
+    rows[0].actor = "someone-else".into();
+    rehash(&mut rows);
+    db.write(&mut conn, &chain, &rows, true);
+
+    type Cp = (
+        i64,
+        Option<i64>,
+        NaiveDateTime,
+        Option<String>,
+        String,
+        String,
+        String,
+    );
+    let stored: Vec<Cp> = cps::table
+        .select((
+            cps::id,
+            cps::seq,
+            cps::at,
+            cps::prev_hash,
+            cps::heads,
+            cps::digest,
+            cps::key_id,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    for (id, seq, at, prev, heads_text, digest, key_id) in stored {
+        let body = json!({
+            "seq": seq.unwrap(),
+            "at": at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            "prev_hash": prev.unwrap(),
+            "heads_root": hex::encode(Sha256::digest(heads_text.as_bytes())),
+            "key_id": key_id,
+        });
+        let body = serde_json_canonicalizer::to_string(&body).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(body.as_bytes())),
+            digest,
+            "the body hashes to the signed digest (the attack's premise)"
+        );
+        diesel::update(cps::table.find(id))
+            .set((
+                cps::seq.eq(None::<i64>),
+                cps::prev_hash.eq(None::<String>),
+                cps::heads.eq(&body),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let out = common::command(&srv.db)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !out.status.success(),
+        "converted checkpoints passed:\n{text}"
+    );
+    assert!(!text.contains("verified: OK"), "{text}");
+    assert!(text.contains("its heads cannot be read"), "{text}");
+    let v = verify_http(&admin);
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("heads cannot be read")),
+        "{v}"
+    );
+
+    // No checkpoint at all: nothing is proven, and the verifier says so.
+    diesel::delete(cps::table).execute(&mut conn).unwrap();
+    let out = common::command(&srv.db)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("WARNING:") && text.contains("no checkpoint"),
+        "{text}"
+    );
+    let v = verify_http(&admin);
+    assert!(v["unsigned_events"].as_i64().unwrap() > 0, "{v}");
+    assert!(!v["warnings"].as_array().unwrap().is_empty(), "{v}");
+}
+
 fn re_signing_with_a_key_outside_the_key_files_is_caught(b: Backend) {
     use ed25519_dalek::{Signer, SigningKey};
     let srv = Server::on_with(common::Db::fresh(b), ALLOW_HOOK);
@@ -648,6 +757,7 @@ fn a_banks_checkpoints_name_no_chain(b: Backend) {
 }
 
 both_backends!(
+    checkpoints_turned_into_the_pre_chain_format_fail,
     a_banks_checkpoints_name_no_chain,
     every_event_tampering_is_detected,
     deleted_checkpoints_and_rewritten_history_are_caught_by_a_witness,

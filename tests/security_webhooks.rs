@@ -214,6 +214,31 @@ fn plain_http_and_internal_addresses_are_refused_at_registration(backend: Backen
     );
 }
 
+/// Every IPv6 form that carries an IPv4 address is judged by that address (or refused outright):
+/// 127.0.0.1 written as IPv4-mapped, IPv4-translated, IPv4-compatible, NAT64 (well-known and
+/// local-use), 6to4 or Teredo is still loopback. Nothing is ever sent: registration refuses it.
+fn ipv6_forms_embedding_loopback_are_refused_at_registration(backend: Backend) {
+    let w = world(backend, &[]);
+    for host in [
+        "[::ffff:7f00:1]",
+        "[::ffff:0:7f00:1]",
+        "[::7f00:1]",
+        "[64:ff9b::7f00:1]",
+        "[64:ff9b:1::7f00:1]",
+        "[2002:7f00:1::1]",
+        "[2001:0:7f00:1::1]",
+    ] {
+        let url = format!("https://{host}/hook");
+        let r = w
+            .banker1
+            .post("/v1/webhooks", &json!({ "url": url }))
+            .expect(422);
+        assert_eq!(r.code(), "validation_failed", "{url}");
+        assert_eq!(r.body["errors"][0]["field"], "url", "{url}");
+    }
+    assert!(w.banker1.get("/v1/webhooks").expect(200).body == json!([]));
+}
+
 /// A name that resolves to a metadata, private or loopback address is refused when delivering,
 /// and nothing is sent: the checked answer is the one the connection would use.
 fn names_resolving_to_internal_addresses_are_refused_at_delivery(backend: Backend) {
@@ -788,3 +813,4 @@ fn deliveries_go_over_verified_tls(backend: Backend) {
 }
 
 both_backends!(deliveries_go_over_verified_tls);
+both_backends!(ipv6_forms_embedding_loopback_are_refused_at_registration);

@@ -242,8 +242,9 @@ fn checkpoint_of(row: CheckpointRow) -> Checkpoint {
         seq: seq.unwrap_or(0),
         at: at_text(at),
         prev_hash: prev_hash.unwrap_or_default(),
-        // A row whose heads do not parse fails its digest check.
-        heads: Some(serde_json::from_str(&heads_json).unwrap_or_default()),
+        // Heads that do not parse are `None`, never an empty list (which would sign nothing):
+        // verification reports them.
+        heads: serde_json::from_str(&heads_json).ok(),
         heads_root: Some(heads_root_of(&heads_json)),
         key_id,
         digest,
@@ -376,12 +377,20 @@ pub struct Verification {
     pub checkpoints: i64,
     /// Every problem found (at most 1,000 listed); empty when `ok`.
     pub problems: Vec<String>,
+    /// Events that no checkpoint (stored or witnessed) signs: whoever can write the database
+    /// could have rewritten them without a trace.
+    pub unsigned_events: i64,
+    /// What weakens the result without proving tampering (e.g. events but no checkpoint).
+    pub warnings: Vec<String>,
 }
 
 const MAX_PROBLEMS: usize = 1000;
 /// Events read per query: verification holds one page of events at a time, never the trail.
 const EVENT_PAGE: i64 = 1000;
 const CHECKPOINT_PAGE: i64 = 100;
+/// Unsigned events older than this are flagged: the periodic checkpoint (every 300 s by
+/// default) should have signed them long before.
+const UNSIGNED_GRACE_SECS: i64 = 3600;
 
 #[derive(Default)]
 struct Problems {
@@ -457,16 +466,25 @@ fn verify_snapshot(
     let mut expected = Expected::default();
     let mut checkpoints = 0i64;
 
-    // Checkpoints from before they were chained: each on its own.
+    // Checkpoints from before they were chained: each on its own, and only before the first
+    // chained one. Their digest is the SHA-256 of their heads text, so a chained checkpoint
+    // stripped of seq and prev_hash, with its own canonical body as "heads", still matches its
+    // digest and signature: the heads must therefore parse as a list of chain heads (which no
+    // chained checkpoint's body does) and are then checked against the chains like any other.
+    let first_chained: Option<i64> = cps::table
+        .filter(cps::seq.is_not_null())
+        .select(diesel::dsl::min(cps::id))
+        .first(conn)?;
     let mut after_id = 0i64;
     loop {
-        let rows: Vec<(i64, String, String, String, String)> = cps::table
+        let rows: Vec<(i64, Option<String>, String, String, String, String)> = cps::table
             .filter(cps::seq.is_null())
             .filter(cps::id.gt(after_id))
             .order(cps::id)
             .limit(CHECKPOINT_PAGE)
             .select((
                 cps::id,
+                cps::prev_hash,
                 cps::heads,
                 cps::digest,
                 cps::key_id,
@@ -475,9 +493,20 @@ fn verify_snapshot(
             .load(conn)?;
         let Some(last) = rows.last() else { break };
         after_id = last.0;
-        for (id, heads_json, digest, key, signature) in rows {
+        for (id, prev, heads_json, digest, key, signature) in rows {
             checkpoints += 1;
             let origin = format!("checkpoint #{id}");
+            if prev.is_some() {
+                problems.push(format!(
+                    "{origin} links to a previous checkpoint but has no number"
+                ));
+            }
+            if first_chained.is_some_and(|first| id > first) {
+                problems.push(format!(
+                    "{origin} is in the pre-chain format, yet the registry had already made \
+                     chained checkpoints (a checkpoint stripped of its number and link?)"
+                ));
+            }
             if hex::encode(Sha256::digest(&heads_json)) != digest {
                 problems.push(format!("{origin}: its digest does not match its content"));
                 continue;
@@ -486,8 +515,13 @@ fn verify_snapshot(
                 problems.push(format!("{origin}: {e}"));
                 continue;
             }
-            let listed: Vec<(String, i64, String)> =
-                serde_json::from_str(&heads_json).unwrap_or_default();
+            let Ok(listed) = serde_json::from_str::<Vec<(String, i64, String)>>(&heads_json) else {
+                problems.push(format!(
+                    "{origin}: its heads cannot be read, so it signs no chain \
+                     (a chained checkpoint turned into the pre-chain format?)"
+                ));
+                continue;
+            };
             let heads: Vec<Head> = listed
                 .into_iter()
                 .map(|(chain, seq, hash)| Head { chain, seq, hash })
@@ -518,12 +552,12 @@ fn verify_snapshot(
                     "{origin} does not link to the checkpoint before it"
                 ));
             }
-            match cp.check(ring) {
-                Ok(()) => {
-                    let heads = cp.heads.as_deref().unwrap_or_default();
-                    expected.add(heads, &origin, &mut problems)
-                }
-                Err(e) => problems.push(format!("{origin}: {e}")),
+            match (cp.check(ring), &cp.heads) {
+                (Ok(()), Some(heads)) => expected.add(heads, &origin, &mut problems),
+                (Ok(()), None) => problems.push(format!(
+                    "{origin}: its heads cannot be read, so it signs no chain"
+                )),
+                (Err(e), _) => problems.push(format!("{origin}: {e}")),
             }
             if wanted.contains(&cp.seq) {
                 stored.insert(cp.seq, cp.digest.clone());
@@ -572,10 +606,18 @@ fn verify_snapshot(
     chains.extend(expected.0.keys().cloned());
 
     let mut events = 0i64;
+    let mut unsigned_events = 0i64;
+    let mut oldest_unsigned: Option<NaiveDateTime> = None;
     for chain in &chains {
         let want = expected.0.remove(chain).unwrap_or_default();
-        let (last_seq, last_hash, n) = verify_chain(conn, chain, &want, &mut problems)?;
+        let signed_up_to = want.keys().next_back().copied().unwrap_or(0);
+        let (last_seq, last_hash, n, first_unsigned) =
+            verify_chain(conn, chain, &want, signed_up_to, &mut problems)?;
         events += n;
+        unsigned_events += (last_seq - signed_up_to).max(0);
+        if let Some(at) = first_unsigned {
+            oldest_unsigned = Some(oldest_unsigned.map_or(at, |o| o.min(at)));
+        }
         if let Some((seq, hash)) = stored_heads.get(chain) {
             if *seq != last_seq || *hash != last_hash {
                 problems.push(format!(
@@ -586,12 +628,38 @@ fn verify_snapshot(
             problems.push(format!("chain {chain}: its events have no head"));
         }
     }
+    // Unsigned events are flagged, not failed. Without a witness a database writer who deletes
+    // the checkpoints can also rewrite every event, timestamps included (they are only hashed,
+    // and he recomputes the hashes), so no rule about missing or stale checkpoints can prove
+    // tampering: it would only fail honest trails (checkpoints made on request only, a longer
+    // interval, a shifted test clock) while the careful attacker dates his events "now". What
+    // does prove it is a checkpoint a lender kept: `--witness` turns a missing checkpoint into
+    // a problem ("witnessed checkpoint N is missing"). The flag says what is not proven.
+    let mut warnings = Vec::new();
+    if events > 0 && checkpoints == 0 {
+        warnings.push(format!(
+            "there are {events} events but no checkpoint: nothing signs the trail, so it proves \
+             nothing against whoever can write the database; verify against checkpoints a \
+             lender kept (--witness)"
+        ));
+    } else if let Some(at) = oldest_unsigned.filter(|at| {
+        *at < chrono::Utc::now().naive_utc() - chrono::TimeDelta::seconds(UNSIGNED_GRACE_SECS)
+    }) {
+        warnings.push(format!(
+            "{unsigned_events} events are signed by no checkpoint, the oldest made at {} (more \
+             than {UNSIGNED_GRACE_SECS} s ago): checkpoints deleted, or none made since; \
+             verify against checkpoints a lender kept (--witness)",
+            at_text(at)
+        ));
+    }
     Ok(Verification {
         ok: problems.is_empty(),
         chains: stored_heads.len() as i64,
         events,
         checkpoints,
         problems: problems.into_list(),
+        unsigned_events,
+        warnings,
     })
 }
 
@@ -607,14 +675,17 @@ type EventRow = (
     String,
 );
 
-/// Recomputes one chain a page at a time; returns its last event number and hash and how many
-/// events it has.
+/// Recomputes one chain a page at a time; returns its last event number and hash, how many
+/// events it has and when the first event after `signed_up_to` (signed by no checkpoint) was
+/// made.
 fn verify_chain(
     conn: &mut DbConn,
     chain: &str,
     want: &BTreeMap<i64, (String, String)>,
+    signed_up_to: i64,
     problems: &mut Problems,
-) -> QueryResult<(i64, String, i64)> {
+) -> QueryResult<(i64, String, i64, Option<NaiveDateTime>)> {
+    let mut first_unsigned = None;
     let (mut last_seq, mut last_hash, mut count) = (0i64, GENESIS.to_string(), 0i64);
     let mut seen = BTreeSet::new();
     let mut after = i64::MIN;
@@ -640,6 +711,9 @@ fn verify_chain(
         after = last.0;
         for (seq, at, actor, action, otype, oid, payload, prev, hash) in rows {
             count += 1;
+            if seq > signed_up_to && first_unsigned.is_none() {
+                first_unsigned = Some(at);
+            }
             if seq != last_seq + 1 {
                 problems.push(format!(
                     "chain {chain}: event {seq} follows {last_seq} (missing or reordered events)"
@@ -673,5 +747,5 @@ fn verify_chain(
             "{origin}: chain {chain} event {seq} is missing or changed"
         ));
     }
-    Ok((last_seq, last_hash, count))
+    Ok((last_seq, last_hash, count, first_unsigned))
 }

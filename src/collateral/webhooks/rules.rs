@@ -202,9 +202,18 @@ fn refused_v6(a: Ipv6Addr) -> Option<AddressClass> {
     if let Some(v4) = a.to_ipv4_mapped() {
         return refused_v4(v4);
     }
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        // IPv4-translated (::ffff:0:0:0/96, SIIT) also carries it in the last 32 bits.
+        return refused_v4(Ipv4Addr::from(embedded_v4(s[6], s[7])));
+    }
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
         // NAT64 (64:ff9b::/96)
         return refused_v4(Ipv4Addr::from(embedded_v4(s[6], s[7])));
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        // Local-use NAT64 (64:ff9b:1::/48): a translator inside some network, with the IPv4
+        // address at a position its operator chose; a lender's endpoint is never behind one.
+        return Some(AddressClass::Reserved);
     }
     if s[0] == 0x2002 {
         // 6to4 (2002::/16) carries the IPv4 address in the next 32 bits.
@@ -397,6 +406,20 @@ mod tests {
             "fe80::1",
             "ff02::1",
             "::127.0.0.1",
+            // Every form that embeds 127.0.0.1.
+            "::ffff:0:7f00:1",
+            "::7f00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1:7f00:1::",
+            "2002:7f00:1::1",
+            "2001:0:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            // Other refused IPv4 addresses inside them.
+            "::ffff:0:a00:5",
+            "::ffff:0:a9fe:a9fe",
+            "64:ff9b::a00:1",
+            "2002:c0a8:101::1",
         ] {
             let ip: IpAddr = a.parse().unwrap();
             assert!(refused_address(ip).is_some(), "{a} must be refused");
@@ -419,6 +442,11 @@ mod tests {
             "100.128.0.1",
             "8.8.8.8",
             "2400:3200::1",
+            // A public IPv4 address inside a form that is judged by what it embeds.
+            "::ffff:0:808:808",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert_eq!(refused_address(a.parse().unwrap()), None, "{a}");
         }
@@ -461,6 +489,8 @@ mod tests {
             "https://10.0.0.5/",
             "https://0x7f.1/",
             "https://[::ffff:127.0.0.1]:8443/",
+            "https://[::ffff:0:7f00:1]/",
+            "https://[64:ff9b:1::7f00:1]/",
             "https://localhost/",
             "https://a.localhost./",
         ] {
