@@ -2,7 +2,7 @@
 //! benchmark prices, pledge disposal (directly or by a disposal listing or auction), lifting a
 //! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets and changes
 //! of a forest parcel's holder take two different operators; a user administrator's creation,
-//! re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
+//! re-enabling or password reset of an operator account, or of an account bound to a party, takes an operator's approval. One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
 //! "Different" means different natural persons: every operator account names its person, and an
 //! approval by any account of the proposer's person is a 403, as is the proposer's own.
@@ -40,6 +40,9 @@ pub enum ProposalKind {
     ParcelHolderChange,
     DisposalListing,
     DisposalAuction,
+    /// A user administrator's creation, re-enabling or password reset of an account bound to a
+    /// party (enterprise or bank users and API clients).
+    PartyAccount,
 }
 
 impl ProposalKind {
@@ -61,6 +64,7 @@ impl ProposalKind {
             ProposalKind::ParcelHolderChange => "parcel_holder_change",
             ProposalKind::DisposalListing => "disposal_listing",
             ProposalKind::DisposalAuction => "disposal_auction",
+            ProposalKind::PartyAccount => "party_account",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -80,6 +84,7 @@ impl ProposalKind {
             "parcel_holder_change" => ProposalKind::ParcelHolderChange,
             "disposal_listing" => ProposalKind::DisposalListing,
             "disposal_auction" => ProposalKind::DisposalAuction,
+            "party_account" => ProposalKind::PartyAccount,
             _ => ProposalKind::Issuance,
         }
     }

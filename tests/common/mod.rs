@@ -403,14 +403,30 @@ pub fn user(admin: &Api, role: &str, party_id: Option<i64>, name: &str) -> Api {
     if role == "operator" {
         return new_operator(admin, name, &format!("P-{}", name.to_uppercase()));
     }
-    Api::new(&admin.base)
+    let made = Api::new(&admin.base)
         .login("admin", ADMIN_PASSWORD)
         .post(
             "/v1/users",
             &json!({"username": name, "password": password, "role": role, "party_id": party_id}),
         )
         .expect(201);
+    admit(admin, &made.body);
     admin.login(name, &password)
+}
+
+/// An enterprise or bank account (user or API client) that the user administrator created,
+/// enabled or reset waits for an operator's approval (`approval_proposal`): [`OPERATOR`]
+/// approves it. Does nothing for an answer without one.
+pub fn admit(api: &Api, answer: &Value) {
+    if let Some(id) = answer["approval_proposal"].as_i64() {
+        operator(api, OPERATOR)
+            .post_key(
+                &format!("/v1/proposals/{id}/approve"),
+                &format!("admit-{id}"),
+                &json!({}),
+            )
+            .expect(200);
+    }
 }
 
 /// The operator account every test acts as by default.
