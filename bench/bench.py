@@ -282,13 +282,19 @@ def seed(srv, n_parties=64, n_lots=128, holders_per_lot=8, n_ent_users=16, n_ple
 
     ids = par_map(mk_party, range(n_parties + 2))
     w.parties, w.banks = ids[:n_parties], ids[n_parties:]
-    user_admin.post("/v1/users", {"username": "banker", "password": "bench-banker-password", "role": "bank",
-                                  "party_id": w.banks[0]}, expect=201)
+    # An enterprise or bank login works once an operator approves it (the user administrator
+    # alone never binds a login to a party).
+    def admit(made):
+        if made.get("approval_proposal"):
+            api(admin.token).post(f"/v1/proposals/{made['approval_proposal']}/approve", {}, expect=200)
+
+    admit(user_admin.post("/v1/users", {"username": "banker", "password": "bench-banker-password", "role": "bank",
+                                        "party_id": w.banks[0]}, expect=201))
     w.bank_token = login(srv, "banker", "bench-banker-password").token
 
     def mk_ent_user(i):
-        api(user_admin.token).post("/v1/users", {"username": f"ent{i}", "password": f"bench-ent-{i}-password",
-                                                 "role": "enterprise", "party_id": w.parties[i]}, expect=201)
+        admit(api(user_admin.token).post("/v1/users", {"username": f"ent{i}", "password": f"bench-ent-{i}-password",
+                                                       "role": "enterprise", "party_id": w.parties[i]}, expect=201))
         return login(srv, f"ent{i}", f"bench-ent-{i}-password").token
 
     w.ent_tokens = par_map(mk_ent_user, range(n_ent_users))

@@ -92,6 +92,9 @@ fn import_file(
         secrets.id_hmac_key.clone(),
         args.skip_invalid,
     );
+    if kind == crate::import::Kind::Lots && auth::store::operator_count(conn)? > 0 {
+        return propose_lots(conn, secrets, args);
+    }
     let started = std::time::Instant::now();
     let mut progress = crate::import::Console::new();
     let r = crate::import::run(conn, kind, &args.file, &opts, &mut progress)?;
@@ -117,6 +120,67 @@ fn import_file(
         )
         .into());
     }
+    Ok(())
+}
+
+/// Lots issue quantity: once a registry has operators, the command line validates the file and
+/// proposes it as the API does (a `lot_import` proposal naming its SHA-256); an operator loads it
+/// by uploading the same file (POST /v1/imports/lots?proposal=ID). Only a registry without any
+/// operator yet (its initial load) takes lots from the command line directly.
+fn propose_lots(conn: &mut DbConn, secrets: &Secrets, args: &ImportArgs) -> Result<(), CliError> {
+    use sha2::Digest;
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let asked = crate::import::routes::LotImportProposal {
+        sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        bytes: bytes.len() as u64,
+        skip_invalid: args.skip_invalid,
+    };
+    let mut opts = crate::import::options(
+        "cli:import".into(),
+        args.file.display().to_string(),
+        secrets.id_hmac_key.clone(),
+        args.skip_invalid,
+    );
+    opts.validate_only = true;
+    let r = crate::import::run(
+        conn,
+        crate::import::Kind::Lots,
+        &args.file,
+        &opts,
+        &mut crate::import::Silent,
+    )?;
+    for b in &r.bad_rows {
+        println!("line {}, column {}: {}", b.line, b.column, b.reason);
+    }
+    if r.invalid > 0 && (!args.skip_invalid || r.invalid >= r.rows) {
+        return Err(format!(
+            "nothing proposed: {} bad rows (fix them, or pass --skip-invalid to propose the rest)",
+            r.invalid
+        )
+        .into());
+    }
+    let now = db::now_micros(chrono::Utc::now());
+    let cli = cli_principal("import");
+    let row = db::write_tx(conn, |conn| {
+        crate::proposals::propose(
+            conn,
+            crate::proposals::ProposalKind::LotImport,
+            &asked,
+            None,
+            &cli,
+            now,
+        )
+    })
+    .map_err(|e| e.detail)?;
+    println!(
+        "lots: {} rows read ({}), {} invalid; nothing imported yet: proposed as proposal {id}. \
+         An operator loads it by uploading the same file: POST /v1/imports/lots?proposal={id}",
+        r.rows,
+        r.encoding,
+        r.invalid,
+        id = row.id
+    );
     Ok(())
 }
 
@@ -158,18 +222,45 @@ fn add_user(
         created_at: now,
         person_id: person.as_deref(),
     };
-    let row = db::write_tx(conn, |conn| {
-        auth_routes::add_principal(conn, &new, "cli:user-add")
+    let cli = cli_principal("user-add");
+    let (row, pending) = db::write_tx(conn, |conn| {
+        // The command line may bootstrap a registry's first operator; afterwards an account it
+        // creates is held exactly as the API holds it (see `hold_for_approval`).
+        let first_operator = auth::store::operator_count(conn)? == 0;
+        let row = auth_routes::add_principal(conn, &new, "cli:user-add")?;
+        // Whoever runs this chose (or saw) the password: the account replaces it before acting.
+        auth::store::mark_change_due(conn, row.id, now)?;
+        let pending = auth_routes::hold_for_approval(conn, &cli, &row, first_operator, now)?;
+        Ok((row, pending))
     })
-    .map_err(|e| e.detail)?;
+    .map_err(|e: crate::error::ApiError| e.detail)?;
     println!(
         "created user {} (id {}, role {})",
         row.username, row.id, row.role
     );
+    if let Some(id) = pending {
+        println!(
+            "it cannot log in yet: an operator (another person than the account's) approves \
+             proposal {id} (POST /v1/proposals/{id}/approve)"
+        );
+    }
+    println!("the password must be changed at first login (POST /v1/auth/password)");
     if generated {
         println!("password: {secret}");
     }
     Ok(())
+}
+
+/// The command line as the maker of what it proposes (`cli:NAME` in proposals and the audit
+/// trail); it is no account, so any operator can be its checker.
+fn cli_principal(name: &str) -> auth::Principal {
+    auth::Principal {
+        id: 0,
+        username: format!("cli-{name}"),
+        role: Role::UserAdmin,
+        party_id: None,
+        person_id: None,
+    }
 }
 
 fn token(common: &CommonArgs, args: &TokenArgs) -> Result<(), CliError> {
@@ -177,6 +268,17 @@ fn token(common: &CommonArgs, args: &TokenArgs) -> Result<(), CliError> {
         let row = auth::store::find_by_username(conn, &args.username)?
             .filter(|r| !r.disabled)
             .ok_or_else(|| format!("no enabled user or API client named {}", args.username))?;
+        if row.role == "operator" || row.role == "user_admin" {
+            return Err(format!(
+                "{} is a{} {}: `registry token` serves API clients and enterprise, bank and \
+                 regulator accounts only. An operator or user administrator logs in with its own \
+                 password (POST /v1/auth/token), so that maker-checker knows who acted",
+                args.username,
+                if row.role == "operator" { "n" } else { "" },
+                row.role
+            )
+            .into());
+        }
         let keys = auth::jwt::Keys::from_secret(&secrets.jwt_secret);
         let token = auth_routes::mint(&keys, &row, args.ttl).map_err(|e| e.detail)?;
         println!("{token}");

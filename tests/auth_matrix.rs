@@ -101,12 +101,14 @@ fn fixture(srv: &Server) -> Fixture {
     let bank_x = user(&admin, "bank", Some(bx), "bank-x");
     let bank_y = user(&admin, "bank", Some(by), "bank-y");
     // A user the matrix may disable and revoke without touching the callers.
-    srv.user_admin()
+    let made = srv
+        .user_admin()
         .post(
             "/v1/users",
             &json!({"username": "victim", "password": "victim-password-long", "role": "enterprise", "party_id": a}),
         )
         .expect(201);
+    common::admit(&srv.api(), &made.body);
     let users = admin.get("/v1/users").expect(200);
     let victim = users.body["items"]
         .as_array()

@@ -117,6 +117,8 @@ fn clients_and_revocation(b: Backend) {
         .expect(201);
     let client_id = created.body["username"].as_str().unwrap().to_string();
     let secret = created.body["client_secret"].as_str().unwrap().to_string();
+    // A bank's client acts for the bank: it works once an operator approves it.
+    common::admit(&srv.api(), &created.body);
     let replay = admin
         .post_key(
             "/v1/api-clients",
@@ -163,9 +165,10 @@ fn clients_and_revocation(b: Backend) {
         .expect(200);
     client2.get(&format!("/v1/parties/{bank}")).expect(401);
     srv.api().post("/v1/auth/token", &login).expect(401);
-    admin
+    let enabled = admin
         .post(&format!("/v1/users/{cid}/enable"), &json!({}))
         .expect(200);
+    common::admit(&srv.api(), &enabled.body);
     client2.get(&format!("/v1/parties/{bank}")).expect(401);
     srv.api().post("/v1/auth/token", &login).expect(200);
 }

@@ -31,7 +31,36 @@ fn import(srv: &Server, kind: &str, path: &std::path::Path, extra: &[&str]) -> (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (out.status.success(), text)
+    if kind != "lots" || !out.status.success() {
+        return (out.status.success(), text);
+    }
+    // Lots issue quantity: the command line only proposes them, as the API does, and an operator
+    // of another person loads them by uploading the same file.
+    let id: i64 = text
+        .split("proposed as proposal ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the command line proposes lots: {text}"));
+    let op = common::operator(&srv.api(), common::OPERATOR);
+    let before = items(&op, "/v1/lots").len();
+    let checker = common::operator(&srv.api(), common::SECOND_OPERATOR);
+    assert_eq!(
+        items(&checker, "/v1/lots").len(),
+        before,
+        "loaded before approval"
+    );
+    let r = checker.raw(
+        "POST",
+        &format!("/v1/imports/lots?proposal={id}"),
+        "text/csv",
+        std::fs::read(path).unwrap(),
+    );
+    let report = format!(
+        "{text}\nupload: {} imported, {} invalid\n{}",
+        r.body["imported"], r.body["invalid"], r.body
+    );
+    (r.status.as_u16() == 200, report)
 }
 
 fn items(api: &Api, path: &str) -> Vec<Value> {

@@ -983,7 +983,7 @@ fn a_merged_party_takes_part_in_no_new_act(b: Backend) {
         .unwrap();
     let lc = listing(&ent_c, cl).expect(201).body["id"].as_i64().unwrap();
     let new_auction = |lot: i64, seller: i64| {
-        w.op.post_key(
+        let proposal = w.op.post_key(
             "/v1/auctions",
             &key(),
             &json!({"lot_id": lot, "seller_party_id": seller, "quantity": "10", "reserve_price": "6300",
@@ -991,10 +991,14 @@ fn a_merged_party_takes_part_in_no_new_act(b: Backend) {
                 "opens_at": "2026-12-02T02:00:00Z", "closes_at": "2026-12-02T04:00:00Z",
                 "sealed": false, "deposit": "0"}),
         )
-        .expect(201)
+        .expect(202)
         .body["id"]
         .as_i64()
-        .unwrap()
+        .unwrap();
+        // An operator's auction of a seller's quantity takes a second person.
+        approve(&w.checker, proposal).expect(200).body["result"]["id"]
+            .as_i64()
+            .unwrap()
     };
     let admit = |auction: i64, party: i64| {
         w.op.post_key(

@@ -297,7 +297,8 @@ fn principal_audit(
         A new operator account is created disabled, with a proposal (`approval_proposal`, kind `operator_account`) that an active operator of another person \
         than the new account must approve before it can log in; the exception is a database that has never had an operator account (a fresh install), \
         where the user administrator creates operators directly. Either way a new operator must change the password chosen for it (POST /v1/auth/password) \
-        before it gets a token.",
+        before it gets a token. An enterprise or bank account acts for its party, so it too is created disabled with a proposal (kind `party_account`) \
+        that an operator approves before it can log in.",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewUser, responses((status = 201, description = "Created", body = PrincipalView)))]
 #[post("/v1/users")]
@@ -359,6 +360,12 @@ async fn create_user(
                 person_id: person.as_deref(),
             };
             let row = add_principal(conn, &new, &actor)?;
+            if party_bound(b.role.as_str()) {
+                store::set_disabled(conn, row.id, true)?;
+                return Outcome::of(&propose_operator_account(
+                    conn, &w, "create", row.id, None, now,
+                )?);
+            }
             if b.role != Role::Operator {
                 return Outcome::of(&PrincipalView::from(row));
             }
@@ -386,7 +393,8 @@ pub struct ClientCreated {
 
 #[utoipa::path(post, path = "/v1/api-clients", tag = "auth", operation_id = "createApiClient",
     summary = "Create an API client for a bank's or enterprise's systems",
-    description = "The client secret is returned once; a replay of this request omits it.",
+    description = "The client secret is returned once; a replay of this request omits it. A client of an enterprise or bank acts for its party: \
+        it is created disabled, with `approval_proposal` (kind `party_account`) that an operator approves before the secret gives a token.",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewClient, responses((status = 201, description = "Created", body = ClientCreated)))]
 #[post("/v1/api-clients")]
@@ -406,6 +414,7 @@ async fn create_client(
         ));
     }
     let client_id = format!("cli_{}", password::random_secret(16).to_lowercase());
+    let w = who.clone();
     let secret = password::random_secret(40);
     let cost = state.hash_cost;
     let to_hash = secret.clone();
@@ -431,7 +440,13 @@ async fn create_client(
                 person_id: None,
             };
             let row = add_principal(conn, &new, &actor)?;
-            let mut out = Outcome::of(&PrincipalView::from(row))?;
+            let view = if party_bound(&row.role) {
+                store::set_disabled(conn, row.id, true)?;
+                propose_operator_account(conn, &w, "create", row.id, None, now)?
+            } else {
+                PrincipalView::from(row)
+            };
+            let mut out = Outcome::of(&view)?;
             out.secrets = Some(json!({ "client_secret": secret }));
             Ok(out)
         },
@@ -486,7 +501,7 @@ async fn change(
                 if action == "enabled"
                     && target
                         .as_ref()
-                        .is_some_and(|t| t.role == "operator" && t.disabled)
+                        .is_some_and(|t| t.disabled && needs_approval(&t.role))
                 {
                     return propose_operator_account(conn, &who, "enable", id, None, now);
                 }
@@ -534,7 +549,7 @@ async fn disable(
 
 #[utoipa::path(post, path = "/v1/users/{id}/enable", tag = "auth", operation_id = "enableUser",
     summary = "Enable a user or API client again (old tokens stay revoked)",
-    description = "A disabled operator account is not enabled at once: the answer carries `approval_proposal`, which an operator of another person must approve.",
+    description = "A disabled operator, enterprise or bank account is not enabled at once: the answer carries `approval_proposal`, which an operator (of another person than an operator account's) must approve.",
     params(("id" = i64, Path, description = "Principal id")), responses((status = 200, description = "Enabled", body = PrincipalView)))]
 #[post("/v1/users/{id}/enable")]
 async fn enable(
@@ -627,7 +642,7 @@ pub struct PasswordReset {
 #[utoipa::path(post, path = "/v1/users/{id}/reset-password", tag = "auth", operation_id = "resetPassword",
     summary = "Set a one-time password for a user who lost theirs; it must be changed at next login",
     description = "Revokes every token of the user and clears its failed-login count. Audited \
-        (`principal.password_reset`, without the password). For an operator account nothing changes yet: \
+        (`principal.password_reset`, without the password). For an operator, enterprise or bank account nothing changes yet: \
         the answer carries `approval_proposal`, and the one-time password replaces the operator's only when an \
         operator of another person approves it.",
     params(("id" = i64, Path, description = "Principal id of a user (not an API client)")),
@@ -653,7 +668,7 @@ async fn reset_password(
         .db(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = store::find_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
-                if row.kind == "user" && row.role == "operator" {
+                if row.kind == "user" && needs_approval(&row.role) {
                     return propose_operator_account(
                         conn,
                         &who,
@@ -683,10 +698,41 @@ async fn reset_password(
     }))
 }
 
-/// What a user administrator asks for an operator account; an operator of another person than
-/// the account's approves it (proposal kind `operator_account`). Without this, the user
-/// administrator alone could make two operator "persons", or take over an operator's account by
-/// resetting its password, and so pass every two-person check alone.
+/// Holds a newly created account for an operator's approval when the API would (an operator
+/// account other than a registry's first, or an account bound to a party): disabled, with a
+/// proposal by `who`, whose id it returns. Shared by `registry user add` and the demo seed.
+pub fn hold_for_approval(
+    conn: &mut DbConn,
+    who: &Principal,
+    row: &PrincipalRow,
+    first_operator: bool,
+    now: chrono::NaiveDateTime,
+) -> ApiResult<Option<i64>> {
+    if !(party_bound(&row.role) || (row.role == "operator" && !first_operator)) {
+        return Ok(None);
+    }
+    store::set_disabled(conn, row.id, true)?;
+    Ok(propose_operator_account(conn, who, "create", row.id, None, now)?.approval_proposal)
+}
+
+/// Accounts that act for one party (enterprise and bank users and API clients): they can move or
+/// encumber its rights and read a bank's private terms, so the user administrator alone never
+/// creates, enables or resets one (segregation of duties); an operator approves (proposal kind
+/// `party_account`).
+pub fn party_bound(role: &str) -> bool {
+    role == "enterprise" || role == "bank"
+}
+
+/// True when creating, enabling or resetting an account of `role` waits for an operator's approval.
+pub fn needs_approval(role: &str) -> bool {
+    role == "operator" || party_bound(role)
+}
+
+/// What a user administrator asks for an operator account (proposal kind `operator_account`) or
+/// an account bound to a party (`party_account`); an operator of another person than the
+/// account's approves it. Without this, the user administrator alone could make two operator
+/// "persons", or bind logins to two parties and move rights between them, or take over an
+/// account by resetting its password.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct OperatorAccountChange {
     /// `create`, `enable` or `reset_password`.
@@ -694,13 +740,18 @@ pub struct OperatorAccountChange {
     pub principal_id: i64,
     pub username: String,
     pub person_id: Option<String>,
+    /// A party account's role and party, as the approver checks them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party_id: Option<i64>,
     /// A reset's one-time password, hashed; never shown in the proposal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_hash: Option<String>,
 }
 
 /// Stores the proposal and answers with the account as it still is.
-fn propose_operator_account(
+pub fn propose_operator_account(
     conn: &mut DbConn,
     who: &Principal,
     action: &str,
@@ -709,36 +760,47 @@ fn propose_operator_account(
     now: chrono::NaiveDateTime,
 ) -> ApiResult<PrincipalView> {
     let row = store::find_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    let party = party_bound(&row.role);
     let change = OperatorAccountChange {
         action: action.to_string(),
         principal_id: row.id,
         username: row.username.clone(),
         person_id: row.person_id.clone(),
+        role: party.then(|| row.role.clone()),
+        party_id: row.party_id.filter(|_| party),
         secret_hash: secret_hash.map(str::to_string),
     };
-    let proposal = crate::proposals::propose(
-        conn,
-        crate::proposals::ProposalKind::OperatorAccount,
-        &change,
-        None,
-        who,
-        now,
-    )?;
+    let kind = if party {
+        crate::proposals::ProposalKind::PartyAccount
+    } else {
+        crate::proposals::ProposalKind::OperatorAccount
+    };
+    let proposal = crate::proposals::propose(conn, kind, &change, None, who, now)?;
     let mut view = PrincipalView::from(row);
     view.approval_proposal = Some(proposal.id);
     Ok(view)
 }
 
-/// Runs an approved operator-account change. The approver is another person than the account's
-/// (its own account, or another account of its person, would vouch for itself).
+/// Runs an approved account change (`party`: a `party_account` proposal). The approver is another
+/// person than the account's (its own account, or another account of its person, would vouch for
+/// itself). The account must still be what was proposed: same role, same party.
 pub fn execute_operator_account(
     conn: &mut DbConn,
     change: &OperatorAccountChange,
     approver: &Principal,
     at: chrono::NaiveDateTime,
+    party: bool,
 ) -> ApiResult<serde_json::Value> {
     let row = store::find_by_id(conn, change.principal_id)?
-        .filter(|r| r.role == "operator" && r.kind == "user")
+        .filter(|r| {
+            if party {
+                party_bound(&r.role)
+                    && Some(&r.role) == change.role.as_ref()
+                    && r.party_id == change.party_id
+            } else {
+                r.role == "operator" && r.kind == "user"
+            }
+        })
         .ok_or_else(|| ApiError::not_found("user"))?;
     let same_person = row.person_id.is_some() && row.person_id == approver.person_id;
     if row.id == approver.id || same_person {
@@ -748,11 +810,11 @@ pub fn execute_operator_account(
         ("create" | "enable", _) => {
             store::set_disabled(conn, row.id, false)?;
         }
-        ("reset_password", Some(hash)) => {
+        ("reset_password", Some(hash)) if row.kind == "user" => {
             store::set_secret(conn, row.id, hash, true, at)?;
             store::clear_login_failures(conn, &row.username)?;
         }
-        _ => return Err(ApiError::internal("unknown operator account change")),
+        _ => return Err(ApiError::internal("unknown account change")),
     }
     let row = store::find_by_id(conn, row.id)?.ok_or_else(|| ApiError::not_found("user"))?;
     let action = match change.action.as_str() {

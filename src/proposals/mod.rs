@@ -3,8 +3,8 @@
 //! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets, the
 //! registration (singly or by import), splits and changes of holder of forest parcels, an operator's
 //! auction of a seller's quantity or its cancellation, and changes of the market settings take two
-//! different operators; a user administrator's creation,
-//! re-enabling or password reset of an operator account takes an operator's approval. One proposes (the request
+//! different operators; a user administrator's creation, re-enabling or password reset of an
+//! operator account, or of an account bound to a party, takes an operator's approval. One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
 //! "Different" means different natural persons: every operator account names its person, and an
 //! approval by any account of the proposer's person is a 403, as is the proposer's own.
@@ -54,6 +54,9 @@ pub enum ProposalKind {
     AuctionCancellation,
     /// A change of the market's fees, windows or R4 switches.
     MarketSettings,
+    /// A user administrator's creation, re-enabling or password reset of an account bound to a
+    /// party (enterprise or bank users and API clients).
+    PartyAccount,
 }
 
 impl ProposalKind {
@@ -81,6 +84,7 @@ impl ProposalKind {
             ProposalKind::Auction => "auction",
             ProposalKind::AuctionCancellation => "auction_cancellation",
             ProposalKind::MarketSettings => "market_settings",
+            ProposalKind::PartyAccount => "party_account",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -106,6 +110,7 @@ impl ProposalKind {
             "auction" => ProposalKind::Auction,
             "auction_cancellation" => ProposalKind::AuctionCancellation,
             "market_settings" => ProposalKind::MarketSettings,
+            "party_account" => ProposalKind::PartyAccount,
             _ => ProposalKind::Issuance,
         }
     }

@@ -172,7 +172,10 @@ fn execute(
             at,
         ),
         "operator_account" => {
-            crate::auth::routes::execute_operator_account(conn, &payload(row)?, who, at)
+            crate::auth::routes::execute_operator_account(conn, &payload(row)?, who, at, false)
+        }
+        "party_account" => {
+            crate::auth::routes::execute_operator_account(conn, &payload(row)?, who, at, true)
         }
         "parcel_holder_change" => {
             crate::forest::parcels::execute_holder_change(conn, &payload(row)?, actor, at, true)
@@ -248,6 +251,22 @@ async fn approve(
         },
     )
     .await
+}
+
+/// Approves proposal `id` as operator `who` outside HTTP (the demo seed), in the caller's
+/// transaction, with the same checks and effect as POST /v1/proposals/{id}/approve.
+pub fn approve_in(
+    conn: &mut DbConn,
+    id: i64,
+    who: &Principal,
+    today: chrono::NaiveDate,
+    now: chrono::NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let row = decide(conn, id, who, "approved", None, now)?;
+    let result = execute(conn, &row, who, &who.actor(), today, now)?;
+    set_result(conn, id, &result)?;
+    audit_decision(conn, &row, "approved", &who.actor(), now)?;
+    Ok(result)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

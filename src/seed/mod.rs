@@ -3,9 +3,9 @@
 //! Parties, lots and forest parcels load through the CSV importer; pledges and mortgages are
 //! created by calling the real API endpoints in-process (the same `app::routes` and `AppState`
 //! the server uses), so every rule, audit event and invariant applies to them. Re-running changes
-//! nothing: a `seed.loaded` audit event marks a completed seed, and every step also skips what is
-//! already there (rows by their key, users by name, pledges by loan reference, mortgages by their
-//! official certificate number), so a seed interrupted half-way can be run again.
+//! nothing: a `seed.loaded` audit event marks a completed seed. Any other database that holds an
+//! account besides the bootstrap admin, or a party, lot or parcel, is refused before anything is
+//! written. Enterprise and bank demo accounts go through an operator's approval, as the API's do.
 
 mod history;
 
@@ -141,11 +141,28 @@ pub fn seeded(conn: &mut DbConn) -> QueryResult<bool> {
     Ok(n > 0)
 }
 
-/// Whether the registry holds no business data yet (only the bootstrap admin).
+/// Whether the registry is brand new: no account but the bootstrap user administrator, no party,
+/// lot or forest parcel. Only such a registry takes the demo data set.
 pub fn empty(conn: &mut DbConn) -> QueryResult<bool> {
+    Ok(in_use(conn)?.is_none())
+}
+
+/// What a registry already holds that the demo data set must not be mixed into, or None.
+fn in_use(conn: &mut DbConn) -> QueryResult<Option<String>> {
+    use crate::schema::principals as pr;
+    let accounts: i64 = pr::table
+        .filter(pr::username.ne("admin").or(pr::role.ne("user_admin")))
+        .count()
+        .get_result(conn)?;
     let parties: i64 = pt::table.count().get_result(conn)?;
     let lots: i64 = lots::table.count().get_result(conn)?;
-    Ok(parties == 0 && lots == 0)
+    let parcels: i64 = fp::table.count().get_result(conn)?;
+    Ok((accounts + parties + lots + parcels > 0).then(|| {
+        format!(
+            "{accounts} accounts besides the bootstrap admin, {parties} parties, {lots} lots, \
+             {parcels} forest parcels"
+        )
+    }))
 }
 
 /// Loads the data set (from `dir`, or the copy embedded in the binary).
@@ -165,6 +182,17 @@ pub async fn run(
             .push("The demo data set is already loaded: nothing changed.".into());
         out.example = example(&mut conn, &demo)?;
         return Ok(out);
+    }
+
+    // All or nothing: demo operators, parties and lots never join a registry in use, and
+    // everything is checked before the first row is written.
+    if let Some(held) = in_use(&mut conn)? {
+        return Err(format!(
+            "registry seed refuses this database: it already holds {held}. The demo data set \
+             loads only into a new registry (a seed that stopped half-way leaves one too: start \
+             again from a new database)"
+        )
+        .into());
     }
 
     let tmp = tempfile::tempdir()?;
@@ -389,6 +417,15 @@ fn users(
     cost: HashCost,
 ) -> Result<Vec<DemoUser>, SeedError> {
     let mut out = Vec::new();
+    let now = db::now_micros(chrono::Utc::now());
+    // The seed proposes the accounts it creates, as a user administrator would.
+    let maker = crate::auth::Principal {
+        id: 0,
+        username: ACTOR.into(),
+        role: crate::auth::Role::UserAdmin,
+        party_id: None,
+        person_id: None,
+    };
     for u in &demo.users {
         if auth_store::find_by_username(conn, &u.username)?.is_some() {
             out.push(DemoUser {
@@ -429,12 +466,33 @@ fn users(
             secret_hash: &hash,
             role: &u.role,
             party_id,
-            created_at: db::now_micros(chrono::Utc::now()),
+            created_at: now,
             // Each demo operator is a person of its own (maker-checker compares persons).
             person_id: (u.role == "operator").then_some(person.as_str()),
         };
-        db::write_tx(conn, |conn| auth_routes::add_principal(conn, &new, ACTOR))
-            .map_err(|e| format!("user {}: {}", u.username, e.detail))?;
+        db::write_tx(conn, |conn| {
+            let first_operator = auth_store::operator_count(conn)? == 0;
+            let row = auth_routes::add_principal(conn, &new, ACTOR)?;
+            let held = auth_routes::hold_for_approval(conn, &maker, &row, first_operator, now)?;
+            if let Some(id) = held {
+                // The first demo operator approves, as an operator approves the API's accounts.
+                let checker = auth_store::find_by_username(conn, "demo-operator")?
+                    .filter(|r| r.role == "operator" && r.id != row.id)
+                    .ok_or_else(|| {
+                        crate::error::ApiError::internal("demo.json names demo-operator first")
+                    })?;
+                let checker = crate::auth::Principal {
+                    id: checker.id,
+                    username: checker.username,
+                    role: crate::auth::Role::Operator,
+                    party_id: checker.party_id,
+                    person_id: checker.person_id,
+                };
+                crate::proposals::routes::approve_in(conn, id, &checker, now.date(), now)?;
+            }
+            Ok(())
+        })
+        .map_err(|e: crate::error::ApiError| format!("user {}: {}", u.username, e.detail))?;
         out.push(DemoUser {
             username: u.username.clone(),
             role: u.role.clone(),

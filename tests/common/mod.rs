@@ -403,14 +403,32 @@ pub fn user(admin: &Api, role: &str, party_id: Option<i64>, name: &str) -> Api {
     if role == "operator" {
         return new_operator(admin, name, &format!("P-{}", name.to_uppercase()));
     }
-    Api::new(&admin.base)
+    let made = Api::new(&admin.base)
         .login("admin", ADMIN_PASSWORD)
         .post(
             "/v1/users",
             &json!({"username": name, "password": password, "role": role, "party_id": party_id}),
         )
         .expect(201);
+    admit(admin, &made.body);
     admin.login(name, &password)
+}
+
+/// An enterprise or bank account (user or API client) that the user administrator created,
+/// enabled or reset waits for an operator's approval (`approval_proposal`): [`OPERATOR`]
+/// approves it. Does nothing for an answer without one.
+/// When `api` is itself an operator (a test world with operators of its own), it approves; the
+/// kit's operator is made only for worlds that have none, so the two never ask each other first.
+pub fn admit(api: &Api, answer: &Value) {
+    if let Some(id) = answer["approval_proposal"].as_i64() {
+        let (path, key) = (format!("/v1/proposals/{id}/approve"), format!("admit-{id}"));
+        let own = api.post_key(&path, &key, &json!({}));
+        if own.status != 200 {
+            operator(api, OPERATOR)
+                .post_key(&path, &key, &json!({}))
+                .expect(200);
+        }
+    }
 }
 
 /// The operator account every test acts as by default.
