@@ -679,14 +679,13 @@ async fn release(
             if quantity > p.quantity {
                 return Err(ApiError::invalid_field("quantity", "more than is pledged"));
             }
-            unpledge(
+            // A release ends the lender's claim, not a court's: what a freeze rests on goes to frozen.
+            let frozen = super::freezes::unpledge_to_holder(
                 conn,
                 &p,
                 &lot,
                 quantity,
-                Side::holder(p.pledgor_id, Bucket::Available),
                 "pledge_release",
-                None,
                 &actor,
                 now,
             )?;
@@ -697,7 +696,8 @@ async fn release(
                 conn,
                 &p,
                 "released",
-                json!({"quantity": quantity, "remaining": p.quantity - quantity}),
+                json!({"quantity": quantity, "remaining": p.quantity - quantity,
+                    "kept_frozen_by_court": frozen}),
                 &actor,
                 now,
             )?;
@@ -1421,35 +1421,15 @@ pub fn run_sweep(
             };
             if end < today {
                 // What a judicial freeze rests on stays frozen: the court's hold outlives the pledge.
-                let held = super::freezes::needed_on_lapse(conn, p.pledgor_id, lot.id, p.quantity)?;
-                if held > 0 {
-                    super::freezes::lapse_into_frozen(conn, p.pledgor_id, lot.id, held)?;
-                    unpledge(
-                        conn,
-                        &p,
-                        &lot,
-                        held,
-                        Side::holder(p.pledgor_id, Bucket::Frozen),
-                        "judicial_freeze_lapse",
-                        None,
-                        "registry",
-                        now,
-                    )?;
-                }
-                let rest = find(conn, p.id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
-                if rest.quantity > 0 {
-                    unpledge(
-                        conn,
-                        &rest,
-                        &lot,
-                        rest.quantity,
-                        Side::holder(p.pledgor_id, Bucket::Available),
-                        "pledge_lapse",
-                        None,
-                        "registry",
-                        now,
-                    )?;
-                }
+                super::freezes::unpledge_to_holder(
+                    conn,
+                    &p,
+                    &lot,
+                    p.quantity,
+                    "pledge_lapse",
+                    "registry",
+                    now,
+                )?;
                 set_status(conn, p.id, "lapsed", now)?;
                 add_entry(
                     conn,
