@@ -84,7 +84,8 @@ pub struct FreezeView {
     /// The quantity ordered frozen.
     pub quantity: Dec,
     /// Of it, the part that is pledged quantity: it stays pledged and is frozen as well, so no
-    /// release, disposal or transfer of the pledge moves it. Quantity the freeze took off a
+    /// disposal or transfer of the pledge moves it; what a release or a lapse of a pledge frees
+    /// goes to the frozen part first (the lender's claim ends, the court's does not). Quantity the freeze took off a
     /// pledgee's disposal offer returned under the pledge and is counted here.
     pub pledged_quantity: Dec,
     /// Of it, the part a forced transfer by court order has executed (taken).
