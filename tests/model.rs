@@ -1272,7 +1272,8 @@ fn regression_listing_years_more_than_remain(b: Backend) {
     );
 }
 
-/// Courts come first: pledged quantity under a freeze is neither released nor disposed of.
+/// Courts come first: pledged quantity under a freeze is not disposed of, and what a release frees
+/// of it stays frozen.
 fn regression_frozen_pledge_is_not_released_or_disposed(b: Backend) {
     use ops::Price::*;
     use Op::*;
@@ -1465,6 +1466,40 @@ fn regression_refused_disposal_of_an_expired_lot_changes_nothing(b: Backend) {
     );
 }
 
+/// Courts come first: two pledges, a freeze resting on part of the pledged quantity. The first
+/// release goes to the court (frozen; once it became available and the freeze then blocked the
+/// other pledge's release), the second is free, and the lift returns the frozen quantity.
+fn regression_release_under_a_freeze_stays_frozen(b: Backend) {
+    use Op::*;
+    regression(
+        b,
+        &[Family::ReleaseUnderFreeze],
+        vec![
+            PledgeApply {
+                party: 0,
+                lot: 0,
+                pct: 50,
+            },
+            PledgeAccept { p: 0 },
+            PledgeApply {
+                party: 0,
+                lot: 0,
+                pct: 100,
+            },
+            PledgeAccept { p: 1 },
+            Freeze {
+                party: 0,
+                lot: 0,
+                pct: 40,
+            },
+            PledgeRelease { p: 0, pct: 30 },
+            PledgeRelease { p: 0, pct: 100 },
+            PledgeRelease { p: 1, pct: 100 },
+            Lift { f: 0 },
+        ],
+    );
+}
+
 both_backends!(
     regression_r4_registered_into_non_attainment_region,
     regression_r4_registered_below_floor,
@@ -1487,4 +1522,5 @@ both_backends!(
     regression_court_order_discharges_pledge,
     regression_refused_disposal_of_an_expired_lot_changes_nothing,
     regression_freeze_reaches_a_disposal_listing,
+    regression_release_under_a_freeze_stays_frozen,
 );

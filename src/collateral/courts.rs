@@ -10,7 +10,8 @@
 //! holder's pledged quantity (see [`from_disposal`]): it returns under the pledge and stays frozen
 //! there. While a freeze stands, the ledger refuses every movement of frozen quantity except by a
 //! court's order, and every movement out of `pledged` that would leave less pledged quantity than
-//! the freezes rest on (release, disposal, transfer: see `rights::ledger`).
+//! the freezes rest on (disposal, transfer: see `rights::ledger`); pledged quantity that a release
+//! or a lapse frees goes to `frozen` first (see [`leaving_to_frozen`]).
 //!
 //! Quantities are stored units (scale 4).
 
@@ -103,12 +104,15 @@ pub fn from_disposal(
     (quantity - reachable).clamp(0, offered.max(0))
 }
 
-/// A pledge of `leaving` units lapses (its registration period ended) while freezes rest on
-/// `frozen_pledged` of the holding's `pledged` bucket: the part the freezes still need moves into
-/// `frozen` (the court's hold outlives the pledge), the rest returns to `available`.
-/// Returns the part that goes to `frozen`.
-pub fn lapse_to_frozen(pledged: i64, frozen_pledged: i64, leaving: i64) -> i64 {
-    (frozen_pledged - (pledged - leaving)).clamp(0, leaving)
+/// `leaving` units leave the holding's `pledged` bucket other than by a sale (the lender releases
+/// them, or the pledge's registration lapses) while freezes rest on `frozen_pledged` of that
+/// bucket. A freeze rests on the holding's pledged quantity as a whole, not on one pledge, so the
+/// court is served first: the leaving units go to `frozen` up to what the freezes rest on (a
+/// release ends the lender's claim, not the court's), and only the rest returns to `available`.
+/// The freezes' pledged part shrinks by as much, so they no longer block the other pledges of the
+/// holding for it. Returns the part that goes to `frozen`.
+pub fn leaving_to_frozen(frozen_pledged: i64, leaving: i64) -> i64 {
+    frozen_pledged.clamp(0, leaving.max(0))
 }
 
 /// Spreads `amount` over `parts` in order (oldest freeze first: the first court to freeze is
@@ -180,12 +184,16 @@ mod tests {
     }
 
     #[test]
-    fn a_lapse_keeps_what_the_court_holds() {
+    fn quantity_leaving_a_pledge_goes_to_the_court_first() {
         // Two pledges of 60 and 40; a freeze rests on 70 of the 100 pledged.
-        assert_eq!(lapse_to_frozen(100, 70, 60), 30);
-        assert_eq!(lapse_to_frozen(100, 70, 40), 10);
-        assert_eq!(lapse_to_frozen(100, 0, 60), 0);
-        assert_eq!(lapse_to_frozen(100, 100, 60), 60);
+        assert_eq!(leaving_to_frozen(70, 60), 60);
+        assert_eq!(leaving_to_frozen(70, 40), 40);
+        assert_eq!(leaving_to_frozen(0, 60), 0);
+        // Pledges of 10 and 10, a freeze on 10: the first released goes to the court, and the
+        // freeze then rests on nothing pledged, so the second is released freely.
+        assert_eq!(leaving_to_frozen(10, 10), 10);
+        assert_eq!(leaving_to_frozen(0, 10), 0);
+        assert_eq!(leaving_to_frozen(5, 10), 5);
     }
 
     #[test]
@@ -214,12 +222,14 @@ mod tests {
         }
 
         #[test]
-        fn a_lapse_never_leaves_the_court_short(p in 0i64..1000, fp in 0i64..1000, leaving in 0i64..1000) {
+        fn leaving_never_leaves_the_court_short(p in 0i64..1000, fp in 0i64..1000, leaving in 0i64..1000) {
             let (fp, leaving) = (fp.min(p), leaving.min(p));
-            let to_frozen = lapse_to_frozen(p, fp, leaving);
+            let to_frozen = leaving_to_frozen(fp, leaving);
             prop_assert!((0..=leaving).contains(&to_frozen));
-            // What stays pledged plus what moved to frozen still covers the freezes.
-            prop_assert!(p - leaving + to_frozen >= fp);
+            // What the freezes still rest on in `pledged` fits what stays pledged.
+            prop_assert!(fp - to_frozen <= p - leaving);
+            // Nothing leaves for `available` while a freeze rests on pledged quantity.
+            prop_assert!(to_frozen == leaving || to_frozen == fp);
         }
 
         #[test]

@@ -1,6 +1,7 @@
 //! Judicial freezes (查封/冻结): an operator records a court order freezing quantity of a holding.
 //! Courts come first ([`super::courts`]): the freeze reaches available quantity (moved to `frozen`),
-//! pledged quantity (it stays pledged and is frozen as well), the holder's own listed quantity,
+//! pledged quantity (it stays pledged and is frozen as well), the holder's own listed quantity
+//! (its listings, then its scheduled auctions),
 //! quantity in its pending transfers and trades awaiting payment (held where it is: they cannot
 //! settle), and last the quantity a pledgee offers for sale in disposing of the holder's pledge
 //! (taken off the listing or auction, back under the pledge, frozen there); nothing of it moves until a later order lifts it, except by a forced transfer by court
@@ -83,7 +84,8 @@ pub struct FreezeView {
     /// The quantity ordered frozen.
     pub quantity: Dec,
     /// Of it, the part that is pledged quantity: it stays pledged and is frozen as well, so no
-    /// release, disposal or transfer of the pledge moves it. Quantity the freeze took off a
+    /// disposal or transfer of the pledge moves it; what a release or a lapse of a pledge frees
+    /// goes to the frozen part first (the lender's claim ends, the court's does not). Quantity the freeze took off a
     /// pledgee's disposal offer returned under the pledge and is counted here.
     pub pledged_quantity: Dec,
     /// Of it, the part a forced transfer by court order has executed (taken).
@@ -206,35 +208,83 @@ pub fn require_not_held(conn: &mut DbConn, step: &str) -> ApiResult<()> {
     ))
 }
 
-/// A pledgee's open offer of the holder's pledged quantity, disposing of an enforced pledge.
-enum DisposalOffer {
+/// An open offer for sale of a holding's quantity: the holder's own (quantity in `listed`), or a
+/// pledgee's, disposing of an enforced pledge (the holder's pledged quantity).
+enum Offer {
     Listing(crate::market::listings::ListingRow),
     Auction(crate::market::auctions::AuctionRow),
 }
 
-impl DisposalOffer {
+impl Offer {
     /// What it still offers: nothing of it is sold yet.
     fn unsold(&self) -> i64 {
         match self {
-            DisposalOffer::Listing(l) => l.remaining,
-            DisposalOffer::Auction(a) => a.quantity,
+            Offer::Listing(l) => l.remaining,
+            Offer::Auction(a) => a.quantity,
         }
     }
+}
+
+/// The holder's own open offers of a holding, the quantity it has in `listed`: listings first,
+/// newest first, then scheduled auctions, newest first. An auction's admitted bidders have paid
+/// deposits and bid, so a court's order disturbs it only when the listings do not cover the order.
+fn own_offers(conn: &mut DbConn, party: i64, lot: i64) -> QueryResult<Vec<Offer>> {
+    use crate::schema::auctions as au;
+    let mut offers: Vec<Offer> = crate::market::listings::selling_own(conn, party, lot)?
+        .into_iter()
+        .map(Offer::Listing)
+        .collect();
+    offers.extend(
+        au::table
+            .filter(au::seller_id.eq(party))
+            .filter(au::lot_id.eq(lot))
+            .filter(au::pledge_id.is_null())
+            .filter(au::status.eq("scheduled"))
+            .order(au::id.desc())
+            .select(crate::market::auctions::AuctionRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(Offer::Auction),
+    );
+    Ok(offers)
+}
+
+/// A freeze takes `take` off the holder's own offer: a listing's unsold quantity shrinks (withdrawn
+/// when left with nothing); an auction's offered quantity shrinks (cancelled when left with
+/// nothing: its bids void, every admitted bidder's deposit released). Both are audited naming the
+/// freeze; the caller moves the quantity from `listed` to `frozen`.
+fn take_from_own(
+    conn: &mut DbConn,
+    f: &FreezeRow,
+    offer: &Offer,
+    take: i64,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    let no = f.registration_no();
+    match offer {
+        Offer::Listing(l) => {
+            crate::market::listings::shrink_for_freeze(conn, l, take, &no, actor, at)?;
+        }
+        Offer::Auction(a) => {
+            crate::market::auctions::shrink_for_freeze(conn, a, take, &no, actor, at)?;
+        }
+    }
+    Ok(())
 }
 
 /// The open disposal offers of a holding: listings first, newest first, then auctions, newest
 /// first. An auction's admitted bidders have paid deposits and bid, so a court's order disturbs it
 /// only when the listings do not cover the order.
-fn disposal_offers(conn: &mut DbConn, party: i64, lot: i64) -> QueryResult<Vec<DisposalOffer>> {
-    let mut offers: Vec<DisposalOffer> =
-        crate::market::listings::selling_disposal(conn, party, lot)?
-            .into_iter()
-            .map(DisposalOffer::Listing)
-            .collect();
+fn disposal_offers(conn: &mut DbConn, party: i64, lot: i64) -> QueryResult<Vec<Offer>> {
+    let mut offers: Vec<Offer> = crate::market::listings::selling_disposal(conn, party, lot)?
+        .into_iter()
+        .map(Offer::Listing)
+        .collect();
     offers.extend(
         crate::market::auctions::scheduled_disposal(conn, party, lot)?
             .into_iter()
-            .map(DisposalOffer::Auction),
+            .map(Offer::Auction),
     );
     Ok(offers)
 }
@@ -247,19 +297,19 @@ fn take_from_disposal(
     conn: &mut DbConn,
     lot: &LotRow,
     f: &FreezeRow,
-    offer: &DisposalOffer,
+    offer: &Offer,
     take: i64,
     actor: &str,
     at: NaiveDateTime,
 ) -> ApiResult<()> {
     let no = f.registration_no();
     let (ended, pledge, reference) = match offer {
-        DisposalOffer::Listing(l) => (
+        Offer::Listing(l) => (
             crate::market::listings::shrink_for_freeze(conn, l, take, &no, actor, at)?,
             l.pledge_id,
             format!("listing:{}", l.id),
         ),
-        DisposalOffer::Auction(a) => (
+        Offer::Auction(a) => (
             crate::market::auctions::shrink_for_freeze(conn, a, take, &no, actor, at)?,
             a.pledge_id,
             format!("auction:{}", a.id),
@@ -744,33 +794,77 @@ fn split_off(
     super::find(conn, id)?.ok_or_else(|| ApiError::internal("the split pledge vanished"))
 }
 
-/// How much of `leaving` pledged quantity of a holding the active freezes still need, when a
-/// pledge lapses: that part goes to `frozen` (see [`lapse_into_frozen`]), the rest is released.
-pub fn needed_on_lapse(conn: &mut DbConn, party: i64, lot: i64, leaving: i64) -> ApiResult<i64> {
-    let frozen_pledged: i64 = active_on_holding(conn, party, lot)?
-        .iter()
-        .map(|f| f.pledged)
-        .sum();
-    if frozen_pledged == 0 {
-        return Ok(0);
-    }
-    let pledged = rights::holding(conn, party, lot)?.map_or(0, |h| h.pledged);
-    Ok(courts::lapse_to_frozen(pledged, frozen_pledged, leaving))
-}
-
-/// Records that `quantity` the freezes rested on in `pledged` now sits in `frozen` (the pledge
-/// under them lapsed): their pledged parts shrink, oldest first. The caller moves the quantity.
-pub fn lapse_into_frozen(conn: &mut DbConn, party: i64, lot: i64, quantity: i64) -> ApiResult<()> {
-    let freezes = active_on_holding(conn, party, lot)?;
-    let parts: Vec<i64> = freezes.iter().map(|f| f.pledged).collect();
-    for (f, take) in freezes.iter().zip(courts::oldest_first(&parts, quantity)) {
-        if take > 0 {
-            diesel::update(jf::table.find(f.id))
-                .set(jf::pledged.eq(f.pledged - take))
-                .execute(conn)?;
+/// `quantity` of pledge `p` leaves its pledge other than by a sale: the lender releases it
+/// (`pledge_release`) or the registration lapses (`pledge_lapse`). Courts come first: while active
+/// freezes rest on the holding's pledged quantity, the leaving quantity goes to `frozen` up to what
+/// they rest on (their pledged parts shrink by as much, oldest freeze first, and their frozen parts
+/// grow), so it cannot be transferred and no other pledge of the holding stays blocked by it; only
+/// the rest returns to `available`. Every freeze that moved is audited with the pledge. Returns the
+/// part that went to `frozen`.
+#[allow(clippy::too_many_arguments)]
+pub fn unpledge_to_holder(
+    conn: &mut DbConn,
+    p: &super::PledgeRow,
+    lot: &LotRow,
+    quantity: i64,
+    cause: &str,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<i64> {
+    let freezes = active_on_holding(conn, p.pledgor_id, lot.id)?;
+    let frozen_pledged: i64 = freezes.iter().map(|f| f.pledged).sum();
+    let to_frozen = courts::leaving_to_frozen(frozen_pledged, quantity);
+    if to_frozen > 0 {
+        let parts: Vec<i64> = freezes.iter().map(|f| f.pledged).collect();
+        for (f, take) in freezes.iter().zip(courts::oldest_first(&parts, to_frozen)) {
+            if take > 0 {
+                diesel::update(jf::table.find(f.id))
+                    .set(jf::pledged.eq(f.pledged - take))
+                    .execute(conn)?;
+                crate::audit::record(
+                    conn,
+                    crate::audit::Event {
+                        chain: format!("lot:{}", f.lot_id),
+                        actor,
+                        action: "freeze.pledge_ended",
+                        object_type: "judicial_freeze",
+                        object_id: f.id.to_string(),
+                        payload: json!({"party_id": f.party_id, "pledge": p.id,
+                            "registration_no": p.registration_no, "cause": cause,
+                            "quantity_to_frozen": take, "court": f.court, "case_no": f.case_no}),
+                        at,
+                    },
+                )?;
+            }
         }
+        super::pledges::unpledge(
+            conn,
+            p,
+            lot,
+            to_frozen,
+            Side::holder(p.pledgor_id, Bucket::Frozen),
+            "judicial_freeze_lapse",
+            None,
+            actor,
+            at,
+        )?;
     }
-    Ok(())
+    let rest = quantity - to_frozen;
+    if rest > 0 {
+        let p = super::find(conn, p.id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
+        super::pledges::unpledge(
+            conn,
+            &p,
+            lot,
+            rest,
+            Side::holder(p.pledgor_id, Bucket::Available),
+            cause,
+            None,
+            actor,
+            at,
+        )?;
+    }
+    Ok(to_frozen)
 }
 
 /// Tells the lenders of live pledges on the frozen holding.
@@ -833,7 +927,7 @@ pub struct NewFreeze {
 }
 
 #[utoipa::path(post, path = "/v1/judicial-freezes", tag = "pledges", operation_id = "recordJudicialFreeze",
-    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well), then the holder's own listed quantity, newest listing first (its unsold quantity shrinks; a listing left with nothing is withdrawn), then quantity in the holder's pending transfers and trades awaiting payment, newest first: it stays where it is, and they cannot settle (409 quantity_frozen) until the freeze is lifted; one cancelled, rejected or expired returns it to the holder still frozen. Last, quantity a pledgee offers in disposing of the holder's pledge, listings then auctions, newest first: the offer shrinks (withdrawn, or for an auction cancelled with its bids void and deposits released, when left with nothing), the quantity returns under the pledge and is frozen there; lifting the freeze offers nothing again. 409 freeze_exceeds_holding if the holding has less than the order",
+    summary = "Record a court order freezing quantity of a holding: available quantity first, then pledged quantity (which stays pledged and is frozen as well), then the holder's own listed quantity, its listings newest first and then its scheduled auctions newest first (the unsold or offered quantity shrinks; a listing left with nothing is withdrawn, an auction is cancelled with its bids void and deposits released), then quantity in the holder's pending transfers and trades awaiting payment, newest first: it stays where it is, and they cannot settle (409 quantity_frozen) until the freeze is lifted; one cancelled, rejected or expired returns it to the holder still frozen. Last, quantity a pledgee offers in disposing of the holder's pledge, listings then auctions, newest first: the offer shrinks (withdrawn, or for an auction cancelled with its bids void and deposits released, when left with nothing), the quantity returns under the pledge and is frozen there; lifting the freeze offers nothing again. 409 freeze_exceeds_holding if the holding has less than the order",
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = NewFreeze, responses((status = 201, description = "Frozen", body = FreezeView)))]
 #[post("/v1/judicial-freezes")]
@@ -874,11 +968,14 @@ async fn freeze(
                 .map(|f| f.pledged)
                 .sum();
             // Available and pledged quantity first; what they do not cover the freeze takes from
-            // the holder's own open listings (newest first): while it stands nothing of it is sold.
+            // the holder's own open listings and auctions (newest first): while it stands nothing of it is sold.
             // Then it holds quantity in the holder's pending transfers and trades awaiting payment
             // (newest first) where it is: they cannot settle while the freeze stands.
-            let listings = crate::market::listings::selling_own(conn, r.party_id, lot.id)?;
-            let listed: i64 = listings.iter().map(|l| l.remaining).sum();
+            // The holder's own offers come before pending transfers and trades: no buyer is bound
+            // to them yet (an auction's winner is only named when it closes), whereas a pending
+            // step is a deal struck with a named counterparty.
+            let own = own_offers(conn, r.party_id, lot.id)?;
+            let listed: i64 = own.iter().map(Offer::unsold).sum();
             let steps = pending_steps(conn, r.party_id, lot.id)?;
             let pending: i64 = steps.iter().map(|p| p.free).sum();
             // Last, the pledgee's open disposal offers of the holding's pledged quantity: a court
@@ -886,7 +983,7 @@ async fn freeze(
             // they are a third party's enforcement under way (buyers and bidders rely on them), and
             // what the freeze takes of them stays pledged: it only stops the sale.
             let offers = disposal_offers(conn, r.party_id, lot.id)?;
-            let offered: i64 = offers.iter().map(DisposalOffer::unsold).sum();
+            let offered: i64 = offers.iter().map(Offer::unsold).sum();
             let from_listed = courts::from_listed(h.available, h.pledged, frozen_pledged, listed, quantity);
             let from_pending = courts::from_pending(
                 h.available,
@@ -956,11 +1053,11 @@ async fn freeze(
                 None,
             )?;
             let takes = courts::oldest_first(
-                &listings.iter().map(|l| l.remaining).collect::<Vec<_>>(),
+                &own.iter().map(Offer::unsold).collect::<Vec<_>>(),
                 from_listed,
             );
-            for (l, take) in listings.iter().zip(takes).filter(|(_, t)| *t > 0) {
-                crate::market::listings::shrink_for_freeze(conn, l, take, &f.registration_no(), &actor, now)?;
+            for (o, take) in own.iter().zip(takes).filter(|(_, t)| *t > 0) {
+                take_from_own(conn, &f, o, take, &actor, now)?;
             }
             court_move(
                 conn,
@@ -987,7 +1084,7 @@ async fn freeze(
                         .execute(conn)?;
                 }
             }
-            let unsold: Vec<i64> = offers.iter().map(DisposalOffer::unsold).collect();
+            let unsold: Vec<i64> = offers.iter().map(Offer::unsold).collect();
             for (o, take) in offers.iter().zip(courts::oldest_first(&unsold, from_disposal)) {
                 if take > 0 {
                     take_from_disposal(conn, &lot, &f, o, take, &actor, now)?;

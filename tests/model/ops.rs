@@ -144,10 +144,14 @@ pub enum Family {
     /// A judicial freeze while a pledgee's disposal listing of the holding is open: it reaches the
     /// offered quantity last, returns it under the pledge and freezes it there.
     FreezeDisposal,
+    /// A lender's release of pledged quantity while freezes rest on the holding's pledged
+    /// quantity: the released quantity goes to `frozen` first (a release ends the lender's claim,
+    /// not the court's), and the freezes no longer block the holding's other pledges for it.
+    ReleaseUnderFreeze,
 }
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::R4Transfers,
         Family::R4Disposal,
         Family::Years,
@@ -158,6 +162,7 @@ impl Family {
         Family::CourtPledged,
         Family::R11Follow,
         Family::FreezeDisposal,
+        Family::ReleaseUnderFreeze,
     ];
 
     pub fn name(self) -> &'static str {
@@ -172,6 +177,7 @@ impl Family {
             Family::CourtPledged => "court_pledged",
             Family::R11Follow => "r11_follow",
             Family::FreezeDisposal => "freeze_disposal",
+            Family::ReleaseUnderFreeze => "release_under_freeze",
         }
     }
 }
@@ -189,6 +195,7 @@ pub const DEFAULT_ENABLED: &[Family] = &[
     Family::FreezePending,
     Family::CourtPledged,
     Family::FreezeDisposal,
+    Family::ReleaseUnderFreeze,
 ];
 
 /// The enabled families: `MODEL_ENABLE` (comma-separated names, or `all`), else the default.

@@ -968,25 +968,38 @@ impl Model {
                         let q = pct_of(pl.qty, pct);
                         (q, Some(q))
                     };
-                    let h = self.holding(pl.party, pl.lot);
-                    let others = h.pledged - pl.qty;
-                    let frozen_lo = (h.frozen_pledged - others).max(0);
-                    let frozen_hi = h.frozen_pledged.min(pl.qty);
                     let e = if pl.status != PledgeStatus::Registered {
                         Expect::Refuse
-                    } else if qty <= pl.qty - frozen_hi {
-                        Expect::Ok
-                    } else if qty > pl.qty - frozen_lo {
-                        Expect::Refuse
                     } else {
-                        Expect::Either
+                        Expect::Ok
                     };
-                    if h.frozen_pledged > 0 {
+                    // Courts come first: what the freezes rest on in `pledged` takes the released
+                    // quantity into `frozen` (oldest freeze first); only the rest is available.
+                    let frozen_pledged = self.holding(pl.party, pl.lot).frozen_pledged;
+                    let to_frozen = if e == Expect::Ok {
+                        frozen_pledged.min(qty)
+                    } else {
+                        0
+                    };
+                    if frozen_pledged > 0 {
                         fams.push(Family::FreezePledged);
+                        fams.push(Family::ReleaseUnderFreeze);
+                    }
+                    let mut left = to_frozen;
+                    for f in self.freezes.iter_mut() {
+                        if f.lifted || f.party != pl.party || f.lot != pl.lot || left == 0 {
+                            continue;
+                        }
+                        let take = f.pledged_part.min(left);
+                        f.pledged_part -= take;
+                        f.avail_part += take;
+                        left -= take;
                     }
                     let h = self.h(pl.party, pl.lot);
                     h.pledged -= qty;
-                    h.available += qty;
+                    h.frozen_pledged -= to_frozen;
+                    h.frozen += to_frozen;
+                    h.available += qty - to_frozen;
                     // Pledged units were obtained for payment (R11).
                     h.kinds = h.kinds.or(Kinds::PAID);
                     let pl = &mut self.pledges[p];

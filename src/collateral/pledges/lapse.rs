@@ -7,15 +7,13 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{set_status, unpledge};
+use super::set_status;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::{add_entry, find, rules, PledgeRow};
 use crate::db::{self, DbConn};
-use crate::error::{ApiError, ApiResult};
-use crate::rights::ledger::Side;
+use crate::error::ApiResult;
 use crate::rights::store as rights;
-use crate::rights::Bucket;
 use crate::schema::pledges as pl;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,45 +57,15 @@ pub fn run_sweep(
             };
             if end < today {
                 // What a judicial freeze rests on stays frozen: the court's hold outlives the pledge.
-                let held = crate::collateral::freezes::needed_on_lapse(
+                crate::collateral::freezes::unpledge_to_holder(
                     conn,
-                    p.pledgor_id,
-                    lot.id,
+                    &p,
+                    &lot,
                     p.quantity,
+                    "pledge_lapse",
+                    "registry",
+                    now,
                 )?;
-                if held > 0 {
-                    crate::collateral::freezes::lapse_into_frozen(
-                        conn,
-                        p.pledgor_id,
-                        lot.id,
-                        held,
-                    )?;
-                    unpledge(
-                        conn,
-                        &p,
-                        &lot,
-                        held,
-                        Side::holder(p.pledgor_id, Bucket::Frozen),
-                        "judicial_freeze_lapse",
-                        None,
-                        "registry",
-                        now,
-                    )?;
-                }
-                let rest = find(conn, p.id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
-                if rest.quantity > 0 {
-                    unpledge(
-                        conn,
-                        &rest,
-                        &lot,
-                        rest.quantity,
-                        Side::holder(p.pledgor_id, Bucket::Available),
-                        "pledge_lapse",
-                        None,
-                        "registry",
-                        now,
-                    )?;
-                }
                 set_status(conn, p.id, "lapsed", now)?;
                 add_entry(
                     conn,

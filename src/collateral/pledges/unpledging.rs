@@ -201,14 +201,13 @@ pub(super) async fn release(
             if quantity > p.quantity {
                 return Err(ApiError::invalid_field("quantity", "more than is pledged"));
             }
-            unpledge(
+            // A release ends the lender's claim, not a court's: what a freeze rests on goes to frozen.
+            let frozen = crate::collateral::freezes::unpledge_to_holder(
                 conn,
                 &p,
                 &lot,
                 quantity,
-                Side::holder(p.pledgor_id, Bucket::Available),
                 "pledge_release",
-                None,
                 &actor,
                 now,
             )?;
@@ -219,7 +218,8 @@ pub(super) async fn release(
                 conn,
                 &p,
                 "released",
-                json!({"quantity": quantity, "remaining": p.quantity - quantity}),
+                json!({"quantity": quantity, "remaining": p.quantity - quantity,
+                    "kept_frozen_by_court": frozen}),
                 &actor,
                 now,
             )?;
