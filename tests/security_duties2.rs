@@ -361,17 +361,17 @@ fn forest_claim_is_capped_at_its_secured_amount(b: Backend) {
     let (bank1, bank2) = (party(&op, "bank", 1), party(&op, "bank", 2));
     let banker1 = user(&op, "bank", Some(bank1), "banker-1");
     let banker2 = user(&op, "bank", Some(bank2), "banker-2");
-    let parcel = op
-        .post(
-            "/v1/forest-rights",
-            &json!({"certificate_no": "闽(2026)顺昌县不动产权第0000001号", "holder_party_id": farmer,
+    // Registering a parcel takes two people.
+    let parcel = common::two_person(
+        &op,
+        "/v1/forest-rights",
+        &key(),
+        &json!({"certificate_no": "闽(2026)顺昌县不动产权第0000001号", "holder_party_id": farmer,
                 "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": "350721", "township": "埔上镇", "village": "大坪村",
                 "compartment": "012", "sub_compartment": "01", "area_mu": "126.50", "forest_category": "commercial",
                 "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
                 "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"}),
-        )
-        .expect(201)
-        .body["id"]
+    )["id"]
         .as_i64()
         .unwrap();
     let mortgage = |banker: &Api, lender: i64, secured: &str, at: &str| {

@@ -49,7 +49,8 @@ fn parcel(w: &World, n: u32) -> i64 {
         "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
         "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household",
         "boundary": {"type": "Polygon", "coordinates": [[[117.80, 26.80], [117.81, 26.80], [117.81, 26.81], [117.80, 26.80]]]}});
-    w.admin.post("/v1/forest-rights", &body).expect(201).body["id"]
+    // Registering a parcel takes two people.
+    common::two_person(&w.admin, "/v1/forest-rights", &key(), &body)["id"]
         .as_i64()
         .unwrap()
 }

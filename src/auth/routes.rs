@@ -188,11 +188,16 @@ pub struct NewClient {
     pub party_id: i64,
 }
 
-/// The person identifier in one form (trimmed, upper case), so that `e1001` and ` E1001` are one
-/// person; 1–64 characters.
+/// The person identifier in one form (NFKC, trimmed, upper case), so that `e1001`, ` E1001` and
+/// full-width `ｅ１００１` are one person; 1–64 printable ASCII characters. Anything else is
+/// refused rather than kept: a lookalike (a non-breaking hyphen, a Cyrillic letter) would make a
+/// second "person" that reads like an existing one to the operator approving it, and so let one
+/// person pass maker-checker twice.
 pub fn person_form(person: &str) -> Option<String> {
-    let p = person.trim().to_uppercase();
-    (!p.is_empty() && p.chars().count() <= 64 && !p.chars().any(char::is_control)).then_some(p)
+    use unicode_normalization::UnicodeNormalization;
+    let p = person.nfkc().collect::<String>().trim().to_uppercase();
+    let printable = p.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    (!p.is_empty() && p.len() <= 64 && printable).then_some(p)
 }
 
 /// An operator account names its person; no other account does.
@@ -201,7 +206,7 @@ fn check_person(role: Role, person: Option<&str>) -> ApiResult<()> {
         (Role::Operator, Some(p)) if person_form(p).as_deref() == Some(p) => Ok(()),
         (Role::Operator, _) => Err(ApiError::invalid_field(
             "person_id",
-            "an operator account names the natural person behind it (1–64 characters)",
+            "an operator account names the natural person behind it (1–64 letters, digits or ASCII punctuation)",
         )),
         (_, None) => Ok(()),
         (_, Some(_)) => Err(ApiError::invalid_field(
@@ -824,4 +829,32 @@ pub fn execute_operator_account(
     };
     principal_audit(conn, &row, action, &approver.actor(), at)?;
     serde_json::to_value(PrincipalView::from(row)).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::person_form;
+
+    #[test]
+    fn one_person_one_form_and_no_lookalikes() {
+        for same in ["e1001", " E1001 ", "ｅ１００１"] {
+            assert_eq!(person_form(same).as_deref(), Some("E1001"), "{same:?}");
+        }
+        assert_eq!(
+            person_form("demo:demo-checker").as_deref(),
+            Some("DEMO:DEMO-CHECKER")
+        );
+        // U+2011 non-breaking hyphen, U+200B zero-width space, Cyrillic Е, a control character.
+        for lookalike in [
+            "DEMO:DEMO\u{2011}CHECKER",
+            "E10\u{200B}01",
+            "\u{415}1001",
+            "E1001\u{7}",
+            "",
+            "  ",
+        ] {
+            assert_eq!(person_form(lookalike), None, "{lookalike:?}");
+        }
+        assert_eq!(person_form(&"A".repeat(65)), None);
+    }
 }
