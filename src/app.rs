@@ -84,6 +84,8 @@ fn migrate_and_bootstrap(
     db::migrate(&mut conn)?;
     crate::rights::issuance::backfill_source_keys(&mut conn)
         .map_err(|e| format!("cannot fill the source documents' keys: {}", e.detail))?;
+    crate::forest::parcels::backfill_certificate_keys(&mut conn)
+        .map_err(|e| format!("cannot fill the parcels' certificate keys: {}", e.detail))?;
     let now = db::now_micros(chrono::Utc::now());
     let (secrets, generated) = bootstrap::run(&mut conn, common, now)?;
     if let Some(password) = generated {

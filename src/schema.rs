@@ -502,6 +502,7 @@ diesel::table! {
         updated_at -> Timestamp,
         status -> Text,
         split_from -> Nullable<BigInt>,
+        certificate_key -> Nullable<Text>,
     }
 }
 

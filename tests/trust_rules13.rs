@@ -413,8 +413,101 @@ fn a_pledge_on_offer_states_its_quantity(b: Backend) {
     assert_all_conserved(&w.admin);
 }
 
+fn parcel_body(certificate_no: &str, holder: i64) -> Value {
+    json!({"certificate_no": certificate_no, "holder_party_id": holder,
+        "rights": ["woodland_use", "tree_ownership", "tree_use"], "county_code": "350721", "township": "埔上镇", "village": "大坪村",
+        "compartment": "012", "sub_compartment": "07", "area_mu": "126.50", "forest_category": "commercial",
+        "commercial_kind": "timber", "origin": "planted", "dominant_species": "杉木", "age_group": "近熟林", "stock_volume": "1580.00",
+        "woodland_term_end": "2056-12-31", "ownership": "collective", "management_form": "household"})
+}
+
+/// R14: a forest parcel's certificate number is one certificate however it is typed: a zero-width
+/// space, full-width brackets or digits, an unpadded serial, the traditional 號 or another letter
+/// case does not register the parcel again to another holder (409 `parcel_exists`), whether it is
+/// registered or its registration awaits approval; the parcel shows its number as entered.
+fn a_parcel_certificate_is_one_however_it_is_typed(b: Backend) {
+    let w = world(b);
+    let other = party(&w.admin, "enterprise", 43);
+    let seeded = "闽(2021)顺昌县不动产权第0003127号";
+    let done = common::two_person(
+        &w.admin,
+        "/v1/forest-rights",
+        &key(),
+        &parcel_body(seeded, w.farmer),
+    );
+    assert_eq!(done["certificate_no"], seeded, "{done}");
+    common::two_person(
+        &w.admin,
+        "/v1/forest-rights",
+        &key(),
+        &parcel_body("evil-api-1", w.farmer),
+    );
+    for typed in [
+        "闽(2021)顺昌县不动产权第0003127\u{200B}号",
+        "闽（2021）顺昌县不动产权第０００３１２７号",
+        "闽〈2021〉顺昌县不动产权第0003127号",
+        "闽(2021)顺昌县不动产权第3127号",
+        "闽(2021)顺昌县不动产权第0003127號",
+        "EVIL-API-1",
+        "evil-api-01",
+    ] {
+        let r = w
+            .admin
+            .post_key("/v1/forest-rights", &key(), &parcel_body(typed, other));
+        assert_eq!(r.status.as_u16(), 409, "{typed:?}: {}", r.body);
+        assert_eq!(r.code(), "parcel_exists", "{typed:?}");
+    }
+    // A registration awaiting approval holds its number in every spelling too.
+    w.admin
+        .post_key(
+            "/v1/forest-rights",
+            &key(),
+            &parcel_body("闽(2021)顺昌县不动产权第0003200号", w.farmer),
+        )
+        .expect(202);
+    let r = w.admin.post_key(
+        "/v1/forest-rights",
+        &key(),
+        &parcel_body("闽［2021］顺昌县不动产权第3200號", other),
+    );
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    assert_eq!(r.code(), "parcel_exists");
+    // Another number is still registered, and shown as entered.
+    let next = common::two_person(
+        &w.admin,
+        "/v1/forest-rights",
+        &key(),
+        &parcel_body("闽(2021)顺昌县不动产权第0031270号", other),
+    );
+    assert_eq!(
+        next["certificate_no"], "闽(2021)顺昌县不动产权第0031270号",
+        "{next}"
+    );
+}
+
+/// R2: a source document written with the traditional 號 or with its serial zero-padded is the
+/// document already issued (409 `duplicate_source`).
+fn a_source_document_in_hao_or_padded_is_issued(b: Backend) {
+    let w = rights(b);
+    issue(
+        &w.admin,
+        &w.checker,
+        lot_request("EM", w.a, "485.2", "南环有偿〔2026〕15号"),
+    );
+    for typed in ["南环有偿〔2026〕15號", "南环有偿〔2026〕015号"] {
+        let r = w
+            .admin
+            .post("/v1/lots", &lot_request("EM", w.a, "10", typed));
+        assert_eq!(r.status.as_u16(), 409, "{typed:?}: {}", r.body);
+        assert_eq!(r.code(), "duplicate_source", "{typed:?}");
+    }
+    assert_all_conserved(&w.admin);
+}
+
 both_backends!(
     one_source_document_however_it_is_typed,
     a_certificate_number_with_an_invisible_character_is_taken,
     a_pledge_on_offer_states_its_quantity,
+    a_parcel_certificate_is_one_however_it_is_typed,
+    a_source_document_in_hao_or_padded_is_issued,
 );

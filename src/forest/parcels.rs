@@ -20,6 +20,7 @@ use crate::kernel::amount::{hundredths, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::text::document_key;
 use crate::parties::uscc::IdNumber;
 use crate::schema::{forest_parcels as fp, parcel_holders as ph, parties as pt};
 
@@ -274,7 +275,7 @@ async fn register(
         StatusCode::ACCEPTED,
         move |conn| {
             let source = asked.source_document();
-            if crate::proposals::pending_source(conn, &source)? {
+            if crate::proposals::pending_source(conn, &document_key(&source))? {
                 return Err(parcel_exists(
                     "a registration of this certificate number is awaiting approval",
                 ));
@@ -480,8 +481,9 @@ pub fn execute_registration(
         }
         crate::parties::store::require_active(conn, *party)?;
     }
+    let key = super::rules::certificate_key(&r.certificate_no);
     let taken: i64 = fp::table
-        .filter(fp::certificate_no.eq(&r.certificate_no))
+        .filter(fp::certificate_key.eq(&key))
         .count()
         .get_result(conn)?;
     if taken > 0 {
@@ -495,6 +497,7 @@ pub fn execute_registration(
     diesel::insert_into(fp::table)
         .values((
             fp::certificate_no.eq(&r.certificate_no),
+            fp::certificate_key.eq(&key),
             fp::holder_id.eq(r.holder_party_id),
             fp::rights.eq(r.rights.join(",")),
             fp::county_code.eq(&r.county_code),
@@ -909,7 +912,10 @@ fn split_plan(id: i64, r: Split) -> ApiResult<SplitProposal> {
         let volume = hundredths(part.stock_volume.0, true)
             .map_err(|e| ApiError::invalid_field("parts.stock_volume", e.to_string()))?;
         let certificate_no = text("parts.certificate_no", &part.certificate_no)?;
-        if parts.iter().any(|p| p.certificate_no == certificate_no) {
+        if parts
+            .iter()
+            .any(|p| super::rules::same_certificate(&p.certificate_no, &certificate_no))
+        {
             return Err(ApiError::invalid_field(
                 "parts.certificate_no",
                 "each part has its own certificate number",
@@ -957,13 +963,13 @@ async fn split(
         StatusCode::ACCEPTED,
         move |conn| {
             let source = asked.source_document();
-            if crate::proposals::pending_source(conn, &source)? {
+            if crate::proposals::pending_source(conn, &document_key(&source))? {
                 return Err(parcel_exists("a split of this parcel is awaiting approval"));
             }
             for part in &asked.parts {
                 if crate::proposals::pending_source(
                     conn,
-                    &format!("parcel:{}", part.certificate_no),
+                    &document_key(&format!("parcel:{}", part.certificate_no)),
                 )? {
                     return Err(parcel_exists(&format!(
                         "a registration of {} is awaiting approval",
@@ -1021,7 +1027,7 @@ pub fn execute_split(
     }
     for part in &r.parts {
         let taken: i64 = fp::table
-            .filter(fp::certificate_no.eq(&part.certificate_no))
+            .filter(fp::certificate_key.eq(super::rules::certificate_key(&part.certificate_no)))
             .count()
             .get_result(conn)?;
         if taken > 0 {
@@ -1049,6 +1055,7 @@ pub fn execute_split(
         diesel::insert_into(fp::table)
             .values((
                 fp::certificate_no.eq(certificate_no),
+                fp::certificate_key.eq(super::rules::certificate_key(certificate_no)),
                 fp::holder_id.eq(p.holder_id),
                 fp::rights.eq(&p.rights),
                 fp::county_code.eq(&p.county_code),
@@ -1130,4 +1137,38 @@ pub fn execute_split(
         .map(|c| view(conn, c))
         .collect::<ApiResult<Vec<_>>>()?;
     serde_json::to_value(views).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Fills the comparison form of the certificate number of parcels registered before it was kept
+/// (at start, after the migrations). Of two older parcels whose numbers turn out to be one, the
+/// second keeps no key (the unique index allows that) and is reported, for an operator to look
+/// into.
+pub fn backfill_certificate_keys(conn: &mut DbConn) -> ApiResult<usize> {
+    let missing: Vec<(i64, String)> = fp::table
+        .filter(fp::certificate_key.is_null())
+        .order(fp::id)
+        .select((fp::id, fp::certificate_no))
+        .load(conn)?;
+    let mut filled = 0;
+    for (id, certificate_no) in missing {
+        let key = super::rules::certificate_key(&certificate_no);
+        let taken: i64 = fp::table
+            .filter(fp::certificate_key.eq(&key))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            tracing::warn!(parcel_id = id, certificate_no = %certificate_no, "an older parcel's certificate number is one already registered");
+            continue;
+        }
+        match diesel::update(fp::table.find(id))
+            .set(fp::certificate_key.eq(&key))
+            .execute(conn)
+        {
+            Ok(_) => filled += 1,
+            // Another instance starting at the same time filled an equal key first.
+            Err(e) if db::is_unique_violation(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(filled)
 }

@@ -304,27 +304,13 @@ pub fn certificate_number(raw: &str) -> String {
 /// digits loses its leading zeros (the official form pads the serial to seven digits,
 /// `第0002871号`, which clerks also type as `第2871号`).
 pub fn same_certificate(a: &str, b: &str) -> bool {
-    fn unpadded(raw: &str) -> String {
-        let mut out = String::new();
-        let mut zeros = 0usize;
-        for c in crate::kernel::text::document_key(raw).chars() {
-            let at_run_start = !out.chars().last().is_some_and(|p| p.is_ascii_digit());
-            if c == '0' && at_run_start {
-                zeros += 1;
-                continue;
-            }
-            if !c.is_ascii_digit() && zeros > 0 {
-                out.push('0'); // a run of zeros alone is the number 0
-            }
-            zeros = 0;
-            out.push(c);
-        }
-        if zeros > 0 {
-            out.push('0');
-        }
-        out
-    }
-    unpadded(a) == unpadded(b)
+    certificate_key(a) == certificate_key(b)
+}
+
+/// The form in which a parcel's certificate number is kept unique: [`same_certificate`] holds
+/// exactly when two numbers have one key.
+pub fn certificate_key(raw: &str) -> String {
+    crate::kernel::text::document_key(raw)
 }
 
 /// What a sale of some parcels leaves of a mortgage that burdened them.

@@ -810,14 +810,15 @@ impl<'o> Context<'o> {
         let Some(p) = parcel else {
             return Ok(Verdict::Bad(errors));
         };
-        if self.seen.repeat(&p.certificate_no) {
+        let key = crate::forest::rules::certificate_key(&p.certificate_no);
+        if self.seen.repeat(&key) {
             return Ok(Verdict::Bad(vec![(
                 "certificate_no".into(),
                 "appears twice in this file".into(),
             )]));
         }
         let exists: i64 = fp::table
-            .filter(fp::certificate_no.eq(&p.certificate_no))
+            .filter(fp::certificate_key.eq(&key))
             .count()
             .get_result(conn)?;
         if exists > 0 {
@@ -845,6 +846,8 @@ impl<'o> Context<'o> {
             diesel::insert_into(fp::table)
                 .values((
                     fp::certificate_no.eq(&p.certificate_no),
+                    fp::certificate_key
+                        .eq(crate::forest::rules::certificate_key(&p.certificate_no)),
                     fp::holder_id.eq(p.holder),
                     fp::rights.eq(&p.rights),
                     fp::county_code.eq(&p.county_code),

@@ -30,17 +30,60 @@ fn invisible(c: char) -> bool {
 /// The bracket pairs a year is written in (`〔2026〕`, `[2026]`, `【2026】`, `(2026)`, …): all one.
 fn bracket(c: char) -> char {
     match c {
-        '〔' | '[' | '【' | '〖' | '〘' | '（' | '［' | '{' | '｛' | '⦅' | '｟' => '(',
-        '〕' | ']' | '】' | '〗' | '〙' | '）' | '］' | '}' | '｝' | '⦆' | '｠' => ')',
+        '〔' | '[' | '【' | '〖' | '〘' | '（' | '［' | '{' | '｛' | '⦅' | '｟' | '〈' | '《'
+        | '<' => '(',
+        '〕' | ']' | '】' | '〗' | '〙' | '）' | '］' | '}' | '｝' | '⦆' | '｠' | '〉' | '》'
+        | '>' => ')',
         c => c,
     }
+}
+
+/// Letters that are one letter in the traditional and the simplified script (`第15號` is
+/// `第15号`), and ASCII letters in either case (`EVIL-API-1` is `evil-api-1`).
+fn letter(c: char) -> char {
+    match c {
+        '號' => '号',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+/// Every run of digits without its leading zeros (a run of zeros alone is the number 0): the
+/// official form pads a serial (`第0002871号`, `〔2026〕015号`), which clerks also type unpadded.
+fn unpadded(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut zeros = 0usize;
+    let mut in_run = false;
+    for c in key.chars() {
+        if c.is_ascii_digit() {
+            if c == '0' && !in_run {
+                zeros += 1;
+                continue;
+            }
+            in_run = true;
+            zeros = 0;
+            out.push(c);
+            continue;
+        }
+        if zeros > 0 {
+            out.push('0');
+        }
+        zeros = 0;
+        in_run = false;
+        out.push(c);
+    }
+    if zeros > 0 {
+        out.push('0');
+    }
+    out
 }
 
 /// The comparison form of a document identifier: invisible characters dropped, Unicode NFKC
 /// (full-width digits and letters become ASCII, compatibility forms their plain letters), every
 /// bracket variant one pair of round brackets, and no whitespace at all (a space typed inside a
 /// number does not make another number). Idempotent: removing a space can let combining marks
-/// reorder under NFKC, so the pass repeats until nothing changes (at most a few times).
+/// reorder under NFKC, so the pass repeats until nothing changes (at most a few times). Then
+/// traditional and simplified forms of a letter and the cases of ASCII letters are one, and
+/// digit runs lose their zero padding.
 pub fn document_key(raw: &str) -> String {
     fn pass(s: &str) -> String {
         let visible: String = s.chars().filter(|c| !invisible(*c)).collect();
@@ -48,6 +91,7 @@ pub fn document_key(raw: &str) -> String {
             .nfkc()
             .filter(|c| !c.is_whitespace() && !invisible(*c))
             .map(bracket)
+            .map(letter)
             .collect()
     }
     let mut key = pass(raw);
@@ -58,13 +102,48 @@ pub fn document_key(raw: &str) -> String {
         }
         key = again;
     }
-    key
+    unpadded(&key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn traditional_hao_is_simplified_hao() {
+        assert_eq!(
+            document_key("南环有偿〔2026〕15號"),
+            document_key("南环有偿〔2026〕15号")
+        );
+    }
+
+    #[test]
+    fn ascii_letters_fold_case() {
+        assert_eq!(document_key("EVIL-API-1"), document_key("evil-api-1"));
+        assert_eq!(document_key("ＥＶＩＬ-api-1"), "evil-api-1");
+    }
+
+    #[test]
+    fn zero_padding_of_digit_runs_folds() {
+        assert_eq!(document_key("〔2026〕015号"), document_key("〔2026〕15号"));
+        assert_eq!(
+            document_key("闽(2021)顺昌县不动产权第0003127号"),
+            document_key("闽(2021)顺昌县不动产权第3127号")
+        );
+        assert_eq!(document_key("第000号"), "第0号");
+        assert_eq!(document_key("第0号"), "第0号");
+        assert_eq!(document_key("a00"), "a0");
+        assert_eq!(document_key("2026"), "2026");
+        assert_eq!(document_key("1005"), "1005");
+        assert_ne!(document_key("第105号"), document_key("第15号"));
+    }
+
+    #[test]
+    fn angle_brackets_fold_with_the_others() {
+        assert_eq!(document_key("南环有偿〈2026〉15号"), "南环有偿(2026)15号");
+        assert_eq!(document_key("南环有偿《2026》15号"), "南环有偿(2026)15号");
+    }
 
     #[test]
     fn one_document_however_it_is_typed() {
