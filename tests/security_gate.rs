@@ -7,7 +7,7 @@
 mod common;
 
 use common::ledger::key;
-use common::{Api, Backend, Server};
+use common::{command, party, uscc, Api, Backend, Server};
 use serde_json::json;
 
 fn token(srv: &Server, name: &str, password: &str) -> (u16, String) {
@@ -88,4 +88,64 @@ fn regulator_accounts_wait_for_an_operator(b: Backend) {
     assert!(again["approval_proposal"].is_i64(), "{again}");
 }
 
-both_backends!(regulator_accounts_wait_for_an_operator);
+/// `registry import forest-parcels FILE` on a registry with operators registers nothing by
+/// itself: it proposes the file (`parcel_import`, as the API does) and an operator loads it by
+/// uploading the same file.
+fn cli_parcel_import_is_a_proposal(b: Backend) {
+    let srv = Server::start(b);
+    let op = srv.admin();
+    party(&op, "enterprise", 1);
+    let cert = "闽(2026)顺昌县不动产权第0000041号";
+    let csv = format!(
+        "certificate_no,holder_uscc,holder_id_number,rights,county_code,township,village,compartment,sub_compartment,place_name,area_mu,forest_category,commercial_kind,origin,dominant_species,age_group,stock_volume,woodland_term_end,ownership,management_form,registered,disputed\n\
+         {cert},{},,woodland_use;tree_ownership;tree_use,350721,埔上镇,大坪村,012,41,后门山,126.50,commercial,timber,planted,杉木,近熟林,1580.00,2056-12-31,collective,household,true,false\n",
+        uscc(1)
+    );
+    let file = srv.db.dir.path().join("parcels.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let out = command(&srv.db)
+        .args(["import", "forest-parcels", &file.to_string_lossy()])
+        .output()
+        .expect("run registry");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    let parcels = |api: &Api| {
+        api.get("/v1/forest-rights?limit=500").expect(200).body["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        parcels(&op),
+        0,
+        "registered by the command line alone: {said}"
+    );
+    let props = op.get("/v1/proposals?limit=500").expect(200).body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "parcel_import" && p["status"] == "pending")
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(props.len(), 1, "{said}");
+    let checker = common::operator(&op, common::SECOND_OPERATOR);
+    let r = checker
+        .raw(
+            "POST",
+            &format!("/v1/imports/forest-parcels?proposal={}", props[0]),
+            "text/csv",
+            csv.into_bytes(),
+        )
+        .expect(200);
+    assert_eq!(r.body["imported"], 1, "{}", r.body);
+    assert_eq!(parcels(&op), 1);
+}
+
+both_backends!(
+    regulator_accounts_wait_for_an_operator,
+    cli_parcel_import_is_a_proposal
+);
