@@ -92,8 +92,15 @@ fn import_file(
         secrets.id_hmac_key.clone(),
         args.skip_invalid,
     );
-    if kind == crate::import::Kind::Lots && auth::store::operator_count(conn)? > 0 {
-        return propose_lots(conn, secrets, args);
+    let two_person = match kind {
+        crate::import::Kind::Lots => Some(crate::proposals::ProposalKind::LotImport),
+        crate::import::Kind::ForestParcels => Some(crate::proposals::ProposalKind::ParcelImport),
+        crate::import::Kind::Parties => None,
+    };
+    if let Some(proposal) = two_person {
+        if auth::store::operator_count(conn)? > 0 {
+            return propose_import(conn, secrets, args, kind, proposal);
+        }
     }
     let started = std::time::Instant::now();
     let mut progress = crate::import::Console::new();
@@ -123,11 +130,18 @@ fn import_file(
     Ok(())
 }
 
-/// Lots issue quantity: once a registry has operators, the command line validates the file and
-/// proposes it as the API does (a `lot_import` proposal naming its SHA-256); an operator loads it
-/// by uploading the same file (POST /v1/imports/lots?proposal=ID). Only a registry without any
-/// operator yet (its initial load) takes lots from the command line directly.
-fn propose_lots(conn: &mut DbConn, secrets: &Secrets, args: &ImportArgs) -> Result<(), CliError> {
+/// Lots issue quantity and forest parcels are collateral banks lend against: once a registry has
+/// operators, the command line validates the file and proposes it as the API does (a `lot_import`
+/// or `parcel_import` proposal naming its SHA-256); an operator loads it by uploading the same
+/// file (POST /v1/imports/KIND?proposal=ID). Only a registry without any operator yet (its
+/// initial load) takes them from the command line directly.
+fn propose_import(
+    conn: &mut DbConn,
+    secrets: &Secrets,
+    args: &ImportArgs,
+    kind: crate::import::Kind,
+    proposal: crate::proposals::ProposalKind,
+) -> Result<(), CliError> {
     use sha2::Digest;
     let bytes = std::fs::read(&args.file)
         .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
@@ -143,13 +157,7 @@ fn propose_lots(conn: &mut DbConn, secrets: &Secrets, args: &ImportArgs) -> Resu
         args.skip_invalid,
     );
     opts.validate_only = true;
-    let r = crate::import::run(
-        conn,
-        crate::import::Kind::Lots,
-        &args.file,
-        &opts,
-        &mut crate::import::Silent,
-    )?;
+    let r = crate::import::run(conn, kind, &args.file, &opts, &mut crate::import::Silent)?;
     for b in &r.bad_rows {
         println!("line {}, column {}: {}", b.line, b.column, b.reason);
     }
@@ -163,23 +171,17 @@ fn propose_lots(conn: &mut DbConn, secrets: &Secrets, args: &ImportArgs) -> Resu
     let now = db::now_micros(chrono::Utc::now());
     let cli = cli_principal("import");
     let row = db::write_tx(conn, |conn| {
-        crate::proposals::propose(
-            conn,
-            crate::proposals::ProposalKind::LotImport,
-            &asked,
-            None,
-            &cli,
-            now,
-        )
+        crate::proposals::propose(conn, proposal, &asked, None, &cli, now)
     })
     .map_err(|e| e.detail)?;
     println!(
-        "lots: {} rows read ({}), {} invalid; nothing imported yet: proposed as proposal {id}. \
-         An operator loads it by uploading the same file: POST /v1/imports/lots?proposal={id}",
+        "{kind}: {} rows read ({}), {} invalid; nothing imported yet: proposed as proposal {id}. \
+         An operator loads it by uploading the same file: POST /v1/imports/{kind}?proposal={id}",
         r.rows,
         r.encoding,
         r.invalid,
-        id = row.id
+        id = row.id,
+        kind = kind.as_str()
     );
     Ok(())
 }

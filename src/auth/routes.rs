@@ -302,8 +302,9 @@ fn principal_audit(
         A new operator account is created disabled, with a proposal (`approval_proposal`, kind `operator_account`) that an active operator of another person \
         than the new account must approve before it can log in; the exception is a database that has never had an operator account (a fresh install), \
         where the user administrator creates operators directly. Either way a new operator must change the password chosen for it (POST /v1/auth/password) \
-        before it gets a token. An enterprise or bank account acts for its party, so it too is created disabled with a proposal (kind `party_account`) \
-        that an operator approves before it can log in.",
+        before it gets a token. An enterprise or bank account acts for its party, and a regulator account clears compliance flags and reads banks' \
+        private terms, so either is created disabled with a proposal (kind `party_account`) that an operator approves before it can log in; \
+        a regulator too must change the password chosen for it before it gets a token.",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewUser, responses((status = 201, description = "Created", body = PrincipalView)))]
 #[post("/v1/users")]
@@ -365,6 +366,10 @@ async fn create_user(
                 person_id: person.as_deref(),
             };
             let row = add_principal(conn, &new, &actor)?;
+            if b.role == Role::Regulator {
+                // The user administrator chose this password: the regulator replaces it first.
+                store::mark_change_due(conn, row.id, now)?;
+            }
             if party_bound(b.role.as_str()) {
                 store::set_disabled(conn, row.id, true)?;
                 return Outcome::of(&propose_operator_account(
@@ -554,7 +559,7 @@ async fn disable(
 
 #[utoipa::path(post, path = "/v1/users/{id}/enable", tag = "auth", operation_id = "enableUser",
     summary = "Enable a user or API client again (old tokens stay revoked)",
-    description = "A disabled operator, enterprise or bank account is not enabled at once: the answer carries `approval_proposal`, which an operator (of another person than an operator account's) must approve.",
+    description = "A disabled operator, enterprise, bank or regulator account is not enabled at once: the answer carries `approval_proposal`, which an operator (of another person than an operator account's) must approve.",
     params(("id" = i64, Path, description = "Principal id")), responses((status = 200, description = "Enabled", body = PrincipalView)))]
 #[post("/v1/users/{id}/enable")]
 async fn enable(
@@ -647,7 +652,7 @@ pub struct PasswordReset {
 #[utoipa::path(post, path = "/v1/users/{id}/reset-password", tag = "auth", operation_id = "resetPassword",
     summary = "Set a one-time password for a user who lost theirs; it must be changed at next login",
     description = "Revokes every token of the user and clears its failed-login count. Audited \
-        (`principal.password_reset`, without the password). For an operator, enterprise or bank account nothing changes yet: \
+        (`principal.password_reset`, without the password). For an operator, enterprise, bank or regulator account nothing changes yet: \
         the answer carries `approval_proposal`, and the one-time password replaces the operator's only when an \
         operator of another person approves it.",
     params(("id" = i64, Path, description = "Principal id of a user (not an API client)")),
@@ -720,12 +725,13 @@ pub fn hold_for_approval(
     Ok(propose_operator_account(conn, who, "create", row.id, None, now)?.approval_proposal)
 }
 
-/// Accounts that act for one party (enterprise and bank users and API clients): they can move or
-/// encumber its rights and read a bank's private terms, so the user administrator alone never
-/// creates, enables or resets one (segregation of duties); an operator approves (proposal kind
-/// `party_account`).
+/// Accounts that act for one party (enterprise and bank users and API clients) and regulator
+/// accounts: the first can move or encumber a party's rights, the second clear compliance flags
+/// (re-opening pledging), set region flags and read banks' private terms, so the user
+/// administrator alone never creates, enables or resets one (segregation of duties); an operator
+/// approves (proposal kind `party_account`).
 pub fn party_bound(role: &str) -> bool {
-    role == "enterprise" || role == "bank"
+    role == "enterprise" || role == "bank" || role == "regulator"
 }
 
 /// True when creating, enabling or resetting an account of `role` waits for an operator's approval.
