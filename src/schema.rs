@@ -631,6 +631,8 @@ diesel::table! {
         document_ref -> Text,
         set_by -> Text,
         at -> Timestamp,
+        proposal_id -> Nullable<BigInt>,
+        approved_by -> Nullable<Text>,
     }
 }
 

@@ -476,12 +476,12 @@ fn floor_and_non_attainment(backend: Backend) {
     let l = id(&list(&w.ent_seller, w.em, "10", "6300", Some(4), json!({})).expect(201));
     // 邵武市 does not meet its SO2 standard: no SO2 load may move there from 延平区.
     let regulator = user(&w.admin, "regulator", None, "regulator");
-    regulator
-        .post(
-            "/v1/region-flags",
-            &json!({"region_code": "350781", "pollutant": "SO2", "non_attainment": true, "document_ref": "南环〔2026〕12号"}),
-        )
-        .expect(201);
+    // A regulator proposes the flag; an operator approves it (two persons).
+    common::region_flag(
+        &regulator,
+        &w.checker,
+        &json!({"region_code": "350781", "pollutant": "SO2", "non_attainment": true, "document_ref": "南环〔2026〕12号"}),
+    );
     let (_, shaowu) = buyer(&w.admin, 40, "350781");
     let (_, yanping) = buyer(&w.admin, 41, "350702");
     assert_eq!(
@@ -489,12 +489,12 @@ fn floor_and_non_attainment(backend: Backend) {
         "region_non_attainment"
     );
     buy(&yanping, l, "2").expect(201);
-    regulator
-        .post(
-            "/v1/region-flags",
-            &json!({"region_code": "350781", "pollutant": "SO2", "non_attainment": false, "document_ref": "南环〔2026〕30号"}),
-        )
-        .expect(201);
+    // Lifting the flag takes two persons too.
+    common::region_flag(
+        &regulator,
+        &w.checker,
+        &json!({"region_code": "350781", "pollutant": "SO2", "non_attainment": false, "document_ref": "南环〔2026〕30号"}),
+    );
     buy(&shaowu, l, "2").expect(201);
     let flags = w.admin.get("/v1/region-flags").expect(200).body;
     assert_eq!(flags.as_array().unwrap().len(), 2, "the history is kept");

@@ -84,13 +84,12 @@ impl World {
                 &json!({}),
             )
             .expect(200);
-        regulator
-            .post(
-                "/v1/region-flags",
-                &json!({"region_code": "350781", "pollutant": "SO2", "non_attainment": true,
-                    "document_ref": "南环〔2026〕12号"}),
-            )
-            .expect(201);
+        common::region_flag(
+            &regulator,
+            &checker,
+            &json!({"region_code": "350781", "pollutant": "SO2", "non_attainment": true,
+                "document_ref": "南环〔2026〕12号"}),
+        );
         World {
             _srv: srv,
             admin,

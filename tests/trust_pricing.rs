@@ -380,12 +380,11 @@ both_backends!(
 // #1 R4 guards every priced emission-right transfer, whatever its path, through one check.
 
 fn flag(w: &World, region: &str, on: bool) {
-    w.admin
-        .post(
-            "/v1/region-flags",
-            &json!({"region_code": region, "pollutant": "SO2", "non_attainment": on, "document_ref": "南环〔2026〕12号"}),
-        )
-        .expect(201);
+    common::region_flag(
+        &w.admin,
+        &w.checker,
+        &json!({"region_code": region, "pollutant": "SO2", "non_attainment": on, "document_ref": "南环〔2026〕12号"}),
+    );
 }
 
 fn switch(w: &World, field: &str, on: bool) {

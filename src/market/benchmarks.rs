@@ -1,5 +1,5 @@
-//! Benchmark prices (有偿使用基准价) set by two operators, region non-attainment flags, and the two
-//! R4 checks that read them: the floor and the non-attainment refusal.
+//! Benchmark prices (有偿使用基准价) set by two operators, region non-attainment flags set by two
+//! persons, and the two R4 checks that read them: the floor and the non-attainment refusal.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
@@ -447,7 +447,7 @@ async fn list(
 }
 
 /// A region's standing for one pollutant (达标 / 未达标), set on an environmental authority's notice.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"region_code": "350781", "pollutant": "NOX", "non_attainment": true, "document_ref": "南环〔2026〕12号"}))]
 pub struct SetRegionFlag {
@@ -464,11 +464,28 @@ pub struct RegionFlagView {
     pub pollutant: String,
     pub non_attainment: bool,
     pub document_ref: String,
+    /// Who proposed it (an operator or a regulator).
     pub set_by: String,
+    /// The operator (another person) whose approval put it in force; absent on flags set before
+    /// flags took two persons.
+    pub approved_by: Option<String>,
+    /// The proposal it was approved as.
+    pub proposal_id: Option<i64>,
+    /// When it took effect.
     pub at: DateTime<Utc>,
 }
 
-type RegionFlagRow = (i64, String, String, bool, String, String, NaiveDateTime);
+type RegionFlagRow = (
+    i64,
+    String,
+    String,
+    bool,
+    String,
+    String,
+    NaiveDateTime,
+    Option<String>,
+    Option<i64>,
+);
 
 fn region_flag_view(r: RegionFlagRow) -> RegionFlagView {
     RegionFlagView {
@@ -479,6 +496,8 @@ fn region_flag_view(r: RegionFlagRow) -> RegionFlagView {
         document_ref: r.4,
         set_by: r.5,
         at: r.6.and_utc(),
+        approved_by: r.7,
+        proposal_id: r.8,
     }
 }
 
@@ -490,6 +509,8 @@ const FLAG_COLUMNS: (
     rf::document_ref,
     rf::set_by,
     rf::at,
+    rf::approved_by,
+    rf::proposal_id,
 ) = (
     rf::id,
     rf::region_code,
@@ -498,19 +519,13 @@ const FLAG_COLUMNS: (
     rf::document_ref,
     rf::set_by,
     rf::at,
+    rf::approved_by,
+    rf::proposal_id,
 );
 
-#[utoipa::path(post, path = "/v1/region-flags", tag = "market", operation_id = "setRegionFlag",
-    summary = "Flag a region as not meeting (or again meeting) a pollutant's standard (R4); history kept",
-    request_body = SetRegionFlag, responses((status = 201, description = "Recorded", body = RegionFlagView)))]
-#[post("/v1/region-flags")]
-async fn set_flag(
-    state: web::Data<AppState>,
-    who: Principal,
-    body: ApiJson<SetRegionFlag>,
-) -> ApiResult<HttpResponse> {
-    who.require(&[Role::Operator, Role::Regulator])?;
-    let r = body.value;
+/// A region flag names a division of Fujian that exists, a known pollutant and the authority's
+/// notice; checked when it is proposed and again when it is approved.
+fn validate_flag(conn: &mut DbConn, r: &SetRegionFlag) -> ApiResult<()> {
     if !region_ok(&r.region_code) {
         return Err(ApiError::invalid_field(
             "region_code",
@@ -523,48 +538,93 @@ async fn set_flag(
             "names the authority's notice",
         ));
     }
-    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
-    let row = state
-        .db(move |conn| {
-            db::write_tx(conn, |conn| -> ApiResult<RegionFlagRow> {
-                let em = rights::right_type(conn, "EM")?;
-                if !em.is_some_and(|t| t.sub_kinds().contains(&r.pollutant)) {
-                    return Err(ApiError::invalid_field("pollutant", "a known pollutant"));
-                }
-                diesel::insert_into(rf::table)
-                    .values((
-                        rf::region_code.eq(&r.region_code),
-                        rf::pollutant.eq(&r.pollutant),
-                        rf::non_attainment.eq(r.non_attainment),
-                        rf::document_ref.eq(r.document_ref.trim()),
-                        rf::set_by.eq(&actor),
-                        rf::at.eq(now),
-                    ))
-                    .execute(conn)?;
-                let row: RegionFlagRow = rf::table
-                    .filter(rf::region_code.eq(&r.region_code))
-                    .filter(rf::pollutant.eq(&r.pollutant))
-                    .order(rf::id.desc())
-                    .select(FLAG_COLUMNS)
-                    .first(conn)?;
-                crate::audit::record(
-                    conn,
-                    crate::audit::Event {
-                        chain: format!("region:{}", r.region_code),
-                        actor: &actor,
-                        action: "region.flag_set",
-                        object_type: "region_flag",
-                        object_id: row.0.to_string(),
-                        payload: json!({"pollutant": r.pollutant, "non_attainment": r.non_attainment,
-                            "document_ref": r.document_ref}),
-                        at: now,
-                    },
-                )?;
-                Ok(row)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(region_flag_view(row)))
+    let em = rights::right_type(conn, "EM")?;
+    if !em.is_some_and(|t| t.sub_kinds().contains(&r.pollutant)) {
+        return Err(ApiError::invalid_field("pollutant", "a known pollutant"));
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/v1/region-flags", tag = "market", operation_id = "setRegionFlag",
+    summary = "Propose flagging a region as not meeting (or again meeting) a pollutant's standard (R4); an operator of another person approves",
+    description = "A flag blocks every trade moving the pollutant's load into the region (R4), so one person never sets or lifts it: \
+        an operator or a regulator proposes (202, kind `region_flag`), and the flag takes effect, audited, when an operator of another \
+        person approves it (`POST /v1/proposals/{id}/approve`). Lifting a flag (`non_attainment: false`) goes the same way. \
+        The history is kept.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = SetRegionFlag,
+    responses((status = 202, description = "Proposed", body = ProposalView),
+        (status = 422, description = "An unknown region, pollutant or an empty `document_ref`; nothing is stored", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/v1/region-flags")]
+async fn set_flag(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body: ApiJson<SetRegionFlag>,
+) -> ApiResult<HttpResponse> {
+    // A regulator may propose (it reads the authorities' notices) but, as for every kind, only an
+    // operator approves (`POST /v1/proposals/{id}/approve`), and never the proposer's person.
+    who.require(&[Role::Operator, Role::Regulator])?;
+    let r = body.value;
+    let now = db::now_micros(state.clock.now());
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        &body.body_hash,
+        KeyPolicy::Optional,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            validate_flag(conn, &r)?;
+            let row = proposals::propose(conn, ProposalKind::RegionFlag, &r, None, &w, now)?;
+            Outcome::of(&ProposalView::from(row))
+        },
+    )
+    .await
+}
+
+/// Runs an approved region-flag proposal: the flag is recorded and in force from now (the newest
+/// flag per region and pollutant is the one in force).
+pub fn execute_flag(
+    conn: &mut DbConn,
+    r: &SetRegionFlag,
+    proposal: &ProposalRow,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    validate_flag(conn, r)?;
+    diesel::insert_into(rf::table)
+        .values((
+            rf::region_code.eq(&r.region_code),
+            rf::pollutant.eq(&r.pollutant),
+            rf::non_attainment.eq(r.non_attainment),
+            rf::document_ref.eq(r.document_ref.trim()),
+            rf::set_by.eq(&proposal.proposed_by_name),
+            rf::at.eq(at),
+            rf::proposal_id.eq(proposal.id),
+            rf::approved_by.eq(actor),
+        ))
+        .execute(conn)?;
+    let row: RegionFlagRow = rf::table
+        .filter(rf::proposal_id.eq(proposal.id))
+        .select(FLAG_COLUMNS)
+        .first(conn)?;
+    crate::audit::record(
+        conn,
+        crate::audit::Event {
+            chain: format!("region:{}", r.region_code),
+            actor,
+            action: "region.flag_set",
+            object_type: "region_flag",
+            object_id: row.0.to_string(),
+            payload: json!({"pollutant": r.pollutant, "non_attainment": r.non_attainment,
+                "document_ref": r.document_ref, "proposal_id": proposal.id,
+                "proposed_by": proposal.proposed_by_name}),
+            at,
+        },
+    )?;
+    serde_json::to_value(region_flag_view(row)).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[utoipa::path(get, path = "/v1/region-flags", tag = "market", operation_id = "listRegionFlags",

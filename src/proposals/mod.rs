@@ -3,8 +3,10 @@
 //! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets, the
 //! registration (singly or by import), splits and changes of holder of forest parcels, an operator's
 //! auction of a seller's quantity or its cancellation, and changes of the market settings take two
-//! different operators; a user administrator's creation, re-enabling or password reset of an
-//! operator account, or of an account bound to a party, takes an operator's approval. One proposes (the request
+//! different operators; a region's non-attainment flag (or its lifting), proposed by an operator or
+//! a regulator, takes an operator of another person; a user administrator's creation, re-enabling
+//! or password reset of an operator account, or of an account bound to a party, takes an
+//! operator's approval. Only operators approve (never a regulator). One proposes (the request
 //! is validated and stored); another approves, and the effect runs in the approval's transaction.
 //! "Different" means different natural persons: every operator account names its person, and an
 //! approval by any account of the proposer's person is a 403, as is the proposer's own.
@@ -57,6 +59,10 @@ pub enum ProposalKind {
     /// A user administrator's creation, re-enabling or password reset of an account bound to a
     /// party (enterprise or bank users and API clients).
     PartyAccount,
+    /// Flagging a region as not meeting (or again meeting) a pollutant's standard (R4: a flag
+    /// blocks trades into the region). An operator or a regulator proposes; an operator of
+    /// another person approves.
+    RegionFlag,
 }
 
 impl ProposalKind {
@@ -85,6 +91,7 @@ impl ProposalKind {
             ProposalKind::AuctionCancellation => "auction_cancellation",
             ProposalKind::MarketSettings => "market_settings",
             ProposalKind::PartyAccount => "party_account",
+            ProposalKind::RegionFlag => "region_flag",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -111,6 +118,7 @@ impl ProposalKind {
             "auction_cancellation" => ProposalKind::AuctionCancellation,
             "market_settings" => ProposalKind::MarketSettings,
             "party_account" => ProposalKind::PartyAccount,
+            "region_flag" => ProposalKind::RegionFlag,
             _ => ProposalKind::Issuance,
         }
     }

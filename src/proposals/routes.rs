@@ -202,6 +202,7 @@ fn execute(
         "auction_cancellation" => {
             crate::market::auctions::execute_cancellation(conn, &payload(row)?, actor, at)
         }
+        "region_flag" => crate::market::benchmarks::execute_flag(conn, &payload(row)?, row, actor, at),
         "market_settings" => {
             crate::market::settings::execute(conn, &payload(row)?, &row.proposed_by_name, actor, at)
         }

@@ -536,6 +536,24 @@ pub fn market_settings(maker: &Api, settings: &Value) -> Value {
     approve(maker, id)["result"].clone()
 }
 
+/// Sets (or lifts) a region flag: `maker`, an operator or a regulator, proposes (`POST
+/// /v1/region-flags` answering 202, kind `region_flag`) and `checker`, an operator of another
+/// person, approves; returns the flag now in force (the proposal's `result`).
+pub fn region_flag(maker: &Api, checker: &Api, body: &Value) -> Value {
+    let r = maker.post("/v1/region-flags", body).expect(202);
+    assert_eq!(r.body["kind"], "region_flag", "{}", r.body);
+    let id = r.body["id"].as_i64().expect("proposal id");
+    checker
+        .post_key(
+            &format!("/v1/proposals/{id}/approve"),
+            &format!("approve-{id}"),
+            &json!({}),
+        )
+        .expect(200)
+        .body["result"]
+        .clone()
+}
+
 /// Like [`two_person`], but returns a reply: a refusal of the proposal as it is; else the
 /// approval's reply, whose body is what the approval did (the proposal's `result`) when it
 /// succeeded, or the refusal at approval time.
