@@ -283,19 +283,22 @@ def seed(srv, n_parties=64, n_lots=128, holders_per_lot=8, n_ent_users=16, n_ple
     ids = par_map(mk_party, range(n_parties + 2))
     w.parties, w.banks = ids[:n_parties], ids[n_parties:]
     # An enterprise or bank login works once an operator approves it (the user administrator
-    # alone never binds a login to a party).
-    def admit(made):
+    # alone never binds a login to a party), and it first replaces the password the administrator chose.
+    def admit(made, name, chosen):
         if made.get("approval_proposal"):
             api(admin.token).post(f"/v1/proposals/{made['approval_proposal']}/approve", {}, expect=200)
+        Api(srv).call("POST", "/v1/auth/password", {"username": name, "current_password": chosen,
+                                                   "new_password": "Bench-own-passphrase-01"}, expect=204)
+        return login(srv, name, "Bench-own-passphrase-01").token
 
-    admit(user_admin.post("/v1/users", {"username": "banker", "password": "bench-banker-password", "role": "bank",
-                                        "party_id": w.banks[0]}, expect=201))
-    w.bank_token = login(srv, "banker", "bench-banker-password").token
+    w.bank_token = admit(user_admin.post("/v1/users", {"username": "banker", "password": "bench-banker-password",
+                                                       "role": "bank", "party_id": w.banks[0]}, expect=201),
+                         "banker", "bench-banker-password")
 
     def mk_ent_user(i):
-        admit(api(user_admin.token).post("/v1/users", {"username": f"ent{i}", "password": f"bench-ent-{i}-password",
-                                                       "role": "enterprise", "party_id": w.parties[i]}, expect=201))
-        return login(srv, f"ent{i}", f"bench-ent-{i}-password").token
+        made = api(user_admin.token).post("/v1/users", {"username": f"ent{i}", "password": f"bench-ent-{i}-password",
+                                                        "role": "enterprise", "party_id": w.parties[i]}, expect=201)
+        return admit(made, f"ent{i}", f"bench-ent-{i}-password")
 
     w.ent_tokens = par_map(mk_ent_user, range(n_ent_users))
 

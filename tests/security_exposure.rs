@@ -115,7 +115,7 @@ fn id_number_lookups_are_limited_and_audited(b: Backend) {
     let other = Server::on_with(db.clone(), &["--id-lookup-daily-quota", "3"]);
     let r = other
         .api()
-        .login("banker1", "banker1-password-long")
+        .login("banker1", common::own_password("banker1").as_str())
         .get(&format!("/v1/parties?id_number={guess}"));
     assert_eq!(r.code(), "id_lookup_quota_exceeded");
     // Searches by credit code are not look-ups by ID number.
@@ -264,7 +264,10 @@ fn page_session_is_bank_only_and_ends_at_logout(b: Backend) {
     let bank = party(&admin, "bank", 2);
     let _banker = user(&admin, "bank", Some(bank), "banker");
     let origin = srv.base.clone();
-    let login = "username=banker&password=banker-password-long";
+    let login = &format!(
+        "username=banker&password={}",
+        common::own_password("banker")
+    );
 
     // No Origin, or another site's: refused, no session.
     let mut br = Browser::new(&srv.base);

@@ -79,7 +79,7 @@ fn account_lockout(b: Backend) {
         assert_eq!(r.code(), "invalid_credentials");
     }
     assert_throttled(&bad_login(&api, "credit-officer"), "11th bad password");
-    let right = json!({"username": "credit-officer", "password": "credit-officer-password-long"});
+    let right = json!({"username": "credit-officer", "password": common::own_password("credit-officer").as_str()});
     assert_throttled(
         &api.post("/v1/auth/token", &right),
         "right password while locked",
@@ -91,7 +91,10 @@ fn account_lockout(b: Backend) {
         "another process",
     );
     // Other names are not affected.
-    api.login("other-officer", "other-officer-password-long");
+    api.login(
+        "other-officer",
+        common::own_password("other-officer").as_str(),
+    );
     // An unknown name is locked the same way.
     for _ in 0..ACCOUNT_FREE {
         bad_login(&api, "nobody-here").expect(401);
@@ -112,7 +115,7 @@ fn address_limit(b: Backend) {
         assert_eq!(r.status.as_u16(), 401, "attempt {i}: {}", r.body);
     }
     assert_throttled(&bad_login(&api, "guess-next"), "address over its limit");
-    let right = json!({"username": "banker", "password": "banker-password-long"});
+    let right = json!({"username": "banker", "password": common::own_password("banker").as_str()});
     assert_throttled(
         &api.post("/v1/auth/token", &right),
         "right password from a throttled address",
@@ -143,7 +146,7 @@ fn failed_login_audited(b: Backend) {
     bad_login(&api, "ghost").expect(401);
     api.post(
         "/v1/auth/token",
-        &json!({"grant_type": "client_credentials", "client_id": "banker", "client_secret": "banker-password-long"}),
+        &json!({"grant_type": "client_credentials", "client_id": "banker", "client_secret": common::own_password("banker").as_str()}),
     )
     .expect(401);
     let events = failed_logins(&srv.db);
@@ -169,7 +172,8 @@ fn failed_login_audited(b: Backend) {
         assert_eq!(payload["client_address"], "127.0.0.1", "{payload}");
         let text = payload.to_string();
         assert!(
-            !text.contains("not the password") && !text.contains("banker-password-long"),
+            !text.contains("not the password")
+                && !text.contains(common::own_password("banker").as_str()),
             "a password in the audit trail: {text}"
         );
     }
@@ -192,17 +196,21 @@ fn password_change(b: Backend) {
     };
     let r = change("a wrong current password", "a brand new passphrase");
     assert_eq!(r.status.as_u16(), 401, "{}", r.body);
-    let r = change("banker-password-long", "short");
+    let r = change(common::own_password("banker").as_str(), "short");
     assert_eq!(r.status.as_u16(), 422, "{}", r.body);
     // Nothing changed so far.
     banker.get(&format!("/v1/parties/{bank}")).expect(200);
     // (The test kit's operator changed its first password too.)
     let changes = audited(&srv.db, "principal.password_changed");
-    change("banker-password-long", "a brand new passphrase").expect(204);
+    change(
+        common::own_password("banker").as_str(),
+        "a brand new passphrase",
+    )
+    .expect(204);
     banker.get(&format!("/v1/parties/{bank}")).expect(401);
     api.post(
         "/v1/auth/token",
-        &json!({"username": "banker", "password": "banker-password-long"}),
+        &json!({"username": "banker", "password": common::own_password("banker").as_str()}),
     )
     .expect(401);
     api.login("banker", "a brand new passphrase")
@@ -375,7 +383,7 @@ fn stranger_cannot_lock_out_the_user(b: Backend) {
         &officer,
         None,
         "credit-officer",
-        "credit-officer-password-long",
+        common::own_password("credit-officer").as_str(),
     );
     assert_eq!(
         status, 200,
@@ -396,7 +404,7 @@ fn stranger_cannot_lock_out_the_user(b: Backend) {
         &client_from(3),
         None,
         "credit-officer",
-        "credit-officer-password-long",
+        common::own_password("credit-officer").as_str(),
     );
     assert_eq!(status, 200, "another process, another clean address");
 }
@@ -429,7 +437,7 @@ fn forwarded_for_only_from_trusted_proxy(b: Backend) {
         &proxy,
         Some("198.51.100.7, 203.0.113.9"),
         "banker",
-        "banker-password-long",
+        common::own_password("banker").as_str(),
     );
     assert_eq!(
         status, 429,
@@ -441,7 +449,7 @@ fn forwarded_for_only_from_trusted_proxy(b: Backend) {
         &proxy,
         Some("198.51.100.7"),
         "banker",
-        "banker-password-long",
+        common::own_password("banker").as_str(),
     );
     assert_eq!(status, 200, "{code}");
     let events = failed_logins(&srv.db);
@@ -467,7 +475,7 @@ fn forwarded_for_only_from_trusted_proxy(b: Backend) {
         &direct,
         Some("192.0.2.200"),
         "banker",
-        "banker-password-long",
+        common::own_password("banker").as_str(),
     );
     assert_eq!(
         status, 429,

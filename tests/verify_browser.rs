@@ -377,7 +377,7 @@ fn browser_flow(b: Backend) {
     br.fill("password", "wrong-password");
     assert_eq!(br.click("form[action='/verify/login'] button"), 401);
     assert!(br.text().contains("用户名或密码错误"));
-    br.fill("password", "banker-password-long");
+    br.fill("password", common::own_password("banker").as_str());
     assert_eq!(br.click("form[action='/verify/login'] button"), 200);
     assert_eq!(br.path(), "/verify/search");
     let cookies = br.call(

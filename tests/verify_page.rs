@@ -231,7 +231,10 @@ fn bank_search_and_certificate(b: Backend) {
     let pg = br.post(
         "/verify/login",
         Some("https://evil.example"),
-        &[("username", "banker"), ("password", "banker-password-long")],
+        &[
+            ("username", "banker"),
+            ("password", common::own_password("banker").as_str()),
+        ],
     );
     assert_eq!(pg.status, 403);
     assert!(pg.set_cookie.is_none());
@@ -249,7 +252,10 @@ fn bank_search_and_certificate(b: Backend) {
     let pg = br.post(
         "/verify/login",
         Some(&origin),
-        &[("username", "banker"), ("password", "banker-password-long")],
+        &[
+            ("username", "banker"),
+            ("password", common::own_password("banker").as_str()),
+        ],
     );
     assert_eq!(pg.status, 303, "{}", pg.html);
     assert_eq!(pg.location.as_deref(), Some("/verify/search"));
@@ -391,7 +397,10 @@ fn bank_search_and_certificate(b: Backend) {
         .header("x-forwarded-proto", "https")
         .header("origin", srv.base.replace("http://", "https://"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("username=banker&password=banker-password-long")
+        .body(format!(
+            "username=banker&password={}",
+            common::own_password("banker")
+        ))
         .send()
         .unwrap();
     assert_eq!(https.status().as_u16(), 303);
@@ -406,7 +415,10 @@ fn bank_search_and_certificate(b: Backend) {
     let pg = eb.post(
         "/verify/login",
         Some(&origin),
-        &[("username", "ent-a"), ("password", "ent-a-password-long")],
+        &[
+            ("username", "ent-a"),
+            ("password", common::own_password("ent-a").as_str()),
+        ],
     );
     assert_eq!(pg.status, 403);
     assert!(pg.set_cookie.is_none() && eb.cookie.is_none());
@@ -417,7 +429,7 @@ fn bank_search_and_certificate(b: Backend) {
         Some(&origin),
         &[
             ("username", "banker2"),
-            ("password", "banker2-password-long"),
+            ("password", common::own_password("banker2").as_str()),
         ],
     );
     assert_eq!(pg.status, 303);

@@ -304,7 +304,7 @@ fn principal_audit(
         where the user administrator creates operators directly. Either way a new operator must change the password chosen for it (POST /v1/auth/password) \
         before it gets a token. An enterprise or bank account acts for its party, and a regulator account clears compliance flags and reads banks' \
         private terms, so either is created disabled with a proposal (kind `party_account`) that an operator approves before it can log in; \
-        a regulator too must change the password chosen for it before it gets a token.",
+        an enterprise, bank or regulator user too must change the password chosen for it (POST /v1/auth/password) before it gets a token.",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewUser, responses((status = 201, description = "Created", body = PrincipalView)))]
 #[post("/v1/users")]
@@ -366,11 +366,11 @@ async fn create_user(
                 person_id: person.as_deref(),
             };
             let row = add_principal(conn, &new, &actor)?;
-            if b.role == Role::Regulator {
-                // The user administrator chose this password: the regulator replaces it first.
-                store::mark_change_due(conn, row.id, now)?;
-            }
             if party_bound(b.role.as_str()) {
+                // The user administrator chose this password: the enterprise, bank or regulator
+                // user replaces it before it gets a token, so the administrator never holds a
+                // working login of a party.
+                store::mark_change_due(conn, row.id, now)?;
                 store::set_disabled(conn, row.id, true)?;
                 return Outcome::of(&propose_operator_account(
                     conn, &w, "create", row.id, None, now,

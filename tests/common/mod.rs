@@ -411,18 +411,19 @@ pub fn user(admin: &Api, role: &str, party_id: Option<i64>, name: &str) -> Api {
         )
         .expect(201);
     admit(admin, &made.body);
-    if role == "regulator" {
-        // A regulator replaces the password the user administrator chose before it gets a token.
-        Api::new(&admin.base)
-            .post(
-                "/v1/auth/password",
-                &json!({"username": name, "current_password": password,
-                    "new_password": own_password(name)}),
-            )
-            .expect(204);
-        return admin.login(name, &own_password(name));
+    if !matches!(role, "enterprise" | "bank" | "regulator") {
+        return admin.login(name, &password);
     }
-    admin.login(name, &password)
+    // An enterprise, bank or regulator user replaces the password the user administrator chose
+    // before it gets a token: afterwards it logs in with [`own_password`].
+    Api::new(&admin.base)
+        .post(
+            "/v1/auth/password",
+            &json!({"username": name, "current_password": password,
+                "new_password": own_password(name)}),
+        )
+        .expect(204);
+    admin.login(name, &own_password(name))
 }
 
 /// An enterprise or bank account (user or API client) that the user administrator created,
@@ -452,8 +453,8 @@ pub fn operator(api: &Api, name: &str) -> Api {
     new_operator(api, name, &format!("P-{}", name.to_uppercase()))
 }
 
-/// The password the kit's operators choose at first login (a new operator must replace the one
-/// the user administrator chose; it may not contain the username).
+/// The password the kit's operators and enterprise, bank and regulator users choose at first
+/// login (they must replace the one the user administrator chose; it may not contain the username).
 pub fn own_password(name: &str) -> String {
     format!("own-{}-phrase-9", name.len())
 }
