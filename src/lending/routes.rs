@@ -261,6 +261,12 @@ async fn post_request(
         }
         crate::parties::store::require_active(conn, applicant)?;
         lot.require_live(today)?;
+        if h.available < quantity {
+            return Err(ApiError::conflict(
+                "insufficient_quantity",
+                "the available quantity is less than the collateral offered",
+            ));
+        }
         // R11, as the pledge will be checked: a flagged applicant cannot pledge, and only emission
         // rights obtained for payment (and not already pledged or reserved) can be.
         if let Some(f) = crate::parties::store::active_flags(conn, applicant)?.first() {
@@ -277,12 +283,6 @@ async fn post_request(
                     "only emission rights obtained for payment (paid-use allocation or market purchase) can be offered as collateral (R11)",
                 ));
             }
-        }
-        if h.available < quantity {
-            return Err(ApiError::conflict(
-                "insufficient_quantity",
-                "the available quantity is less than the collateral offered",
-            ));
         }
         let valued = crate::market::prices::value_of(conn, &lot, quantity, today)?;
         let (value, method) = match valued {
