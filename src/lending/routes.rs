@@ -587,8 +587,12 @@ async fn decline(
         KeyPolicy::Optional,
         StatusCode::OK,
         move |conn| {
+            // Only the bank that took the request may decline it; to any other it is not there.
             let r = visible(conn, &w, id)?;
-            if r.status() != RequestStatus::Taken || r.bank_id != w.party_id {
+            if r.bank_id.is_none() || r.bank_id != w.party_id {
+                return Err(ApiError::not_found("financing request"));
+            }
+            if r.status() != RequestStatus::Taken {
                 return Err(status_conflict(&r));
             }
             if !store::reopen(conn, &r, "declined", json!({"reason": reason}), &actor, now)? {
