@@ -196,6 +196,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::market::prices::configure(cfg);
     crate::market::sweep::configure(cfg);
     crate::import::routes::configure(cfg);
+    crate::lending::configure(cfg);
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight, stops the background
@@ -365,6 +366,13 @@ async fn serve_on(
         stopped.clone(),
         &state,
         crate::collateral::pledges::run_sweep,
+    ));
+    tasks.push(sweep_task(
+        "financing request sweep",
+        Duration::from_secs(60),
+        stopped.clone(),
+        &state,
+        crate::lending::run_sweep,
     ));
     tasks.push(sweep_task(
         "market sweep",

@@ -18,6 +18,7 @@ pub mod forest;
 pub mod import;
 pub mod kernel;
 pub mod keys;
+pub mod lending;
 pub mod market;
 pub mod openapi;
 pub mod ops;

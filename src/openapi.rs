@@ -70,6 +70,10 @@ use crate::error::Problem;
         crate::market::prices::ohlc, crate::market::prices::summary, crate::market::prices::chart,
         crate::market::prices::valuation, crate::market::sweep::sweep_now,
         crate::import::routes::import,
+        crate::lending::routes::post_request, crate::lending::routes::list, crate::lending::routes::get_one,
+        crate::lending::routes::withdraw, crate::lending::routes::take, crate::lending::routes::decline,
+        crate::lending::routes::feed, crate::lending::routes::get_settings, crate::lending::routes::put_settings,
+        crate::lending::routes::sweep,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -85,6 +89,7 @@ use crate::error::Problem;
         (name = "forest", description = "Forest parcels (林权) and their mortgages (林权抵押)"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "imports", description = "Bulk import of registers from CSV"),
+        (name = "financing", description = "Financing requests (融资需求) banks take online (抢单), and their feed for the 金服云 platform"),
         (name = "ops", description = "Health and readiness"),
     )
 )]

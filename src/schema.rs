@@ -222,6 +222,7 @@ diesel::table! {
         pledged -> BigInt,
         frozen -> BigInt,
         updated_at -> Timestamp,
+        reserved -> BigInt,
     }
 }
 
@@ -741,6 +742,41 @@ diesel::joinable!(trades -> lots (lot_id));
 diesel::joinable!(party_events -> parties (party_id));
 diesel::joinable!(compliance_flags -> parties (party_id));
 diesel::joinable!(principals -> parties (party_id));
+
+diesel::table! {
+    financing_requests (id) {
+        id -> BigInt,
+        applicant_id -> BigInt,
+        amount -> BigInt,
+        term_months -> Integer,
+        purpose -> Text,
+        green_tag -> Text,
+        lot_id -> BigInt,
+        quantity -> BigInt,
+        collateral_value -> Nullable<BigInt>,
+        valuation_method -> Text,
+        valued_on -> Date,
+        status -> Text,
+        bank_id -> Nullable<BigInt>,
+        pledge_id -> Nullable<BigInt>,
+        taken_at -> Nullable<Timestamp>,
+        response_due -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    financing_request_events (id) {
+        id -> BigInt,
+        request_id -> BigInt,
+        event -> Text,
+        bank_id -> Nullable<BigInt>,
+        detail -> Text,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
 
 diesel::allow_tables_to_appear_in_same_query!(
     acquisitions,

@@ -141,6 +141,16 @@ fn fixture(srv: &Server) -> Fixture {
         )
         .expect(200);
     let registration_no = acc.body["registration_no"].as_str().unwrap().to_string();
+    // A financing request of A's, offering part of its holding (before A is flagged below).
+    let financing_request = id_of(
+        &ent_a.post_key(
+            "/v1/financing-requests",
+            &key(),
+            &json!({"amount": "100000.00", "term_months": 12, "purpose": "茶园改造", "green_tag": "none",
+                "collateral": {"lot_id": lot, "quantity": "10"}}),
+        ),
+        "financing request",
+    );
     let cert = bank_x
         .post(
             "/v1/search-certificates",
@@ -343,6 +353,7 @@ fn fixture(srv: &Server) -> Fixture {
         ("listing", listing),
         ("trade", trade),
         ("auction", auction),
+        ("financing_request", financing_request),
         ("import_kind", "parties".to_string()),
     ]);
     let parties = BTreeMap::from([("A", a), ("B", b), ("C", c), ("X", bx), ("Y", by)]);
@@ -385,6 +396,7 @@ fn param_value(fx: &Fixture, path: &str, param: &str) -> String {
         (_, p) if p.starts_with("/v1/listings/") => "listing",
         (_, p) if p.starts_with("/v1/trades/") => "trade",
         (_, p) if p.starts_with("/v1/auctions/") => "auction",
+        (_, p) if p.starts_with("/v1/financing-requests/") => "financing_request",
         _ => panic!("no fixture for {param} in {path}"),
     };
     fx.ids[key].clone()
@@ -652,6 +664,16 @@ POST   /v1/collateral/sweep                             401 401 401 401 401 403 
 GET    /v1/encumbrances                                 401 401 401 401 401 200 422 422 200 422 422 - - -
 GET    /v1/encumbrances/{registration_no}               404 401 401 401 401 404 200 200 200 200 200 404 404 404
 POST   /v1/encumbrances/{registration_no}/objections    401 401 401 401 401 404 404 403 409 404 403 404 404 403
+GET    /v1/financing-requests                           401 401 401 401 401 200 200 200 200 200 200 - - -
+POST   /v1/financing-requests                           401 401 401 401 401 404 403 403 409 403 403 - - -
+GET    /v1/financing-requests/feed                      401 401 401 401 401 403 403 200 403 403 200 - - -
+GET    /v1/financing-requests/settings                  401 401 401 401 401 200 200 200 200 200 200 - - -
+PUT    /v1/financing-requests/settings                  401 401 401 401 401 403 403 403 403 403 200 - - -
+POST   /v1/financing-requests/sweep                     401 401 401 401 401 403 403 403 403 403 200 - - -
+GET    /v1/financing-requests/{id}                      401 401 401 401 401 404 200 200 200 200 200 404 404 404
+POST   /v1/financing-requests/{id}/decline              401 401 401 401 401 403 404 403 403 404 403 403 404 403
+POST   /v1/financing-requests/{id}/take                 401 401 401 401 401 403 200 403 403 409 403 403 404 403
+POST   /v1/financing-requests/{id}/withdraw             401 401 401 401 401 404 403 403 200 403 403 404 403 403
 GET    /v1/forest-mortgages                             401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/forest-mortgages                             401 401 401 401 401 404 403 403 409 403 403 - - -
 GET    /v1/forest-mortgages/{id}                        401 401 401 401 401 404 404 200 200 200 200 404 404 404

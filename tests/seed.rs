@@ -143,7 +143,19 @@ fn seed_twice_changes_nothing(b: Backend) {
         .unwrap()
         .clone();
     let status = |s: &str| pledges.iter().filter(|p| p["status"] == s).count();
-    assert_eq!((status("registered"), status("enforcing")), (3, 1));
+    // Three pledges registered directly and one through a funded financing request.
+    assert_eq!((status("registered"), status("enforcing")), (4, 1));
+    // Financing requests (融资需求): one funded, one taken and awaiting the bank, one open.
+    let requests: Vec<Value> = admin.get("/v1/financing-requests").expect(200).body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut statuses: Vec<&str> = requests
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["funded", "open", "taken"]);
     let mortgages = admin.get("/v1/forest-mortgages?limit=100").expect(200).body;
     assert!(mortgages["items"]
         .as_array()

@@ -254,6 +254,7 @@ fn add(
         Bucket::InTransfer => bump!(h::in_transfer),
         Bucket::Pledged => bump!(h::pledged),
         Bucket::Frozen => bump!(h::frozen),
+        Bucket::Reserved => bump!(h::reserved),
         other => {
             return Err(ApiError::internal(format!(
                 "{} is not a holding bucket",

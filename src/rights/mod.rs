@@ -25,6 +25,8 @@ pub enum Bucket {
     Pledged,
     /// Under a judicial freeze (查封/冻结).
     Frozen,
+    /// Offered as collateral by a financing request (融资需求) until it is withdrawn or funded.
+    Reserved,
     /// 注销/履约清缴: left circulation.
     Retired,
     /// Cancelled by the registry: left circulation.
@@ -41,6 +43,7 @@ impl Bucket {
             Bucket::InTransfer => "in_transfer",
             Bucket::Pledged => "pledged",
             Bucket::Frozen => "frozen",
+            Bucket::Reserved => "reserved",
             Bucket::Retired => "retired",
             Bucket::Cancelled => "cancelled",
             Bucket::Issued => "issued",

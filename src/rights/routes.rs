@@ -392,6 +392,7 @@ async fn lot_serials(
                     ("in_transfer", h.in_transfer),
                     ("pledged", h.pledged),
                     ("frozen", h.frozen),
+                    ("reserved", h.reserved),
                 ] {
                     expected.push((
                         serials::Owner {
@@ -450,6 +451,8 @@ pub struct HoldingView {
     pub pledged: Dec,
     /// Under a judicial freeze.
     pub frozen: Dec,
+    /// Offered as collateral by a financing request (融资需求): it moves nowhere else meanwhile.
+    pub reserved: Dec,
     /// The sum of the buckets.
     pub total: Dec,
     /// How the quantity still held was acquired (R11 pledges only the paid and market parts).
@@ -481,7 +484,10 @@ impl HoldingView {
             in_transfer: Dec::qty(h.in_transfer),
             pledged: Dec::qty(h.pledged),
             frozen: Dec::qty(h.frozen),
-            total: Dec::qty(h.available + h.listed + h.in_transfer + h.pledged + h.frozen),
+            reserved: Dec::qty(h.reserved),
+            total: Dec::qty(
+                h.available + h.listed + h.in_transfer + h.pledged + h.frozen + h.reserved,
+            ),
             acquired: AcquiredView {
                 free: Dec::qty(a.free),
                 paid: Dec::qty(a.paid),

@@ -106,6 +106,8 @@ pub struct HoldingRow {
     pub pledged: i64,
     pub frozen: i64,
     pub updated_at: NaiveDateTime,
+    /// Offered as collateral by an open or taken financing request.
+    pub reserved: i64,
 }
 
 pub fn right_types(conn: &mut DbConn) -> QueryResult<Vec<RightTypeRow>> {

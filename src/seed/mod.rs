@@ -52,6 +52,23 @@ struct Demo {
     users: Vec<DemoUserSpec>,
     pledges: Vec<PledgeSpec>,
     mortgages: Vec<MortgageSpec>,
+    #[serde(default)]
+    financing_requests: Vec<FinancingSpec>,
+}
+
+/// A financing request (融资需求) posted by a demo applicant; taken by a bank when `taken_by`
+/// names one, and funded when that bank also accepts the pledge with `accept`'s terms.
+#[derive(Debug, Deserialize)]
+struct FinancingSpec {
+    applicant: String,
+    lot_source_document: String,
+    quantity: String,
+    amount: String,
+    term_months: i32,
+    purpose: String,
+    green_tag: String,
+    taken_by: Option<String>,
+    accept: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,6 +383,10 @@ pub async fn run(
         .await?;
         mortgages += 1;
     }
+    let financing = seed_financing(&app, &api, &mut conn, &demo).await?;
+    out.lines.push(format!(
+        "demo.json: {financing} financing requests (融资需求) posted"
+    ));
     out.lines.push(format!(
         "demo.json: {} users created, {pledges} pledges, {mortgages} forest mortgages",
         out.users.iter().filter(|u| u.password.is_some()).count()
@@ -391,6 +412,78 @@ pub async fn run(
     })?;
     out.example = example(&mut conn, &demo)?;
     Ok(out)
+}
+
+/// Posts the demo financing requests through the real endpoints (once: nothing when the
+/// registry already has any), takes and funds those the data set says.
+async fn seed_financing<S, B>(
+    app: &S,
+    api: &Api,
+    conn: &mut DbConn,
+    demo: &Demo,
+) -> Result<usize, SeedError>
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    use crate::schema::financing_requests as fr;
+    let existing: i64 = fr::table.count().get_result(&mut *conn)?;
+    if existing > 0 {
+        return Ok(0);
+    }
+    for (i, f) in demo.financing_requests.iter().enumerate() {
+        let lot: i64 = lots::table
+            .filter(lots::source_document.eq(&f.lot_source_document))
+            .select(lots::id)
+            .first(&mut *conn)
+            .map_err(|_| {
+                format!(
+                    "financing request {}: no lot {}",
+                    i + 1,
+                    f.lot_source_document
+                )
+            })?;
+        let posted = api
+            .call(
+                app,
+                conn,
+                &f.applicant,
+                "/v1/financing-requests".into(),
+                json!({"amount": f.amount, "term_months": f.term_months, "purpose": f.purpose,
+                    "green_tag": f.green_tag, "collateral": {"lot_id": lot, "quantity": f.quantity}}),
+                StatusCode::CREATED,
+            )
+            .await?;
+        let id = posted["id"].as_i64().unwrap_or_default();
+        let Some(bank) = &f.taken_by else { continue };
+        let taken = api
+            .call(
+                app,
+                conn,
+                bank,
+                format!("/v1/financing-requests/{id}/take"),
+                json!({}),
+                StatusCode::OK,
+            )
+            .await?;
+        if let Some(terms) = &f.accept {
+            let pledge = taken["pledge_id"].as_i64().unwrap_or_default();
+            api.call(
+                app,
+                conn,
+                bank,
+                format!("/v1/pledges/{pledge}/accept"),
+                terms.clone(),
+                StatusCode::OK,
+            )
+            .await?;
+        }
+    }
+    Ok(demo.financing_requests.len())
 }
 
 /// The first seeded pledge that is registered, with its verification code.

@@ -73,7 +73,14 @@ pub fn assert_conserved(op: &Api, lot_id: i64) {
     let lot = op.get(&format!("/v1/lots/{lot_id}")).expect(200).body;
     let mut sum = dec(&lot["retired"]) + dec(&lot["cancelled"]);
     for h in holdings(op, lot_id) {
-        for bucket in ["available", "listed", "in_transfer", "pledged", "frozen"] {
+        for bucket in [
+            "available",
+            "listed",
+            "in_transfer",
+            "pledged",
+            "frozen",
+            "reserved",
+        ] {
             let q = dec(&h[bucket]);
             assert!(q >= Decimal::ZERO, "negative {bucket} in holding {h}");
             sum += q;

@@ -245,6 +245,8 @@ pub(super) async fn accept(
         }
         lot.require_live(today)?;
         check_not_flagged(conn, p.pledgor_id)?;
+        // A pledge opened by a financing request takes the quantity the request reserved.
+        crate::lending::release_for_pledge(conn, &p, &lot, secured, &actor, now)?;
         // Under the lot lock: the quantity is still there, or another pledge took it first.
         let h = rights::holding(conn, p.pledgor_id, lot.id)?.ok_or_else(|| ApiError::not_found("holding"))?;
         if h.available < p.quantity {
