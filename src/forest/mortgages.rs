@@ -11,11 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::rules::{self, Consent, ParcelFacts, Terms};
 use super::{
-    add_entry, current_rank, entries, mortgage, mortgage_parcels, mortgages_on, MortgageRow, RANKED,
+    add_entry, current_rank, mortgage, mortgage_parcels, mortgages_on, MortgageRow, RANKED,
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
-use crate::collateral::pledges::EntryView;
+use crate::collateral::encumbrance::{
+    self, enter_enforcement, entry_views, listing, require_lender, require_status, Claim, EntryView,
+};
 use crate::collateral::random_code;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -105,16 +107,7 @@ pub fn parcel_ranks(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Vec<Mortgag
 
 pub fn view(conn: &mut DbConn, m: MortgageRow) -> ApiResult<MortgageView> {
     let parcels = parcel_ranks(conn, &m)?;
-    let entries = entries(conn, m.id)?
-        .into_iter()
-        .map(|e| EntryView {
-            seq: e.seq,
-            kind: e.kind,
-            details: serde_json::from_str(&e.details).ok(),
-            actor: Some(e.actor),
-            at: e.at.and_utc(),
-        })
-        .collect();
+    let entries = entry_views::<MortgageRow>(conn, m.id)?;
     Ok(MortgageView {
         id: m.id,
         registration_no: m.registration_no,
@@ -151,17 +144,11 @@ pub fn view(conn: &mut DbConn, m: MortgageRow) -> ApiResult<MortgageView> {
 }
 
 fn outcome(conn: &mut DbConn, id: i64) -> ApiResult<Outcome> {
-    let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
-    Outcome::of(&view(conn, m)?)
+    encumbrance::outcome::<MortgageRow>(conn, id)
 }
 
 fn visible(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<MortgageRow> {
-    let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
-    if who.sees_party(m.mortgagor_id) || who.sees_party(m.lender_id) {
-        Ok(m)
-    } else {
-        Err(ApiError::not_found("forest mortgage"))
-    }
+    encumbrance::visible(conn, who, id)
 }
 
 /// Locks every parcel of the mortgage (in id order, so two mortgages never deadlock), then
@@ -183,7 +170,7 @@ fn lock_parcels(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<Mor
             .set(fp::updated_at.eq(now))
             .execute(conn)?;
     }
-    mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))
+    encumbrance::found(conn, id)
 }
 
 /// A mortgage is granted only between parties that still exist: neither a mortgagor nor a lender
@@ -192,25 +179,6 @@ fn require_parties_active(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<()> {
     crate::parties::store::require_active(conn, m.mortgagor_id)?;
     crate::parties::store::require_active(conn, m.lender_id)?;
     Ok(())
-}
-
-fn require_status(m: &MortgageRow, allowed: &[&str]) -> ApiResult<()> {
-    if allowed.contains(&m.status.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::conflict(
-            "mortgage_status",
-            format!("the mortgage is {}", m.status),
-        ))
-    }
-}
-
-fn require_lender(who: &Principal, m: &MortgageRow) -> ApiResult<()> {
-    if who.role == Role::Bank && who.party_id == Some(m.lender_id) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only the lender may do this"))
-    }
 }
 
 fn fen(field: &str, d: Dec, allow_zero: bool) -> ApiResult<i64> {
@@ -773,16 +741,7 @@ async fn enforce(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank])?;
     let r = body.value;
-    let claim = [
-        fen("principal", r.principal, true)?,
-        fen("interest", r.interest, true)?,
-        fen("costs", r.costs, true)?,
-    ]
-    .into_iter()
-    .try_fold(0i64, |a, b| a.checked_add(b))
-    .ok_or_else(|| ApiError::invalid_field("principal", "is too large"))?;
-    let detail =
-        json!({"principal": r.principal, "interest": r.interest, "costs": r.costs}).to_string();
+    let claim = Claim::declared(r.principal, r.interest, r.costs)?;
     let (id, actor, now) = (
         id.into_inner(),
         who.actor(),
@@ -799,24 +758,7 @@ async fn enforce(
         move |conn| {
             let m = lock(conn, &w, id, now)?;
             require_lender(&w, &m)?;
-            require_status(&m, &["registered"])?;
-            diesel::update(fm::table.find(id))
-                .set((
-                    fm::status.eq("enforcing"),
-                    fm::claim_amount.eq(claim),
-                    fm::claim_detail.eq(&detail),
-                    fm::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            add_entry(
-                conn,
-                &m,
-                "enforcement",
-                json!({"claim": claim}),
-                &actor,
-                now,
-            )?;
-            outcome(conn, id)
+            enter_enforcement(conn, &m, &claim, &actor, now)
         },
     )
     .await
@@ -1116,35 +1058,11 @@ async fn list(
     q: web::Query<MortgageQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
+    let page = PageParams {
         cursor: q.cursor,
         limit: q.limit,
-    }
-    .resolve()?;
-    let page = state
-        .db(move |conn| {
-            let mut query = fm::table
-                .filter(fm::id.gt(after))
-                .order(fm::id)
-                .limit(limit + 1)
-                .select(MortgageRow::as_select())
-                .into_boxed();
-            if !who.role.sees_all() {
-                let me = who.party_id.unwrap_or(-1);
-                query = query.filter(fm::mortgagor_id.eq(me).or(fm::lender_id.eq(me)));
-            }
-            if let Some(s) = q.status {
-                query = query.filter(fm::status.eq(s));
-            }
-            let rows: Vec<MortgageRow> = query.load(conn)?;
-            let views = rows
-                .into_iter()
-                .map(|m| view(conn, m))
-                .collect::<ApiResult<Vec<_>>>()?;
-            Ok(Page::from_rows(views, limit, |v| v.id))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    };
+    listing::list::<MortgageRow>(state, who, page, q.status, ()).await
 }
 
 #[utoipa::path(get, path = "/v1/forest-mortgages/{id}", tag = "forest", operation_id = "getForestMortgage", summary = "A forest mortgage with its entries",
@@ -1155,12 +1073,5 @@ async fn get_one(
     who: Principal,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let v = state
-        .db(move |conn| {
-            let m = visible(conn, &who, id)?;
-            view(conn, m)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(v))
+    listing::get_one::<MortgageRow>(state, who, id.into_inner()).await
 }

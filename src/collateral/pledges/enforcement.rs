@@ -14,10 +14,11 @@ use super::{
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
+use crate::collateral::encumbrance::{enter_enforcement, Claim};
 use crate::collateral::{add_entry, find, rules};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
-use crate::kernel::amount::{money_to_fen, price_to_stored, trade_amount_fen, Dec};
+use crate::kernel::amount::{price_to_stored, trade_amount_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::proposals::{self, ProposalKind, ProposalView};
@@ -55,22 +56,7 @@ pub(super) async fn enforce(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank])?;
     let r = body.value;
-    let parts = [
-        ("principal", r.principal),
-        ("interest", r.interest),
-        ("costs", r.costs),
-    ];
-    let mut claim = 0i64;
-    for (field, v) in parts {
-        claim = claim
-            .checked_add(
-                money_to_fen(v.0, true)
-                    .map_err(|e| ApiError::invalid_field(field, e.to_string()))?,
-            )
-            .ok_or_else(|| ApiError::invalid_field(field, "is too large"))?;
-    }
-    let detail =
-        json!({"principal": r.principal, "interest": r.interest, "costs": r.costs}).to_string();
+    let claim = Claim::declared(r.principal, r.interest, r.costs)?;
     let (id, actor, now) = (
         id.into_inner(),
         who.actor(),
@@ -90,24 +76,7 @@ pub(super) async fn enforce(
             if let Some(code) = &r.amendment_code {
                 check_code(&p, code)?;
             }
-            require_status(&p, &["registered"])?;
-            diesel::update(pl::table.find(id))
-                .set((
-                    pl::status.eq("enforcing"),
-                    pl::claim_amount.eq(claim),
-                    pl::claim_detail.eq(&detail),
-                    pl::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            add_entry(
-                conn,
-                &p,
-                "enforcement",
-                json!({"claim": claim}),
-                &actor,
-                now,
-            )?;
-            outcome(conn, id)
+            enter_enforcement(conn, &p, &claim, &actor, now)
         },
     )
     .await
