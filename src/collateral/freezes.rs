@@ -16,6 +16,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::courts;
+use super::encumbrance::{self, court};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
@@ -23,6 +24,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::proposals::ProposalKind;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials::Range;
@@ -896,20 +898,15 @@ fn audit(
     actor: &str,
     at: NaiveDateTime,
 ) -> ApiResult<()> {
-    crate::audit::record(
-        conn,
-        crate::audit::Event {
-            chain: format!("lot:{}", f.lot_id),
-            actor,
-            action,
-            object_type: "judicial_freeze",
-            object_id: f.id.to_string(),
-            payload: json!({"party_id": f.party_id, "quantity": f.quantity, "court": f.court, "case_no": f.case_no,
-                "document_ref": f.document_ref, "lift_document_ref": f.lift_document_ref}),
-            at,
-        },
-    )?;
-    Ok(())
+    let event = court::FreezeEvent {
+        chain: format!("lot:{}", f.lot_id),
+        action,
+        object_type: "judicial_freeze",
+        id: f.id,
+        payload: json!({"party_id": f.party_id, "quantity": f.quantity, "court": f.court, "case_no": f.case_no,
+            "document_ref": f.document_ref, "lift_document_ref": f.lift_document_ref}),
+    };
+    court::audit(conn, event, actor, at)
 }
 
 /// A court order freezing quantity of a holding.
@@ -939,15 +936,7 @@ async fn freeze(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
     let r = body.value;
-    for (field, v) in [
-        ("court", &r.court),
-        ("case_no", &r.case_no),
-        ("document_ref", &r.document_ref),
-    ] {
-        if v.trim().is_empty() {
-            return Err(ApiError::invalid_field(field, "required"));
-        }
-    }
+    court::require_order(&r.court, &r.case_no, &r.document_ref)?;
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
     idempotency::run(
         &state,
@@ -1126,55 +1115,40 @@ async fn lift(
     body: ApiJson<LiftFreeze>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
-    let doc = body.value.document_ref.trim().to_string();
-    if doc.is_empty() {
-        return Err(ApiError::invalid_field("document_ref", "required"));
-    }
-    let (id, now) = (id.into_inner(), db::now_micros(state.clock.now()));
-    let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            let status: String = jf::table
-                .find(id)
-                .select(jf::status)
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| ApiError::not_found("freeze"))?;
-            if status == "executed" {
-                // A court's order took all of it: there is nothing left to lift.
-                return Err(ApiError::conflict(
-                    "freeze_executed",
-                    "this freeze was executed by a court-ordered transfer; nothing is left to lift",
-                ));
-            }
-            if status != "active" {
-                return Err(ApiError::conflict(
-                    "freeze_lifted",
-                    "this freeze is already lifted",
-                ));
-            }
-            let asked = LiftProposal {
-                freeze_id: id,
-                document_ref: doc,
-            };
-            let row = crate::proposals::propose(
-                conn,
-                crate::proposals::ProposalKind::FreezeLift,
-                &asked,
-                None,
-                &w,
-                now,
-            )?;
-            Outcome::of(&crate::proposals::ProposalView::from(row))
-        },
-    )
+    let doc = court::lift_document(&body.value.document_ref)?;
+    let (id, kind) = (id.into_inner(), ProposalKind::FreezeLift);
+    encumbrance::propose(state, who, idem, &body.body_hash, kind, move |conn, _| {
+        let status: String = jf::table
+            .find(id)
+            .select(jf::status)
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| ApiError::not_found("freeze"))?;
+        lift_allowed(&status)?;
+        Ok(LiftProposal {
+            freeze_id: id,
+            document_ref: doc,
+        })
+    })
     .await
+}
+
+/// Only an active freeze is lifted.
+fn lift_allowed(status: &str) -> ApiResult<()> {
+    if status == "executed" {
+        // A court's order took all of it: there is nothing left to lift.
+        return Err(ApiError::conflict(
+            "freeze_executed",
+            "this freeze was executed by a court-ordered transfer; nothing is left to lift",
+        ));
+    }
+    if status != "active" {
+        return Err(ApiError::conflict(
+            "freeze_lifted",
+            "this freeze is already lifted",
+        ));
+    }
+    Ok(())
 }
 
 /// Carries out an approved lift: what the freeze held in `frozen` is available again.
@@ -1207,12 +1181,7 @@ pub fn execute_lift(
     if n != 1 {
         // Executed meanwhile by a court-ordered transfer: nothing is left to lift.
         let status: String = jf::table.find(id).select(jf::status).first(conn)?;
-        if status == "executed" {
-            return Err(ApiError::conflict(
-                "freeze_executed",
-                "this freeze was executed by a court-ordered transfer; nothing is left to lift",
-            ));
-        }
+        lift_allowed(&status)?;
         return Err(ApiError::conflict(
             "freeze_lifted",
             "this freeze is already lifted",

@@ -82,6 +82,7 @@ impl encumbrance::Encumbrance for PledgeRow {
     type View = pledges::PledgeView;
     /// A lot.
     type Filter = Option<i64>;
+    type Locked = crate::rights::store::LotRow;
 
     fn id(&self) -> i64 {
         self.id
@@ -101,6 +102,14 @@ impl encumbrance::Encumbrance for PledgeRow {
     /// A pledge's entries join its lot's chain: the lot's history shows what encumbers it.
     fn chain(&self) -> String {
         format!("lot:{}", self.lot_id)
+    }
+    /// Its lot: pledges, freezes, sales and transfers of a lot all queue on it.
+    fn lock_collateral(
+        &self,
+        conn: &mut DbConn,
+        _now: NaiveDateTime,
+    ) -> ApiResult<crate::rights::store::LotRow> {
+        crate::rights::store::lock_lot(conn, self.lot_id)
     }
     fn view(conn: &mut DbConn, row: Self) -> ApiResult<pledges::PledgeView> {
         pledges::view(conn, row)

@@ -177,6 +177,7 @@ impl crate::collateral::encumbrance::Encumbrance for MortgageRow {
     const STATUS_NOUN: &'static str = "mortgage";
     type View = mortgages::MortgageView;
     type Filter = ();
+    type Locked = ();
 
     fn id(&self) -> i64 {
         self.id
@@ -196,6 +197,21 @@ impl crate::collateral::encumbrance::Encumbrance for MortgageRow {
     /// A mortgage has its own chain (it may burden several parcels).
     fn chain(&self) -> String {
         format!("forest_mortgage:{}", self.id)
+    }
+    /// Every parcel it burdens, in id order so that two mortgages never deadlock: changes of
+    /// mortgages and holders on a parcel queue there.
+    fn lock_collateral(&self, conn: &mut DbConn, now: NaiveDateTime) -> ApiResult<()> {
+        let mut parcel_ids: Vec<i64> = fmp::table
+            .filter(fmp::mortgage_id.eq(self.id))
+            .select(fmp::parcel_id)
+            .load(conn)?;
+        parcel_ids.sort_unstable();
+        for p in parcel_ids {
+            diesel::update(fp::table.find(p))
+                .set(fp::updated_at.eq(now))
+                .execute(conn)?;
+        }
+        Ok(())
     }
     fn view(conn: &mut DbConn, row: Self) -> ApiResult<mortgages::MortgageView> {
         mortgages::view(conn, row)

@@ -16,7 +16,7 @@ use super::{
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance::{
-    self, enter_enforcement, entry_views, listing, require_lender, require_status, Claim, EntryView,
+    self, entry_views, listing, require_lender, require_status, Claim, EntryView,
 };
 use crate::collateral::random_code;
 use crate::db::{self, DbConn};
@@ -25,7 +25,7 @@ use crate::kernel::amount::{money_to_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
-use crate::schema::{forest_mortgage_parcels as fmp, forest_mortgages as fm, forest_parcels as fp};
+use crate::schema::{forest_mortgage_parcels as fmp, forest_mortgages as fm};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(apply)
@@ -151,26 +151,9 @@ fn visible(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<MortgageRow
     encumbrance::visible(conn, who, id)
 }
 
-/// Locks every parcel of the mortgage (in id order, so two mortgages never deadlock), then
-/// re-reads the mortgage: changes of mortgages and holders on a parcel queue here.
+/// Locks every parcel of the mortgage, then re-reads it (see `Encumbrance::lock_collateral`).
 fn lock(conn: &mut DbConn, who: &Principal, id: i64, now: NaiveDateTime) -> ApiResult<MortgageRow> {
-    visible(conn, who, id)?;
-    lock_parcels(conn, id, now)
-}
-
-/// [`lock`] without a caller to check (an approved proposal's effect).
-fn lock_parcels(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<MortgageRow> {
-    let mut parcel_ids: Vec<i64> = fmp::table
-        .filter(fmp::mortgage_id.eq(id))
-        .select(fmp::parcel_id)
-        .load(conn)?;
-    parcel_ids.sort_unstable();
-    for p in parcel_ids {
-        diesel::update(fp::table.find(p))
-            .set(fp::updated_at.eq(now))
-            .execute(conn)?;
-    }
-    encumbrance::found(conn, id)
+    Ok(encumbrance::lock(conn, Some(who), id, now)?.0)
 }
 
 /// A mortgage is granted only between parties that still exist: neither a mortgagor nor a lender
@@ -285,15 +268,7 @@ async fn apply(
                     .values((fmp::mortgage_id.eq(m.id), fmp::parcel_id.eq(p)))
                     .execute(conn)?;
             }
-            add_entry(
-                conn,
-                &m,
-                "applied",
-                json!({"parcel_ids": parcels, "lender_id": r.lender_party_id}),
-                &actor,
-                now,
-            )?;
-            outcome(conn, m.id)
+            encumbrance::recorded(conn, &m, "applied", json!({"parcel_ids": parcels, "lender_id": r.lender_party_id}), &actor, now)
         },
     )
     .await
@@ -443,8 +418,7 @@ async fn complete(
             ))
             .execute(conn)?;
         let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
-        add_entry(conn, &m, "completed", json!({"registration_no": registration_no, "secured_amount": secured, "transfer_ban": r.transfer_ban}), &actor, now)?;
-        outcome(conn, id)
+        encumbrance::recorded(conn, &m, "completed", json!({"registration_no": registration_no, "secured_amount": secured, "transfer_ban": r.transfer_ban}), &actor, now)
     })
     .await
 }
@@ -539,8 +513,7 @@ async fn official(
                 e => e.into(),
             })?;
         let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
-        add_entry(conn, &m, "official_registration_entered", json!({"official_certificate_no": certificate_no, "registered_at": r.registered_at, "entered_by": actor}), &actor, now)?;
-        outcome(conn, id)
+        encumbrance::recorded(conn, &m, "official_registration_entered", json!({"official_certificate_no": certificate_no, "registered_at": r.registered_at, "entered_by": actor}), &actor, now)
     })
     .await
 }
@@ -627,8 +600,7 @@ async fn decide_official(
                     fm::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            add_entry(conn, &m, "official_registration_rejected", json!({"official_certificate_no": m.official_certificate_no, "note": note}), &actor, now)?;
-            return outcome(conn, id);
+            return encumbrance::recorded(conn, &m, "official_registration_rejected", json!({"official_certificate_no": m.official_certificate_no, "note": note}), &actor, now);
         }
         diesel::update(fm::table.find(id))
             .set((
@@ -646,9 +618,8 @@ async fn decide_official(
                 .execute(conn)?;
         }
         let m = mortgage(conn, id)?.ok_or_else(|| ApiError::not_found("forest mortgage"))?;
-        add_entry(conn, &m, "registered", json!({"official_certificate_no": m.official_certificate_no, "registered_at": m.official_registered_at.map(|t| t.and_utc()),
-            "entered_by": m.official_entered_by, "confirmed_by": actor, "note": note}), &actor, now)?;
-        outcome(conn, id)
+        encumbrance::recorded(conn, &m, "registered", json!({"official_certificate_no": m.official_certificate_no, "registered_at": m.official_registered_at.map(|t| t.and_utc()),
+            "entered_by": m.official_entered_by, "confirmed_by": actor, "note": note}), &actor, now)
     })
     .await
 }
@@ -704,15 +675,14 @@ async fn release(
             diesel::update(fm::table.find(id))
                 .set((fm::status.eq("released"), fm::updated_at.eq(now)))
                 .execute(conn)?;
-            add_entry(
+            encumbrance::recorded(
                 conn,
                 &m,
                 "released",
                 json!({"document_ref": doc}),
                 &actor,
                 now,
-            )?;
-            outcome(conn, id)
+            )
         },
     )
     .await
@@ -742,26 +712,9 @@ async fn enforce(
     who.require(&[Role::Bank])?;
     let r = body.value;
     let claim = Claim::declared(r.principal, r.interest, r.costs)?;
-    let (id, actor, now) = (
-        id.into_inner(),
-        who.actor(),
-        db::now_micros(state.clock.now()),
-    );
-    let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::OK,
-        move |conn| {
-            let m = lock(conn, &w, id, now)?;
-            require_lender(&w, &m)?;
-            enter_enforcement(conn, &m, &claim, &actor, now)
-        },
-    )
-    .await
+    let id = id.into_inner();
+    encumbrance::enforce::<MortgageRow>(state, who, idem, id, &body.body_hash, claim, |_| Ok(()))
+        .await
 }
 
 /// The exchange's sale of the mortgaged parcels (until the market module runs disposal).
@@ -845,37 +798,17 @@ async fn dispose(
     who.require(&[Role::Operator])?;
     let r = body.value;
     fen("proceeds", r.proceeds, true)?;
-    let (id, actor, now) = (
-        id.into_inner(),
-        who.actor(),
-        db::now_micros(state.clock.now()),
-    );
-    let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            visible(conn, &w, id)?;
-            let asked = ForestDisposal {
-                mortgage_id: id,
-                sale: r,
-            };
-            execute_disposal(conn, &asked, &actor, now, false)?;
-            let row = crate::proposals::propose(
-                conn,
-                crate::proposals::ProposalKind::ForestDisposal,
-                &asked,
-                None,
-                &w,
-                now,
-            )?;
-            Outcome::of(&crate::proposals::ProposalView::from(row))
-        },
-    )
+    let (id, actor, w) = (id.into_inner(), who.actor(), who.clone());
+    let kind = crate::proposals::ProposalKind::ForestDisposal;
+    encumbrance::propose(state, who, idem, &body.body_hash, kind, move |conn, now| {
+        visible(conn, &w, id)?;
+        let asked = ForestDisposal {
+            mortgage_id: id,
+            sale: r,
+        };
+        execute_disposal(conn, &asked, &actor, now, false)?;
+        Ok(asked)
+    })
     .await
 }
 
@@ -896,7 +829,7 @@ pub fn execute_disposal(
 ) -> ApiResult<serde_json::Value> {
     let (id, r) = (d.mortgage_id, &d.sale);
     let proceeds = fen("proceeds", r.proceeds, true)?;
-    let m = lock_parcels(conn, id, now)?;
+    let (m, ()) = encumbrance::lock::<MortgageRow>(conn, None, id, now)?;
     require_status(&m, &["enforcing"])?;
     let buyer = crate::parties::store::find(conn, r.buyer_party_id)?;
     if buyer.is_none_or(|b| b.kind == "bank" || b.kind == "regulator") {

@@ -5,18 +5,23 @@
 //! its table bits (mostly through [`encumbrance_table!`]) and keeps only what differs: what is
 //! encumbered (a quantity of a holding, or parcels), and its own registration checks (R11, R12).
 
+pub mod court;
 pub mod entries;
 pub mod listing;
 
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::app::AppState;
 use crate::auth::{Principal, Role};
-use crate::db::DbConn;
+use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{money_to_fen, Dec};
-use crate::kernel::idempotency::Outcome;
+use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::proposals::{self, ProposalKind, ProposalView};
 
 pub use entries::{add_entry, entry_views, Entry, EntryView, NewEntry};
 
@@ -33,6 +38,8 @@ pub trait Encumbrance: Sized + Send + 'static {
     type View: Serialize + Send + 'static;
     /// A further list filter of the kind (none: `()`).
     type Filter: Send + 'static;
+    /// What locking what it encumbers yields (a pledge: its lot).
+    type Locked;
 
     fn id(&self) -> i64;
     fn status(&self) -> &str;
@@ -44,6 +51,9 @@ pub trait Encumbrance: Sized + Send + 'static {
     fn chain(&self) -> String;
 
     fn find(conn: &mut DbConn, id: i64) -> diesel::QueryResult<Option<Self>>;
+    /// Locks what it encumbers (a pledge its lot, a mortgage its parcels): changes of it, and of
+    /// what else encumbers the same collateral, queue there.
+    fn lock_collateral(&self, conn: &mut DbConn, now: NaiveDateTime) -> ApiResult<Self::Locked>;
     fn view(conn: &mut DbConn, row: Self) -> ApiResult<Self::View>;
     fn view_id(view: &Self::View) -> i64;
 
@@ -89,6 +99,23 @@ pub fn visible<E: Encumbrance>(conn: &mut DbConn, who: &Principal, id: i64) -> A
     } else {
         Err(ApiError::not_found(E::NOUN))
     }
+}
+
+/// Locks what encumbrance `id` encumbers, then re-reads it: every change of an encumbrance
+/// queues there. With `who`, only one the caller may see (404 otherwise); without, for an approved
+/// proposal's effect.
+pub fn lock<E: Encumbrance>(
+    conn: &mut DbConn,
+    who: Option<&Principal>,
+    id: i64,
+    now: NaiveDateTime,
+) -> ApiResult<(E, E::Locked)> {
+    let e: E = match who {
+        Some(who) => visible(conn, who, id)?,
+        None => found(conn, id)?,
+    };
+    let locked = e.lock_collateral(conn, now)?;
+    Ok((found(conn, id)?, locked))
 }
 
 /// Its view as the body of a write's answer.
@@ -167,15 +194,86 @@ pub fn enter_enforcement<E: Encumbrance>(
 ) -> ApiResult<Outcome> {
     require_status(e, &["registered"])?;
     E::set_claim(conn, e.id(), claim.fen, &claim.detail, at)?;
-    add_entry(
+    recorded(
         conn,
         e,
         "enforcement",
         json!({"claim": claim.fen}),
         actor,
         at,
-    )?;
+    )
+}
+
+/// Appends the entry and answers with the encumbrance as it now is.
+pub fn recorded<E: Encumbrance>(
+    conn: &mut DbConn,
+    e: &E,
+    kind: &str,
+    details: serde_json::Value,
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<Outcome> {
+    add_entry(conn, e, kind, details, actor, at)?;
     outcome::<E>(conn, e.id())
+}
+
+/// The lender declares default (`POST …/{id}/enforce`): the encumbrance, locked and checked to be
+/// the caller's as lender and to pass `check` (a pledge's amendment code, when given), enters
+/// enforcement with `claim`.
+pub async fn enforce<E: Encumbrance>(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: i64,
+    body_hash: &str,
+    claim: Claim,
+    check: impl FnOnce(&E) -> ApiResult<()> + Send + 'static,
+) -> ApiResult<HttpResponse> {
+    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        body_hash,
+        KeyPolicy::Required,
+        StatusCode::OK,
+        move |conn| {
+            let (e, _) = lock::<E>(conn, Some(&w), id, now)?;
+            require_lender(&w, &e)?;
+            check(&e)?;
+            enter_enforcement(conn, &e, &claim, &actor, now)
+        },
+    )
+    .await
+}
+
+/// An operator proposes a change that a second operator's approval carries out (a disposal, the
+/// lift of a freeze): `asked` checks it now and gives what the proposal stores.
+pub async fn propose<T: Serialize>(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    body_hash: &str,
+    kind: ProposalKind,
+    asked: impl FnOnce(&mut DbConn, NaiveDateTime) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<HttpResponse> {
+    let now = db::now_micros(state.clock.now());
+    let w = who.clone();
+    idempotency::run(
+        &state,
+        &who,
+        idem,
+        body_hash,
+        KeyPolicy::Required,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            let asked = asked(conn, now)?;
+            let row = proposals::propose(conn, kind, &asked, None, &w, now)?;
+            Outcome::of(&ProposalView::from(row))
+        },
+    )
+    .await
 }
 
 /// Implements the table bits of [`Encumbrance`] for a kind: its table, its two parties' columns,

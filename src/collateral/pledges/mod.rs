@@ -10,7 +10,7 @@ use crate::collateral::encumbrance::{self, require_lender, require_status};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::Outcome;
-use crate::rights::store::{self as rights, LotRow};
+use crate::rights::store::LotRow;
 
 mod amendment;
 mod enforcement;
@@ -54,10 +54,8 @@ fn visible(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<PledgeRow> 
 
 /// Locks the pledge's lot, then re-reads the pledge: every change of a pledge queues here.
 fn lock(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<(PledgeRow, LotRow)> {
-    let lot_id = visible(conn, who, id)?.lot_id;
-    let lot = rights::lock_lot(conn, lot_id)?;
-    let p = encumbrance::found(conn, id)?;
-    Ok((p, lot))
+    // A lot lock does not depend on the time.
+    encumbrance::lock(conn, Some(who), id, NaiveDateTime::MIN)
 }
 
 /// R7: lender changes need the amendment code; a wrong one is a 403 and changes nothing.

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::{lock, outcome, require_lender, require_status, PledgeAccepted, PledgeView};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
+use crate::collateral::encumbrance;
 use crate::collateral::{add_entry, code_hash, find, random_code, rules, PledgeRow};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -137,15 +138,14 @@ pub(super) async fn apply(
                 .order(pl::id.desc())
                 .select(PledgeRow::as_select())
                 .first(conn)?;
-            add_entry(
+            encumbrance::recorded(
                 conn,
                 &p,
                 "applied",
                 json!({"quantity": quantity, "lender_id": r.lender_party_id}),
                 &actor,
                 now,
-            )?;
-            outcome(conn, p.id)
+            )
         },
     )
     .await
