@@ -16,7 +16,7 @@ use super::{
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance::{
-    self, entry_views, listing, require_lender, require_status, Claim, EntryView,
+    self, entry_views, listing, require_lender, require_status, EntryView,
 };
 use crate::collateral::random_code;
 use crate::db::{self, DbConn};
@@ -238,16 +238,7 @@ async fn apply(
                 }
             }
             }
-            let lender =
-                crate::parties::store::find(conn, r.lender_party_id)?.filter(|p| p.kind == "bank");
-            if lender.is_none() {
-                return Err(ApiError::invalid_field(
-                    "lender_party_id",
-                    "not a registered bank",
-                ));
-            }
-            crate::parties::store::require_active(conn, holder)?;
-            crate::parties::store::require_active(conn, r.lender_party_id)?;
+            encumbrance::require_applying_parties(conn, holder, r.lender_party_id)?;
             diesel::insert_into(fm::table)
                 .values((
                     fm::mortgagor_id.eq(holder),
@@ -664,25 +655,13 @@ async fn release(
         move |conn| {
             let m = lock(conn, &w, id, now)?;
             require_lender(&w, &m)?;
-            require_status(
-                &m,
-                &[
-                    "pending_official_registration",
-                    "pending_confirmation",
-                    "registered",
-                ],
-            )?;
-            diesel::update(fm::table.find(id))
-                .set((fm::status.eq("released"), fm::updated_at.eq(now)))
-                .execute(conn)?;
-            encumbrance::recorded(
-                conn,
-                &m,
-                "released",
-                json!({"document_ref": doc}),
-                &actor,
-                now,
-            )
+            let from = [
+                "pending_official_registration",
+                "pending_confirmation",
+                "registered",
+            ];
+            let entry = ("released", json!({"document_ref": doc}));
+            encumbrance::transition(conn, &m, &from, "released", entry, &actor, now)
         },
     )
     .await
@@ -709,10 +688,8 @@ async fn enforce(
     id: web::Path<i64>,
     body: ApiJson<EnforceMortgage>,
 ) -> ApiResult<HttpResponse> {
-    who.require(&[Role::Bank])?;
     let r = body.value;
-    let claim = Claim::declared(r.principal, r.interest, r.costs)?;
-    let id = id.into_inner();
+    let (claim, id) = ([r.principal, r.interest, r.costs], id.into_inner());
     encumbrance::enforce::<MortgageRow>(state, who, idem, id, &body.body_hash, claim, |_| Ok(()))
         .await
 }

@@ -153,6 +153,36 @@ pub fn set_status<E: Encumbrance>(
     Ok(())
 }
 
+/// A change of status only: from one of `from` to `to`, recorded as entry `kind`.
+pub fn transition<E: Encumbrance>(
+    conn: &mut DbConn,
+    e: &E,
+    from: &[&str],
+    to: &str,
+    entry: (&str, serde_json::Value),
+    actor: &str,
+    at: NaiveDateTime,
+) -> ApiResult<Outcome> {
+    require_status(e, from)?;
+    set_status::<E>(conn, e.id(), to, at)?;
+    recorded(conn, e, entry.0, entry.1, actor, at)
+}
+
+/// Who may apply for an encumbrance: a lender that is a registered bank, and two parties that
+/// still exist (neither merged, split nor otherwise ended).
+pub fn require_applying_parties(conn: &mut DbConn, holder: i64, lender: i64) -> ApiResult<()> {
+    let bank = crate::parties::store::find(conn, lender)?.filter(|p| p.kind == "bank");
+    if bank.is_none() {
+        return Err(ApiError::invalid_field(
+            "lender_party_id",
+            "not a registered bank",
+        ));
+    }
+    crate::parties::store::require_active(conn, holder)?;
+    crate::parties::store::require_active(conn, lender)?;
+    Ok(())
+}
+
 /// A lender's declared claim on default (Civil Code art. 389): principal, interest and costs.
 pub struct Claim {
     /// Their sum, in fen.
@@ -219,16 +249,18 @@ pub fn recorded<E: Encumbrance>(
 
 /// The lender declares default (`POST …/{id}/enforce`): the encumbrance, locked and checked to be
 /// the caller's as lender and to pass `check` (a pledge's amendment code, when given), enters
-/// enforcement with `claim`.
+/// enforcement with the claim declared (principal, interest, costs).
 pub async fn enforce<E: Encumbrance>(
     state: web::Data<AppState>,
     who: Principal,
     idem: IdemKey,
     id: i64,
     body_hash: &str,
-    claim: Claim,
+    [principal, interest, costs]: [Dec; 3],
     check: impl FnOnce(&E) -> ApiResult<()> + Send + 'static,
 ) -> ApiResult<HttpResponse> {
+    who.require(&[Role::Bank])?;
+    let claim = Claim::declared(principal, interest, costs)?;
     let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
     let w = who.clone();
     idempotency::run(

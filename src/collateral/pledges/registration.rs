@@ -101,16 +101,7 @@ pub(super) async fn apply(
             let t = rights::right_type(conn, &lot.right_type)?
                 .ok_or_else(|| ApiError::internal("right type vanished"))?;
             let quantity = parse_quantity("quantity", r.quantity, &t)?;
-            let lender =
-                crate::parties::store::find(conn, r.lender_party_id)?.filter(|p| p.kind == "bank");
-            if lender.is_none() {
-                return Err(ApiError::invalid_field(
-                    "lender_party_id",
-                    "not a registered bank",
-                ));
-            }
-            crate::parties::store::require_active(conn, pledgor)?;
-            crate::parties::store::require_active(conn, r.lender_party_id)?;
+            encumbrance::require_applying_parties(conn, pledgor, r.lender_party_id)?;
             lot.require_live(today)?;
             check_not_flagged(conn, pledgor)?;
             check_eligible(conn, &lot, pledgor, quantity)?;

@@ -135,16 +135,8 @@ pub(super) async fn withdraw(
         StatusCode::OK,
         move |conn| {
             let (p, _) = lock(conn, &w, id)?;
-            require_status(&p, &["applied"])?;
-            set_status(conn, id, "withdrawn", now)?;
-            encumbrance::recorded(
-                conn,
-                &p,
-                "withdrawn",
-                json!({"reason": reason}),
-                &actor,
-                now,
-            )
+            let entry = ("withdrawn", json!({"reason": reason}));
+            encumbrance::transition(conn, &p, &["applied"], "withdrawn", entry, &actor, now)
         },
     )
     .await
