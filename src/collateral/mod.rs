@@ -3,6 +3,7 @@
 
 pub mod courts;
 pub mod disposal;
+pub mod encumbrance;
 pub mod freezes;
 pub mod lender;
 pub mod monitoring;
@@ -14,7 +15,6 @@ pub mod webhooks;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::db::DbConn;
@@ -61,11 +61,7 @@ pub struct PledgeRow {
 pub const LIVE: [&str; 2] = ["registered", "enforcing"];
 
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<PledgeRow>> {
-    pl::table
-        .find(id)
-        .select(PledgeRow::as_select())
-        .first(conn)
-        .optional()
+    <PledgeRow as encumbrance::Encumbrance>::find(conn, id)
 }
 
 pub fn find_by_registration(conn: &mut DbConn, no: &str) -> QueryResult<Option<PledgeRow>> {
@@ -76,71 +72,53 @@ pub fn find_by_registration(conn: &mut DbConn, no: &str) -> QueryResult<Option<P
         .optional()
 }
 
-/// Appends a numbered, timestamped entry to a pledge's history (R8) and its audit event.
-pub fn add_entry(
-    conn: &mut DbConn,
-    p: &PledgeRow,
-    kind: &str,
-    details: serde_json::Value,
-    actor: &str,
-    at: NaiveDateTime,
-) -> ApiResult<()> {
-    let last: Option<i32> = pe::table
-        .filter(pe::pledge_id.eq(p.id))
-        .select(diesel::dsl::max(pe::seq))
-        .first(conn)?;
-    diesel::insert_into(pe::table)
-        .values((
-            pe::pledge_id.eq(p.id),
-            pe::seq.eq(last.unwrap_or(0) + 1),
-            pe::kind.eq(kind),
-            pe::details.eq(details.to_string()),
-            pe::actor.eq(actor),
-            pe::at.eq(at),
-        ))
-        .execute(conn)?;
-    let event = json!({"pledge_id": p.id, "registration_no": p.registration_no, "entry": kind, "details": details});
-    webhooks::enqueue(
-        conn,
-        p.lender_id,
-        &format!("pledge:{}", p.id),
-        &format!("pledge.{kind}"),
-        event,
-        at,
-    )?;
-    crate::audit::record(
-        conn,
-        crate::audit::Event {
-            chain: format!("lot:{}", p.lot_id),
-            actor,
-            action: &format!("pledge.{kind}"),
-            object_type: "pledge",
-            object_id: p.id.to_string(),
-            payload: details,
-            at,
-        },
-    )?;
-    Ok(())
-}
+pub use encumbrance::add_entry;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = pe)]
-pub struct EntryRow {
-    pub id: i64,
-    pub pledge_id: i64,
-    pub seq: i32,
-    pub kind: String,
-    pub details: String,
-    pub actor: String,
-    pub at: NaiveDateTime,
-}
+impl encumbrance::Encumbrance for PledgeRow {
+    const OBJECT: &'static str = "pledge";
+    const NOUN: &'static str = "pledge";
+    const STATUS_CODE: &'static str = "pledge_status";
+    const STATUS_NOUN: &'static str = "pledge";
+    type View = pledges::PledgeView;
+    /// A lot.
+    type Filter = Option<i64>;
+    type Locked = crate::rights::store::LotRow;
 
-pub fn entries(conn: &mut DbConn, pledge_id: i64) -> QueryResult<Vec<EntryRow>> {
-    pe::table
-        .filter(pe::pledge_id.eq(pledge_id))
-        .order(pe::seq)
-        .select(EntryRow::as_select())
-        .load(conn)
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn holder_id(&self) -> i64 {
+        self.pledgor_id
+    }
+    fn lender_id(&self) -> i64 {
+        self.lender_id
+    }
+    fn registration_no(&self) -> Option<&str> {
+        self.registration_no.as_deref()
+    }
+    /// A pledge's entries join its lot's chain: the lot's history shows what encumbers it.
+    fn chain(&self) -> String {
+        format!("lot:{}", self.lot_id)
+    }
+    /// Its lot: pledges, freezes, sales and transfers of a lot all queue on it.
+    fn lock_collateral(
+        &self,
+        conn: &mut DbConn,
+        _now: NaiveDateTime,
+    ) -> ApiResult<crate::rights::store::LotRow> {
+        crate::rights::store::lock_lot(conn, self.lot_id)
+    }
+    fn view(conn: &mut DbConn, row: Self) -> ApiResult<pledges::PledgeView> {
+        pledges::view(conn, row)
+    }
+    fn view_id(view: &pledges::PledgeView) -> i64 {
+        view.id
+    }
+    crate::encumbrance_table!(table: pl, holder: pledgor_id, lender: lender_id,
+        entries: pe.pledge_id, filter: lot_id);
 }
 
 /// The registry keeps only a hash of an amendment code (R7).

@@ -13,10 +13,12 @@ use utoipa::ToSchema;
 use super::{add_entry, mortgages_on, parcel, ParcelRow, LIVE};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
+use crate::collateral::encumbrance::{self, court};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::proposals::ProposalKind;
 use crate::schema::{forest_parcels as fp, parcel_freezes as pf};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -159,19 +161,14 @@ fn notify(
             at,
         )?;
     }
-    crate::audit::record(
-        conn,
-        crate::audit::Event {
-            chain: format!("parcel:{}", f.parcel_id),
-            actor,
-            action: &format!("parcel.{kind}"),
-            object_type: "parcel_freeze",
-            object_id: f.id.to_string(),
-            payload: json!({"court": f.court, "case_no": f.case_no, "document_ref": f.document_ref, "lift_document_ref": f.lift_document_ref}),
-            at,
-        },
-    )?;
-    Ok(())
+    let event = court::FreezeEvent {
+        chain: format!("parcel:{}", f.parcel_id),
+        action: &format!("parcel.{kind}"),
+        object_type: "parcel_freeze",
+        id: f.id,
+        payload: json!({"court": f.court, "case_no": f.case_no, "document_ref": f.document_ref, "lift_document_ref": f.lift_document_ref}),
+    };
+    court::audit(conn, event, actor, at)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -197,15 +194,7 @@ async fn freeze(
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
     let r = body.value;
-    for (field, v) in [
-        ("court", &r.court),
-        ("case_no", &r.case_no),
-        ("document_ref", &r.document_ref),
-    ] {
-        if v.trim().is_empty() {
-            return Err(ApiError::invalid_field(field, "required"));
-        }
-    }
+    court::require_order(&r.court, &r.case_no, &r.document_ref)?;
     let (id, actor, now) = (
         id.into_inner(),
         who.actor(),
@@ -276,45 +265,24 @@ async fn lift(
     body: ApiJson<LiftParcelFreeze>,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator])?;
-    let doc = body.value.document_ref.trim().to_string();
-    if doc.is_empty() {
-        return Err(ApiError::invalid_field("document_ref", "required"));
-    }
-    let ((id, freeze_id), now) = (path.into_inner(), db::now_micros(state.clock.now()));
-    let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            let active: i64 = pf::table
-                .filter(pf::id.eq(freeze_id))
-                .filter(pf::parcel_id.eq(id))
-                .filter(pf::status.eq("active"))
-                .count()
-                .get_result(conn)?;
-            if active != 1 {
-                return Err(ApiError::not_found("active freeze"));
-            }
-            let asked = ParcelLiftProposal {
-                parcel_id: id,
-                freeze_id,
-                document_ref: doc,
-            };
-            let row = crate::proposals::propose(
-                conn,
-                crate::proposals::ProposalKind::ParcelFreezeLift,
-                &asked,
-                None,
-                &w,
-                now,
-            )?;
-            Outcome::of(&crate::proposals::ProposalView::from(row))
-        },
-    )
+    let doc = court::lift_document(&body.value.document_ref)?;
+    let ((id, freeze_id), kind) = (path.into_inner(), ProposalKind::ParcelFreezeLift);
+    encumbrance::propose(state, who, idem, &body.body_hash, kind, move |conn, _| {
+        let active: i64 = pf::table
+            .filter(pf::id.eq(freeze_id))
+            .filter(pf::parcel_id.eq(id))
+            .filter(pf::status.eq("active"))
+            .count()
+            .get_result(conn)?;
+        if active != 1 {
+            return Err(ApiError::not_found("active freeze"));
+        }
+        Ok(ParcelLiftProposal {
+            parcel_id: id,
+            freeze_id,
+            document_ref: doc,
+        })
+    })
     .await
 }
 

@@ -9,7 +9,6 @@ pub mod rules;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use serde_json::json;
 
 use crate::db::DbConn;
 use crate::error::ApiResult;
@@ -111,11 +110,7 @@ pub fn parcel(conn: &mut DbConn, id: i64) -> QueryResult<Option<ParcelRow>> {
 }
 
 pub fn mortgage(conn: &mut DbConn, id: i64) -> QueryResult<Option<MortgageRow>> {
-    fm::table
-        .find(id)
-        .select(MortgageRow::as_select())
-        .first(conn)
-        .optional()
+    <MortgageRow as crate::collateral::encumbrance::Encumbrance>::find(conn, id)
 }
 
 pub fn mortgage_by_registration(conn: &mut DbConn, no: &str) -> QueryResult<Option<MortgageRow>> {
@@ -173,71 +168,59 @@ pub fn current_rank(
         .map(|i| i as i32 + 1))
 }
 
-/// Appends a numbered entry, notifies the lender, and audits it (on each parcel's chain).
-pub fn add_entry(
-    conn: &mut DbConn,
-    m: &MortgageRow,
-    kind: &str,
-    details: serde_json::Value,
-    actor: &str,
-    at: NaiveDateTime,
-) -> ApiResult<()> {
-    let last: Option<i32> = fe::table
-        .filter(fe::mortgage_id.eq(m.id))
-        .select(diesel::dsl::max(fe::seq))
-        .first(conn)?;
-    diesel::insert_into(fe::table)
-        .values((
-            fe::mortgage_id.eq(m.id),
-            fe::seq.eq(last.unwrap_or(0) + 1),
-            fe::kind.eq(kind),
-            fe::details.eq(details.to_string()),
-            fe::actor.eq(actor),
-            fe::at.eq(at),
-        ))
-        .execute(conn)?;
-    let event = json!({"forest_mortgage_id": m.id, "registration_no": m.registration_no, "entry": kind, "details": details});
-    crate::collateral::webhooks::enqueue(
-        conn,
-        m.lender_id,
-        &format!("forest_mortgage:{}", m.id),
-        &format!("forest_mortgage.{kind}"),
-        event,
-        at,
-    )?;
-    crate::audit::record(
-        conn,
-        crate::audit::Event {
-            chain: format!("forest_mortgage:{}", m.id),
-            actor,
-            action: &format!("forest_mortgage.{kind}"),
-            object_type: "forest_mortgage",
-            object_id: m.id.to_string(),
-            payload: details,
-            at,
-        },
-    )?;
-    Ok(())
-}
+pub use crate::collateral::encumbrance::add_entry;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = fe)]
-pub struct EntryRow {
-    pub id: i64,
-    pub mortgage_id: i64,
-    pub seq: i32,
-    pub kind: String,
-    pub details: String,
-    pub actor: String,
-    pub at: NaiveDateTime,
-}
+impl crate::collateral::encumbrance::Encumbrance for MortgageRow {
+    const OBJECT: &'static str = "forest_mortgage";
+    const NOUN: &'static str = "forest mortgage";
+    const STATUS_CODE: &'static str = "mortgage_status";
+    const STATUS_NOUN: &'static str = "mortgage";
+    type View = mortgages::MortgageView;
+    type Filter = ();
+    type Locked = ();
 
-pub fn entries(conn: &mut DbConn, mortgage_id: i64) -> QueryResult<Vec<EntryRow>> {
-    fe::table
-        .filter(fe::mortgage_id.eq(mortgage_id))
-        .order(fe::seq)
-        .select(EntryRow::as_select())
-        .load(conn)
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn holder_id(&self) -> i64 {
+        self.mortgagor_id
+    }
+    fn lender_id(&self) -> i64 {
+        self.lender_id
+    }
+    fn registration_no(&self) -> Option<&str> {
+        self.registration_no.as_deref()
+    }
+    /// A mortgage has its own chain (it may burden several parcels).
+    fn chain(&self) -> String {
+        format!("forest_mortgage:{}", self.id)
+    }
+    /// Every parcel it burdens, in id order so that two mortgages never deadlock: changes of
+    /// mortgages and holders on a parcel queue there.
+    fn lock_collateral(&self, conn: &mut DbConn, now: NaiveDateTime) -> ApiResult<()> {
+        let mut parcel_ids: Vec<i64> = fmp::table
+            .filter(fmp::mortgage_id.eq(self.id))
+            .select(fmp::parcel_id)
+            .load(conn)?;
+        parcel_ids.sort_unstable();
+        for p in parcel_ids {
+            diesel::update(fp::table.find(p))
+                .set(fp::updated_at.eq(now))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+    fn view(conn: &mut DbConn, row: Self) -> ApiResult<mortgages::MortgageView> {
+        mortgages::view(conn, row)
+    }
+    fn view_id(view: &mortgages::MortgageView) -> i64 {
+        view.id
+    }
+    crate::encumbrance_table!(table: fm, holder: mortgagor_id, lender: lender_id,
+        entries: fe.mortgage_id);
 }
 
 /// The holders of a parcel and their shares in basis points (10000 = the whole).

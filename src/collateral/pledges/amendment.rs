@@ -15,6 +15,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
+use crate::collateral::encumbrance;
 use crate::collateral::{add_entry, code_hash, find, random_code, rules, LIVE};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -89,15 +90,14 @@ pub(super) async fn renew(
                     pl::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            add_entry(
+            encumbrance::recorded(
                 conn,
                 &p,
                 "renewed",
                 json!({"from": end, "to": r.period_end}),
                 &actor,
                 now,
-            )?;
-            outcome(conn, id)
+            )
         },
     )
     .await

@@ -1,7 +1,6 @@
 //! Default and disposal: the lender enforces, an operator sells the pledged quantity and the
 //! proceeds pay the claim first.
 
-use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,18 +8,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{
-    check_code, lock, outcome, require_lender, require_status, unpledge, visible, PledgeView,
-};
+use super::{check_code, outcome, require_status, unpledge, visible, PledgeView};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
-use crate::collateral::{add_entry, find, rules};
-use crate::db::{self, DbConn};
+use crate::collateral::encumbrance;
+use crate::collateral::{add_entry, rules, PledgeRow};
+use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
-use crate::kernel::amount::{money_to_fen, price_to_stored, trade_amount_fen, Dec};
-use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::amount::{price_to_stored, trade_amount_fen, Dec};
+use crate::kernel::idempotency::IdemKey;
 use crate::kernel::json::ApiJson;
-use crate::proposals::{self, ProposalKind, ProposalView};
+use crate::proposals::{ProposalKind, ProposalView};
 use crate::rights::ledger::Side;
 use crate::rights::store as rights;
 use crate::rights::{Acquisition, Bucket};
@@ -53,61 +51,18 @@ pub(super) async fn enforce(
     id: web::Path<i64>,
     body: ApiJson<Enforce>,
 ) -> ApiResult<HttpResponse> {
-    who.require(&[Role::Bank])?;
     let r = body.value;
-    let parts = [
-        ("principal", r.principal),
-        ("interest", r.interest),
-        ("costs", r.costs),
-    ];
-    let mut claim = 0i64;
-    for (field, v) in parts {
-        claim = claim
-            .checked_add(
-                money_to_fen(v.0, true)
-                    .map_err(|e| ApiError::invalid_field(field, e.to_string()))?,
-            )
-            .ok_or_else(|| ApiError::invalid_field(field, "is too large"))?;
-    }
-    let detail =
-        json!({"principal": r.principal, "interest": r.interest, "costs": r.costs}).to_string();
-    let (id, actor, now) = (
-        id.into_inner(),
-        who.actor(),
-        db::now_micros(state.clock.now()),
-    );
-    let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
+    let (claim, code) = ([r.principal, r.interest, r.costs], r.amendment_code);
+    encumbrance::enforce(
+        state,
+        who,
         idem,
+        id.into_inner(),
         &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::OK,
-        move |conn| {
-            let (p, _) = lock(conn, &w, id)?;
-            require_lender(&w, &p)?;
-            if let Some(code) = &r.amendment_code {
-                check_code(&p, code)?;
-            }
-            require_status(&p, &["registered"])?;
-            diesel::update(pl::table.find(id))
-                .set((
-                    pl::status.eq("enforcing"),
-                    pl::claim_amount.eq(claim),
-                    pl::claim_detail.eq(&detail),
-                    pl::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            add_entry(
-                conn,
-                &p,
-                "enforcement",
-                json!({"claim": claim}),
-                &actor,
-                now,
-            )?;
-            outcome(conn, id)
+        claim,
+        move |p| match &code {
+            Some(code) => check_code(p, code),
+            None => Ok(()),
         },
     )
     .await
@@ -151,30 +106,17 @@ pub(super) async fn dispose(
     let r = body.value;
     price_to_stored(r.unit_price.0)
         .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
-    let (id, actor, now) = (
-        id.into_inner(),
-        who.actor(),
-        db::now_micros(state.clock.now()),
-    );
-    let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            visible(conn, &w, id)?;
-            let asked = DisposalProposal {
-                pledge_id: id,
-                sale: r,
-            };
-            execute_disposal(conn, &asked, &actor, now, false)?;
-            let row = proposals::propose(conn, ProposalKind::Disposal, &asked, None, &w, now)?;
-            Outcome::of(&ProposalView::from(row))
-        },
-    )
+    let (id, actor, w) = (id.into_inner(), who.actor(), who.clone());
+    let kind = ProposalKind::Disposal;
+    encumbrance::propose(state, who, idem, &body.body_hash, kind, move |conn, now| {
+        visible(conn, &w, id)?;
+        let asked = DisposalProposal {
+            pledge_id: id,
+            sale: r,
+        };
+        execute_disposal(conn, &asked, &actor, now, false)?;
+        Ok(asked)
+    })
     .await
 }
 
@@ -190,11 +132,7 @@ pub fn execute_disposal(
     let (id, r) = (d.pledge_id, &d.sale);
     let price = price_to_stored(r.unit_price.0)
         .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
-    let lot_id = find(conn, id)?
-        .ok_or_else(|| ApiError::not_found("pledge"))?
-        .lot_id;
-    let lot = rights::lock_lot(conn, lot_id)?;
-    let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
+    let (p, lot) = encumbrance::lock::<PledgeRow>(conn, None, id, now)?;
     require_status(&p, &["enforcing"])?;
     let t = rights::right_type(conn, &lot.right_type)?
         .ok_or_else(|| ApiError::internal("right type vanished"))?;

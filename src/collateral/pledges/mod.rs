@@ -3,15 +3,14 @@
 
 use actix_web::web;
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 
-use super::{code_hash, find, PledgeRow};
-use crate::auth::{Principal, Role};
+use super::{code_hash, PledgeRow};
+use crate::auth::Principal;
+use crate::collateral::encumbrance::{self, require_lender, require_status};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::Outcome;
-use crate::rights::store::{self as rights, LotRow};
-use crate::schema::pledges as pl;
+use crate::rights::store::LotRow;
 
 mod amendment;
 mod enforcement;
@@ -45,45 +44,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn outcome(conn: &mut DbConn, id: i64) -> ApiResult<Outcome> {
-    let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
-    Outcome::of(&view(conn, p)?)
+    encumbrance::outcome::<PledgeRow>(conn, id)
 }
 
 /// A pledge the caller is party to (or sees as operator/regulator); anyone else gets 404.
 fn visible(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<PledgeRow> {
-    let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
-    if who.sees_party(p.pledgor_id) || who.sees_party(p.lender_id) {
-        Ok(p)
-    } else {
-        Err(ApiError::not_found("pledge"))
-    }
+    encumbrance::visible(conn, who, id)
 }
 
 /// Locks the pledge's lot, then re-reads the pledge: every change of a pledge queues here.
 fn lock(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<(PledgeRow, LotRow)> {
-    let lot_id = visible(conn, who, id)?.lot_id;
-    let lot = rights::lock_lot(conn, lot_id)?;
-    let p = find(conn, id)?.ok_or_else(|| ApiError::not_found("pledge"))?;
-    Ok((p, lot))
-}
-
-fn require_status(p: &PledgeRow, allowed: &[&str]) -> ApiResult<()> {
-    if allowed.contains(&p.status.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::conflict(
-            "pledge_status",
-            format!("the pledge is {}", p.status),
-        ))
-    }
-}
-
-fn require_lender(who: &Principal, p: &PledgeRow) -> ApiResult<()> {
-    if who.role == Role::Bank && who.party_id == Some(p.lender_id) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only the lender may do this"))
-    }
+    // A lot lock does not depend on the time.
+    encumbrance::lock(conn, Some(who), id, NaiveDateTime::MIN)
 }
 
 /// R7: lender changes need the amendment code; a wrong one is a 403 and changes nothing.
@@ -98,8 +70,5 @@ fn check_code(p: &PledgeRow, code: &str) -> ApiResult<()> {
 }
 
 fn set_status(conn: &mut DbConn, id: i64, status: &str, at: NaiveDateTime) -> ApiResult<()> {
-    diesel::update(pl::table.find(id))
-        .set((pl::status.eq(status), pl::updated_at.eq(at)))
-        .execute(conn)?;
-    Ok(())
+    encumbrance::set_status::<PledgeRow>(conn, id, status, at)
 }

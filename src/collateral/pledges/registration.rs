@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::{lock, outcome, require_lender, require_status, PledgeAccepted, PledgeView};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
+use crate::collateral::encumbrance;
 use crate::collateral::{add_entry, code_hash, find, random_code, rules, PledgeRow};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -100,16 +101,7 @@ pub(super) async fn apply(
             let t = rights::right_type(conn, &lot.right_type)?
                 .ok_or_else(|| ApiError::internal("right type vanished"))?;
             let quantity = parse_quantity("quantity", r.quantity, &t)?;
-            let lender =
-                crate::parties::store::find(conn, r.lender_party_id)?.filter(|p| p.kind == "bank");
-            if lender.is_none() {
-                return Err(ApiError::invalid_field(
-                    "lender_party_id",
-                    "not a registered bank",
-                ));
-            }
-            crate::parties::store::require_active(conn, pledgor)?;
-            crate::parties::store::require_active(conn, r.lender_party_id)?;
+            encumbrance::require_applying_parties(conn, pledgor, r.lender_party_id)?;
             lot.require_live(today)?;
             check_not_flagged(conn, pledgor)?;
             check_eligible(conn, &lot, pledgor, quantity)?;
@@ -137,15 +129,14 @@ pub(super) async fn apply(
                 .order(pl::id.desc())
                 .select(PledgeRow::as_select())
                 .first(conn)?;
-            add_entry(
+            encumbrance::recorded(
                 conn,
                 &p,
                 "applied",
                 json!({"quantity": quantity, "lender_id": r.lender_party_id}),
                 &actor,
                 now,
-            )?;
-            outcome(conn, p.id)
+            )
         },
     )
     .await

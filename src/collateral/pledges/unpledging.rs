@@ -9,10 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{check_code, lock, outcome, require_lender, require_status, set_status, PledgeView};
+use super::{check_code, lock, require_lender, require_status, set_status, PledgeView};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
-use crate::collateral::{add_entry, PledgeRow};
+use crate::collateral::encumbrance;
+use crate::collateral::PledgeRow;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
@@ -134,17 +135,8 @@ pub(super) async fn withdraw(
         StatusCode::OK,
         move |conn| {
             let (p, _) = lock(conn, &w, id)?;
-            require_status(&p, &["applied"])?;
-            set_status(conn, id, "withdrawn", now)?;
-            add_entry(
-                conn,
-                &p,
-                "withdrawn",
-                json!({"reason": reason}),
-                &actor,
-                now,
-            )?;
-            outcome(conn, id)
+            let entry = ("withdrawn", json!({"reason": reason}));
+            encumbrance::transition(conn, &p, &["applied"], "withdrawn", entry, &actor, now)
         },
     )
     .await
@@ -214,7 +206,7 @@ pub(super) async fn release(
             if quantity == p.quantity {
                 set_status(conn, id, "released", now)?;
             }
-            add_entry(
+            encumbrance::recorded(
                 conn,
                 &p,
                 "released",
@@ -222,8 +214,7 @@ pub(super) async fn release(
                     "kept_frozen_by_court": frozen}),
                 &actor,
                 now,
-            )?;
-            outcome(conn, id)
+            )
         },
     )
     .await

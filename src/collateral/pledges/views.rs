@@ -3,19 +3,18 @@
 
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::visible;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::collateral::{entries, rules, PledgeRow};
+use crate::collateral::encumbrance::{entry_views, listing};
+use crate::collateral::{rules, PledgeRow};
 use crate::db::DbConn;
 use crate::error::ApiResult;
 use crate::kernel::amount::Dec;
 use crate::kernel::pagination::{Page, PageParams};
-use crate::schema::pledges as pl;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppraisalView {
@@ -24,31 +23,7 @@ pub struct AppraisalView {
     pub date: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct EntryView {
-    /// Entries are numbered from 1 per pledge and never change (R8).
-    pub seq: i32,
-    /// applied, registered, amended, renewed, released, lapse_warning, lapsed, enforcement, disposal, code_rotated, withdrawn.
-    pub kind: String,
-    /// What the entry recorded; only for the parties, operators and regulators.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<serde_json::Value>,
-    /// Who made it; only for the parties, operators and regulators.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
-impl EntryView {
-    /// The entry as a non-party sees it: that it happened and when, not the private details.
-    pub fn public(self) -> EntryView {
-        EntryView {
-            details: None,
-            actor: None,
-            ..self
-        }
-    }
-}
+pub use crate::collateral::encumbrance::EntryView;
 
 /// The lender's answer when the pledge is registered or its amendment code replaced: the pledge,
 /// and the amendment code (修改码) shown this once. The registry keeps only its hash, so a replay of
@@ -99,16 +74,7 @@ pub struct PledgeView {
 }
 
 pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
-    let entries = entries(conn, p.id)?
-        .into_iter()
-        .map(|e| EntryView {
-            seq: e.seq,
-            kind: e.kind,
-            details: serde_json::from_str(&e.details).ok(),
-            actor: Some(e.actor),
-            at: e.at.and_utc(),
-        })
-        .collect();
+    let entries = entry_views::<PledgeRow>(conn, p.id)?;
     Ok(PledgeView {
         id: p.id,
         registration_no: p.registration_no,
@@ -161,38 +127,11 @@ pub(super) async fn list(
     q: web::Query<PledgeQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
+    let page = PageParams {
         cursor: q.cursor,
         limit: q.limit,
-    }
-    .resolve()?;
-    let page = state
-        .db(move |conn| {
-            let mut query = pl::table
-                .filter(pl::id.gt(after))
-                .order(pl::id)
-                .limit(limit + 1)
-                .select(PledgeRow::as_select())
-                .into_boxed();
-            if !who.role.sees_all() {
-                let me = who.party_id.unwrap_or(-1);
-                query = query.filter(pl::pledgor_id.eq(me).or(pl::lender_id.eq(me)));
-            }
-            if let Some(s) = q.status {
-                query = query.filter(pl::status.eq(s));
-            }
-            if let Some(l) = q.lot_id {
-                query = query.filter(pl::lot_id.eq(l));
-            }
-            let rows: Vec<PledgeRow> = query.load(conn)?;
-            let views = rows
-                .into_iter()
-                .map(|p| view(conn, p))
-                .collect::<ApiResult<Vec<_>>>()?;
-            Ok(Page::from_rows(views, limit, |v| v.id))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    };
+    listing::list::<PledgeRow>(state, who, page, q.status, q.lot_id).await
 }
 
 #[utoipa::path(get, path = "/v1/pledges/{id}", tag = "pledges", operation_id = "getPledge", summary = "A pledge, with its entries",
@@ -203,14 +142,7 @@ pub(super) async fn get_one(
     who: Principal,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let v = state
-        .db(move |conn| {
-            let p = visible(conn, &who, id)?;
-            view(conn, p)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(v))
+    listing::get_one::<PledgeRow>(state, who, id.into_inner()).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
