@@ -5,11 +5,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Checkpoint, Verification};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(verify).service(checkpoint).service(list);

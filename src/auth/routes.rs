@@ -11,12 +11,12 @@ use super::jwt::{Claims, AUDIENCE, ISSUER};
 use super::login::{self, LoginRefused};
 use super::store::{self, PrincipalRow};
 use super::{hashing, password, rules, Principal, Role};
-use crate::app::AppState;
 use crate::audit;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(token)

@@ -16,13 +16,13 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::courts;
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials::Range;

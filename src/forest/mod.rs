@@ -197,7 +197,7 @@ pub fn add_entry(
         ))
         .execute(conn)?;
     let event = json!({"forest_mortgage_id": m.id, "registration_no": m.registration_no, "entry": kind, "details": details});
-    crate::collateral::webhooks::enqueue(
+    crate::audit::outbox::enqueue(
         conn,
         m.lender_id,
         &format!("forest_mortgage:{}", m.id),

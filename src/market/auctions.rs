@@ -18,7 +18,6 @@ use super::trades::{self, Deal};
 use super::{
     benchmarks, check_buyer, freeze_for_sale, restriction_of, restriction_text, return_unsold,
 };
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -26,6 +25,7 @@ use crate::kernel::amount::{money_to_fen, price_to_stored, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::store as rights;
 use crate::rights::Bucket;

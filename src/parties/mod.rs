@@ -7,6 +7,9 @@ pub mod rules;
 pub mod store;
 pub mod uscc;
 
+// The parties' domain API that lives beside handlers.
+pub use routes::parse_uscc;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

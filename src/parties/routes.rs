@@ -10,7 +10,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::store::{self, FlagRow, PartyEventRow, PartyFilter, PartyRow};
 use super::uscc::{CreditCode, CreditCodeError, IdNumber};
 use super::{ChangeKind, FlagKind, PartyKind};
-use crate::app::AppState;
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
@@ -18,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_party)

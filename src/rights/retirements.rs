@@ -13,7 +13,6 @@ use super::ledger::{self, Movement, Side};
 use super::serials::Range;
 use super::store::{self, LotRow};
 use super::Bucket;
-use crate::app::AppState;
 use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
@@ -22,6 +21,7 @@ use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::schema::retirements as rt;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -10,7 +10,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::issuance::{self, CancelQuantity, IssueLot, LotView};
 use super::serials;
 use super::store::{self, HoldingFilter, HoldingRow, LotRow};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -18,6 +17,7 @@ use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::schema::{lots, movements as mv};
 

@@ -12,7 +12,6 @@ use utoipa::ToSchema;
 use super::{
     check_code, lock, outcome, require_lender, require_status, unpledge, visible, PledgeView,
 };
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::{add_entry, find, rules};
 use crate::db::{self, DbConn};
@@ -20,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{money_to_fen, price_to_stored, trade_amount_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::ledger::Side;
 use crate::rights::store as rights;

@@ -10,7 +10,6 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{check_code, lock, outcome, require_lender, require_status, set_status, PledgeView};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::{add_entry, PledgeRow};
 use crate::db::{self, DbConn};
@@ -18,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials::{self, Owner, Range};

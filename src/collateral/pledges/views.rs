@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::visible;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::collateral::{entries, rules, PledgeRow};
 use crate::db::DbConn;
 use crate::error::ApiResult;
 use crate::kernel::amount::Dec;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::schema::pledges as pl;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,13 +6,13 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials;
 use crate::rights::store::{self as rights};

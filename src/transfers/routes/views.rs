@@ -6,11 +6,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::schema::transfers as t;
 use crate::transfers::rules::Status;
 use crate::transfers::store::{self, TransferRow};

@@ -8,13 +8,13 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
@@ -94,7 +94,7 @@ pub(super) async fn forced(
             "only a court order disposes of a pledge",
         ));
     }
-    crate::collateral::freezes::PledgeHandling::parse(r.pledge_handling.as_deref())?;
+    crate::collateral::PledgeHandling::parse(r.pledge_handling.as_deref())?;
     let now = db::now_micros(state.clock.now());
     let w = who.clone();
     idempotency::run(
@@ -115,7 +115,7 @@ pub(super) async fn forced(
             })?;
             check_receiver(conn, r.from_party_id, r.to_party_id)?;
             if let Some(no) = &r.freeze_no {
-                crate::collateral::freezes::named_for_holding(conn, no, r.from_party_id, lot.id)?;
+                crate::collateral::named_for_holding(conn, no, r.from_party_id, lot.id)?;
             }
             let row = proposals::propose(conn, ProposalKind::ForcedTransfer, &r, None, &w, now)?;
             Outcome::of(&ProposalView::from(row))
@@ -162,18 +162,16 @@ pub fn execute_forced(
     // A court's order executes against the quantity its own case froze first (courts come
     // first), never against another case's freeze.
     let moved = if r.kind == "court_order" {
-        crate::collateral::freezes::court_transfer(
+        crate::collateral::court_transfer(
             conn,
             &lot,
             r.from_party_id,
             r.to_party_id,
             quantity,
-            crate::collateral::freezes::CourtOrder {
+            crate::collateral::CourtOrder {
                 document_ref: &r.document_ref,
                 freeze_no: r.freeze_no.as_deref(),
-                handling: crate::collateral::freezes::PledgeHandling::parse(
-                    r.pledge_handling.as_deref(),
-                )?,
+                handling: crate::collateral::PledgeHandling::parse(r.pledge_handling.as_deref())?,
                 reference: format!("transfer:{}", tr.id),
             },
             actor,
