@@ -1,6 +1,7 @@
 //! Authentication (passwords, API clients, JWT) and the roles every handler checks.
 
 pub mod bootstrap;
+pub mod command;
 pub mod hashing;
 pub mod jwt;
 pub mod limiter;
@@ -11,6 +12,7 @@ pub mod rules;
 pub mod store;
 
 // The accounts' domain API that lives beside handlers (run when a proposal is approved).
+pub use command::{Command, Cx};
 pub use routes::{authenticate, execute_operator_account};
 
 use std::str::FromStr;

@@ -75,7 +75,7 @@ pub fn check_buyer(
 ) -> ApiResult<PartyRow> {
     let buyer =
         crate::parties::store::find(conn, buyer_id)?.ok_or_else(|| ApiError::not_found("party"))?;
-    if buyer.kind == "bank" || buyer.kind == "regulator" {
+    if buyer.kind().is_some_and(|k| !k.holds_rights()) {
         return Err(ApiError::unprocessable(
             "buyer_not_eligible",
             "banks and regulators do not hold rights",

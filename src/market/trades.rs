@@ -552,25 +552,20 @@ pub struct TradeQuery {
     pub status: Option<String>,
     /// Only trades of this party (operators, regulators; others always see their own here).
     pub party_id: Option<i64>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/trades", tag = "market", operation_id = "listTrades",
     summary = "Trades: the caller's own, or all for operators and regulators",
-    params(TradeQuery), responses((status = 200, description = "A page", body = Page<TradeView>)))]
+    params(TradeQuery, PageParams), responses((status = 200, description = "A page", body = Page<TradeView>)))]
 #[get("/v1/trades")]
 async fn list(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<TradeQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let w = who.clone();
     let rows = state
         .db(move |conn| {
@@ -603,11 +598,11 @@ async fn list(
             Ok(query.load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(Page::respond(
         rows.into_iter().map(|r| view(r, &who)).collect(),
         limit,
         |v| v.id,
-    )))
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/trades/{id}", tag = "market", operation_id = "getTrade",

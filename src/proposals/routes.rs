@@ -30,26 +30,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct ProposalQuery {
     /// pending, approved or rejected.
     pub status: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/proposals", tag = "proposals", operation_id = "listProposals",
     summary = "Maker-checker proposals (operators, regulators)",
-    params(ProposalQuery), responses((status = 200, description = "A page", body = Page<ProposalView>)))]
+    params(ProposalQuery, PageParams), responses((status = 200, description = "A page", body = Page<ProposalView>)))]
 #[get("/v1/proposals")]
 async fn list(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<ProposalQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator, Role::Regulator])?;
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let rows = state
         .db(move |conn| {
             let mut query = p::table
@@ -64,11 +59,11 @@ async fn list(
             Ok(query.load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(Page::respond(
         rows.into_iter().map(ProposalView::from).collect(),
         limit,
         |v| v.id,
-    )))
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/proposals/{id}", tag = "proposals", operation_id = "getProposal", summary = "A proposal",
