@@ -1,4 +1,5 @@
-//! Builds the application: shared state, middleware and routes, for `main` and for tests alike.
+//! Builds the application: opens the database, wires the shared state, the middleware, the route
+//! table and the background tasks, for `main` and for tests alike.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,44 +10,13 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::bootstrap::{self, Secrets};
-use crate::auth::jwt::Keys;
-use crate::config::{CommonArgs, HashCost, ServeArgs};
+use crate::config::{CommonArgs, ServeArgs};
 use crate::db::{self, DbConn, DbPool};
 use crate::error::{self, ApiError, ApiResult};
 use crate::kernel::clock::Clock;
 use crate::kernel::json::JSON_LIMIT;
-
-/// What every handler shares. Cheap to clone.
-pub struct AppState {
-    pub pool: DbPool,
-    pub keys: Arc<Keys>,
-    pub secrets: Arc<Secrets>,
-    pub clock: Clock,
-    pub token_ttl: i64,
-    pub hash_cost: HashCost,
-    pub test_clock: bool,
-    pub exposure: crate::config::ExposureLimits,
-}
-
-impl AppState {
-    /// Runs blocking database work on the blocking pool with a pooled connection.
-    pub async fn db<T, F>(&self, f: F) -> ApiResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
-    {
-        let pool = self.pool.clone();
-        // Statements, pool checkout included, count towards the request (see `db::counting`).
-        let counter = db::request_counter();
-        web::block(move || {
-            db::attribute(counter.as_deref(), || {
-                let mut conn = pool.get()?;
-                f(&mut conn)
-            })
-        })
-        .await?
-    }
-}
+use crate::kernel::state::AppState;
+use crate::keys::jwt::Keys;
 
 /// Opens the database, applies migrations and bootstraps first-start state.
 pub fn prepare(
@@ -168,37 +138,6 @@ where
     })
 }
 
-/// Mounts every route; used by `serve` and by the OpenAPI test.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    crate::ops::configure(cfg);
-    crate::auth::routes::configure(cfg);
-    crate::parties::routes::configure(cfg);
-    crate::audit::routes::configure(cfg);
-    crate::rights::routes::configure(cfg);
-    crate::rights::retirements::configure(cfg);
-    crate::transfers::routes::configure(cfg);
-    crate::proposals::routes::configure(cfg);
-    crate::collateral::pledges::configure(cfg);
-    crate::collateral::freezes::configure(cfg);
-    crate::collateral::lender::configure(cfg);
-    crate::collateral::objections::configure(cfg);
-    crate::collateral::webhooks::configure(cfg);
-    crate::collateral::page::configure(cfg);
-    crate::forest::parcels::configure(cfg);
-    crate::forest::mortgages::configure(cfg);
-    crate::forest::freezes::configure(cfg);
-    crate::forest::products::configure(cfg);
-    crate::market::settings::configure(cfg);
-    crate::market::benchmarks::configure(cfg);
-    crate::market::listings::configure(cfg);
-    crate::market::auctions::configure(cfg);
-    crate::market::trades::configure(cfg);
-    crate::market::prices::configure(cfg);
-    crate::market::sweep::configure(cfg);
-    crate::import::routes::configure(cfg);
-    crate::lending::configure(cfg);
-}
-
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight, stops the background
 /// tasks and closes the pool before returning, so the process exits cleanly (status 0).
 pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap::BootError> {
@@ -276,7 +215,7 @@ async fn serve_on(
         .map_err(|e| format!("metrics: {e}"))?;
     let spec = crate::openapi::spec();
     let known = Arc::new(
-        crate::ops::KnownRoutes::from_spec(&spec)
+        crate::error::known_routes::KnownRoutes::from_spec(&spec)
             .with("/openapi.json", &[actix_web::http::Method::GET])
             .with("/metrics", &[actix_web::http::Method::GET]),
     );
@@ -322,7 +261,7 @@ async fn serve_on(
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .wrap(prometheus.clone())
             .wrap_fn(guard_metrics)
-            .configure(routes)
+            .configure(crate::routes::routes)
             .service(crate::openapi::docs(spec.clone()))
             .default_service(web::to(crate::ops::unmatched))
     })
@@ -392,7 +331,7 @@ async fn serve_on(
         |state| async move {
             let (now, limits) = (db::now_micros(state.clock.now()), state.exposure.clone());
             let swept = state
-                .db(move |conn| Ok(crate::kernel::retention::sweep(conn, now, &limits)?))
+                .db(move |conn| Ok(crate::retention::sweep(conn, now, &limits)?))
                 .await?;
             if swept != Default::default() {
                 tracing::info!(?swept, "retention sweep");

@@ -1,6 +1,7 @@
 //! Command line and environment configuration. Every option has a safe default: the service
 //! binds to loopback and stores its data in an embedded SQLite file under `./data/`.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -236,7 +237,7 @@ pub struct ServeArgs {
         env = "REGISTRY_TRUSTED_PROXIES",
         value_delimiter = ','
     )]
-    pub trusted_proxies: Vec<crate::auth::rules::ProxyNet>,
+    pub trusted_proxies: Vec<ProxyNet>,
 }
 
 impl Default for ServeArgs {
@@ -308,10 +309,10 @@ pub enum AuditCommand {
 pub fn admin_password_from_env() -> Result<Option<String>, String> {
     match std::env::var("REGISTRY_ADMIN_PASSWORD") {
         Ok(p) if p.is_empty() => Ok(None),
-        Ok(p) if p.chars().count() < crate::auth::rules::MIN_PASSWORD_CHARS => Err(format!(
+        Ok(p) if p.chars().count() < MIN_PASSWORD_CHARS => Err(format!(
             "REGISTRY_ADMIN_PASSWORD must be at least {} characters (it has {}); choose a longer \
              one, or unset it to have one generated",
-            crate::auth::rules::MIN_PASSWORD_CHARS,
+            MIN_PASSWORD_CHARS,
             p.chars().count()
         )),
         Ok(p) => Ok(Some(p)),
@@ -328,7 +329,7 @@ pub struct ExposureLimits {
     pub idempotency_retention_days: i64,
     pub certificate_retention_days: i64,
     /// Proxies whose `X-Forwarded-For` names the client address.
-    pub trusted_proxies: Vec<crate::auth::rules::ProxyNet>,
+    pub trusted_proxies: Vec<ProxyNet>,
 }
 
 impl Default for ExposureLimits {
@@ -347,5 +348,63 @@ impl From<&ServeArgs> for ExposureLimits {
             certificate_retention_days: a.certificate_retention_days.max(1),
             trusted_proxies: a.trusted_proxies.clone(),
         }
+    }
+}
+
+/// The fewest characters a password may have (users, the first-start admin, resets excepted:
+/// those are generated).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// The most: a longer one is no stronger and only costs hashing time.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// A network of proxies whose `X-Forwarded-For` is believed: an address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for ProxyNet {
+    type Err = String;
+    /// `10.0.0.5`, `10.0.0.0/8`, `::1` or `fd00::/8`.
+    fn from_str(s: &str) -> Result<ProxyNet, String> {
+        let s = s.trim();
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+        };
+        Ok(ProxyNet { addr, prefix })
+    }
+}
+
+impl ProxyNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> (u128, u8) {
+            match ip {
+                IpAddr::V4(v4) => (u32::from(v4) as u128, 32),
+                IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => (u32::from(v4) as u128, 32),
+                    None => (u128::from(v6), 128),
+                },
+            }
+        };
+        let ((net, w1), (a, w2)) = (bits(self.addr), bits(ip));
+        if w1 != w2 {
+            return false;
+        }
+        let shift = u32::from(w1 - self.prefix.min(w1));
+        net.checked_shr(shift).unwrap_or(0) == a.checked_shr(shift).unwrap_or(0)
     }
 }

@@ -9,6 +9,7 @@
 //! detected, and so is cutting off the end of a chain up to the last checkpoint; deleting or
 //! re-signing checkpoints after rewriting history is detected against any witness.
 
+pub mod outbox;
 pub mod routes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -356,7 +357,7 @@ fn notify_lenders(conn: &mut DbConn, cp: &Checkpoint, at: NaiveDateTime) -> ApiR
         .load(conn)?;
     let data = serde_json::to_value(cp.commitment()).unwrap_or(Value::Null);
     for party in parties {
-        crate::collateral::webhooks::enqueue(
+        outbox::enqueue(
             conn,
             party,
             "audit-checkpoints",

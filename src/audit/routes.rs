@@ -5,11 +5,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Checkpoint, Verification};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(verify).service(checkpoint).service(list);
@@ -66,7 +66,7 @@ Ed25519 signature over the 64 characters of `digest` by the key `key_id` of \
 async fn list(
     state: web::Data<AppState>,
     who: Principal,
-    page: web::Query<PageParams>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Bank, Role::Operator, Role::Regulator])?;
     let (after, limit) = page.resolve()?;
@@ -77,5 +77,5 @@ async fn list(
     if who.role == Role::Bank {
         rows = rows.iter().map(Checkpoint::commitment).collect();
     }
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |c| c.seq)))
+    Ok(Page::respond(rows, limit, |c| c.seq))
 }

@@ -12,10 +12,10 @@ use super::limiter::addresses;
 use super::rules::{self, Candidate, Failure, ACCOUNT};
 use super::store::{self, PrincipalRow};
 use super::{hashing, password};
-use crate::app::AppState;
 use crate::audit;
 use crate::db;
 use crate::error::ApiError;
+use crate::kernel::state::AppState;
 
 /// A refused login: the problem, and for a 429 or 503 how many seconds to wait (`Retry-After`).
 /// Derefs to the problem, so callers can look at `status` and `code` as on any error.

@@ -1,6 +1,7 @@
 //! Authentication (passwords, API clients, JWT) and the roles every handler checks.
 
 pub mod bootstrap;
+pub mod command;
 pub mod hashing;
 pub mod jwt;
 pub mod limiter;
@@ -10,6 +11,10 @@ pub mod routes;
 pub mod rules;
 pub mod store;
 
+// The accounts' domain API that lives beside handlers (run when a proposal is approved).
+pub use command::{Command, Cx};
+pub use routes::{authenticate, execute_operator_account};
+
 use std::str::FromStr;
 
 use actix_web::dev::Payload;
@@ -18,8 +23,8 @@ use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::kernel::state::AppState;
 
 /// What a principal may do. Parties scope what it may see (docs/design.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -104,6 +109,12 @@ impl Principal {
     /// Name recorded in audit events and journals.
     pub fn actor(&self) -> String {
         format!("{}:{}", self.role.as_str(), self.username)
+    }
+}
+
+impl crate::kernel::idempotency::Caller for Principal {
+    fn principal_id(&self) -> i64 {
+        self.id
     }
 }
 

@@ -11,12 +11,12 @@ use super::jwt::{Claims, AUDIENCE, ISSUER};
 use super::login::{self, LoginRefused};
 use super::store::{self, PrincipalRow};
 use super::{hashing, password, rules, Principal, Role};
-use crate::app::AppState;
 use crate::audit;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(token)
@@ -225,13 +225,14 @@ pub fn check_binding(conn: &mut DbConn, role: Role, party_id: Option<i64>) -> Ap
         ),
         None => None,
     };
+    use crate::parties::PartyKind as K;
     let fits = match (role, &party) {
-        (Role::Enterprise, Some(p)) => p.kind == "enterprise" || p.kind == "individual",
-        (Role::Bank, Some(p)) => p.kind == "bank",
+        (Role::Enterprise, Some(p)) => matches!(p.kind(), Some(K::Enterprise | K::Individual)),
+        (Role::Bank, Some(p)) => p.kind() == Some(K::Bank),
         (Role::Enterprise | Role::Bank, None) => false,
-        (Role::Operator, p) => p.as_ref().is_none_or(|p| p.kind == "exchange"),
+        (Role::Operator, p) => p.as_ref().is_none_or(|p| p.kind() == Some(K::Exchange)),
         (Role::UserAdmin, p) => p.is_none(),
-        (Role::Regulator, p) => p.as_ref().is_none_or(|p| p.kind == "regulator"),
+        (Role::Regulator, p) => p.as_ref().is_none_or(|p| p.kind() == Some(K::Regulator)),
     };
     if fits {
         Ok(())
@@ -471,7 +472,7 @@ async fn create_client(
 async fn list_users(
     state: web::Data<AppState>,
     who: Principal,
-    page: web::Query<crate::kernel::pagination::PageParams>,
+    page: crate::kernel::pagination::PageParams,
 ) -> ApiResult<HttpResponse> {
     use crate::schema::principals as p;
     use diesel::prelude::*;
@@ -487,13 +488,11 @@ async fn list_users(
                 .load(conn)?)
         })
         .await?;
-    Ok(
-        HttpResponse::Ok().json(crate::kernel::pagination::Page::from_rows(
-            rows.into_iter().map(PrincipalView::from).collect(),
-            limit,
-            |u| u.id,
-        )),
-    )
+    Ok(crate::kernel::pagination::Page::respond(
+        rows.into_iter().map(PrincipalView::from).collect(),
+        limit,
+        |u| u.id,
+    ))
 }
 
 async fn change(

@@ -5,11 +5,7 @@ use std::net::IpAddr;
 
 use chrono::{NaiveDateTime, TimeDelta};
 
-/// The fewest characters a password may have (users, the first-start admin, resets excepted:
-/// those are generated).
-pub const MIN_PASSWORD_CHARS: usize = 12;
-/// The most: a longer one is no stronger and only costs hashing time.
-pub const MAX_PASSWORD_CHARS: usize = 256;
+pub use crate::config::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 /// How failures turn into a delay: the first `free` failures cost nothing; from then on each
 /// failure makes the caller wait `base`, doubling per further failure, up to `max`. Failures are
@@ -91,57 +87,7 @@ pub fn login_wait(
         .filter(|_| failures >= TRIES_DURING_NAME_LOCK)
 }
 
-/// A network of proxies whose `X-Forwarded-For` is believed: an address and a prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProxyNet {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl std::str::FromStr for ProxyNet {
-    type Err = String;
-    /// `10.0.0.5`, `10.0.0.0/8`, `::1` or `fd00::/8`.
-    fn from_str(s: &str) -> Result<ProxyNet, String> {
-        let s = s.trim();
-        let (a, p) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = a
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address or network"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match p {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
-        };
-        Ok(ProxyNet { addr, prefix })
-    }
-}
-
-impl ProxyNet {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let bits = |ip: IpAddr| -> (u128, u8) {
-            match ip {
-                IpAddr::V4(v4) => (u32::from(v4) as u128, 32),
-                IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                    Some(v4) => (u32::from(v4) as u128, 32),
-                    None => (u128::from(v6), 128),
-                },
-            }
-        };
-        let ((net, w1), (a, w2)) = (bits(self.addr), bits(ip));
-        if w1 != w2 {
-            return false;
-        }
-        let shift = u32::from(w1 - self.prefix.min(w1));
-        net.checked_shr(shift).unwrap_or(0) == a.checked_shr(shift).unwrap_or(0)
-    }
-}
+pub use crate::config::ProxyNet;
 
 /// One `X-Forwarded-For` entry: an address, perhaps with a port (`1.2.3.4:5`, `[::1]:5`).
 fn forwarded_addr(entry: &str) -> Option<IpAddr> {

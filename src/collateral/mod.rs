@@ -13,6 +13,12 @@ pub mod pledges;
 pub mod rules;
 pub mod webhooks;
 
+// Court freezes as other modules use them (transfers, the market, approvals).
+pub use freezes::{
+    court_transfer, execute_lift as execute_freeze_lift, named_for_holding, require_not_held,
+    step_ended, CourtOrder, PledgeHandling,
+};
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};

@@ -11,7 +11,7 @@ use super::{find, rules, PledgeRow};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
-use crate::market::prices::{value_of, Valued};
+use crate::market::{value_of, Valued};
 use crate::rights::store as rights;
 use crate::schema::pledges as pl;
 

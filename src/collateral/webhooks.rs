@@ -20,16 +20,16 @@ use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::schema::{webhook_deliveries as wd, webhook_endpoints as we};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -41,36 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(requeue);
 }
 
-/// Queues `event` for every active endpoint of `party`, in the caller's transaction.
-pub fn enqueue(
-    conn: &mut DbConn,
-    party: i64,
-    ordering_key: &str,
-    event: &str,
-    data: Value,
-    at: NaiveDateTime,
-) -> ApiResult<()> {
-    let endpoints: Vec<i64> = we::table
-        .filter(we::party_id.eq(party))
-        .filter(we::active.eq(true))
-        .select(we::id)
-        .load(conn)?;
-    for endpoint in endpoints {
-        let payload = json!({"event": event, "encumbrance": ordering_key, "occurred_at": at.and_utc(), "data": data});
-        diesel::insert_into(wd::table)
-            .values((
-                wd::endpoint_id.eq(endpoint),
-                wd::ordering_key.eq(ordering_key),
-                wd::event_type.eq(event),
-                wd::payload.eq(payload.to_string()),
-                wd::status.eq("pending"),
-                wd::next_attempt_at.eq(at),
-                wd::created_at.eq(at),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
+pub use crate::audit::outbox::enqueue;
 
 pub use rules::signature;
 

@@ -1,6 +1,6 @@
 //! What every connection reports about its statements, through diesel's instrumentation:
 //!
-//! - a count of the statements issued, per thread, which [`crate::app::AppState::db`] adds up per
+//! - a count of the statements issued, per thread, which [`crate::kernel::state::AppState::db`] adds up per
 //!   request (the statement-budget test reads it; the service reports it to a test only);
 //! - whether a statement failed because the connection to PostgreSQL is gone. Such a connection
 //!   is discarded when it goes back to the pool, and every other idle connection is tested before

@@ -11,13 +11,13 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{add_entry, mortgages_on, parcel, ParcelRow, LIVE};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance::{self, court};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::proposals::ProposalKind;
 use crate::schema::{forest_parcels as fp, parcel_freezes as pf};
 

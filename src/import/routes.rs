@@ -12,9 +12,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{ImportReport, Kind, Silent};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
+use crate::kernel::state::AppState;
 use crate::proposals::{ProposalKind, ProposalView};
 
 /// The largest upload accepted (the JSON endpoints' limit is 1 MiB).

@@ -14,7 +14,7 @@ use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::kernel::amount::{hundredths, parse_decimal, Dec};
 use crate::kernel::regions;
-use crate::parties::routes::parse_uscc;
+use crate::parties::parse_uscc;
 use crate::parties::uscc::IdNumber;
 use crate::parties::PartyKind;
 use crate::rights::issuance::{self, IssuancePlan, IssueLot};

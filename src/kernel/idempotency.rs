@@ -15,8 +15,7 @@ use futures_util::future::{ready, Ready};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
-use crate::auth::Principal;
+use super::state::AppState;
 use crate::db::{self, write_tx, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::idempotency_keys as ik;
@@ -79,10 +78,16 @@ pub enum KeyPolicy {
     Optional,
 }
 
+/// Whoever sends a keyed request: keys are scoped to the principal that sent them. The kernel
+/// knows the principal only by its id (it sits below `auth`, which implements this).
+pub trait Caller {
+    fn principal_id(&self) -> i64;
+}
+
 /// Runs `effect` in one write transaction, exactly once per (principal, key).
 pub async fn run<F>(
     state: &AppState,
-    who: &Principal,
+    who: &impl Caller,
     idem: IdemKey,
     body_hash: &str,
     policy: KeyPolicy,
@@ -103,7 +108,7 @@ where
         return Ok(respond(status, merge(out), false));
     };
     let request_hash = hex::encode(Sha256::digest(format!("{}\n{}", idem.route, body_hash)));
-    let principal_id = who.id;
+    let principal_id = who.principal_id();
     let now = db::now_micros(state.clock.now());
     let stored_status = i32::from(status.as_u16());
     let done = state

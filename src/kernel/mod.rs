@@ -7,5 +7,5 @@ pub mod idempotency;
 pub mod json;
 pub mod pagination;
 pub mod regions;
-pub mod retention;
+pub mod state;
 pub mod text;

@@ -1,7 +1,16 @@
 //! Cursor pagination: lists are ordered by id and a cursor is the last id seen, opaque to clients.
+//!
+//! [`PageParams`] is an extractor of its own: it reads `cursor` and `limit` from the query string
+//! whatever else the list filters on, so a list handler takes `page: PageParams` beside its own
+//! filter and its filter struct does not repeat the two fields. The two are parsed when the
+//! request is extracted (a malformed number is a 422 like any query) and checked by
+//! [`PageParams::resolve`] where the handler decides (after its role check).
 
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use futures_util::future::{ready, Ready};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -17,6 +26,19 @@ pub struct PageParams {
     pub cursor: Option<String>,
     /// Items per page (1–500, default 50).
     pub limit: Option<i64>,
+}
+
+impl FromRequest for PageParams {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            web::Query::<PageParams>::from_query(req.query_string())
+                .map(web::Query::into_inner)
+                .map_err(|e| ApiError::invalid_field("query", e.to_string())),
+        )
+    }
 }
 
 impl PageParams {
@@ -49,6 +71,13 @@ pub struct Page<T> {
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+impl<T: Serialize> Page<T> {
+    /// The 200 answer of a list: up to `limit + 1` rows fetched after the cursor, as one page.
+    pub fn respond(rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> i64) -> HttpResponse {
+        HttpResponse::Ok().json(Page::from_rows(rows, limit, id_of))
+    }
 }
 
 impl<T> Page<T> {

@@ -7,6 +7,8 @@
 //! mode 0600) and `signing-retired/<key_id>.pub`, the public halves of rotated signing keys, kept
 //! so that certificates and audit checkpoints signed before a rotation still verify.
 
+pub mod jwt;
+
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};

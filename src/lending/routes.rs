@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::rules::{self, GreenTag, RequestStatus};
 use super::store::{self, RequestRow};
-use crate::app::AppState;
+use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};

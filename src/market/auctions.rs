@@ -18,14 +18,14 @@ use super::trades::{self, Deal};
 use super::{
     benchmarks, check_buyer, freeze_for_sale, restriction_of, restriction_text, return_unsold,
 };
-use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Command, Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{money_to_fen, price_to_stored, Dec};
-use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::idempotency::{KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::store as rights;
 use crate::rights::Bucket;
@@ -335,19 +335,12 @@ fn audit(
         (status = 202, description = "The auction proposed", body = crate::proposals::ProposalView),
         (status = 422, description = "closes_after_validity, price_below_benchmark, …", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/auctions")]
-async fn create(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<CreateAuction>,
-) -> ApiResult<HttpResponse> {
+async fn create(cmd: Command<CreateAuction>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator])?;
-    let r = body.value;
-    let (actor, now, today) = (
-        who.actor(),
-        db::now_micros(state.clock.now()),
-        state.clock.today(),
-    );
+    let r = body;
+    let (actor, now, today) = (cx.actor(), cx.now, cx.today);
     check_request(&r, now)?;
     let w = who.clone();
     // Two persons: only an operator creates an auction, always of someone else's quantity (a
@@ -357,19 +350,11 @@ async fn create(
     } else {
         crate::proposals::ProposalKind::Auction
     };
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            schedule(conn, &r, &actor, now, today, false)?;
-            let row = crate::proposals::propose(conn, kind, &r, None, &w, now)?;
-            Outcome::of(&crate::proposals::ProposalView::from(row))
-        },
-    )
+    cx.run(KeyPolicy::Required, StatusCode::ACCEPTED, move |conn| {
+        schedule(conn, &r, &actor, now, today, false)?;
+        let row = crate::proposals::propose(conn, kind, &r, None, &w, now)?;
+        Outcome::of(&crate::proposals::ProposalView::from(row))
+    })
     .await
 }
 
@@ -711,152 +696,140 @@ fn bid_view(b: BidRow, who: &Principal) -> BidView {
         (status = 409, description = "auction_not_open, auction_closed, bid_already_placed, bid_not_raised", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "bidder_not_admitted, bid_off_grid", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/auctions/{id}/bids")]
-async fn place_bid(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    id: web::Path<i64>,
-    body: ApiJson<PlaceBid>,
-) -> ApiResult<HttpResponse> {
+async fn place_bid(cmd: Command<PlaceBid>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Enterprise])?;
     let party = who
         .party_id
         .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?;
-    let r = body.value;
+    let r = body;
     let price = price_to_stored(r.unit_price.0)
         .map_err(|e| ApiError::invalid_field("unit_price", e.to_string()))?;
-    let (id, now) = (id.into_inner(), db::now_micros(state.clock.now()));
+    let (id, now) = (id.into_inner(), cx.now);
     let (w, actor) = (who.clone(), who.actor());
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Optional,
-        StatusCode::CREATED,
-        move |conn| {
+    cx.run(KeyPolicy::Optional, StatusCode::CREATED, move |conn| {
+        let a = find(conn, id)?.ok_or_else(|| ApiError::not_found("auction"))?;
+        let admitted: i64 = ab::table
+            .filter(ab::auction_id.eq(id))
+            .filter(ab::party_id.eq(party))
+            .count()
+            .get_result(conn)?;
+        if admitted == 0 {
+            return Err(ApiError::unprocessable(
+                "bidder_not_admitted",
+                "only bidders the exchange admitted (eligible, deposit paid) may bid",
+            ));
+        }
+        crate::parties::store::require_active(conn, party)?;
+        if a.pledge_id.is_none() {
+            crate::parties::store::require_active(conn, a.seller_id)?;
+        }
+        let lot = rights::lot(conn, a.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
+        let rt = rights::right_type(conn, &lot.right_type)?
+            .ok_or_else(|| ApiError::internal("right type vanished"))?;
+        let quantity = parse_quantity("quantity", r.quantity, &rt)?;
+        if quantity < a.min_bid || quantity > a.max_bid.min(a.quantity) {
+            return Err(ApiError::invalid_field(
+                "quantity",
+                format!(
+                    "between {} and {}",
+                    Dec::qty(a.min_bid).0,
+                    Dec::qty(a.max_bid.min(a.quantity)).0
+                ),
+            ));
+        }
+        if !rules::on_grid(a.reserve_price, a.increment, price) {
+            return Err(ApiError::unprocessable(
+                "bid_off_grid",
+                format!(
+                    "the reserve {} plus a whole number of increments of {}",
+                    Dec::price(a.reserve_price).0,
+                    Dec::price(a.increment).0
+                ),
+            ));
+        }
+        // The auction row is the serialisation point between bids and the close: a bid
+        // counts only if this conditional UPDATE finds the auction still open.
+        let new_close = rules::extended_close(a.closes_at, now, a.extension_minutes);
+        let n = diesel::update(
+            au::table
+                .filter(au::id.eq(id))
+                .filter(au::status.eq("scheduled"))
+                .filter(au::opens_at.le(now))
+                .filter(au::closes_at.gt(now)),
+        )
+        .set((
+            au::bid_count.eq(au::bid_count + 1),
+            au::closes_at.eq(new_close.unwrap_or(a.closes_at).max(a.closes_at)),
+            au::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        if n == 0 {
             let a = find(conn, id)?.ok_or_else(|| ApiError::not_found("auction"))?;
-            let admitted: i64 = ab::table
-                .filter(ab::auction_id.eq(id))
-                .filter(ab::party_id.eq(party))
-                .count()
-                .get_result(conn)?;
-            if admitted == 0 {
-                return Err(ApiError::unprocessable(
-                    "bidder_not_admitted",
-                    "only bidders the exchange admitted (eligible, deposit paid) may bid",
+            return Err(if now < a.opens_at {
+                ApiError::conflict(
+                    "auction_not_open",
+                    format!("bidding opens at {}", a.opens_at.and_utc()),
+                )
+            } else {
+                ApiError::conflict("auction_closed", "bidding has closed")
+            });
+        }
+        let previous: Option<BidRow> = bd::table
+            .filter(bd::auction_id.eq(id))
+            .filter(bd::party_id.eq(party))
+            .filter(bd::status.eq("active"))
+            .select(BidRow::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(prev) = previous {
+            if a.sealed {
+                return Err(ApiError::conflict(
+                    "bid_already_placed",
+                    "a sealed auction takes one bid per bidder",
                 ));
             }
-            crate::parties::store::require_active(conn, party)?;
-            if a.pledge_id.is_none() {
-                crate::parties::store::require_active(conn, a.seller_id)?;
-            }
-            let lot = rights::lot(conn, a.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
-            let rt = rights::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let quantity = parse_quantity("quantity", r.quantity, &rt)?;
-            if quantity < a.min_bid || quantity > a.max_bid.min(a.quantity) {
-                return Err(ApiError::invalid_field(
-                    "quantity",
+            if price < prev.unit_price + a.increment {
+                return Err(ApiError::conflict(
+                    "bid_not_raised",
                     format!(
-                        "between {} and {}",
-                        Dec::qty(a.min_bid).0,
-                        Dec::qty(a.max_bid.min(a.quantity)).0
+                        "a new bid raises the previous {} by at least the increment",
+                        Dec::price(prev.unit_price).0
                     ),
                 ));
             }
-            if !rules::on_grid(a.reserve_price, a.increment, price) {
-                return Err(ApiError::unprocessable(
-                    "bid_off_grid",
-                    format!(
-                        "the reserve {} plus a whole number of increments of {}",
-                        Dec::price(a.reserve_price).0,
-                        Dec::price(a.increment).0
-                    ),
-                ));
-            }
-            // The auction row is the serialisation point between bids and the close: a bid
-            // counts only if this conditional UPDATE finds the auction still open.
-            let new_close = rules::extended_close(a.closes_at, now, a.extension_minutes);
-            let n = diesel::update(
-                au::table
-                    .filter(au::id.eq(id))
-                    .filter(au::status.eq("scheduled"))
-                    .filter(au::opens_at.le(now))
-                    .filter(au::closes_at.gt(now)),
-            )
-            .set((
-                au::bid_count.eq(au::bid_count + 1),
-                au::closes_at.eq(new_close.unwrap_or(a.closes_at).max(a.closes_at)),
-                au::updated_at.eq(now),
+            diesel::update(bd::table.find(prev.id))
+                .set(bd::status.eq("superseded"))
+                .execute(conn)?;
+        }
+        diesel::insert_into(bd::table)
+            .values((
+                bd::auction_id.eq(id),
+                bd::party_id.eq(party),
+                bd::unit_price.eq(price),
+                bd::quantity.eq(quantity),
+                bd::status.eq("active"),
+                bd::placed_at.eq(now),
             ))
             .execute(conn)?;
-            if n == 0 {
-                let a = find(conn, id)?.ok_or_else(|| ApiError::not_found("auction"))?;
-                return Err(if now < a.opens_at {
-                    ApiError::conflict(
-                        "auction_not_open",
-                        format!("bidding opens at {}", a.opens_at.and_utc()),
-                    )
-                } else {
-                    ApiError::conflict("auction_closed", "bidding has closed")
-                });
-            }
-            let previous: Option<BidRow> = bd::table
-                .filter(bd::auction_id.eq(id))
-                .filter(bd::party_id.eq(party))
-                .filter(bd::status.eq("active"))
-                .select(BidRow::as_select())
-                .first(conn)
-                .optional()?;
-            if let Some(prev) = previous {
-                if a.sealed {
-                    return Err(ApiError::conflict(
-                        "bid_already_placed",
-                        "a sealed auction takes one bid per bidder",
-                    ));
-                }
-                if price < prev.unit_price + a.increment {
-                    return Err(ApiError::conflict(
-                        "bid_not_raised",
-                        format!(
-                            "a new bid raises the previous {} by at least the increment",
-                            Dec::price(prev.unit_price).0
-                        ),
-                    ));
-                }
-                diesel::update(bd::table.find(prev.id))
-                    .set(bd::status.eq("superseded"))
-                    .execute(conn)?;
-            }
-            diesel::insert_into(bd::table)
-                .values((
-                    bd::auction_id.eq(id),
-                    bd::party_id.eq(party),
-                    bd::unit_price.eq(price),
-                    bd::quantity.eq(quantity),
-                    bd::status.eq("active"),
-                    bd::placed_at.eq(now),
-                ))
-                .execute(conn)?;
-            let b: BidRow = bd::table
-                .filter(bd::auction_id.eq(id))
-                .filter(bd::party_id.eq(party))
-                .filter(bd::status.eq("active"))
-                .select(BidRow::as_select())
-                .first(conn)?;
-            audit(
-                conn,
-                &a,
-                "auction.bid",
-                json!({"bid": b.id, "party": party, "unit_price": price,
+        let b: BidRow = bd::table
+            .filter(bd::auction_id.eq(id))
+            .filter(bd::party_id.eq(party))
+            .filter(bd::status.eq("active"))
+            .select(BidRow::as_select())
+            .first(conn)?;
+        audit(
+            conn,
+            &a,
+            "auction.bid",
+            json!({"bid": b.id, "party": party, "unit_price": price,
                 "quantity": quantity, "extended_to": new_close}),
-                &actor,
-                now,
-            )?;
-            Outcome::of(&bid_view(b, &w))
-        },
-    )
+            &actor,
+            now,
+        )?;
+        Outcome::of(&bid_view(b, &w))
+    })
     .await
 }
 
@@ -1062,47 +1035,35 @@ pub struct AuctionCancellation {
     responses((status = 202, description = "The cancellation proposed", body = crate::proposals::ProposalView),
         (status = 409, description = "auction_closed", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/auctions/{id}/cancel")]
-async fn cancel(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    id: web::Path<i64>,
-    body: ApiJson<CancelAuction>,
-) -> ApiResult<HttpResponse> {
+async fn cancel(cmd: Command<CancelAuction>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator])?;
-    let reason = body.value.reason.trim().to_string();
+    let reason = body.reason.trim().to_string();
     if reason.is_empty() {
         return Err(ApiError::invalid_field(
             "reason",
             "a cancellation states its reason",
         ));
     }
-    let (now, w) = (db::now_micros(state.clock.now()), who.clone());
+    let (now, w) = (cx.now, who.clone());
     let c = AuctionCancellation {
         auction_id: id.into_inner(),
         reason,
     };
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Optional,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            let a = find(conn, c.auction_id)?.ok_or_else(|| ApiError::not_found("auction"))?;
-            require_unawarded(&a)?;
-            let row = crate::proposals::propose(
-                conn,
-                crate::proposals::ProposalKind::AuctionCancellation,
-                &c,
-                None,
-                &w,
-                now,
-            )?;
-            Outcome::of(&crate::proposals::ProposalView::from(row))
-        },
-    )
+    cx.run(KeyPolicy::Optional, StatusCode::ACCEPTED, move |conn| {
+        let a = find(conn, c.auction_id)?.ok_or_else(|| ApiError::not_found("auction"))?;
+        require_unawarded(&a)?;
+        let row = crate::proposals::propose(
+            conn,
+            crate::proposals::ProposalKind::AuctionCancellation,
+            &c,
+            None,
+            &w,
+            now,
+        )?;
+        Outcome::of(&crate::proposals::ProposalView::from(row))
+    })
     .await
 }
 
@@ -1196,25 +1157,20 @@ pub struct AuctionQuery {
     /// scheduled (includes open and due), awarded, failed or cancelled.
     pub status: Option<String>,
     pub lot_id: Option<i64>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/auctions", tag = "market", operation_id = "listAuctions",
     summary = "Auctions (public to every authenticated user)",
-    params(AuctionQuery), responses((status = 200, description = "A page", body = Page<AuctionView>)))]
+    params(AuctionQuery, PageParams), responses((status = 200, description = "A page", body = Page<AuctionView>)))]
 #[get("/v1/auctions")]
 async fn list(
     state: web::Data<AppState>,
     _who: Principal,
     q: web::Query<AuctionQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let now = db::now_micros(state.clock.now());
     let views = state
         .db(move |conn| {
@@ -1236,7 +1192,7 @@ async fn list(
                 .collect::<ApiResult<Vec<_>>>()
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id)))
+    Ok(Page::respond(views, limit, |v| v.id))
 }
 
 #[utoipa::path(get, path = "/v1/auctions/{id}", tag = "market", operation_id = "getAuction", summary = "An auction",

@@ -11,13 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::rules;
 use super::settings::MarketSettings;
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{price_to_stored, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::proposals::{self, ProposalKind, ProposalRow, ProposalView};
 use crate::rights::store::{self as rights, LotRow};
 use crate::schema::{benchmark_prices as bp, region_flags as rf};

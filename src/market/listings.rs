@@ -14,14 +14,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::rules::Restriction;
 use super::trades::{self, Deal, TradeView};
 use super::{check_buyer, freeze_for_sale, restriction_of, restriction_text, return_unsold};
-use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Command, Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{price_to_stored, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
-use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::store::{self as rights, LotRow};
 use crate::rights::Bucket;
@@ -170,28 +169,17 @@ fn audit(
         (status = 202, description = "A disposal listing proposed", body = crate::proposals::ProposalView),
         (status = 409, description = "insufficient_quantity, lot_expired, pledge_not_enforcing", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/listings")]
-async fn create(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<CreateListing>,
-) -> ApiResult<HttpResponse> {
+async fn create(cmd: Command<CreateListing>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Enterprise, Role::Operator])?;
-    let r = body.value;
-    let (actor, now, today) = (
-        who.actor(),
-        db::now_micros(state.clock.now()),
-        state.clock.today(),
-    );
+    let r = body;
+    let (actor, now, today) = (cx.actor(), cx.now, cx.today);
     check_request(&r, now)?;
     let w = who.clone();
     // Two persons for a disposal: the operator sets price and terms for the pledgor's quantity.
     let proposed = w.role == Role::Operator;
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
+    cx.run(
         KeyPolicy::Required,
         if proposed {
             StatusCode::ACCEPTED
@@ -456,110 +444,93 @@ pub struct Purchase {
         (status = 409, description = "listing_closed, insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "buyer_not_eligible, years_beyond_term (fewer whole years are left than the listing sells), price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/listings/{id}/purchases")]
-async fn purchase(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    id: web::Path<i64>,
-    body: ApiJson<Purchase>,
-) -> ApiResult<HttpResponse> {
+async fn purchase(cmd: Command<Purchase>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Enterprise])?;
     let buyer = who
         .party_id
         .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?;
-    let asked = body.value.quantity;
-    let (id, actor, now, today) = (
-        id.into_inner(),
-        who.actor(),
-        db::now_micros(state.clock.now()),
-        state.clock.today(),
-    );
+    let asked = body.quantity;
+    let (id, actor, now, today) = (id.into_inner(), cx.actor(), cx.now, cx.today);
     let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::CREATED,
-        move |conn| {
-            let first = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
-            let lot = rights::lock_lot(conn, first.lot_id)?;
-            // Re-read under the lot's lock: this is the state every concurrent buyer sees in turn.
-            let l = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
-            if !SELLING.contains(&l.status.as_str()) || l.ends_at <= now {
-                return Err(ApiError::conflict(
-                    "listing_closed",
-                    format!("this listing is {}", l.status),
-                ));
-            }
-            let rt = rights::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            let quantity = parse_quantity("quantity", asked, &rt)?;
-            if quantity > l.remaining {
-                return Err(ApiError::conflict(
-                    "insufficient_quantity",
-                    format!("only {} is left", Dec::qty(l.remaining).0),
-                ));
-            }
-            if quantity < l.min_lot && quantity != l.remaining {
-                return Err(ApiError::invalid_field(
-                    "quantity",
-                    format!("at least the minimum lot {}", Dec::qty(l.min_lot).0),
-                ));
-            }
-            lot.require_live(today)?;
-            let settings = super::settings::load(conn)?;
-            check_buyer(
-                conn,
-                &settings,
-                buyer,
-                l.seller_id,
-                &lot,
-                &restriction_of(&l.restriction),
-                today,
-            )?;
-            let left = l.remaining - quantity;
-            let status = if left == 0 { "filled" } else { "partly_filled" };
-            let n = diesel::update(
-                li::table
-                    .filter(li::id.eq(id))
-                    .filter(li::remaining.ge(quantity))
-                    .filter(li::status.eq_any(SELLING)),
-            )
-            .set((
-                li::remaining.eq(li::remaining - quantity),
-                li::status.eq(status),
-                li::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-            if n == 0 {
-                return Err(ApiError::conflict(
-                    "insufficient_quantity",
-                    "the listing sold out meanwhile",
-                ));
-            }
-            let t = trades::open(
-                conn,
-                &settings,
-                Deal {
-                    lot: &lot,
-                    seller_id: l.seller_id,
-                    buyer_id: buyer,
-                    quantity,
-                    unit_price: l.unit_price,
-                    years: l.years,
-                    listing_id: Some(l.id),
-                    auction_id: None,
-                    pledge_id: l.pledge_id,
-                },
-                &actor,
-                today,
-                now,
-            )?;
-            Outcome::of(&trades::view(t, &w))
-        },
-    )
+    cx.run(KeyPolicy::Required, StatusCode::CREATED, move |conn| {
+        let first = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+        let lot = rights::lock_lot(conn, first.lot_id)?;
+        // Re-read under the lot's lock: this is the state every concurrent buyer sees in turn.
+        let l = find(conn, id)?.ok_or_else(|| ApiError::not_found("listing"))?;
+        if !SELLING.contains(&l.status.as_str()) || l.ends_at <= now {
+            return Err(ApiError::conflict(
+                "listing_closed",
+                format!("this listing is {}", l.status),
+            ));
+        }
+        let rt = rights::right_type(conn, &lot.right_type)?
+            .ok_or_else(|| ApiError::internal("right type vanished"))?;
+        let quantity = parse_quantity("quantity", asked, &rt)?;
+        if quantity > l.remaining {
+            return Err(ApiError::conflict(
+                "insufficient_quantity",
+                format!("only {} is left", Dec::qty(l.remaining).0),
+            ));
+        }
+        if quantity < l.min_lot && quantity != l.remaining {
+            return Err(ApiError::invalid_field(
+                "quantity",
+                format!("at least the minimum lot {}", Dec::qty(l.min_lot).0),
+            ));
+        }
+        lot.require_live(today)?;
+        let settings = super::settings::load(conn)?;
+        check_buyer(
+            conn,
+            &settings,
+            buyer,
+            l.seller_id,
+            &lot,
+            &restriction_of(&l.restriction),
+            today,
+        )?;
+        let left = l.remaining - quantity;
+        let status = if left == 0 { "filled" } else { "partly_filled" };
+        let n = diesel::update(
+            li::table
+                .filter(li::id.eq(id))
+                .filter(li::remaining.ge(quantity))
+                .filter(li::status.eq_any(SELLING)),
+        )
+        .set((
+            li::remaining.eq(li::remaining - quantity),
+            li::status.eq(status),
+            li::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        if n == 0 {
+            return Err(ApiError::conflict(
+                "insufficient_quantity",
+                "the listing sold out meanwhile",
+            ));
+        }
+        let t = trades::open(
+            conn,
+            &settings,
+            Deal {
+                lot: &lot,
+                seller_id: l.seller_id,
+                buyer_id: buyer,
+                quantity,
+                unit_price: l.unit_price,
+                years: l.years,
+                listing_id: Some(l.id),
+                auction_id: None,
+                pledge_id: l.pledge_id,
+            },
+            &actor,
+            today,
+            now,
+        )?;
+        Outcome::of(&trades::view(t, &w))
+    })
     .await
 }
 
@@ -614,25 +585,20 @@ pub struct ListingQuery {
     pub status: Option<String>,
     pub lot_id: Option<i64>,
     pub seller_id: Option<i64>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/listings", tag = "market", operation_id = "listListings",
     summary = "Listings (public to every authenticated user)",
-    params(ListingQuery), responses((status = 200, description = "A page", body = Page<ListingView>)))]
+    params(ListingQuery, PageParams), responses((status = 200, description = "A page", body = Page<ListingView>)))]
 #[get("/v1/listings")]
 async fn list(
     state: web::Data<AppState>,
     _who: Principal,
     q: web::Query<ListingQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let views = state
         .db(move |conn| {
             let mut query = li::table
@@ -659,7 +625,7 @@ async fn list(
             Ok(out)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id)))
+    Ok(Page::respond(views, limit, |v| v.id))
 }
 
 #[utoipa::path(get, path = "/v1/listings/{id}", tag = "market", operation_id = "getListing", summary = "A listing",

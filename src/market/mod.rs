@@ -12,6 +12,25 @@ pub mod settings;
 pub mod sweep;
 pub mod trades;
 
+// The market's domain API: what other modules use of it, whichever file holds it.
+pub use auctions::{
+    execute_cancellation as execute_auction_cancellation, execute_disposal_auction, AuctionRow,
+};
+pub use benchmarks::{
+    check_r4, execute as execute_benchmark, price_standing, PriceStanding, SetBenchmark,
+};
+pub use listings::{execute_disposal_listing, ListingRow};
+pub use prices::{value_of, Valued};
+pub use settings::{execute as execute_settings, load as load_settings};
+pub use trades::{pledge_on_offer, pledge_quantity_on_offer};
+
+/// R11 as the rights module asks it: is a purchase at this standing a market acquisition?
+impl crate::rights::MarketPurchase for PriceStanding {
+    fn is_market_purchase(&self) -> bool {
+        PriceStanding::is_market_purchase(*self)
+    }
+}
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -56,7 +75,7 @@ pub fn check_buyer(
 ) -> ApiResult<PartyRow> {
     let buyer =
         crate::parties::store::find(conn, buyer_id)?.ok_or_else(|| ApiError::not_found("party"))?;
-    if buyer.kind == "bank" || buyer.kind == "regulator" {
+    if buyer.kind().is_some_and(|k| !k.holds_rights()) {
         return Err(ApiError::unprocessable(
             "buyer_not_eligible",
             "banks and regulators do not hold rights",

@@ -10,11 +10,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::rules::{self, Candle, Tick};
 use super::{benchmarks, settings};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{qty_to_stored, trade_amount_fen, Dec};
+use crate::kernel::state::AppState;
 use crate::rights::store::{self as rights, LotRow};
 use crate::schema::{lots, trades as tr};
 

@@ -10,13 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::auth::{Principal, Role};
-use crate::db::{self, DbConn};
+use crate::auth::{Command, Principal, Role};
+use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
-use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
-use crate::kernel::json::ApiJson;
+use crate::kernel::idempotency::{KeyPolicy, Outcome};
+use crate::kernel::state::AppState;
 use crate::schema::settings as st;
 
 const NAME: &str = "market";
@@ -122,35 +121,24 @@ async fn get_settings(state: web::Data<AppState>, _who: Principal) -> ApiResult<
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = MarketSettings, responses((status = 202, description = "The change proposed", body = crate::proposals::ProposalView)))]
 #[put("/v1/market/settings")]
-async fn put_settings(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<MarketSettings>,
-) -> ApiResult<HttpResponse> {
+async fn put_settings(cmd: Command<MarketSettings>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator])?;
-    let s = body.value;
+    let s = body;
     s.validate()?;
-    let (now, w) = (db::now_micros(state.clock.now()), who.clone());
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Optional,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            let row = crate::proposals::propose(
-                conn,
-                crate::proposals::ProposalKind::MarketSettings,
-                &s,
-                None,
-                &w,
-                now,
-            )?;
-            Outcome::of(&crate::proposals::ProposalView::from(row))
-        },
-    )
+    let (now, w) = (cx.now, who.clone());
+    cx.run(KeyPolicy::Optional, StatusCode::ACCEPTED, move |conn| {
+        let row = crate::proposals::propose(
+            conn,
+            crate::proposals::ProposalKind::MarketSettings,
+            &s,
+            None,
+            &w,
+            now,
+        )?;
+        Outcome::of(&crate::proposals::ProposalView::from(row))
+    })
     .await
 }
 

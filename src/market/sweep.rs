@@ -11,10 +11,10 @@ use utoipa::ToSchema;
 
 use super::listings::{self, ListingRow, SELLING};
 use super::trades::{self, TradeRow};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::ApiResult;
+use crate::kernel::state::AppState;
 use crate::rights::store as rights;
 use crate::schema::{auctions as au, listings as li, trades as tr};
 

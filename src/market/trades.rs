@@ -12,7 +12,6 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{rules, settings};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -20,6 +19,7 @@ use crate::kernel::amount::{trade_amount_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::store::{self as rights, LotRow};
 use crate::rights::{Acquisition, Bucket};
@@ -344,7 +344,7 @@ fn settle(
     }
     // Courts come first: quantity a judicial freeze holds in this trade is not delivered
     // (409 `quantity_frozen`, nothing changes) until the freeze is lifted.
-    crate::collateral::freezes::require_not_held(conn, &format!("trade:{id}"))?;
+    crate::collateral::require_not_held(conn, &format!("trade:{id}"))?;
     if !leave_awaiting(conn, id, "settled", now)? {
         let status = find(conn, id)?.map(|t| t.status).unwrap_or_default();
         return Err(ApiError::conflict(
@@ -449,7 +449,7 @@ pub fn expire(conn: &mut DbConn, candidate: &TradeRow, now: NaiveDateTime) -> Ap
     } else {
         Bucket::Available
     };
-    crate::collateral::freezes::step_ended(
+    crate::collateral::step_ended(
         conn,
         &lot,
         &format!("trade:{}", t.id),
@@ -552,25 +552,20 @@ pub struct TradeQuery {
     pub status: Option<String>,
     /// Only trades of this party (operators, regulators; others always see their own here).
     pub party_id: Option<i64>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/trades", tag = "market", operation_id = "listTrades",
     summary = "Trades: the caller's own, or all for operators and regulators",
-    params(TradeQuery), responses((status = 200, description = "A page", body = Page<TradeView>)))]
+    params(TradeQuery, PageParams), responses((status = 200, description = "A page", body = Page<TradeView>)))]
 #[get("/v1/trades")]
 async fn list(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<TradeQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let w = who.clone();
     let rows = state
         .db(move |conn| {
@@ -603,11 +598,11 @@ async fn list(
             Ok(query.load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(Page::respond(
         rows.into_iter().map(|r| view(r, &who)).collect(),
         limit,
         |v| v.id,
-    )))
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/trades/{id}", tag = "market", operation_id = "getTrade",

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::schema::id_lookup_counts as lc;
 
 /// The stable code of the 429 a bank gets once its quota for the day is used up.
-pub const QUOTA_EXCEEDED: &str = "id_lookup_quota_exceeded";
+pub use crate::error::QUOTA_EXCEEDED;
 
 /// What counts against a quota: the bank (all its users and API clients together, so that more
 /// accounts do not buy more guesses), or the principal itself when it names no party.

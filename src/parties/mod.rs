@@ -7,6 +7,9 @@ pub mod rules;
 pub mod store;
 pub mod uscc;
 
+// The parties' domain API that lives beside handlers.
+pub use routes::parse_uscc;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -65,5 +68,12 @@ macro_rules! text_enum {
     };
 }
 text_enum!(PartyKind);
+
+impl PartyKind {
+    /// Banks and regulators hold no rights: they neither receive an issuance nor buy.
+    pub fn holds_rights(self) -> bool {
+        !matches!(self, PartyKind::Bank | PartyKind::Regulator)
+    }
+}
 text_enum!(FlagKind);
 text_enum!(ChangeKind);

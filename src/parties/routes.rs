@@ -10,14 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 use super::store::{self, FlagRow, PartyEventRow, PartyFilter, PartyRow};
 use super::uscc::{CreditCode, CreditCodeError, IdNumber};
 use super::{ChangeKind, FlagKind, PartyKind};
-use crate::app::AppState;
 use crate::audit;
-use crate::auth::{Principal, Role};
+use crate::auth::{Command, Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_party)
@@ -147,14 +147,11 @@ fn parse_region(field: &str, raw: &str) -> ApiResult<String> {
     responses((status = 201, description = "Registered", body = PartyView),
         (status = 409, description = "A party with this credit code or ID number exists", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/parties")]
-async fn create_party(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<CreateParty>,
-) -> ApiResult<HttpResponse> {
+async fn create_party(cmd: Command<CreateParty>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let (state, who) = (&cx.state, &cx.who);
     who.require(&[Role::Operator])?;
-    let b = body.value;
+    let b = body;
     let name_zh = required_text("name_zh", &b.name_zh, 200)?;
     let name_en = optional_text("name_en", &b.name_en, 200)?;
     let address = optional_text("address", &b.address, 500)?;
@@ -186,51 +183,43 @@ async fn create_party(
         )),
     };
     let actor = who.actor();
-    let now = db::now_micros(state.clock.now());
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Optional,
-        StatusCode::CREATED,
-        move |conn| {
-            let new = store::NewParty {
-                kind: b.kind.as_str(),
-                uscc,
-                id_number_hash: id_hash,
-                id_number_masked: id_masked,
-                name_zh,
-                name_en,
-                region_code,
-                address,
-                status: "active".into(),
-                created_at: now,
-                updated_at: now,
-            };
-            let row = store::insert(conn, &new).map_err(|e| {
-                if db::is_unique_violation(&e) {
-                    ApiError::conflict(
-                        "party_exists",
-                        "a party with this credit code or ID number is already registered",
-                    )
-                } else {
-                    e.into()
-                }
-            })?;
-            record(
-                conn,
-                &row,
-                ChangeKind::Registered,
-                json!({"name_zh": row.name_zh}),
-                None,
-                None,
-                &actor,
-                now,
-            )?;
-            Outcome::of(&PartyView::from(row))
-        },
-    )
+    let now = cx.now;
+    cx.run(KeyPolicy::Optional, StatusCode::CREATED, move |conn| {
+        let new = store::NewParty {
+            kind: b.kind.as_str(),
+            uscc,
+            id_number_hash: id_hash,
+            id_number_masked: id_masked,
+            name_zh,
+            name_en,
+            region_code,
+            address,
+            status: "active".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let row = store::insert(conn, &new).map_err(|e| {
+            if db::is_unique_violation(&e) {
+                ApiError::conflict(
+                    "party_exists",
+                    "a party with this credit code or ID number is already registered",
+                )
+            } else {
+                e.into()
+            }
+        })?;
+        record(
+            conn,
+            &row,
+            ChangeKind::Registered,
+            json!({"name_zh": row.name_zh}),
+            None,
+            None,
+            &actor,
+            now,
+        )?;
+        Outcome::of(&PartyView::from(row))
+    })
     .await
 }
 
@@ -282,27 +271,22 @@ pub struct PartyQuery {
     pub id_number: Option<String>,
     pub kind: Option<PartyKind>,
     pub region_code: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/parties", tag = "parties", operation_id = "listParties",
     summary = "List or look up parties",
     description = "Operators and regulators see every party; a bank may look one party up by exact credit code or ID number; an enterprise sees itself. Every look-up by ID number is audited; a bank's count against its daily quota (429 `id_lookup_quota_exceeded`).",
-    params(PartyQuery), responses((status = 200, description = "A page of parties", body = Page<PartyView>),
+    params(PartyQuery, PageParams), responses((status = 200, description = "A page of parties", body = Page<PartyView>),
         (status = 429, description = "The bank's look-ups by ID number for today are used up (`id_lookup_quota_exceeded`)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/v1/parties")]
 async fn list_parties(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<PartyQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     if let Some(r) = &q.region_code {
         parse_region("region_code", r)?;
     }
@@ -593,33 +577,21 @@ fn flag_audit(
     summary = "Set a compliance flag", params(("id" = i64, Path, description = "Party id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = NewFlag, responses((status = 201, description = "The flag", body = FlagView)))]
 #[post("/v1/parties/{id}/compliance-flags")]
-async fn add_flag(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    id: web::Path<i64>,
-    body: ApiJson<NewFlag>,
-) -> ApiResult<HttpResponse> {
+async fn add_flag(cmd: Command<NewFlag>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator, Role::Regulator])?;
     let id = id.into_inner();
-    let reason = required_text("reason", &body.value.reason, 1000)?;
-    let flag = body.value.flag.as_str();
+    let reason = required_text("reason", &body.reason, 1000)?;
+    let flag = body.flag.as_str();
     let actor = who.actor();
-    let now = db::now_micros(state.clock.now());
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Optional,
-        StatusCode::CREATED,
-        move |conn| {
-            store::find(conn, id)?.ok_or_else(|| ApiError::not_found("party"))?;
-            let row = store::add_flag(conn, id, &flag, &reason, &actor, now)?;
-            flag_audit(conn, &row, "party.flag_set", &actor, now)?;
-            Outcome::of(&FlagView::from(row))
-        },
-    )
+    let now = cx.now;
+    cx.run(KeyPolicy::Optional, StatusCode::CREATED, move |conn| {
+        store::find(conn, id)?.ok_or_else(|| ApiError::not_found("party"))?;
+        let row = store::add_flag(conn, id, &flag, &reason, &actor, now)?;
+        flag_audit(conn, &row, "party.flag_set", &actor, now)?;
+        Outcome::of(&FlagView::from(row))
+    })
     .await
 }
 
@@ -629,31 +601,22 @@ async fn add_flag(
     request_body = ClearFlag, responses((status = 200, description = "The cleared flag", body = FlagView)))]
 #[post("/v1/parties/{id}/compliance-flags/{flag_id}/clear")]
 async fn clear_flag(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
+    cmd: Command<ClearFlag>,
     path: web::Path<(i64, i64)>,
-    body: ApiJson<ClearFlag>,
 ) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator, Role::Regulator])?;
     let (id, flag_id) = path.into_inner();
-    let reason = required_text("reason", &body.value.reason, 1000)?;
+    let reason = required_text("reason", &body.reason, 1000)?;
     let actor = who.actor();
-    let now = db::now_micros(state.clock.now());
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Optional,
-        StatusCode::OK,
-        move |conn| {
-            let row = store::clear_flag(conn, id, flag_id, &reason, &actor, now)?
-                .ok_or_else(|| ApiError::not_found("active compliance flag"))?;
-            flag_audit(conn, &row, "party.flag_cleared", &actor, now)?;
-            Outcome::of(&FlagView::from(row))
-        },
-    )
+    let now = cx.now;
+    cx.run(KeyPolicy::Optional, StatusCode::OK, move |conn| {
+        let row = store::clear_flag(conn, id, flag_id, &reason, &actor, now)?
+            .ok_or_else(|| ApiError::not_found("active compliance flag"))?;
+        flag_audit(conn, &row, "party.flag_cleared", &actor, now)?;
+        Outcome::of(&FlagView::from(row))
+    })
     .await
 }
 

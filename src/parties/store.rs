@@ -24,6 +24,13 @@ pub struct PartyRow {
     pub updated_at: NaiveDateTime,
 }
 
+impl PartyRow {
+    /// The party's kind; `None` only for a stored text no release wrote.
+    pub fn kind(&self) -> Option<super::PartyKind> {
+        super::PartyKind::parse(&self.kind)
+    }
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = parties)]
 pub struct NewParty {

@@ -7,13 +7,13 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{decide, find, set_result, ProposalKind, ProposalRow, ProposalView};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::rights::issuance::{self, CancellationPlan, IssuancePlan, LotView};
 use crate::schema::proposals as p;
 use crate::transfers::routes::{execute_forced, ForcedTransfer};
@@ -30,26 +30,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct ProposalQuery {
     /// pending, approved or rejected.
     pub status: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/proposals", tag = "proposals", operation_id = "listProposals",
     summary = "Maker-checker proposals (operators, regulators)",
-    params(ProposalQuery), responses((status = 200, description = "A page", body = Page<ProposalView>)))]
+    params(ProposalQuery, PageParams), responses((status = 200, description = "A page", body = Page<ProposalView>)))]
 #[get("/v1/proposals")]
 async fn list(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<ProposalQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     who.require(&[Role::Operator, Role::Regulator])?;
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let rows = state
         .db(move |conn| {
             let mut query = p::table
@@ -64,11 +59,11 @@ async fn list(
             Ok(query.load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(Page::respond(
         rows.into_iter().map(ProposalView::from).collect(),
         limit,
         |v| v.id,
-    )))
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/proposals/{id}", tag = "proposals", operation_id = "getProposal", summary = "A proposal",
@@ -126,9 +121,9 @@ fn execute(
             actor,
             at,
         ),
-        "benchmark_price" => crate::market::benchmarks::execute(
+        "benchmark_price" => crate::market::execute_benchmark(
             conn,
-            &payload::<crate::market::benchmarks::SetBenchmark>(row)?,
+            &payload::<crate::market::SetBenchmark>(row)?,
             row,
             actor,
             at,
@@ -155,9 +150,9 @@ fn execute(
             crate::forest::freezes::execute_lift(conn, &payload(row)?, actor, at)
         }
         "freeze_lift" => {
-            crate::collateral::freezes::execute_lift(conn, &payload(row)?, actor, at)
+            crate::collateral::execute_freeze_lift(conn, &payload(row)?, actor, at)
         }
-        "retirement" => crate::rights::retirements::execute_on_behalf(
+        "retirement" => crate::rights::execute_retirement_on_behalf(
             conn,
             &payload(row)?,
             actor,
@@ -172,15 +167,15 @@ fn execute(
             at,
         ),
         "operator_account" => {
-            crate::auth::routes::execute_operator_account(conn, &payload(row)?, who, at, false)
+            crate::auth::execute_operator_account(conn, &payload(row)?, who, at, false)
         }
         "party_account" => {
-            crate::auth::routes::execute_operator_account(conn, &payload(row)?, who, at, true)
+            crate::auth::execute_operator_account(conn, &payload(row)?, who, at, true)
         }
         "parcel_holder_change" => {
             crate::forest::parcels::execute_holder_change(conn, &payload(row)?, actor, at, true)
         }
-        "disposal_listing" => crate::market::listings::execute_disposal_listing(
+        "disposal_listing" => crate::market::execute_disposal_listing(
             conn,
             &payload(row)?,
             actor,
@@ -188,7 +183,7 @@ fn execute(
             today,
         ),
         "disposal_auction" => {
-            crate::market::auctions::execute_disposal_auction(conn, &payload(row)?, actor, at, today)
+            crate::market::execute_disposal_auction(conn, &payload(row)?, actor, at, today)
         }
         "parcel_registration" => {
             crate::forest::parcels::execute_registration(conn, &payload(row)?, actor, at, true)
@@ -197,14 +192,14 @@ fn execute(
             crate::forest::parcels::execute_split(conn, &payload(row)?, actor, at, true)
         }
         "auction" => {
-            crate::market::auctions::execute_disposal_auction(conn, &payload(row)?, actor, at, today)
+            crate::market::execute_disposal_auction(conn, &payload(row)?, actor, at, today)
         }
         "auction_cancellation" => {
-            crate::market::auctions::execute_cancellation(conn, &payload(row)?, actor, at)
+            crate::market::execute_auction_cancellation(conn, &payload(row)?, actor, at)
         }
         "region_flag" => crate::market::benchmarks::execute_flag(conn, &payload(row)?, row, actor, at),
         "market_settings" => {
-            crate::market::settings::execute(conn, &payload(row)?, &row.proposed_by_name, actor, at)
+            crate::market::execute_settings(conn, &payload(row)?, &row.proposed_by_name, actor, at)
         }
         // The checker proves they hold the proposed file by uploading it.
         "lot_import" | "parcel_import" => Err(ApiError::conflict(

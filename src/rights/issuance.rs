@@ -145,7 +145,7 @@ pub fn plan(conn: &mut DbConn, r: IssueLot) -> ApiResult<IssuancePlan> {
     let source = text("source_document", &r.source_document)?;
     let holder = crate::parties::store::find(conn, r.holder_party_id)?
         .ok_or_else(|| ApiError::invalid_field("holder_party_id", "no such party"))?;
-    if holder.kind == "bank" || holder.kind == "regulator" {
+    if holder.kind().is_some_and(|k| !k.holds_rights()) {
         return Err(ApiError::invalid_field(
             "holder_party_id",
             "banks and regulators do not hold rights",

@@ -9,6 +9,9 @@ pub mod rules;
 pub mod serials;
 pub mod store;
 
+// The rights' domain API that lives beside handlers.
+pub use retirements::execute_on_behalf as execute_retirement_on_behalf;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -80,13 +83,20 @@ impl Acquisition {
     }
 
     /// R11: a purchase is a market acquisition only at or above the benchmark price.
-    pub fn of_purchase(standing: crate::market::benchmarks::PriceStanding) -> Acquisition {
+    pub fn of_purchase(standing: impl MarketPurchase) -> Acquisition {
         if standing.is_market_purchase() {
             Acquisition::Market
         } else {
             Acquisition::Other
         }
     }
+}
+
+/// How a purchase price stands against the benchmark (R11), as the market judges it; the market
+/// implements this, so the rights module needs nothing of the market's.
+pub trait MarketPurchase {
+    /// At or above the benchmark price: a market acquisition.
+    fn is_market_purchase(&self) -> bool;
 }
 
 /// Where a lot came from.

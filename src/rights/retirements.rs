@@ -13,15 +13,14 @@ use super::ledger::{self, Movement, Side};
 use super::serials::Range;
 use super::store::{self, LotRow};
 use super::Bucket;
-use crate::app::AppState;
 use crate::audit;
-use crate::auth::{Principal, Role};
-use crate::db::{self, DbConn};
+use crate::auth::{Command, Principal, Role};
+use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
-use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
-use crate::kernel::json::ApiJson;
+use crate::kernel::idempotency::{KeyPolicy, Outcome};
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::schema::retirements as rt;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -182,14 +181,11 @@ pub struct Retire {
         (status = 202, description = "Proposed (an operator on a holder's behalf)", body = crate::proposals::ProposalView),
         (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/retirements")]
-async fn retire(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<Retire>,
-) -> ApiResult<HttpResponse> {
+async fn retire(cmd: Command<Retire>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Enterprise, Role::Operator])?;
-    let mut r = body.value;
+    let mut r = body;
     let party = match (who.role, r.party_id, who.party_id) {
         (Role::Operator, Some(p), _) => p,
         (Role::Operator, None, _) => {
@@ -200,15 +196,11 @@ async fn retire(
         (_, _, None) => return Err(ApiError::forbidden("this user belongs to no party")),
     };
     r.party_id = Some(party);
-    let (actor, now) = (who.actor(), db::now_micros(state.clock.now()));
-    let today = state.clock.today();
+    let (actor, now) = (who.actor(), cx.now);
+    let today = cx.today;
     let on_behalf = who.role == Role::Operator;
     let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
+    cx.run(
         KeyPolicy::Required,
         if on_behalf {
             StatusCode::ACCEPTED
@@ -350,25 +342,20 @@ fn carry_out(
 pub struct RetirementQuery {
     pub lot_id: Option<i64>,
     pub party_id: Option<i64>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/retirements", tag = "rights", operation_id = "listRetirements",
     summary = "Retirements and cancellations (own, or all for operators and regulators)",
-    params(RetirementQuery), responses((status = 200, description = "A page", body = Page<RetirementView>)))]
+    params(RetirementQuery, PageParams), responses((status = 200, description = "A page", body = Page<RetirementView>)))]
 #[get("/v1/retirements")]
 async fn list(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<RetirementQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let only = if who.role.sees_all() {
         q.party_id
     } else {
@@ -391,9 +378,9 @@ async fn list(
             Ok(query.load::<Row>(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(Page::respond(
         rows.into_iter().map(view).collect(),
         limit,
         |v| v.id,
-    )))
+    ))
 }

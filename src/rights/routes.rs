@@ -10,14 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::issuance::{self, CancelQuantity, IssueLot, LotView};
 use super::serials;
 use super::store::{self, HoldingFilter, HoldingRow, LotRow};
-use crate::app::AppState;
-use crate::auth::{Principal, Role};
-use crate::db::{self, DbConn};
+use crate::auth::{Command, Principal, Role};
+use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
-use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
-use crate::kernel::json::ApiJson;
+use crate::kernel::idempotency::{KeyPolicy, Outcome};
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::schema::{lots, movements as mv};
 
@@ -83,36 +82,25 @@ async fn right_types(state: web::Data<AppState>, _who: Principal) -> ApiResult<H
     responses((status = 202, description = "Proposed; approve with POST /v1/proposals/{id}/approve", body = ProposalView),
         (status = 409, description = "duplicate_source (R2)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/lots")]
-async fn propose_issuance(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<IssueLot>,
-) -> ApiResult<HttpResponse> {
+async fn propose_issuance(cmd: Command<IssueLot>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator])?;
-    let now = db::now_micros(state.clock.now());
-    let request = body.value;
+    let now = cx.now;
+    let request = body;
     let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Optional,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            let plan = issuance::plan(conn, request)?;
-            let row = proposals::propose(
-                conn,
-                ProposalKind::Issuance,
-                &plan,
-                Some(&plan.source_document),
-                &w,
-                now,
-            )?;
-            Outcome::of(&ProposalView::from(row))
-        },
-    )
+    cx.run(KeyPolicy::Optional, StatusCode::ACCEPTED, move |conn| {
+        let plan = issuance::plan(conn, request)?;
+        let row = proposals::propose(
+            conn,
+            ProposalKind::Issuance,
+            &plan,
+            Some(&plan.source_document),
+            &w,
+            now,
+        )?;
+        Outcome::of(&ProposalView::from(row))
+    })
     .await
 }
 
@@ -123,29 +111,20 @@ async fn propose_issuance(
     responses((status = 202, description = "Proposed", body = ProposalView)))]
 #[post("/v1/lots/{id}/cancellations")]
 async fn propose_cancellation(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
+    cmd: Command<CancelQuantity>,
     id: web::Path<i64>,
-    body: ApiJson<CancelQuantity>,
 ) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator])?;
-    let (lot_id, now) = (id.into_inner(), db::now_micros(state.clock.now()));
-    let request = body.value;
+    let (lot_id, now) = (id.into_inner(), cx.now);
+    let request = body;
     let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Optional,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            let plan = issuance::plan_cancellation(conn, lot_id, request)?;
-            let row = proposals::propose(conn, ProposalKind::Cancellation, &plan, None, &w, now)?;
-            Outcome::of(&ProposalView::from(row))
-        },
-    )
+    cx.run(KeyPolicy::Optional, StatusCode::ACCEPTED, move |conn| {
+        let plan = issuance::plan_cancellation(conn, lot_id, request)?;
+        let row = proposals::propose(conn, ProposalKind::Cancellation, &plan, None, &w, now)?;
+        Outcome::of(&ProposalView::from(row))
+    })
     .await
 }
 
@@ -169,26 +148,21 @@ fn visible_lot(conn: &mut DbConn, who: &Principal, id: i64) -> ApiResult<LotRow>
 #[into_params(parameter_in = Query)]
 pub struct LotQuery {
     pub right_type: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/lots", tag = "rights", operation_id = "listLots",
     summary = "Lots (all for operators and regulators; the ones it holds for a party)",
-    params(LotQuery), responses((status = 200, description = "A page of lots", body = Page<LotView>)))]
+    params(LotQuery, PageParams), responses((status = 200, description = "A page of lots", body = Page<LotView>)))]
 #[get("/v1/lots")]
 async fn list_lots(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<LotQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     use crate::schema::holdings as h;
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let today = state.clock.today();
     let rows = state
         .db(move |conn| {
@@ -210,11 +184,11 @@ async fn list_lots(
             Ok(query.load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(Page::respond(
         rows.into_iter().map(|l| LotView::of(l, today)).collect(),
         limit,
         |l| l.id,
-    )))
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/lots/{id}", tag = "rights", operation_id = "getLot", summary = "A lot",
@@ -504,8 +478,6 @@ impl HoldingView {
 pub struct HoldingQuery {
     pub lot_id: Option<i64>,
     pub party_id: Option<i64>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 async fn holdings_page(
@@ -513,12 +485,9 @@ async fn holdings_page(
     who: Principal,
     party: Option<i64>,
     q: HoldingQuery,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
-    let (after, limit) = PageParams {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let filter = match who.role {
         Role::Operator | Role::Regulator => HoldingFilter {
             party_id: party.or(q.party_id),
@@ -558,30 +527,32 @@ async fn holdings_page(
                 .collect::<ApiResult<Vec<_>>>()
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |h| h.id)))
+    Ok(Page::respond(rows, limit, |h| h.id))
 }
 
 #[utoipa::path(get, path = "/v1/holdings", tag = "rights", operation_id = "listHoldings",
     summary = "Holdings by bucket (own for enterprises; all for operators and regulators)",
-    params(HoldingQuery), responses((status = 200, description = "A page of holdings", body = Page<HoldingView>)))]
+    params(HoldingQuery, PageParams), responses((status = 200, description = "A page of holdings", body = Page<HoldingView>)))]
 #[get("/v1/holdings")]
 async fn list_holdings(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<HoldingQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
-    holdings_page(&state, who, None, q.into_inner()).await
+    holdings_page(&state, who, None, q.into_inner(), page).await
 }
 
 #[utoipa::path(get, path = "/v1/parties/{id}/holdings", tag = "rights", operation_id = "partyHoldings",
     summary = "A party's holdings by bucket",
-    params(("id" = i64, Path, description = "Party id"), HoldingQuery), responses((status = 200, description = "A page of holdings", body = Page<HoldingView>)))]
+    params(("id" = i64, Path, description = "Party id"), HoldingQuery, PageParams), responses((status = 200, description = "A page of holdings", body = Page<HoldingView>)))]
 #[get("/v1/parties/{id}/holdings")]
 async fn party_holdings(
     state: web::Data<AppState>,
     who: Principal,
     id: web::Path<i64>,
     q: web::Query<HoldingQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     // A 404 for a party that does not exist, or that the caller may not see: a lender sees only
@@ -610,5 +581,5 @@ async fn party_holdings(
     if !visible {
         return Err(ApiError::not_found("party"));
     }
-    holdings_page(&state, who, Some(id), q.into_inner()).await
+    holdings_page(&state, who, Some(id), q.into_inner(), page).await
 }

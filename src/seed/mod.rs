@@ -18,7 +18,6 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::auth::bootstrap::Secrets;
 use crate::auth::jwt::Keys;
 use crate::auth::{password, routes as auth_routes, store as auth_store};
@@ -26,6 +25,7 @@ use crate::config::HashCost;
 use crate::db::{self, DbConn, DbPool};
 use crate::import::{self, Kind, Silent};
 use crate::kernel::clock::Clock;
+use crate::kernel::state::AppState;
 use crate::schema::{
     audit_events as ev, forest_mortgages as fm, forest_parcels as fp, lots, parties as pt,
     pledges as pl,
@@ -260,7 +260,7 @@ pub async fn run(
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(crate::kernel::json::JSON_LIMIT))
-            .configure(crate::app::routes),
+            .configure(crate::routes::routes),
     )
     .await;
     let api = Api {

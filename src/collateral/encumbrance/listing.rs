@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::{visible, Encumbrance};
-use crate::app::AppState;
+use crate::kernel::state::AppState;
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::kernel::pagination::{Page, PageParams};

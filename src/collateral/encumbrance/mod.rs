@@ -15,7 +15,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::courts;
 use super::encumbrance::{self, court};
-use crate::app::AppState;
+use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};

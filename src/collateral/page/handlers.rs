@@ -14,10 +14,10 @@ use super::views::{
     alert, error_alert, error_page, forbidden_page, html, login_required, Alert, Certificate,
     CertificatePage, LoginPage, SearchPage, SearchResults, Verified, VerifyPage,
 };
-use crate::app::AppState;
-use crate::auth::{routes as auth_routes, Role};
+use crate::auth::{authenticate, Role};
 use crate::collateral::lender::{self, lookup, SearchQuery};
 use crate::error::ApiError;
+use crate::kernel::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 struct Form {
@@ -112,7 +112,7 @@ pub(super) async fn login(
             )
         }
     };
-    let row = match auth_routes::authenticate(
+    let row = match authenticate(
         &state,
         username.clone(),
         password,

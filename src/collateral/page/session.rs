@@ -7,10 +7,10 @@ use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db;
 use crate::error::ApiResult;
+use crate::kernel::state::AppState;
 use crate::schema::page_sessions as ps;
 
 /// The session cookie's name; it holds the page session token and is sent only to `/verify`.

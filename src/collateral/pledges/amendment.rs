@@ -13,7 +13,6 @@ use super::{
     check_code, fen, lock, maturity_limit, outcome, require_lender, require_status, view, visible,
     PledgeAccepted, PledgeView,
 };
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance;
 use crate::collateral::{add_entry, code_hash, find, random_code, rules, LIVE};
@@ -22,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::store as rights;
 use crate::schema::pledges as pl;

@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{check_code, outcome, require_status, unpledge, visible, PledgeView};
-use crate::app::AppState;
+use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance;
 use crate::collateral::{add_entry, rules, PledgeRow};

@@ -8,11 +8,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::set_status;
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::{add_entry, find, rules, PledgeRow};
 use crate::db::{self, DbConn};
 use crate::error::ApiResult;
+use crate::kernel::state::AppState;
 use crate::rights::store as rights;
 use crate::schema::pledges as pl;
 

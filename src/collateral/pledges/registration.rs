@@ -10,7 +10,6 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{lock, outcome, require_lender, require_status, PledgeAccepted, PledgeView};
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance;
 use crate::collateral::{add_entry, code_hash, find, random_code, rules, PledgeRow};
@@ -19,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{money_to_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials::{self};

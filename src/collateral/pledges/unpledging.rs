@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{check_code, lock, require_lender, require_status, set_status, PledgeView};
-use crate::app::AppState;
+use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance;
 use crate::collateral::PledgeRow;

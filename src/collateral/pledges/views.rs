@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::visible;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::collateral::encumbrance::{entry_views, listing};
 use crate::collateral::{rules, PledgeRow};
@@ -15,6 +14,7 @@ use crate::db::DbConn;
 use crate::error::ApiResult;
 use crate::kernel::amount::Dec;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppraisalView {

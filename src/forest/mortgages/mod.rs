@@ -13,7 +13,7 @@ use super::rules::{self, Consent, ParcelFacts, Terms};
 use super::{
     add_entry, current_rank, mortgage, mortgage_parcels, mortgages_on, MortgageRow, RANKED,
 };
-use crate::app::AppState;
+use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance::{
     self, entry_views, listing, require_lender, require_status, EntryView,

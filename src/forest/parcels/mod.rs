@@ -11,7 +11,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{add_entry, mortgages_on, parcel, ParcelRow, LIVE};
-use crate::app::AppState;
+use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::lender::PartyRef;
 use crate::db::{self, DbConn};

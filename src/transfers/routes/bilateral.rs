@@ -1,18 +1,15 @@
 //! A bilateral transfer: the sender requests it on the registry.
 
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::auth::{Principal, Role};
-use crate::db::{self};
+use crate::auth::{Command, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
-use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
-use crate::kernel::json::ApiJson;
+use crate::kernel::idempotency::{KeyPolicy, Outcome};
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials;
 use crate::rights::store::{self as rights};
@@ -51,93 +48,78 @@ pub struct RequestTransfer {
         (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers")]
-pub(super) async fn request(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<RequestTransfer>,
-) -> ApiResult<HttpResponse> {
+pub(super) async fn request(cmd: Command<RequestTransfer>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Enterprise])?;
     let from = who
         .party_id
         .ok_or_else(|| ApiError::forbidden("this user belongs to no party"))?;
-    let r = body.value;
+    let r = body;
     let note = r
         .note
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_string);
-    let (actor, now, today) = (
-        who.actor(),
-        db::now_micros(state.clock.now()),
-        state.clock.today(),
-    );
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::CREATED,
-        move |conn| {
-            let lot = rights::lock_lot(conn, r.lot_id)?;
-            if rights::holding(conn, from, lot.id)?.is_none() {
-                return Err(ApiError::not_found("holding"));
-            }
-            let Terms {
-                rt,
+    let (actor, now, today) = (cx.actor(), cx.now, cx.today);
+    cx.run(KeyPolicy::Required, StatusCode::CREATED, move |conn| {
+        let lot = rights::lock_lot(conn, r.lot_id)?;
+        if rights::holding(conn, from, lot.id)?.is_none() {
+            return Err(ApiError::not_found("holding"));
+        }
+        let Terms {
+            rt,
+            quantity,
+            unit_price,
+            years,
+            amount,
+            ..
+        } = terms(conn, &lot, from, &r.terms(), today)?;
+        let mut tr = store::insert(
+            conn,
+            &NewTransfer {
+                lot_id: lot.id,
+                from_party_id: from,
+                to_party_id: r.to_party_id,
                 quantity,
+                kind: "bilateral".into(),
+                status: Status::Requested.as_str().into(),
+                requires_approval: rt.requires_approval,
                 unit_price,
                 years,
                 amount,
-                ..
-            } = terms(conn, &lot, from, &r.terms(), today)?;
-            let mut tr = store::insert(
-                conn,
-                &NewTransfer {
-                    lot_id: lot.id,
-                    from_party_id: from,
-                    to_party_id: r.to_party_id,
-                    quantity,
-                    kind: "bilateral".into(),
-                    status: Status::Requested.as_str().into(),
-                    requires_approval: rt.requires_approval,
-                    unit_price,
-                    years,
-                    amount,
-                    document_ref: None,
-                    note,
-                    serials: None,
-                    requested_by: actor.clone(),
-                    created_at: now,
-                    updated_at: now,
-                },
-            )?;
-            let moved = ledger::move_quantity(
-                conn,
-                Movement {
-                    lot: &lot,
-                    from: Side::holder(from, Bucket::Available),
-                    to: Side::holder(from, Bucket::InTransfer),
-                    quantity,
-                    cause: "transfer_request",
-                    reference: format!("transfer:{}", tr.id),
-                    actor: &actor,
-                    at: now,
-                    acquisition: None,
-                    named_serials: r.serials.as_deref(),
-                },
-            )?;
-            if let Some(text) = serials::to_text(&moved) {
-                diesel::update(t::table.find(tr.id))
-                    .set(t::serials.eq(&text))
-                    .execute(conn)?;
-                tr.serials = Some(text);
-            }
-            transfer_audit(conn, &tr, "transfer.requested", &actor, now)?;
-            Outcome::of(&TransferView::from(tr))
-        },
-    )
+                document_ref: None,
+                note,
+                serials: None,
+                requested_by: actor.clone(),
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+        let moved = ledger::move_quantity(
+            conn,
+            Movement {
+                lot: &lot,
+                from: Side::holder(from, Bucket::Available),
+                to: Side::holder(from, Bucket::InTransfer),
+                quantity,
+                cause: "transfer_request",
+                reference: format!("transfer:{}", tr.id),
+                actor: &actor,
+                at: now,
+                acquisition: None,
+                named_serials: r.serials.as_deref(),
+            },
+        )?;
+        if let Some(text) = serials::to_text(&moved) {
+            diesel::update(t::table.find(tr.id))
+                .set(t::serials.eq(&text))
+                .execute(conn)?;
+            tr.serials = Some(text);
+        }
+        transfer_audit(conn, &tr, "transfer.requested", &actor, now)?;
+        Outcome::of(&TransferView::from(tr))
+    })
     .await
 }

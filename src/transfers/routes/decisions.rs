@@ -7,12 +7,12 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials;
 use crate::rights::store::{self as rights};
@@ -84,7 +84,7 @@ pub(super) async fn act(
             // Courts come first: quantity a judicial freeze holds in this transfer does not move on
             // towards the receiver (409 `quantity_frozen`, nothing changes) until the freeze is lifted.
             if matches!(action, Action::Confirm | Action::Approve) {
-                crate::collateral::freezes::require_not_held(conn, &format!("transfer:{id}"))?;
+                crate::collateral::require_not_held(conn, &format!("transfer:{id}"))?;
             }
             // R3 at settlement: the years sold must still remain on the day the transfer settles
             // (a year of the term may have passed since the request). Refused as it stands; the
@@ -98,10 +98,10 @@ pub(super) async fn act(
             // since the request binds the transfer when it settles, with the same check as at
             // request time. Refused as it stands (422); the parties may cancel or reject it.
             if next == Status::Settled && !lot.expired(now.date()) {
-                let settings = crate::market::settings::load(conn)?;
+                let settings = crate::market::load_settings(conn)?;
                 let receiver = crate::parties::store::find(conn, tr.to_party_id)?
                     .ok_or_else(|| ApiError::internal("receiver vanished"))?;
-                crate::market::benchmarks::check_r4(
+                crate::market::check_r4(
                     conn,
                     &settings,
                     &lot,
@@ -135,14 +135,12 @@ pub(super) async fn act(
                     "transfer_settle",
                     // R11: a market acquisition only at or above the benchmark in force when the
                     // transfer was agreed; a gift or a lower price is not.
-                    Some(Acquisition::of_purchase(
-                        crate::market::benchmarks::price_standing(
-                            conn,
-                            &lot,
-                            tr.unit_price,
-                            tr.created_at.date(),
-                        )?,
-                    )),
+                    Some(Acquisition::of_purchase(crate::market::price_standing(
+                        conn,
+                        &lot,
+                        tr.unit_price,
+                        tr.created_at.date(),
+                    )?)),
                 ),
                 Status::Rejected | Status::Cancelled => (
                     Side::holder(tr.from_party_id, Bucket::Available),
@@ -170,7 +168,7 @@ pub(super) async fn act(
                 )?;
             }
             if matches!(next, Status::Rejected | Status::Cancelled) {
-                crate::collateral::freezes::step_ended(
+                crate::collateral::step_ended(
                     conn,
                     &lot,
                     &format!("transfer:{id}"),
@@ -261,7 +259,7 @@ pub(super) fn unwind_expired(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> 
             named_serials: named.as_deref(),
         },
     )?;
-    crate::collateral::freezes::step_ended(
+    crate::collateral::step_ended(
         conn,
         &lot,
         &format!("transfer:{id}"),

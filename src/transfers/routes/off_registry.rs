@@ -2,19 +2,17 @@
 //! another, settled then.
 
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::auth::{Principal, Role};
-use crate::db::{self, DbConn};
+use crate::auth::{Command, Role};
+use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
-use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
-use crate::kernel::json::ApiJson;
+use crate::kernel::idempotency::{KeyPolicy, Outcome};
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials;
@@ -87,39 +85,27 @@ pub(super) fn trimmed(s: Option<String>) -> Option<String> {
         (status = 409, description = "insufficient_quantity, lot_expired", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "validation_failed, years_beyond_term, price_below_benchmark, region_non_attainment", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/transfers/registered")]
-pub(super) async fn registered(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<RegisteredTransfer>,
-) -> ApiResult<HttpResponse> {
+pub(super) async fn registered(cmd: Command<RegisteredTransfer>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator])?;
-    let mut r = body.value;
+    let mut r = body;
     r.note = trimmed(r.note.take());
     r.document_ref = trimmed(r.document_ref.take());
-    let (now, today) = (db::now_micros(state.clock.now()), state.clock.today());
+    let (now, today) = (cx.now, cx.today);
     let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            let lot = rights::lock_lot(conn, r.lot_id)?;
-            let asked = registered_terms(conn, &lot, &r, today)?;
-            if asked.quantity > available(conn, r.from_party_id, lot.id)? {
-                return Err(ApiError::conflict(
-                    "insufficient_quantity",
-                    "the sender does not hold this much available quantity",
-                ));
-            }
-            let row =
-                proposals::propose(conn, ProposalKind::RegisteredTransfer, &r, None, &w, now)?;
-            Outcome::of(&ProposalView::from(row))
-        },
-    )
+    cx.run(KeyPolicy::Required, StatusCode::ACCEPTED, move |conn| {
+        let lot = rights::lock_lot(conn, r.lot_id)?;
+        let asked = registered_terms(conn, &lot, &r, today)?;
+        if asked.quantity > available(conn, r.from_party_id, lot.id)? {
+            return Err(ApiError::conflict(
+                "insufficient_quantity",
+                "the sender does not hold this much available quantity",
+            ));
+        }
+        let row = proposals::propose(conn, ProposalKind::RegisteredTransfer, &r, None, &w, now)?;
+        Outcome::of(&ProposalView::from(row))
+    })
     .await
 }
 

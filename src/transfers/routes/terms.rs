@@ -8,7 +8,7 @@ use crate::audit;
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{price_to_stored, trade_amount_fen, Dec};
-use crate::market::benchmarks::PriceStanding;
+use crate::market::PriceStanding;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::store::{self as rights, LotRow};
 use crate::transfers::store::TransferRow;
@@ -131,8 +131,8 @@ pub(super) fn terms(
     // R4, the same check as every market path: the price against the benchmark floor, and no
     // pollutant's load into a region flagged non-attainment (a transfer without a price moves the
     // load all the same).
-    let settings = crate::market::settings::load(conn)?;
-    let standing = crate::market::benchmarks::check_r4(
+    let settings = crate::market::load_settings(conn)?;
+    let standing = crate::market::check_r4(
         conn,
         &settings,
         lot,

@@ -6,11 +6,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::schema::transfers as t;
 use crate::transfers::rules::Status;
 use crate::transfers::store::{self, TransferRow};
@@ -74,25 +74,20 @@ impl From<TransferRow> for TransferView {
 pub struct TransferQuery {
     pub lot_id: Option<i64>,
     pub status: Option<Status>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/transfers", tag = "transfers", operation_id = "listTransfers",
     summary = "Transfers the caller is party to (all for operators and regulators)",
-    params(TransferQuery), responses((status = 200, description = "A page", body = Page<TransferView>)))]
+    params(TransferQuery, PageParams), responses((status = 200, description = "A page", body = Page<TransferView>)))]
 #[get("/v1/transfers")]
 pub(super) async fn list(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<TransferQuery>,
+    page: PageParams,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let (after, limit) = PageParams {
-        cursor: q.cursor,
-        limit: q.limit,
-    }
-    .resolve()?;
+    let (after, limit) = page.resolve()?;
     let rows = state
         .db(move |conn| {
             let mut query = t::table
@@ -114,11 +109,11 @@ pub(super) async fn list(
             Ok(query.load(conn)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(Page::respond(
         rows.into_iter().map(TransferView::from).collect(),
         limit,
         |v| v.id,
-    )))
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/transfers/{id}", tag = "transfers", operation_id = "getTransfer", summary = "A transfer",

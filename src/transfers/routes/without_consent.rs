@@ -2,19 +2,17 @@
 //! carried out.
 
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::auth::{Principal, Role};
-use crate::db::{self, DbConn};
+use crate::auth::{Command, Role};
+use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
-use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
-use crate::kernel::json::ApiJson;
+use crate::kernel::idempotency::{KeyPolicy, Outcome};
 use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
@@ -65,14 +63,11 @@ pub struct ForcedTransfer {
     params(("Idempotency-Key" = String, Header, description = "Required: this moves quantity once approved (a retry without it would propose the same transfer twice)")),
     request_body = ForcedTransfer, responses((status = 202, description = "Proposed", body = ProposalView)))]
 #[post("/v1/transfers/forced")]
-pub(super) async fn forced(
-    state: web::Data<AppState>,
-    who: Principal,
-    idem: IdemKey,
-    body: ApiJson<ForcedTransfer>,
-) -> ApiResult<HttpResponse> {
+pub(super) async fn forced(cmd: Command<ForcedTransfer>) -> ApiResult<HttpResponse> {
+    let Command { body, cx } = cmd;
+    let who = &cx.who;
     who.require(&[Role::Operator])?;
-    let r = body.value;
+    let r = body;
     if r.kind != "court_order" && r.kind != "merger" {
         return Err(ApiError::invalid_field("kind", "court_order or merger"));
     }
@@ -94,33 +89,24 @@ pub(super) async fn forced(
             "only a court order disposes of a pledge",
         ));
     }
-    crate::collateral::freezes::PledgeHandling::parse(r.pledge_handling.as_deref())?;
-    let now = db::now_micros(state.clock.now());
+    crate::collateral::PledgeHandling::parse(r.pledge_handling.as_deref())?;
+    let now = cx.now;
     let w = who.clone();
-    idempotency::run(
-        &state,
-        &who,
-        idem,
-        &body.body_hash,
-        KeyPolicy::Required,
-        StatusCode::ACCEPTED,
-        move |conn| {
-            let lot = rights::lot(conn, r.lot_id)?
-                .ok_or_else(|| ApiError::invalid_field("lot_id", "no such lot"))?;
-            let rt = rights::right_type(conn, &lot.right_type)?
-                .ok_or_else(|| ApiError::internal("right type vanished"))?;
-            parse_quantity("quantity", r.quantity, &rt)?;
-            rights::holding(conn, r.from_party_id, lot.id)?.ok_or_else(|| {
-                ApiError::invalid_field("from_party_id", "holds nothing of this lot")
-            })?;
-            check_receiver(conn, r.from_party_id, r.to_party_id)?;
-            if let Some(no) = &r.freeze_no {
-                crate::collateral::freezes::named_for_holding(conn, no, r.from_party_id, lot.id)?;
-            }
-            let row = proposals::propose(conn, ProposalKind::ForcedTransfer, &r, None, &w, now)?;
-            Outcome::of(&ProposalView::from(row))
-        },
-    )
+    cx.run(KeyPolicy::Required, StatusCode::ACCEPTED, move |conn| {
+        let lot = rights::lot(conn, r.lot_id)?
+            .ok_or_else(|| ApiError::invalid_field("lot_id", "no such lot"))?;
+        let rt = rights::right_type(conn, &lot.right_type)?
+            .ok_or_else(|| ApiError::internal("right type vanished"))?;
+        parse_quantity("quantity", r.quantity, &rt)?;
+        rights::holding(conn, r.from_party_id, lot.id)?
+            .ok_or_else(|| ApiError::invalid_field("from_party_id", "holds nothing of this lot"))?;
+        check_receiver(conn, r.from_party_id, r.to_party_id)?;
+        if let Some(no) = &r.freeze_no {
+            crate::collateral::named_for_holding(conn, no, r.from_party_id, lot.id)?;
+        }
+        let row = proposals::propose(conn, ProposalKind::ForcedTransfer, &r, None, &w, now)?;
+        Outcome::of(&ProposalView::from(row))
+    })
     .await
 }
 
@@ -162,18 +148,16 @@ pub fn execute_forced(
     // A court's order executes against the quantity its own case froze first (courts come
     // first), never against another case's freeze.
     let moved = if r.kind == "court_order" {
-        crate::collateral::freezes::court_transfer(
+        crate::collateral::court_transfer(
             conn,
             &lot,
             r.from_party_id,
             r.to_party_id,
             quantity,
-            crate::collateral::freezes::CourtOrder {
+            crate::collateral::CourtOrder {
                 document_ref: &r.document_ref,
                 freeze_no: r.freeze_no.as_deref(),
-                handling: crate::collateral::freezes::PledgeHandling::parse(
-                    r.pledge_handling.as_deref(),
-                )?,
+                handling: crate::collateral::PledgeHandling::parse(r.pledge_handling.as_deref())?,
                 reference: format!("transfer:{}", tr.id),
             },
             actor,

@@ -5,6 +5,12 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub mod known_routes;
+
+/// The code of the 429 that a party's daily ID-number look-up quota is spent (R15); its answer
+/// says when the quota is back.
+pub const QUOTA_EXCEEDED: &str = "id_lookup_quota_exceeded";
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -157,7 +163,7 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, "1"));
         }
-        if self.code == crate::parties::lookups::QUOTA_EXCEEDED {
+        if self.code == QUOTA_EXCEEDED {
             // The quota is per day (UTC): it is back at the next midnight.
             let now = chrono::Utc::now();
             let midnight = (now.date_naive() + chrono::Days::new(1))
@@ -239,7 +245,7 @@ pub fn path_error(
     _err: actix_web::error::PathError,
     req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    let known = req.app_data::<actix_web::web::Data<crate::ops::KnownRoutes>>();
+    let known = req.app_data::<actix_web::web::Data<known_routes::KnownRoutes>>();
     if let Some(res) = known.and_then(|k| k.method_not_allowed(req)) {
         return actix_web::error::InternalError::from_response("method not allowed", res).into();
     }
