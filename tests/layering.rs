@@ -36,20 +36,17 @@ const ALLOWED_EDGES: &[(&str, &str, &str)] = &[
 const ALLOWED_HANDLER_IMPORTS: &[(&str, &str)] = &[
     // The encumbrance core (collateral/, forest/) is being rewritten; it is to use the market's
     // and the forest's domain API (`crate::market::…`, re-exported in market/mod.rs).
-    ("collateral/freezes.rs", "market/auctions.rs"),
-    ("collateral/freezes.rs", "market/listings.rs"),
-    ("collateral/freezes.rs", "market/trades.rs"),
+    ("collateral/freezes/court_transfers.rs", "market/trades.rs"),
+    ("collateral/freezes/holds.rs", "market/auctions.rs"),
+    ("collateral/freezes/holds.rs", "market/listings.rs"),
     ("collateral/lender.rs", "forest/freezes.rs"),
-    ("collateral/lender.rs", "forest/mortgages.rs"),
     ("collateral/lender.rs", "market/trades.rs"),
     ("collateral/lender.rs", "parties/routes.rs"),
     ("collateral/pledges/enforcement.rs", "market/benchmarks.rs"),
     ("collateral/pledges/enforcement.rs", "market/settings.rs"),
-    ("forest/parcels.rs", "collateral/lender.rs"),
+    ("forest/parcels/mod.rs", "collateral/lender.rs"),
     // Approvals run the forest's effects; forest/mod.rs is to re-export them.
     ("proposals/routes.rs", "forest/freezes.rs"),
-    ("proposals/routes.rs", "forest/mortgages.rs"),
-    ("proposals/routes.rs", "forest/parcels.rs"),
 ];
 
 /// Modules that mount every module's handlers.

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::rules::{self, GreenTag, RequestStatus};
 use super::store::{self, RequestRow};
-use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -19,6 +18,7 @@ use crate::kernel::amount::{money_to_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::store as rights;
 use crate::schema::{financing_request_events as ev, financing_requests as fr, settings as st};
@@ -284,7 +284,7 @@ async fn post_request(
                 ));
             }
         }
-        let valued = crate::market::prices::value_of(conn, &lot, quantity, today)?;
+        let valued = crate::market::value_of(conn, &lot, quantity, today)?;
         let (value, method) = match valued {
             Some(v) => (Some(v.value), v.method),
             None => (None, "appraisal_required".to_string()),

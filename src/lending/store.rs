@@ -108,9 +108,9 @@ pub fn record(
         json!({"financing_request_id": r.id, "event": event, "bank_id": bank, "detail": detail});
     let key = format!("financing_request:{}", r.id);
     let name = format!("financing_request.{event}");
-    crate::collateral::webhooks::enqueue(conn, r.applicant_id, &key, &name, data.clone(), at)?;
+    crate::audit::outbox::enqueue(conn, r.applicant_id, &key, &name, data.clone(), at)?;
     if let Some(b) = bank {
-        crate::collateral::webhooks::enqueue(conn, b, &key, &name, data, at)?;
+        crate::audit::outbox::enqueue(conn, b, &key, &name, data, at)?;
     }
     Ok(())
 }

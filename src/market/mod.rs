@@ -17,7 +17,8 @@ pub use auctions::{
     execute_cancellation as execute_auction_cancellation, execute_disposal_auction, AuctionRow,
 };
 pub use benchmarks::{
-    check_r4, execute as execute_benchmark, price_standing, PriceStanding, SetBenchmark,
+    check_r4, execute as execute_benchmark, execute_flag, price_standing, PriceStanding,
+    SetBenchmark,
 };
 pub use listings::{execute_disposal_listing, ListingRow};
 pub use prices::{value_of, Valued};

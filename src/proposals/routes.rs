@@ -197,7 +197,7 @@ fn execute(
         "auction_cancellation" => {
             crate::market::execute_auction_cancellation(conn, &payload(row)?, actor, at)
         }
-        "region_flag" => crate::market::benchmarks::execute_flag(conn, &payload(row)?, row, actor, at),
+        "region_flag" => crate::market::execute_flag(conn, &payload(row)?, row, actor, at),
         "market_settings" => {
             crate::market::execute_settings(conn, &payload(row)?, &row.proposed_by_name, actor, at)
         }

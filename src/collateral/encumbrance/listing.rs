@@ -3,10 +3,10 @@
 use actix_web::{web, HttpResponse};
 
 use super::{visible, Encumbrance};
-use crate::kernel::state::AppState;
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 
 /// A page of the encumbrances the caller is party to (all for operators and regulators).
 pub async fn list<E: Encumbrance>(

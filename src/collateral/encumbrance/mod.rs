@@ -15,12 +15,12 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{money_to_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
+use crate::kernel::state::AppState;
 use crate::proposals::{self, ProposalKind, ProposalView};
 
 pub use entries::{add_entry, entry_views, Entry, EntryView, NewEntry};

@@ -9,7 +9,6 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{check_code, outcome, require_status, unpledge, visible, PledgeView};
-use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance;
 use crate::collateral::{add_entry, rules, PledgeRow};
@@ -18,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::{price_to_stored, trade_amount_fen, Dec};
 use crate::kernel::idempotency::IdemKey;
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::proposals::{ProposalKind, ProposalView};
 use crate::rights::ledger::Side;
 use crate::rights::store as rights;

@@ -10,7 +10,6 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{check_code, lock, require_lender, require_status, set_status, PledgeView};
-use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance;
 use crate::collateral::PledgeRow;
@@ -19,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::amount::Dec;
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy};
 use crate::kernel::json::ApiJson;
+use crate::kernel::state::AppState;
 use crate::rights::issuance::parse_quantity;
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::serials::{self, Owner, Range};

@@ -13,7 +13,6 @@ use super::rules::{self, Consent, ParcelFacts, Terms};
 use super::{
     add_entry, current_rank, mortgage, mortgage_parcels, mortgages_on, MortgageRow, RANKED,
 };
-use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::encumbrance::{
     self, entry_views, listing, require_lender, require_status, EntryView,
@@ -25,6 +24,7 @@ use crate::kernel::amount::{money_to_fen, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::schema::{forest_mortgage_parcels as fmp, forest_mortgages as fm};
 
 mod application;

@@ -11,7 +11,6 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{add_entry, mortgages_on, parcel, ParcelRow, LIVE};
-use crate::kernel::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::collateral::lender::PartyRef;
 use crate::db::{self, DbConn};
@@ -20,6 +19,7 @@ use crate::kernel::amount::{hundredths, Dec};
 use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
+use crate::kernel::state::AppState;
 use crate::kernel::text::document_key;
 use crate::parties::uscc::IdNumber;
 use crate::schema::{forest_parcels as fp, parcel_holders as ph, parties as pt};
