@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod forest;
+pub mod grades;
 pub mod import;
 pub mod kernel;
 pub mod keys;

@@ -70,6 +70,7 @@ use crate::error::Problem;
         crate::market::prices::ohlc, crate::market::prices::summary, crate::market::prices::chart,
         crate::market::prices::valuation, crate::market::sweep::sweep_now,
         crate::import::routes::import,
+        crate::grades::routes::record, crate::grades::routes::show,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),

@@ -68,7 +68,7 @@ fn check_eligible(conn: &mut DbConn, lot: &LotRow, party: i64, quantity: i64) ->
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = ApplyPledge,
     responses((status = 201, description = "Applied; the lender now sees the holding", body = PledgeView),
-        (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged, pledgor_credit_red", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges")]
 pub(super) async fn apply(
     state: web::Data<AppState>,
@@ -112,6 +112,7 @@ pub(super) async fn apply(
             crate::parties::store::require_active(conn, r.lender_party_id)?;
             lot.require_live(today)?;
             check_not_flagged(conn, pledgor)?;
+            crate::grades::check_may_pledge(conn, pledgor, today)?;
             check_eligible(conn, &lot, pledgor, quantity)?;
             if h.available < quantity {
                 return Err(ApiError::conflict(
@@ -192,7 +193,7 @@ pub(super) fn maturity_limit(lot: &LotRow) -> NaiveDate {
     params(("id" = i64, Path, description = "Pledge id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = AcceptPledge,
     responses((status = 200, description = "Registered, with `amendment_code` this once", body = PledgeAccepted),
-        (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged, pledge_status", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged, pledgor_credit_red, pledge_status", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges/{id}/accept")]
 pub(super) async fn accept(
     state: web::Data<AppState>,
@@ -245,6 +246,7 @@ pub(super) async fn accept(
         }
         lot.require_live(today)?;
         check_not_flagged(conn, p.pledgor_id)?;
+        crate::grades::check_may_pledge(conn, p.pledgor_id, today)?;
         // Under the lot lock: the quantity is still there, or another pledge took it first.
         let h = rights::holding(conn, p.pledgor_id, lot.id)?.ok_or_else(|| ApiError::not_found("holding"))?;
         if h.available < p.quantity {
@@ -299,6 +301,9 @@ pub(super) async fn accept(
         add_entry(conn, &p, "registered", json!({"registration_no": registration_no, "secured_amount": secured, "period_end": r.period_end}), &actor, now)?;
         crate::collateral::monitoring::check_ltv(conn, &p, secured, now)?;
         let mut out = outcome(conn, id)?;
+        if let Some(c) = crate::grades::standing(conn, p.pledgor_id, today)? {
+            out.body["pledgor_credit"] = serde_json::to_value(c).unwrap_or_default();
+        }
         out.secrets = Some(json!({ "amendment_code": amendment }));
         Ok(out)
     })

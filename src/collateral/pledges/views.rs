@@ -96,6 +96,10 @@ pub struct PledgeView {
     pub paid_to_pledgor: Option<Dec>,
     pub entries: Vec<EntryView>,
     pub created_at: DateTime<Utc>,
+    /// The pledgor's environmental credit grade in force, with a warning for yellow (警示) and red
+    /// (不良); on the registration answer and on one pledge, absent when ungraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pledgor_credit: Option<crate::grades::CreditStanding>,
 }
 
 pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
@@ -139,6 +143,7 @@ pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
         paid_to_pledgor: p.paid_to_pledgor.map(Dec::money),
         entries,
         created_at: p.created_at.and_utc(),
+        pledgor_credit: None,
     })
 }
 
@@ -204,10 +209,13 @@ pub(super) async fn get_one(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    let today = state.clock.today();
     let v = state
         .db(move |conn| {
             let p = visible(conn, &who, id)?;
-            view(conn, p)
+            let mut v = view(conn, p)?;
+            v.pledgor_credit = crate::grades::standing(conn, v.pledgor_id, today)?;
+            Ok(v)
         })
         .await?;
     Ok(HttpResponse::Ok().json(v))

@@ -1,0 +1,292 @@
+//! Green lending around the pledge: environmental credit grades (a red grade cannot pledge, a
+//! yellow one warns the lender, lenders are told by webhook when a borrower is graded), credit
+//! enhancement (who pays what of a shortfall), and the monthly green-finance statistics.
+
+mod common;
+
+use common::ledger::{assert_conserved, issue, key, lot_request};
+use common::{party, user, Api, Backend, Server};
+use serde_json::{json, Value};
+
+struct World {
+    _srv: Server,
+    admin: Api,
+    reg: Api,
+    a: i64,
+    ent_a: Api,
+    bank1: i64,
+    banker1: Api,
+    banker2: Api,
+    em: i64,
+}
+
+fn world_on(srv: Server) -> World {
+    let admin = srv.admin();
+    let checker = user(&admin, "operator", None, "checker");
+    let reg = user(&admin, "regulator", None, "reg");
+    let a = party(&admin, "enterprise", 1);
+    let bank1 = party(&admin, "bank", 3);
+    let bank2 = party(&admin, "bank", 4);
+    let ent_a = user(&admin, "enterprise", Some(a), "ent-a");
+    let banker1 = user(&admin, "bank", Some(bank1), "banker-1");
+    let banker2 = user(&admin, "bank", Some(bank2), "banker-2");
+    let em = issue(
+        &admin,
+        &checker,
+        lot_request("EM", a, "485.2", "南环有偿〔2026〕15号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    World {
+        _srv: srv,
+        admin,
+        reg,
+        a,
+        ent_a,
+        bank1,
+        banker1,
+        banker2,
+        em,
+    }
+}
+
+fn accept_body() -> Value {
+    json!({"secured_amount": "2000000.00", "loan_maturity": "2028-12-31", "period_end": "2029-06-30",
+        "loan_reference": "CIB-NP-2026-0815", "appraisal_value": "3150000.00", "appraiser": "福建中兴资产评估",
+        "appraisal_date": "2026-11-20"})
+}
+
+fn apply(w: &World, quantity: &str) -> i64 {
+    w.ent_a
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": w.em, "quantity": quantity, "lender_party_id": w.bank1}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap()
+}
+
+fn grade(w: &World, party: i64, grade: &str, from: &str, to: Option<&str>) -> Value {
+    w.reg
+        .post(
+            &format!("/v1/parties/{party}/environmental-credit"),
+            &json!({"grade": grade, "source_document": format!("闽环信〔2026〕{grade}号"),
+                "valid_from": from, "valid_to": to}),
+        )
+        .expect(201)
+        .body
+}
+
+/// A tiny HTTP receiver: answers 200 to every request and hands over each body.
+fn receiver(listener: std::net::TcpListener, tx: std::sync::mpsc::Sender<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line.to_ascii_lowercase());
+            }
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx
+                .send(String::from_utf8_lossy(&body).into_owned())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+}
+
+/// The next grade event delivered (pledge events of the same bank pass by).
+fn next_grade_event(rx: &std::sync::mpsc::Receiver<String>) -> Value {
+    loop {
+        let body = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the grade event reaches the bank");
+        let event: Value = serde_json::from_str(&body).unwrap();
+        if event["event"] == "party.environmental_credit_graded" {
+            return event;
+        }
+    }
+}
+
+fn grades_reach_the_lender_and_bar_red_pledgors(backend: Backend) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let srv = Server::on_with(
+        common::Db::fresh(backend),
+        &[
+            "--webhook-poll-ms",
+            "100",
+            "--webhook-allow-http",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let w = world_on(srv);
+    let (tx, rx) = std::sync::mpsc::channel();
+    receiver(listener, tx);
+    w.banker1
+        .post(
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{port}/registry-events")}),
+        )
+        .expect(201);
+    let hook2 = w
+        .banker2
+        .post(
+            "/v1/webhooks",
+            &json!({"url": format!("http://127.0.0.1:{port}/other-bank")}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+
+    // Only a regulator records grades; a validity that ends before it starts is refused.
+    let body = json!({"grade": "yellow", "source_document": "x", "valid_from": "2026-01-01"});
+    let path = format!("/v1/parties/{}/environmental-credit", w.a);
+    w.admin.post(&path, &body).expect(403);
+    w.ent_a.post(&path, &body).expect(403);
+    let reversed = json!({"grade": "red", "source_document": "闽环信〔2026〕1号",
+        "valid_from": "2026-06-01", "valid_to": "2026-05-31"});
+    assert_eq!(
+        w.reg.post(&path, &reversed).expect(422).code(),
+        "validity_reversed"
+    );
+    // The old compliance flag for poor environmental credit can no longer be set.
+    assert_eq!(
+        w.reg
+            .post(
+                &format!("/v1/parties/{}/compliance-flags", w.a),
+                &json!({"flag": "poor_credit_rating", "reason": "环境信用不良"}),
+            )
+            .expect(422)
+            .code(),
+        "flag_kind_retired"
+    );
+
+    // The enterprise applies to bank 1: bank 1 now deals with it, bank 2 does not.
+    let first = apply(&w, "100");
+    w.banker2.get(&path).expect(404);
+    let seen = w.banker1.get(&path).expect(200).body;
+    assert!(seen["in_force"].is_null());
+    assert_eq!(seen["history"].as_array().unwrap().len(), 0);
+
+    // A yellow grade: the lender is told by webhook, sees it, may still register, warned.
+    let yellow = grade(&w, w.a, "yellow", "2026-01-01", Some("2027-12-31"));
+    assert_eq!(yellow["grade_zh"], "警示");
+    let event = next_grade_event(&rx);
+    assert_eq!(event["event"], "party.environmental_credit_graded");
+    assert_eq!(event["data"]["party_id"], w.a);
+    assert_eq!(event["data"]["grade"], "yellow");
+    assert_eq!(event["data"]["grade_in_force"], "yellow");
+    assert!(event["data"]["previous_grade_in_force"].is_null());
+    let seen = w.banker1.get(&path).expect(200).body;
+    assert_eq!(seen["in_force"]["grade"], "yellow");
+    let accepted = w
+        .banker1
+        .post_key(
+            &format!("/v1/pledges/{first}/accept"),
+            &key(),
+            &accept_body(),
+        )
+        .expect(200)
+        .body;
+    assert_eq!(accepted["status"], "registered");
+    assert_eq!(accepted["pledgor_credit"]["grade"], "yellow");
+    assert!(accepted["pledgor_credit"]["warning"]
+        .as_str()
+        .unwrap()
+        .contains("警示"));
+    let one = w
+        .banker1
+        .get(&format!("/v1/pledges/{first}"))
+        .expect(200)
+        .body;
+    assert_eq!(one["pledgor_credit"]["grade"], "yellow");
+
+    // An application pending before the grade turns red cannot be registered any more.
+    let pending = apply(&w, "50");
+    let red = grade(&w, w.a, "red", "2026-06-01", None);
+    let event = next_grade_event(&rx);
+    assert_eq!(event["data"]["grade"], "red");
+    assert_eq!(event["data"]["previous_grade_in_force"], "yellow");
+    assert_eq!(event["data"]["grade_in_force"], "red");
+    assert_eq!(
+        w.banker1
+            .post_key(
+                &format!("/v1/pledges/{pending}/accept"),
+                &key(),
+                &accept_body()
+            )
+            .expect(409)
+            .code(),
+        "pledgor_credit_red"
+    );
+    let refused = w
+        .ent_a
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": w.em, "quantity": "10", "lender_party_id": w.bank1}),
+        )
+        .expect(409);
+    assert_eq!(refused.code(), "pledgor_credit_red");
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json")
+    );
+    // Bank 2 never dealt with the enterprise: no grade event, no grades.
+    let log = w
+        .banker2
+        .get(&format!("/v1/webhooks/{hook2}/deliveries"))
+        .expect(200)
+        .body;
+    assert!(log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["event"] != "party.environmental_credit_graded"));
+    w.banker2.get(&path).expect(404);
+
+    // A later green grade for the same period corrects it; the history keeps all three.
+    grade(&w, w.a, "green", "2026-06-01", None);
+    let seen = w.ent_a.get(&path).expect(200).body;
+    assert_eq!(seen["in_force"]["grade"], "green");
+    let kinds: Vec<&str> = seen["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["grade"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["yellow", "red", "green"]);
+    assert_eq!(red["grade_zh"], "不良");
+    w.banker1
+        .post_key(
+            &format!("/v1/pledges/{pending}/accept"),
+            &key(),
+            &accept_body(),
+        )
+        .expect(200);
+    assert_conserved(&w.admin, w.em);
+    assert_eq!(w.admin.get("/v1/audit/verify").expect(200).body["ok"], true);
+}
+
+both_backends!(grades_reach_the_lender_and_bar_red_pledgors);
