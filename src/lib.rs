@@ -13,6 +13,7 @@ pub mod cli;
 pub mod collateral;
 pub mod config;
 pub mod db;
+pub mod enhancement;
 pub mod error;
 pub mod forest;
 pub mod grades;

@@ -71,6 +71,8 @@ use crate::error::Problem;
         crate::market::prices::valuation, crate::market::sweep::sweep_now,
         crate::import::routes::import,
         crate::grades::routes::record, crate::grades::routes::show,
+        crate::enhancement::routes::record_on_pledge, crate::enhancement::routes::list_on_pledge,
+        crate::enhancement::routes::record_on_mortgage, crate::enhancement::routes::list_on_mortgage,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),

@@ -656,6 +656,8 @@ GET    /v1/forest-mortgages                             401 401 401 401 401 200 
 POST   /v1/forest-mortgages                             401 401 401 401 401 404 403 403 409 403 403 - - -
 GET    /v1/forest-mortgages/{id}                        401 401 401 401 401 404 404 200 200 200 200 404 404 404
 POST   /v1/forest-mortgages/{id}/complete               401 401 401 401 401 403 404 403 403 409 403 403 404 403
+GET    /v1/forest-mortgages/{id}/credit-enhancements    401 401 401 401 401 404 404 200 200 200 200 404 404 404
+POST   /v1/forest-mortgages/{id}/credit-enhancements    401 401 401 401 401 403 404 403 403 201 409 403 404 404
 POST   /v1/forest-mortgages/{id}/dispose                401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/forest-mortgages/{id}/enforce                401 401 401 401 401 403 404 403 403 409 403 403 404 403
 POST   /v1/forest-mortgages/{id}/official-registration  401 401 401 401 401 403 404 403 403 409 409 403 404 404
@@ -713,6 +715,8 @@ POST   /v1/pledges/{id}/accept                          401 401 401 401 401 403 
 POST   /v1/pledges/{id}/amend                           401 401 401 401 401 403 404 403 403 403 403 403 404 403
 POST   /v1/pledges/{id}/amendment-code                  401 401 401 401 401 403 404 403 403 403 403 403 404 403
 POST   /v1/pledges/{id}/amendment-code/reset            401 401 401 401 401 403 403 403 403 403 202 403 403 404
+GET    /v1/pledges/{id}/credit-enhancements             401 401 401 401 401 404 404 200 200 200 200 404 404 404
+POST   /v1/pledges/{id}/credit-enhancements             401 401 401 401 401 403 404 403 403 201 409 403 404 404
 POST   /v1/pledges/{id}/dispose                         401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/pledges/{id}/enforce                         401 401 401 401 401 403 404 403 403 403 403 403 404 403
 POST   /v1/pledges/{id}/release                         401 401 401 401 401 403 404 403 403 403 403 403 404 403

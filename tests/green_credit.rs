@@ -289,4 +289,95 @@ fn grades_reach_the_lender_and_bar_red_pledgors(backend: Backend) {
     assert_eq!(w.admin.get("/v1/audit/verify").expect(200).body["ok"], true);
 }
 
-both_backends!(grades_reach_the_lender_and_bar_red_pledgors);
+fn enforcement_with_a_guarantee(backend: Backend) {
+    let w = world_on(Server::on_with(
+        common::Db::fresh(backend),
+        &["--webhook-allow-http", "127.0.0.1:9"],
+    ));
+    // 南平市融资担保有限公司, a government financing-guarantee company.
+    let guarantor = party(&w.admin, "enterprise", 5);
+    let other = party(&w.admin, "enterprise", 6);
+    let ent_other = user(&w.admin, "enterprise", Some(other), "ent-other");
+    let id = apply(&w, "100");
+    let path = format!("/v1/pledges/{id}/credit-enhancements");
+    let guarantee = json!({"kind": "guarantee", "guarantor_party_id": guarantor,
+        "guaranteed_share_percent": "80", "amount": "1000000.00",
+        "term_from": "2026-01-01", "term_to": "2029-12-31"});
+    // Only the lender (or an operator) records; another bank does not even see the pledge.
+    w.ent_a.post(&path, &guarantee).expect(403);
+    w.banker2.post(&path, &guarantee).expect(404);
+    let g = w.banker1.post(&path, &guarantee).expect(201).body;
+    assert_eq!(g["guaranteed_share_percent"], "80.00");
+    // 80 % and another 30 % would bear more than the whole loss.
+    let more = json!({"kind": "guarantee", "guarantor_party_id": other,
+        "guaranteed_share_percent": "30", "amount": "100000.00",
+        "term_from": "2026-01-01", "term_to": "2029-12-31"});
+    assert_eq!(
+        w.banker1.post(&path, &more).expect(409).code(),
+        "guarantee_shares_exceed"
+    );
+    let forest = json!({"kind": "forest_insurance", "insurer": "人保财险南平市分公司",
+        "policy_no": "PICC-NP-2026-001", "amount": "100000.00", "beneficiary_party_id": w.bank1,
+        "term_from": "2026-01-01", "term_to": "2029-12-31"});
+    w.banker1.post(&path, &forest).expect(422);
+    let insurance = json!({"kind": "loan_guarantee_insurance", "insurer": "人保财险南平市分公司",
+        "policy_no": "PICC-NP-2026-002", "amount": "100000.00", "beneficiary_party_id": w.bank1,
+        "term_from": "2026-01-01", "term_to": "2029-12-31"});
+    w.admin.post(&path, &insurance).expect(201);
+    let r = w
+        .banker1
+        .post_key(&format!("/v1/pledges/{id}/accept"), &key(), &accept_body())
+        .expect(200)
+        .body;
+    assert_eq!(
+        r["credit_enhancement"]["items"].as_array().unwrap().len(),
+        2
+    );
+    assert!(r["credit_enhancement"]["shortfall"].is_null());
+    // The pledgor sees them; an outsider does not.
+    let seen = w.ent_a.get(&path).expect(200).body;
+    assert_eq!(seen["items"][0]["kind"], "guarantee");
+    assert_eq!(seen["items"][1]["policy_no"], "PICC-NP-2026-002");
+    ent_other.get(&path).expect(404);
+
+    // Default: claim 500,000.00 + 12,345.67 + 1,000.00 = 513,345.67.
+    let e = json!({"principal": "500000.00", "interest": "12345.67", "costs": "1000.00"});
+    w.banker1
+        .post_key(&format!("/v1/pledges/{id}/enforce"), &key(), &e)
+        .expect(200);
+    let buyer = party(&w.admin, "enterprise", 9);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/pledges/{id}/dispose"),
+        &key(),
+        &json!({"buyer_party_id": buyer, "unit_price": "1000", "years": 2}),
+    )
+    .expect(200)
+    .body;
+    // 100 t × 1,000 × 2 years = 200,000.00, all to the lender: 313,345.67 short. The policy
+    // pays 100,000.00 first; of the 213,345.67 left the guarantor bears 80 % = 170,676.536 →
+    // 170,676.53 (down to the fen); the bank bears 42,669.14.
+    assert_eq!(r["paid_to_lender"], "200000.00");
+    let s = &r["credit_enhancement"]["shortfall"];
+    assert_eq!(s["claim_amount"], "513345.67");
+    assert_eq!(s["recovered"], "200000.00");
+    assert_eq!(s["shortfall"], "313345.67");
+    assert_eq!(s["owed"][0]["guarantor_party_id"], guarantor);
+    assert_eq!(s["owed"][0]["owes"], "170676.53");
+    assert_eq!(s["owed"][1]["insurer"], "人保财险南平市分公司");
+    assert_eq!(s["owed"][1]["owes"], "100000.00");
+    assert_eq!(s["lender_bears"], "42669.14");
+    let seen = w.banker1.get(&path).expect(200).body;
+    assert_eq!(seen["shortfall"], *s);
+    // Once disposed, nothing more is recorded on it.
+    assert_eq!(
+        w.banker1.post(&path, &insurance).expect(409).code(),
+        "encumbrance_status"
+    );
+    assert_conserved(&w.admin, w.em);
+}
+
+both_backends!(
+    grades_reach_the_lender_and_bar_red_pledgors,
+    enforcement_with_a_guarantee
+);

@@ -100,9 +100,14 @@ pub struct PledgeView {
     /// (不良); on the registration answer and on one pledge, absent when ungraded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pledgor_credit: Option<crate::grades::CreditStanding>,
+    /// Guarantees and insurance on the loan and, once enforcement began, who owes what of the
+    /// shortfall; absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credit_enhancement: Option<crate::enhancement::CreditEnhancement>,
 }
 
 pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
+    let credit_enhancement = crate::enhancement::for_pledge(conn, &p)?;
     let entries = entries(conn, p.id)?
         .into_iter()
         .map(|e| EntryView {
@@ -144,6 +149,7 @@ pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
         entries,
         created_at: p.created_at.and_utc(),
         pledgor_credit: None,
+        credit_enhancement,
     })
 }
 
