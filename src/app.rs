@@ -198,6 +198,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::import::routes::configure(cfg);
     crate::grades::routes::configure(cfg);
     crate::enhancement::routes::configure(cfg);
+    crate::statistics::routes::configure(cfg);
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight, stops the background

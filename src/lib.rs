@@ -28,5 +28,6 @@ pub mod proposals;
 pub mod rights;
 pub mod schema;
 pub mod seed;
+pub mod statistics;
 pub mod telemetry;
 pub mod transfers;

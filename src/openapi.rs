@@ -73,6 +73,7 @@ use crate::error::Problem;
         crate::grades::routes::record, crate::grades::routes::show,
         crate::enhancement::routes::record_on_pledge, crate::enhancement::routes::list_on_pledge,
         crate::enhancement::routes::record_on_mortgage, crate::enhancement::routes::list_on_mortgage,
+        crate::statistics::routes::green_finance, crate::statistics::routes::green_finance_chart,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -88,6 +89,7 @@ use crate::error::Problem;
         (name = "forest", description = "Forest parcels (林权) and their mortgages (林权抵押)"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "imports", description = "Bulk import of registers from CSV"),
+        (name = "statistics", description = "Monthly green-finance statistics (绿色融资统计)"),
         (name = "ops", description = "Health and readiness"),
     )
 )]

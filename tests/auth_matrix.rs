@@ -344,6 +344,7 @@ fn fixture(srv: &Server) -> Fixture {
         ("trade", trade),
         ("auction", auction),
         ("import_kind", "parties".to_string()),
+        ("chart", "by_county".to_string()),
     ]);
     let parties = BTreeMap::from([("A", a), ("B", b), ("C", c), ("X", bx), ("Y", by)]);
     Fixture {
@@ -369,6 +370,7 @@ fn param_value(fx: &Fixture, path: &str, param: &str) -> String {
         ("no", _) => "certificate",
         ("flag_id", _) => "flag",
         ("kind", _) => "import_kind",
+        ("chart", _) => "chart",
         ("freeze_id", _) => "parcel_freeze",
         (_, p) if p.starts_with("/v1/lots/") => "lot",
         (_, p) if p.starts_with("/v1/pledges/") => "pledge",
@@ -735,6 +737,8 @@ POST   /v1/retirements                                  401 401 401 401 401 404 
 GET    /v1/right-types                                  401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/search-certificates                          401 401 401 401 401 403 201 201 201 201 201 - - -
 GET    /v1/search-certificates/{no}                     401 401 401 401 401 200 200 200 200 200 200 404 404 404
+GET    /v1/statistics/green-finance                     401 401 401 401 401 403 403 200 403 403 200 - - -
+GET    /v1/statistics/green-finance/charts/{chart}      401 401 401 401 401 403 403 200 403 403 200 403 403 404
 GET    /v1/trades                                       401 401 401 401 401 200 200 200 200 200 200 - - -
 GET    /v1/trades/{id}                                  401 401 401 401 401 200 200 200 200 200 200 404 404 404
 POST   /v1/trades/{id}/payment                          401 401 401 401 401 403 403 403 403 403 200 403 403 404

@@ -15,6 +15,7 @@ struct World {
     a: i64,
     ent_a: Api,
     bank1: i64,
+    bank2: i64,
     banker1: Api,
     banker2: Api,
     em: i64,
@@ -44,6 +45,7 @@ fn world_on(srv: Server) -> World {
         a,
         ent_a,
         bank1,
+        bank2,
         banker1,
         banker2,
         em,
@@ -377,7 +379,207 @@ fn enforcement_with_a_guarantee(backend: Backend) {
     assert_conserved(&w.admin, w.em);
 }
 
+/// Applies for and registers a pledge of `quantity` of `lot` by `who` to `bank`, secured
+/// `secured`; returns (id, amendment code).
+fn registered(
+    who: &Api,
+    banker: &Api,
+    bank: i64,
+    lot: i64,
+    quantity: &str,
+    secured: &str,
+) -> (i64, String) {
+    let id = who
+        .post(
+            "/v1/pledges",
+            &json!({"lot_id": lot, "quantity": quantity, "lender_party_id": bank}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let mut body = accept_body();
+    body["secured_amount"] = json!(secured);
+    let r = banker
+        .post_key(&format!("/v1/pledges/{id}/accept"), &key(), &body)
+        .expect(200);
+    (id, r.body["amendment_code"].as_str().unwrap().to_string())
+}
+
+fn statistics_of_a_month(backend: Backend) {
+    let srv = Server::on_with(common::Db::fresh(backend), &[]);
+    srv.admin().set_clock("2026-11-01T08:00:00Z");
+    let w = world_on(srv);
+    let checker = user(&w.admin, "operator", None, "checker-2");
+    // An enterprise of 顺昌县 (350721), and one of 延平区 that borrows nothing.
+    let b = w
+        .admin
+        .post(
+            "/v1/parties",
+            &json!({"kind": "enterprise", "name_zh": "顺昌县测试企业", "uscc": common::uscc(21), "region_code": "350721"}),
+        )
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    party(&w.admin, "enterprise", 22);
+    let ent_b = user(&w.admin, "enterprise", Some(b), "ent-b");
+    let bank2 = w.bank2;
+    let em_b = issue(
+        &w.admin,
+        &checker,
+        lot_request("EM", b, "200", "顺环有偿〔2026〕3号"),
+    )["id"]
+        .as_i64()
+        .unwrap();
+
+    // 5 Nov: A pledges to bank 1 for 2,000,000.00, with an 80 % guarantee.
+    w.admin.set_clock("2026-11-05T08:00:00Z");
+    let (first, _) = registered(&w.ent_a, &w.banker1, w.bank1, w.em, "100", "2000000.00");
+    let guarantor = party(&w.admin, "enterprise", 23);
+    w.banker1
+        .post(
+            &format!("/v1/pledges/{first}/credit-enhancements"),
+            &json!({"kind": "guarantee", "guarantor_party_id": guarantor,
+                "guaranteed_share_percent": "80", "amount": "1600000.00",
+                "term_from": "2026-11-05", "term_to": "2028-12-31"}),
+        )
+        .expect(201);
+    // 10 Nov: B pledges to bank 2 for 1,000,000.00; released in full on 20 Nov.
+    w.admin.set_clock("2026-11-10T08:00:00Z");
+    let (second, code) = registered(&ent_b, &w.banker2, bank2, em_b, "50", "1000000.00");
+    w.admin.set_clock("2026-11-20T08:00:00Z");
+    w.banker2
+        .post_key(
+            &format!("/v1/pledges/{second}/release"),
+            &key(),
+            &json!({"amendment_code": code}),
+        )
+        .expect(200);
+    // 3 Dec: A pledges more to bank 2 for 500,000.00.
+    w.admin.set_clock("2026-12-03T08:00:00Z");
+    registered(&w.ent_a, &w.banker2, bank2, w.em, "20", "500000.00");
+
+    // November, by hand: outstanding at 30 Nov only A's first loan; two new loans (3,000,000.00);
+    // one borrower; enterprises registered by then: A, B, the idle one and the guarantor (4),
+    // one of them covered (25.00 %); the one outstanding loan is guaranteed (100.00 %).
+    let nov = w
+        .reg
+        .get("/v1/statistics/green-finance?month=2026-11")
+        .expect(200)
+        .body;
+    let t = &nov["total"];
+    assert_eq!(t["outstanding_count"], 1);
+    assert_eq!(t["outstanding_amount"], "2000000.00");
+    assert_eq!(t["new_count"], 2);
+    assert_eq!(t["new_amount"], "3000000.00");
+    assert_eq!(t["borrowers"], 1);
+    assert_eq!(t["enhanced_count"], 1);
+    assert_eq!(t["enhanced_share_percent"], "100.00");
+    assert_eq!(t["enterprises"], 4);
+    assert_eq!(t["covered_enterprises"], 1);
+    assert_eq!(t["coverage_percent"], "25.00");
+    let cell = |dim: &str, key: &str| -> Value {
+        nov[dim]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{dim} {key}"))
+    };
+    let yanping = cell("by_county", "350702");
+    assert_eq!(yanping["label"], "延平区");
+    assert_eq!(yanping["outstanding_amount"], "2000000.00");
+    assert_eq!(
+        (
+            yanping["enterprises"].as_i64(),
+            yanping["covered_enterprises"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+    let shunchang = cell("by_county", "350721");
+    assert_eq!(shunchang["outstanding_amount"], "0.00");
+    assert_eq!(shunchang["new_count"], 1);
+    assert_eq!(shunchang["coverage_percent"], "0.00");
+    assert_eq!(
+        cell("by_bank", &w.bank1.to_string())["outstanding_amount"],
+        "2000000.00"
+    );
+    let b2 = cell("by_bank", &bank2.to_string());
+    assert_eq!(
+        (b2["outstanding_count"].as_i64(), b2["new_amount"].as_str()),
+        (Some(0), Some("1000000.00"))
+    );
+    assert_eq!(cell("by_right_type", "EM")["new_count"], 2);
+    assert!(nov["financing_requests"].is_null());
+
+    // December: both of A's loans outstanding (2,500,000.00), one new, half guaranteed.
+    let dec = w
+        .admin
+        .get("/v1/statistics/green-finance?month=2026-12")
+        .expect(200)
+        .body;
+    assert_eq!(dec["total"]["outstanding_amount"], "2500000.00");
+    assert_eq!(dec["total"]["new_count"], 1);
+    assert_eq!(dec["total"]["borrowers"], 1);
+    assert_eq!(dec["total"]["enhanced_share_percent"], "50.00");
+
+    // CSV and charts; banks and enterprises see none of it; a bad month is a 422.
+    let (ct, text) = raw_get(
+        &w.reg,
+        "/v1/statistics/green-finance?month=2026-11&format=csv",
+    );
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    assert!(
+        text.lines().nth(1).unwrap().starts_with(
+            "2026-11,total,total,南平 Nanping,1,2000000.00,2,3000000.00,1,1,2000000.00,100.00,4,1,25.00"
+        ),
+        "{text}"
+    );
+    let (ct, svg) = raw_get(
+        &w.reg,
+        "/v1/statistics/green-finance/charts/by_county?month=2026-11",
+    );
+    assert_eq!(ct, "image/svg+xml");
+    assert!(svg.contains("<svg") && svg.contains("延平区"));
+    w.reg
+        .get("/v1/statistics/green-finance/charts/by_weather?month=2026-11")
+        .expect(404);
+    w.banker1
+        .get("/v1/statistics/green-finance?month=2026-11")
+        .expect(403);
+    w.ent_a
+        .get("/v1/statistics/green-finance?month=2026-11")
+        .expect(403);
+    assert_eq!(
+        w.reg
+            .get("/v1/statistics/green-finance?month=2026-13")
+            .expect(422)
+            .code(),
+        "validation_failed"
+    );
+}
+
+/// A GET answered 200 with a body that is not JSON: (content type, text).
+fn raw_get(api: &Api, path: &str) -> (String, String) {
+    let mut req = reqwest::blocking::Client::new().get(format!("{}{}", api.base, path));
+    if let Some(t) = &api.token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{path}");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (ct, r.text().unwrap())
+}
+
 both_backends!(
     grades_reach_the_lender_and_bar_red_pledgors,
-    enforcement_with_a_guarantee
+    enforcement_with_a_guarantee,
+    statistics_of_a_month
 );
