@@ -4,8 +4,8 @@
 use crate::auth::bootstrap::Secrets;
 use crate::auth::{password, routes as auth_routes, Role};
 use crate::config::{
-    AuditCommand, Cli, Command, CommonArgs, ImportArgs, KeysCommand, MarketCommand, ServeArgs,
-    TokenArgs, UserCommand,
+    AuditCommand, Cli, Command, CommonArgs, ImportArgs, KeysCommand, MarketCommand, ReportArgs,
+    ServeArgs, TokenArgs, UserCommand,
 };
 use crate::db::DbConn;
 use crate::keys::KeyPaths;
@@ -59,6 +59,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }),
         Command::Import(args) => import(&common, &args),
+        Command::Report(args) => report(&common, &args),
         Command::Market(MarketCommand::Sweep) => with_db(&common, |conn, _| {
             let now = chrono::Utc::now();
             let r = crate::market::sweep::run(conn, now.date_naive(), db::now_micros(now))
@@ -70,6 +71,34 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }),
     }
+}
+
+/// `registry report --month YYYY-MM --out DIR`: the month's green-finance statistics as
+/// `green-finance-YYYY-MM.csv` and `.json`, and one SVG chart per breakdown.
+fn report(common: &CommonArgs, args: &ReportArgs) -> Result<(), CliError> {
+    let (first, last) = crate::statistics::rules::month_bounds(&args.month)
+        .ok_or("--month is a month as YYYY-MM")?;
+    let r = with_db(common, |conn, _| {
+        crate::statistics::report(conn, &args.month, first, last).map_err(|e| e.detail.into())
+    })?;
+    std::fs::create_dir_all(&args.out)?;
+    let stem = format!("green-finance-{}", args.month);
+    let mut written = vec![args.out.join(format!("{stem}.csv"))];
+    std::fs::write(&written[0], crate::statistics::csv(&r))?;
+    let json = args.out.join(format!("{stem}.json"));
+    std::fs::write(&json, serde_json::to_string_pretty(&r)?)?;
+    written.push(json);
+    for which in crate::statistics::CHARTS {
+        if let Some(svg) = crate::statistics::chart(&r, which) {
+            let path = args.out.join(format!("{stem}-{which}.svg"));
+            std::fs::write(&path, svg?)?;
+            written.push(path);
+        }
+    }
+    for p in written {
+        println!("{}", p.display());
+    }
+    Ok(())
 }
 
 fn import(common: &CommonArgs, args: &ImportArgs) -> Result<(), CliError> {

@@ -114,6 +114,18 @@ pub enum Command {
     /// Key files: make them, rotate the signing key, move keys out of an old database.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write the monthly green-finance report (CSV, JSON and SVG charts) into a folder.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    pub month: String,
+    /// The folder to write into (created when missing).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Subcommand)]

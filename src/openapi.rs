@@ -74,6 +74,10 @@ use crate::error::Problem;
         crate::lending::routes::withdraw, crate::lending::routes::take, crate::lending::routes::decline,
         crate::lending::routes::feed, crate::lending::routes::get_settings, crate::lending::routes::put_settings,
         crate::lending::routes::sweep,
+        crate::grades::routes::record, crate::grades::routes::show,
+        crate::enhancement::routes::record_on_pledge, crate::enhancement::routes::list_on_pledge,
+        crate::enhancement::routes::record_on_mortgage, crate::enhancement::routes::list_on_mortgage,
+        crate::statistics::routes::green_finance, crate::statistics::routes::green_finance_chart,
     ),
     components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Conventions),
@@ -90,6 +94,7 @@ use crate::error::Problem;
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "imports", description = "Bulk import of registers from CSV"),
         (name = "financing", description = "Financing requests (融资需求) banks take online (抢单), and their feed for the 金服云 platform"),
+        (name = "statistics", description = "Monthly green-finance statistics (绿色融资统计)"),
         (name = "ops", description = "Health and readiness"),
     )
 )]

@@ -32,4 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::market::sweep::configure(cfg);
     crate::import::routes::configure(cfg);
     crate::lending::configure(cfg);
+    crate::grades::routes::configure(cfg);
+    crate::enhancement::routes::configure(cfg);
+    crate::statistics::routes::configure(cfg);
 }

@@ -820,3 +820,35 @@ diesel::allow_tables_to_appear_in_same_query!(
     bids,
     trades,
 );
+
+diesel::table! {
+    environmental_credit_grades (id) {
+        id -> BigInt,
+        party_id -> BigInt,
+        grade -> Text,
+        source_document -> Text,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    credit_enhancements (id) {
+        id -> BigInt,
+        encumbrance_kind -> Text,
+        encumbrance_id -> BigInt,
+        kind -> Text,
+        guarantor_id -> Nullable<BigInt>,
+        guaranteed_share_bp -> Nullable<Integer>,
+        insurer -> Nullable<Text>,
+        policy_no -> Nullable<Text>,
+        amount -> BigInt,
+        beneficiary_id -> Nullable<BigInt>,
+        term_from -> Date,
+        term_to -> Date,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}

@@ -355,6 +355,7 @@ fn fixture(srv: &Server) -> Fixture {
         ("auction", auction),
         ("financing_request", financing_request),
         ("import_kind", "parties".to_string()),
+        ("chart", "by_county".to_string()),
     ]);
     let parties = BTreeMap::from([("A", a), ("B", b), ("C", c), ("X", bx), ("Y", by)]);
     Fixture {
@@ -380,6 +381,7 @@ fn param_value(fx: &Fixture, path: &str, param: &str) -> String {
         ("no", _) => "certificate",
         ("flag_id", _) => "flag",
         ("kind", _) => "import_kind",
+        ("chart", _) => "chart",
         ("freeze_id", _) => "parcel_freeze",
         (_, p) if p.starts_with("/v1/lots/") => "lot",
         (_, p) if p.starts_with("/v1/pledges/") => "pledge",
@@ -678,6 +680,8 @@ GET    /v1/forest-mortgages                             401 401 401 401 401 200 
 POST   /v1/forest-mortgages                             401 401 401 401 401 404 403 403 409 403 403 - - -
 GET    /v1/forest-mortgages/{id}                        401 401 401 401 401 404 404 200 200 200 200 404 404 404
 POST   /v1/forest-mortgages/{id}/complete               401 401 401 401 401 403 404 403 403 409 403 403 404 403
+GET    /v1/forest-mortgages/{id}/credit-enhancements    401 401 401 401 401 404 404 200 200 200 200 404 404 404
+POST   /v1/forest-mortgages/{id}/credit-enhancements    401 401 401 401 401 403 404 403 403 201 409 403 404 404
 POST   /v1/forest-mortgages/{id}/dispose                401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/forest-mortgages/{id}/enforce                401 401 401 401 401 403 404 403 403 409 403 403 404 403
 POST   /v1/forest-mortgages/{id}/official-registration  401 401 401 401 401 403 404 403 403 409 409 403 404 404
@@ -724,6 +728,8 @@ POST   /v1/parties/{id}/changes                         401 401 401 401 401 403 
 GET    /v1/parties/{id}/compliance-flags                401 401 401 401 401 404 404 200 200 404 200 404 404 404
 POST   /v1/parties/{id}/compliance-flags                401 401 401 401 401 403 403 201 403 403 201 403 403 404
 POST   /v1/parties/{id}/compliance-flags/{flag_id}/clear 401 401 401 401 401 403 403 200 403 403 404 403 403 404
+GET    /v1/parties/{id}/environmental-credit            401 401 401 401 401 404 404 200 200 200 200 404 404 404
+POST   /v1/parties/{id}/environmental-credit            401 401 401 401 401 403 403 201 403 403 403 403 403 403
 GET    /v1/parties/{id}/history                         401 401 401 401 401 404 404 200 200 404 200 404 404 404
 GET    /v1/parties/{id}/holdings                        401 401 401 401 401 404 404 200 200 200 200 404 404 404
 GET    /v1/pledges                                      401 401 401 401 401 200 200 200 200 200 200 - - -
@@ -733,6 +739,8 @@ POST   /v1/pledges/{id}/accept                          401 401 401 401 401 403 
 POST   /v1/pledges/{id}/amend                           401 401 401 401 401 403 404 403 403 403 403 403 404 403
 POST   /v1/pledges/{id}/amendment-code                  401 401 401 401 401 403 404 403 403 403 403 403 404 403
 POST   /v1/pledges/{id}/amendment-code/reset            401 401 401 401 401 403 403 403 403 403 202 403 403 404
+GET    /v1/pledges/{id}/credit-enhancements             401 401 401 401 401 404 404 200 200 200 200 404 404 404
+POST   /v1/pledges/{id}/credit-enhancements             401 401 401 401 401 403 404 403 403 201 409 403 404 404
 POST   /v1/pledges/{id}/dispose                         401 401 401 401 401 403 403 403 403 403 409 403 403 404
 POST   /v1/pledges/{id}/enforce                         401 401 401 401 401 403 404 403 403 403 403 403 404 403
 POST   /v1/pledges/{id}/release                         401 401 401 401 401 403 404 403 403 403 403 403 404 403
@@ -751,6 +759,8 @@ POST   /v1/retirements                                  401 401 401 401 401 404 
 GET    /v1/right-types                                  401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/search-certificates                          401 401 401 401 401 403 201 201 201 201 201 - - -
 GET    /v1/search-certificates/{no}                     401 401 401 401 401 200 200 200 200 200 200 404 404 404
+GET    /v1/statistics/green-finance                     401 401 401 401 401 403 403 200 403 403 200 - - -
+GET    /v1/statistics/green-finance/charts/{chart}      401 401 401 401 401 403 403 200 403 403 200 403 403 404
 GET    /v1/trades                                       401 401 401 401 401 200 200 200 200 200 200 - - -
 GET    /v1/trades/{id}                                  401 401 401 401 401 200 200 200 200 200 200 404 404 404
 POST   /v1/trades/{id}/payment                          401 401 401 401 401 403 403 403 403 403 200 403 403 404

@@ -33,7 +33,8 @@ pub enum FlagKind {
     OverEmission,
     /// Has unpaid paid-use fees.
     UnpaidFees,
-    /// Poor environmental credit rating.
+    /// Poor environmental credit rating: no longer set (422 `flag_kind_retired`); the
+    /// environmental credit grade (red) stands for it. Older flags stay readable.
     PoorCreditRating,
 }
 

@@ -583,6 +583,14 @@ async fn add_flag(cmd: Command<NewFlag>, id: web::Path<i64>) -> ApiResult<HttpRe
     who.require(&[Role::Operator, Role::Regulator])?;
     let id = id.into_inner();
     let reason = required_text("reason", &body.reason, 1000)?;
+    if body.flag == FlagKind::PoorCreditRating {
+        // Poor environmental credit is the red environmental credit grade now; old flags of
+        // this kind stay readable in the flag history.
+        return Err(ApiError::unprocessable(
+            "flag_kind_retired",
+            "poor credit rating is recorded as an environmental credit grade: POST /v1/parties/{id}/environmental-credit",
+        ));
+    }
     let flag = body.flag.as_str();
     let actor = who.actor();
     let now = cx.now;

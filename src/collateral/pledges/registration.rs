@@ -69,7 +69,7 @@ fn check_eligible(conn: &mut DbConn, lot: &LotRow, party: i64, quantity: i64) ->
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = ApplyPledge,
     responses((status = 201, description = "Applied; the lender now sees the holding", body = PledgeView),
-        (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged, pledgor_credit_red", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges")]
 pub(super) async fn apply(
     state: web::Data<AppState>,
@@ -104,6 +104,7 @@ pub(super) async fn apply(
             encumbrance::require_applying_parties(conn, pledgor, r.lender_party_id)?;
             lot.require_live(today)?;
             check_not_flagged(conn, pledgor)?;
+            crate::grades::check_may_pledge(conn, pledgor, today)?;
             check_eligible(conn, &lot, pledgor, quantity)?;
             if h.available < quantity {
                 return Err(ApiError::conflict(
@@ -183,7 +184,7 @@ pub(super) fn maturity_limit(lot: &LotRow) -> NaiveDate {
     params(("id" = i64, Path, description = "Pledge id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = AcceptPledge,
     responses((status = 200, description = "Registered, with `amendment_code` this once", body = PledgeAccepted),
-        (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged, pledge_status", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "insufficient_quantity, lot_expired, pledgor_flagged, pledgor_credit_red, pledge_status", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pledges/{id}/accept")]
 pub(super) async fn accept(
     state: web::Data<AppState>,
@@ -236,6 +237,7 @@ pub(super) async fn accept(
         }
         lot.require_live(today)?;
         check_not_flagged(conn, p.pledgor_id)?;
+        crate::grades::check_may_pledge(conn, p.pledgor_id, today)?;
         // A pledge opened by a financing request takes the quantity the request reserved.
         crate::lending::release_for_pledge(conn, &p, &lot, secured, &actor, now)?;
         // Under the lot lock: the quantity is still there, or another pledge took it first.
@@ -292,6 +294,9 @@ pub(super) async fn accept(
         add_entry(conn, &p, "registered", json!({"registration_no": registration_no, "secured_amount": secured, "period_end": r.period_end}), &actor, now)?;
         crate::collateral::monitoring::check_ltv(conn, &p, secured, now)?;
         let mut out = outcome(conn, id)?;
+        if let Some(c) = crate::grades::standing(conn, p.pledgor_id, today)? {
+            out.body["pledgor_credit"] = serde_json::to_value(c).unwrap_or_default();
+        }
         out.secrets = Some(json!({ "amendment_code": amendment }));
         Ok(out)
     })

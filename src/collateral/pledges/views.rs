@@ -71,9 +71,18 @@ pub struct PledgeView {
     pub paid_to_pledgor: Option<Dec>,
     pub entries: Vec<EntryView>,
     pub created_at: DateTime<Utc>,
+    /// The pledgor's environmental credit grade in force, with a warning for yellow (警示) and red
+    /// (不良); on the registration answer and on one pledge, absent when ungraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pledgor_credit: Option<crate::grades::CreditStanding>,
+    /// Guarantees and insurance on the loan and, once enforcement began, who owes what of the
+    /// shortfall; absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credit_enhancement: Option<crate::enhancement::CreditEnhancement>,
 }
 
 pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
+    let credit_enhancement = crate::enhancement::for_pledge(conn, &p)?;
     let entries = entry_views::<PledgeRow>(conn, p.id)?;
     Ok(PledgeView {
         id: p.id,
@@ -105,6 +114,8 @@ pub fn view(conn: &mut DbConn, p: PledgeRow) -> ApiResult<PledgeView> {
         paid_to_pledgor: p.paid_to_pledgor.map(Dec::money),
         entries,
         created_at: p.created_at.and_utc(),
+        pledgor_credit: None,
+        credit_enhancement,
     })
 }
 
@@ -142,7 +153,18 @@ pub(super) async fn get_one(
     who: Principal,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    listing::get_one::<PledgeRow>(state, who, id.into_inner()).await
+    // One pledge also shows the pledgor's environmental credit grade in force (R11).
+    let id = id.into_inner();
+    let today = state.clock.today();
+    let v = state
+        .db(move |conn| {
+            let p = visible(conn, &who, id)?;
+            let mut v = view(conn, p)?;
+            v.pledgor_credit = crate::grades::standing(conn, v.pledgor_id, today)?;
+            Ok(v)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -51,6 +51,10 @@ pub struct MortgageView {
     pub paid_to_mortgagor: Option<Dec>,
     pub entries: Vec<EntryView>,
     pub created_at: DateTime<Utc>,
+    /// Guarantees and insurance on the loan and, once enforcement began, who owes what of the
+    /// shortfall; absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credit_enhancement: Option<crate::enhancement::CreditEnhancement>,
 }
 
 pub fn parcel_ranks(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Vec<MortgagedParcel>> {
@@ -68,6 +72,7 @@ pub fn parcel_ranks(conn: &mut DbConn, m: &MortgageRow) -> ApiResult<Vec<Mortgag
 }
 
 pub fn view(conn: &mut DbConn, m: MortgageRow) -> ApiResult<MortgageView> {
+    let credit_enhancement = crate::enhancement::for_mortgage(conn, &m)?;
     let parcels = parcel_ranks(conn, &m)?;
     let entries = entry_views::<MortgageRow>(conn, m.id)?;
     Ok(MortgageView {
@@ -102,6 +107,7 @@ pub fn view(conn: &mut DbConn, m: MortgageRow) -> ApiResult<MortgageView> {
         paid_to_mortgagor: m.paid_to_mortgagor.map(Dec::money),
         entries,
         created_at: m.created_at.and_utc(),
+        credit_enhancement,
     })
 }
 

@@ -1,0 +1,1 @@
+DROP TABLE environmental_credit_grades;
