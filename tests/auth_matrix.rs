@@ -728,7 +728,7 @@ POST   /v1/parties/{id}/changes                         401 401 401 401 401 403 
 GET    /v1/parties/{id}/compliance-flags                401 401 401 401 401 404 404 200 200 404 200 404 404 404
 POST   /v1/parties/{id}/compliance-flags                401 401 401 401 401 403 403 201 403 403 201 403 403 404
 POST   /v1/parties/{id}/compliance-flags/{flag_id}/clear 401 401 401 401 401 403 403 200 403 403 404 403 403 404
-GET    /v1/parties/{id}/environmental-credit            401 401 401 401 401 404 404 200 200 200 200 404 404 404
+GET    /v1/parties/{id}/environmental-credit            401 401 401 401 401 404 200 200 200 200 200 404 404 404
 POST   /v1/parties/{id}/environmental-credit            401 401 401 401 401 403 403 201 403 403 403 403 403 403
 GET    /v1/parties/{id}/history                         401 401 401 401 401 404 404 200 200 404 200 404 404 404
 GET    /v1/parties/{id}/holdings                        401 401 401 401 401 404 404 200 200 200 200 404 404 404
