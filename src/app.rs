@@ -41,7 +41,10 @@ impl AppState {
         web::block(move || {
             db::attribute(counter.as_deref(), || {
                 let mut conn = pool.get()?;
-                f(&mut conn)
+                let out = f(&mut conn);
+                // Principals changed by a transaction not opened through `db::write_tx`.
+                crate::auth::cache::after_write();
+                out
             })
         })
         .await?
@@ -205,7 +208,9 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
     // a stop asked for at any time ends in a clean exit with status 0, never death by the signal.
     let signals = StopSignals::install()?;
     let (pool, secrets) = prepare(&common, args.db_pool_size)?;
+    let principals = crate::auth::cache::start(&common.database_url());
     let result = serve_on(&common, args, pool.clone(), secrets, signals).await;
+    principals.close(POOL_CLOSE_WAIT);
     pool.close(POOL_CLOSE_WAIT);
     result
 }
