@@ -90,7 +90,7 @@ fn hot_requests(b: Backend) {
         .to_string();
     let lookup = || banker.get(&format!("/v1/encumbrances/{reg}")).expect(200);
     lookup(); // the first use of a statement may differ (caches); measure the second
-    within("lookup GET /v1/encumbrances/{no}", b, &lookup(), 7);
+    within("lookup GET /v1/encumbrances/{no}", b, &lookup(), 4);
 
     // A registered transfer: proposed by one operator, settled by another's approval in one
     // transaction (target for the settlement: 12).
