@@ -145,7 +145,9 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
     // a stop asked for at any time ends in a clean exit with status 0, never death by the signal.
     let signals = StopSignals::install()?;
     let (pool, secrets) = prepare(&common, args.db_pool_size)?;
+    let principals = crate::auth::cache::start(&common.database_url());
     let result = serve_on(&common, args, pool.clone(), secrets, signals).await;
+    principals.close(POOL_CLOSE_WAIT);
     pool.close(POOL_CLOSE_WAIT);
     result
 }

@@ -4,6 +4,12 @@
 //! budget it may not exceed, so that the cost of a request cannot grow unnoticed; a list page
 //! costs the same whatever its size, where it does so today.
 //!
+//! Authentication reads nothing per request: principals are remembered per process
+//! (`src/auth/cache.rs`). On PostgreSQL a request waits for its process's listener connection to
+//! make one round trip (shared by concurrent requests, reading no table) so that every change of a
+//! principal committed before it has been heard; that round trip is not the request's and is not
+//! counted here.
+//!
 //! Each budget is what the code issues now; where that is above the target the performance work
 //! aims at, the target is named beside it. Lower a budget when a change lowers the count.
 
@@ -84,7 +90,7 @@ fn hot_requests(b: Backend) {
         .to_string();
     let lookup = || banker.get(&format!("/v1/encumbrances/{reg}")).expect(200);
     lookup(); // the first use of a statement may differ (caches); measure the second
-    within("lookup GET /v1/encumbrances/{no}", b, &lookup(), 8);
+    within("lookup GET /v1/encumbrances/{no}", b, &lookup(), 4);
 
     // A registered transfer: proposed by one operator, settled by another's approval in one
     // transaction (target for the settlement: 12).
@@ -108,11 +114,11 @@ fn hot_requests(b: Backend) {
     // Each budget includes the checks that the parties of an act are still active (one statement
     // per party named, and one per movement in the ledger).
     assert!(
-        propose_n <= budget(b, 25, 25),
+        propose_n <= budget(b, 24, 24),
         "propose registered transfer: {propose_n}"
     );
     assert!(
-        approve_n <= budget(b, 51, 51),
+        approve_n <= budget(b, 50, 50),
         "approve (settle) registered transfer: {approve_n}"
     );
 
@@ -121,9 +127,9 @@ fn hot_requests(b: Backend) {
     let k = key();
     ent_a.post_key("/v1/transfers", &key(), &t).expect(201);
     let first = ent_a.post_key("/v1/transfers", &k, &t).expect(201);
-    within("POST /v1/transfers", b, &first, budget(b, 25, 25));
+    within("POST /v1/transfers", b, &first, budget(b, 24, 24));
     let replay = ent_a.post_key("/v1/transfers", &k, &t).expect(201);
-    within("POST /v1/transfers (replayed)", b, &replay, budget(b, 5, 5));
+    within("POST /v1/transfers (replayed)", b, &replay, budget(b, 4, 4));
 
     // List pages: the same count for 1 row and for 5.
     let page = |api: &Api, path: &str, limit: usize| -> (u64, usize) {
@@ -141,9 +147,9 @@ fn hot_requests(b: Backend) {
         (statements(&r), rows)
     };
     for (api, path, constant_budget) in [
-        (&admin, "/v1/lots", budget(b, 2, 2)),
-        (&ent_a, "/v1/transfers", budget(b, 2, 2)),
-        (&admin, "/v1/parties", budget(b, 2, 2)),
+        (&admin, "/v1/lots", budget(b, 1, 1)),
+        (&ent_a, "/v1/transfers", budget(b, 1, 1)),
+        (&admin, "/v1/parties", budget(b, 1, 1)),
     ] {
         page(api, path, 1);
         let (one, n1) = page(api, path, 1);
@@ -184,7 +190,7 @@ fn hot_requests(b: Backend) {
 }
 
 /// A page of listings: statements for the page, and for each row on it.
-const LISTINGS_BASE: u64 = 3;
+const LISTINGS_BASE: u64 = 2;
 const LISTINGS_PER_ROW: u64 = 1;
 
 both_backends!(hot_requests);

@@ -1,6 +1,7 @@
 //! Authentication (passwords, API clients, JWT) and the roles every handler checks.
 
 pub mod bootstrap;
+pub mod cache;
 pub mod command;
 pub mod hashing;
 pub mod jwt;
@@ -76,8 +77,8 @@ impl FromStr for Role {
     }
 }
 
-/// The authenticated caller, checked against the database on every request so that a disabled
-/// principal or a revoked token is refused at once, not at expiry.
+/// The authenticated caller, checked against the principal's current state on every request so
+/// that a disabled principal or a revoked token is refused at once, not at expiry.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub id: i64,
@@ -142,14 +143,25 @@ impl FromRequest for Principal {
     }
 }
 
-/// Checks a token (signature, claims, and against the database: disabled, revoked) and returns
-/// its principal. Shared by the bearer extractor and the /verify page's session cookie.
+/// Checks a token (signature, claims, and the principal's state: disabled, revoked) and returns
+/// its principal. Shared by the bearer extractor and the /verify page's session cookie. The state
+/// comes from this process's memory when it is known to be current ([`cache`]), else from the
+/// database.
 pub async fn principal_from_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.keys.decode(token)?;
-    let row = state
-        .db(move |conn| Ok(store::find_by_id(conn, claims.uid)?))
-        .await?;
-    match row {
+    let current = match cache::lookup(claims.uid).await {
+        cache::Lookup::Hit(known) => Some(known),
+        cache::Lookup::Miss(ticket) => {
+            let row = state
+                .db(move |conn| Ok(store::find_by_id(conn, claims.uid)?))
+                .await?;
+            if let (Some(ticket), Some(row)) = (ticket, &row) {
+                cache::remember(ticket, row);
+            }
+            row.as_ref().map(cache::Cached::from)
+        }
+    };
+    match current {
         Some(p) if !p.disabled && p.token_version == claims.ver => Ok(Principal {
             id: p.id,
             username: p.username,

@@ -67,12 +67,14 @@ pub fn set_disabled(conn: &mut DbConn, id: i64, disabled: bool) -> QueryResult<u
             principals::token_version.eq(principals::token_version + 1),
         ))
         .execute(conn)
+        .inspect(|_| super::cache::changed(conn, id))
 }
 
 pub fn revoke_tokens(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
     diesel::update(principals::table.find(id))
         .set(principals::token_version.eq(principals::token_version + 1))
         .execute(conn)
+        .inspect(|_| super::cache::changed(conn, id))
 }
 
 /// Operator accounts ever created (disabled ones included): while there are none, the user
@@ -306,6 +308,7 @@ pub fn set_secret(
             principals::token_version.eq(principals::token_version + 1),
         ))
         .execute(conn)?;
+    super::cache::changed(conn, id);
     diesel::delete(d::table.find(id)).execute(conn)?;
     if due && n == 1 {
         diesel::insert_into(d::table)

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::freezes::{self, FreezeRow};
 use super::pledges::{self, EntryView};
-use super::{find_by_registration, PledgeRow, LIVE};
+use super::{PledgeRow, LIVE};
 use crate::audit::{canonical, key_id};
 use crate::auth::{MaybePrincipal, Principal, Role};
 use crate::db::{self, DbConn};
@@ -126,6 +126,70 @@ fn asset(conn: &mut DbConn, lot_id: i64, quantity: i64) -> ApiResult<AssetRef> {
 }
 
 pub fn pledge_notice(conn: &mut DbConn, p: &PledgeRow) -> ApiResult<Notice> {
+    let encumbered = asset(conn, p.lot_id, 0)?;
+    let grantor = party_ref(conn, p.pledgor_id)?;
+    let lender = party_ref(conn, p.lender_id)?;
+    pledge_notice_of(conn, p, encumbered, grantor, lender)
+}
+
+/// A pledge with its lot, grantor and lender, read in one statement.
+type PledgeWithRefs = (
+    PledgeRow,
+    (String, String, Option<String>),
+    (i64, String, Option<String>, Option<String>),
+    (i64, String, Option<String>, Option<String>),
+);
+
+/// The pledge registered as `no` with what its notice names (lot, grantor, lender), in one
+/// statement.
+fn pledge_by_registration(
+    conn: &mut DbConn,
+    no: &str,
+) -> QueryResult<Option<(PledgeRow, AssetRef, PartyRef, PartyRef)>> {
+    use crate::schema::lots as lt;
+    let (grantor, lender) = diesel::alias!(pt as grantor, pt as lender);
+    let row: Option<PledgeWithRefs> = pl::table
+        .inner_join(lt::table)
+        .inner_join(grantor.on(grantor.field(pt::id).eq(pl::pledgor_id)))
+        .inner_join(lender.on(lender.field(pt::id).eq(pl::lender_id)))
+        .filter(pl::registration_no.eq(no))
+        .select((
+            PledgeRow::as_select(),
+            (lt::certificate_no, lt::right_type, lt::sub_kind),
+            grantor.fields((pt::id, pt::name_zh, pt::uscc, pt::id_number_masked)),
+            lender.fields((pt::id, pt::name_zh, pt::uscc, pt::id_number_masked)),
+        ))
+        .first(conn)
+        .optional()?;
+    let party = |(party_id, name_zh, uscc, id_number_masked)| PartyRef {
+        party_id,
+        name_zh,
+        uscc,
+        id_number_masked,
+    };
+    Ok(
+        row.map(|(p, (certificate_no, right_type, sub_kind), g, l)| {
+            let asset = AssetRef {
+                lot_id: p.lot_id,
+                certificate_no,
+                right_type,
+                sub_kind,
+                quantity: Dec::qty(0),
+                on_offer: None,
+            };
+            (p, asset, party(g), party(l))
+        }),
+    )
+}
+
+/// A pledge's notice from what was already read of its lot and parties.
+fn pledge_notice_of(
+    conn: &mut DbConn,
+    p: &PledgeRow,
+    mut encumbered: AssetRef,
+    grantor: PartyRef,
+    lender: PartyRef,
+) -> ApiResult<Notice> {
     // Quantity offered for the pledge's disposal has left its pledged bucket but not the pledge:
     // the notice states both, so an offer never reads as an empty pledge.
     let on_offer = if p.status == "enforcing" {
@@ -133,7 +197,7 @@ pub fn pledge_notice(conn: &mut DbConn, p: &PledgeRow) -> ApiResult<Notice> {
     } else {
         0
     };
-    let mut encumbered = asset(conn, p.lot_id, p.quantity + on_offer)?;
+    encumbered.quantity = Dec::qty(p.quantity + on_offer);
     encumbered.on_offer = (on_offer > 0).then(|| Dec::qty(on_offer));
     Ok(Notice {
         kind: "pledge".into(),
@@ -141,8 +205,8 @@ pub fn pledge_notice(conn: &mut DbConn, p: &PledgeRow) -> ApiResult<Notice> {
         status: p.status.clone(),
         asset: Some(encumbered),
         parcels: None,
-        grantor: party_ref(conn, p.pledgor_id)?,
-        lender: Some(party_ref(conn, p.lender_id)?),
+        grantor,
+        lender: Some(lender),
         rank: p.rank,
         secured_amount: p.secured_amount.map(Dec::money),
         registered_at: p.registered_at.map(|t| t.and_utc()),
@@ -560,7 +624,7 @@ pub fn lookup(
     who: Option<&Principal>,
     as_of: DateTime<Utc>,
 ) -> ApiResult<EncumbranceView> {
-    let Some(p) = find_by_registration(conn, no)? else {
+    let Some((p, asset, grantor, lender)) = pledge_by_registration(conn, no)? else {
         return verify_forest(conn, no, code, who, as_of);
     };
     let by_code = code.is_some_and(|c| p.verification_code.as_deref() == Some(c));
@@ -574,7 +638,7 @@ pub fn lookup(
         .filter(|f| f.lot_id == p.lot_id)
         .map(|f| freeze_notice(conn, &f))
         .collect::<ApiResult<Vec<_>>>()?;
-    let notice = pledge_notice(conn, &p)?;
+    let notice = pledge_notice_of(conn, &p, asset, grantor, lender)?;
     let full = pledges::view(conn, p)?;
     let entries = if party {
         full.entries.clone()

@@ -74,6 +74,35 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<DieselError>,
 {
+    let out = write_tx_inner(conn, f);
+    if !in_outer_transaction(conn) {
+        // Principals changed by the transaction are forgotten once it has ended.
+        crate::auth::cache::after_write();
+    }
+    out
+}
+
+fn in_outer_transaction(conn: &mut DbConn) -> bool {
+    fn depth<C>(c: &mut C) -> bool
+    where
+        C: Connection<TransactionManager = AnsiTransactionManager>,
+    {
+        AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .map(|d| d.is_some())
+            .unwrap_or(false)
+    }
+    match conn {
+        DbConn::Pg(c) => depth(c),
+        DbConn::Sqlite(c) => depth(c),
+    }
+}
+
+fn write_tx_inner<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<DieselError>,
+{
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(inner) => {

@@ -38,7 +38,10 @@ impl AppState {
         web::block(move || {
             db::attribute(counter.as_deref(), || {
                 let mut conn = pool.get()?;
-                f(&mut conn)
+                let out = f(&mut conn);
+                // Principals changed by a transaction not opened through `db::write_tx`.
+                crate::auth::cache::after_write();
+                out
             })
         })
         .await?

@@ -1,0 +1,2 @@
+DROP TRIGGER principals_changed ON principals;
+DROP FUNCTION registry_principal_changed();
