@@ -145,6 +145,7 @@ pub async fn serve(common: CommonArgs, args: ServeArgs) -> Result<(), bootstrap:
     // a stop asked for at any time ends in a clean exit with status 0, never death by the signal.
     let signals = StopSignals::install()?;
     let (pool, secrets) = prepare(&common, args.db_pool_size)?;
+    db::set_after_write(crate::auth::cache::after_write);
     let principals = crate::auth::cache::start(&common.database_url());
     let result = serve_on(&common, args, pool.clone(), secrets, signals).await;
     principals.close(POOL_CLOSE_WAIT);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{party, user, Api, Backend, Server};
+use common::{own_password, party, user, Api, Backend, Server};
 use diesel::prelude::*;
 use serde_json::json;
 
@@ -38,7 +38,7 @@ fn revocation_reaches_every_process_at_once(b: Backend) {
     let bank = party(&admin, "bank", 1);
     let banker = user(&admin, "bank", Some(bank), "banker");
     let id = principal_id(&user_admin, "banker");
-    let password = "banker-password-long";
+    let password = &own_password("banker");
 
     for round in 0..3 {
         let fresh = a.api().login("banker", password);
@@ -83,7 +83,7 @@ fn revocation_reaches_every_process_at_once(b: Backend) {
     a.api()
         .post(
             "/v1/auth/password",
-            &json!({"username": "clerk", "current_password": "clerk-password-long",
+            &json!({"username": "clerk", "current_password": own_password("clerk"),
                 "new_password": "a-different-secret-phrase-77"}),
         )
         .expect(204);
@@ -138,7 +138,7 @@ fn a_process_that_cannot_listen_does_not_trust_its_memory() {
     };
     wait_for(&mut sql, 2);
 
-    let fresh = a.api().login("banker", "banker-password-long");
+    let fresh = a.api().login("banker", &own_password("banker"));
     let on_b = other.api().with_token(&token(&fresh));
     assert_eq!(read(&on_b), 200);
     assert_eq!(read(&on_b), 200, "remembered on B");
@@ -157,7 +157,7 @@ fn a_process_that_cannot_listen_does_not_trust_its_memory() {
 
     // The listeners come back; a new token is remembered and forgotten again.
     wait_for(&mut sql, 2);
-    let fresh = a.api().login("banker", "banker-password-long");
+    let fresh = a.api().login("banker", &own_password("banker"));
     let on_b = other.api().with_token(&token(&fresh));
     assert_eq!(read(&on_b), 200);
     assert_eq!(read(&on_b), 200);

@@ -77,9 +77,25 @@ where
     let out = write_tx_inner(conn, f);
     if !in_outer_transaction(conn) {
         // Principals changed by the transaction are forgotten once it has ended.
-        crate::auth::cache::after_write();
+        after_write();
     }
     out
+}
+
+/// What runs when a write transaction has ended (the principal cache forgets what it changed).
+/// A hook, set once at start-up by the wiring, because the database layer knows no domain module.
+static AFTER_WRITE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets the hook run after every write transaction; the first call wins.
+pub fn set_after_write(hook: fn()) {
+    let _ = AFTER_WRITE.set(hook);
+}
+
+/// Runs the after-write hook, if one is set.
+pub fn after_write() {
+    if let Some(hook) = AFTER_WRITE.get() {
+        hook();
+    }
 }
 
 fn in_outer_transaction(conn: &mut DbConn) -> bool {

@@ -266,7 +266,7 @@ pub fn record(
         "previous_grade_in_force": before, "grade_in_force": after,
     });
     for bank in current_lenders(conn, g.party_id)? {
-        crate::collateral::webhooks::enqueue(
+        crate::audit::outbox::enqueue(
             conn,
             bank,
             &format!("party:{}", g.party_id),

@@ -40,7 +40,7 @@ impl AppState {
                 let mut conn = pool.get()?;
                 let out = f(&mut conn);
                 // Principals changed by a transaction not opened through `db::write_tx`.
-                crate::auth::cache::after_write();
+                db::after_write();
                 out
             })
         })
