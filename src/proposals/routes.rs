@@ -203,6 +203,10 @@ fn execute(
             crate::market::auctions::execute_cancellation(conn, &payload(row)?, actor, at)
         }
         "region_flag" => crate::market::benchmarks::execute_flag(conn, &payload(row)?, row, actor, at),
+        "trade_payment" => crate::market::trades::execute_payment(conn, &payload(row)?, who, at),
+        "lender_product" => {
+            crate::forest::products::execute(conn, &payload(row)?, &row.proposed_by_name, actor, at)
+        }
         "market_settings" => {
             crate::market::settings::execute(conn, &payload(row)?, &row.proposed_by_name, actor, at)
         }
