@@ -701,7 +701,7 @@ GET    /v1/judicial-freezes                             401 401 401 401 401 200 
 POST   /v1/judicial-freezes                             401 401 401 401 401 403 403 403 403 403 201 - - -
 POST   /v1/judicial-freezes/{id}/lift                   401 401 401 401 401 403 403 403 403 403 202 403 403 404
 GET    /v1/lender-products                              401 401 401 401 401 200 200 200 200 200 200 - - -
-POST   /v1/lender-products                              401 401 401 401 401 403 403 403 403 403 201 - - -
+POST   /v1/lender-products                              401 401 401 401 401 403 403 403 403 403 202 - - -
 GET    /v1/listings                                     401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/listings                                     401 401 401 401 401 404 403 403 201 403 422 - - -
 GET    /v1/listings/{id}                                401 401 401 401 401 200 200 200 200 200 200 404 404 404
@@ -763,7 +763,7 @@ GET    /v1/statistics/green-finance                     401 401 401 401 401 403 
 GET    /v1/statistics/green-finance/charts/{chart}      401 401 401 401 401 403 403 200 403 403 200 403 403 404
 GET    /v1/trades                                       401 401 401 401 401 200 200 200 200 200 200 - - -
 GET    /v1/trades/{id}                                  401 401 401 401 401 200 200 200 200 200 200 404 404 404
-POST   /v1/trades/{id}/payment                          401 401 401 401 401 403 403 403 403 403 200 403 403 404
+POST   /v1/trades/{id}/payment                          401 401 401 401 401 403 403 403 200 403 409 404 404 404
 GET    /v1/transfers                                    401 401 401 401 401 200 200 200 200 200 200 - - -
 POST   /v1/transfers                                    401 401 401 401 401 404 403 403 201 403 403 - - -
 POST   /v1/transfers/forced                             401 401 401 401 401 403 403 403 403 403 202 - - -

@@ -735,7 +735,13 @@ fn lender_product_caps(b: Backend) {
     let w = world(b);
     let product = json!({"lender_party_id": w.bank1, "code": "FULINDAI", "name": "福林贷", "forest_ltv_cap_percent": "40"});
     w.banker1.post("/v1/lender-products", &product).expect(403);
-    w.admin.post("/v1/lender-products", &product).expect(201);
+    // Two persons: an operator proposes, an operator of another person approves.
+    common::two_person(
+        &w.admin,
+        "/v1/lender-products",
+        "product-fulindai",
+        &product,
+    );
     assert_eq!(
         w.banker1.get("/v1/lender-products").expect(200).body[0]["forest_ltv_cap_percent"],
         "40.00"

@@ -375,11 +375,21 @@ fn send(w: &World, c: &Case, m: &Model, call: &Call) -> (Reply, Option<Replay>) 
             &json!({ "quantity": q(qty) }),
         ),
         Call::Pay(t) => {
+            // Two persons: the operator proposes its confirmation, the checker approves (and the
+            // trade settles then).
             let sid = m.trades[t].sid;
-            post(
-                &w.admin,
+            let p = w.admin.post_key(
                 &format!("/v1/trades/{sid}/payment"),
+                &key(),
                 &json!({"payment_ref": format!("CIB-PAY-{sid}")}),
+            );
+            if !p.status.is_success() {
+                return (p, None);
+            }
+            post(
+                &w.checker,
+                &format!("/v1/proposals/{}/approve", p.body["id"]),
+                &json!({}),
             )
         }
         Call::Enforce(p) => {

@@ -774,14 +774,13 @@ fn a_freeze_holds_a_trade_awaiting_payment(backend: Backend) {
     let f = freeze(&w, "485.2").expect(201);
     assert_eq!(f.body["pending_quantity"], "300");
     assert_eq!(buckets(&w), (d("0"), d("0"), d("185.2")));
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/trades/{trade}/payment"),
-            &key(),
-            &json!({"payment_ref": "CIB-PAY-1"}),
-        )
-        .expect(409);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/trades/{trade}/payment"),
+        &key(),
+        &json!({"payment_ref": "CIB-PAY-1"}),
+    )
+    .expect(409);
     assert_eq!(r.code(), "quantity_frozen");
     assert_eq!(
         w.admin.get(&format!("/v1/trades/{trade}")).expect(200).body["status"],
@@ -975,13 +974,13 @@ fn a_freeze_shrinks_a_disposal_listing(backend: Backend) {
     };
     assert_eq!(buy("235.3").expect(409).code(), "insufficient_quantity");
     let t = buy("235.2").expect(201);
-    w.admin
-        .post_key(
-            &format!("/v1/trades/{}/payment", t.body["id"]),
-            &key(),
-            &json!({"payment_ref": "CIB-PAY-1"}),
-        )
-        .expect(200);
+    common::two_person_reply(
+        &w.admin,
+        &format!("/v1/trades/{}/payment", t.body["id"]),
+        &key(),
+        &json!({"payment_ref": "CIB-PAY-1"}),
+    )
+    .expect(200);
     assert_eq!(bucket_of(&w, w.b, "available"), d("235.2"));
     // The frozen 250 stay under the pledge: the waterfall waits for them.
     let p = w
@@ -1308,14 +1307,13 @@ fn a_disposal_sale_of_frozen_quantity_does_not_settle(backend: Backend) {
         all_buckets(&w),
         (d("0"), d("0"), d("385.2"), d("0"), d("100"))
     );
-    let r = w
-        .admin
-        .post_key(
-            &format!("/v1/trades/{trade}/payment"),
-            &key(),
-            &json!({"payment_ref": "CIB-PAY-1"}),
-        )
-        .expect(409);
+    let r = common::two_person_reply(
+        &w.admin,
+        &format!("/v1/trades/{trade}/payment"),
+        &key(),
+        &json!({"payment_ref": "CIB-PAY-1"}),
+    )
+    .expect(409);
     assert_eq!(r.code(), "quantity_frozen");
     assert_eq!(
         w.admin.get(&format!("/v1/trades/{trade}")).expect(200).body["status"],

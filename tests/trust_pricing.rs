@@ -143,8 +143,11 @@ fn buy(ent: &Api, listing: i64, quantity: &str) -> Reply {
     )
 }
 
+/// An operator's confirmation of payment: proposed by `op`, approved by the second operator (the
+/// approval's reply carries the settled trade).
 fn pay(op: &Api, trade: i64) -> Reply {
-    op.post_key(
+    common::two_person_reply(
+        op,
         &format!("/v1/trades/{trade}/payment"),
         &key(),
         &json!({"payment_ref": format!("CIB-PAY-{trade}")}),

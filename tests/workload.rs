@@ -719,9 +719,10 @@ fn market_step(c: usize, shared: &Shared, rng: &mut StdRng, key: &str) {
         return;
     }
     let (id, t) = unpaid[rng.random_range(0..unpaid.len())].clone();
+    // The seller acknowledges receipt of the payment (an operator's confirmation takes two).
     let r = shared.post(
         c,
-        &a.checker,
+        &a.ents[t.seller].1,
         &format!("/v1/trades/{id}/payment"),
         key,
         &json!({"payment_ref": format!("WL-PAY-{id}")}),

@@ -169,6 +169,7 @@ pub fn current_rank(
 }
 
 pub use crate::collateral::encumbrance::add_entry;
+pub use products::execute as execute_lender_product;
 
 impl crate::collateral::encumbrance::Encumbrance for MortgageRow {
     const OBJECT: &'static str = "forest_mortgage";

@@ -23,7 +23,7 @@ pub use benchmarks::{
 pub use listings::{execute_disposal_listing, ListingRow};
 pub use prices::{value_of, Valued};
 pub use settings::{execute as execute_settings, load as load_settings};
-pub use trades::{pledge_on_offer, pledge_quantity_on_offer};
+pub use trades::{execute_payment, pledge_on_offer, pledge_quantity_on_offer};
 
 /// R11 as the rights module asks it: is a purchase at this standing a market acquisition?
 impl crate::rights::MarketPurchase for PriceStanding {

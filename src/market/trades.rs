@@ -1,6 +1,8 @@
 //! Trades (成交) and their settlement: delivery versus payment. A purchase or an auction award
 //! opens a trade and moves the quantity from the seller's `listed` to `in_transfer`; it moves to
-//! the buyer only when an operator confirms payment, in one transaction with a settled transfer.
+//! the buyer only when the payment is confirmed — by the seller's acknowledgement of receipt, or by
+//! an operator's confirmation that an operator of another person approves — in one transaction
+//! with a settled transfer.
 //! Unpaid trades expire and the quantity returns to the seller (or under the pledge).
 
 use actix_web::http::StatusCode;
@@ -20,6 +22,7 @@ use crate::kernel::idempotency::{self, IdemKey, KeyPolicy, Outcome};
 use crate::kernel::json::ApiJson;
 use crate::kernel::pagination::{Page, PageParams};
 use crate::kernel::state::AppState;
+use crate::proposals::{self, ProposalKind, ProposalView};
 use crate::rights::ledger::{self, Movement, Side};
 use crate::rights::store::{self as rights, LotRow};
 use crate::rights::{Acquisition, Bucket};
@@ -473,10 +476,18 @@ pub struct ConfirmPayment {
 }
 
 #[utoipa::path(post, path = "/v1/trades/{id}/payment", tag = "market", operation_id = "confirmTradePayment",
-    summary = "An operator confirms the buyer's payment; the trade settles through the ledger (DvP)",
+    summary = "Settle a trade on its payment: the seller acknowledges receipt (200), or an operator proposes its confirmation of the payment (202) for an operator of another person to approve",
+    description = "Settlement moves the quantity to the buyer (delivery versus payment), so one person at the exchange never settles a trade alone: \
+        an operator's confirmation of the buyer's payment is a proposal (202, kind `trade_payment`), and the trade settles when an operator \
+        of another person approves it (`POST /v1/proposals/{id}/approve`). The seller (a user of the selling party; for the disposal of a \
+        pledge, a user of the pledgee bank, whose claim the proceeds pay) is the one who loses if a payment is falsely confirmed: its own \
+        acknowledgement of receipt settles the trade at once (200). A pending proposal does not stop the trade expiring unpaid at its \
+        deadline; an approval after that is a 409 `trade_not_awaiting_payment` and changes nothing.",
     params(("id" = i64, Path, description = "Trade id"), ("Idempotency-Key" = String, Header, description = "Required: this moves quantity")),
     request_body = ConfirmPayment,
-    responses((status = 200, description = "Settled", body = TradeView),
+    responses((status = 200, description = "Settled (the seller's acknowledgement)", body = TradeView),
+        (status = 202, description = "Proposed (an operator's confirmation; kind `trade_payment`)", body = ProposalView),
+        (status = 403, description = "Neither an operator nor the seller (for a disposal, the pledgee) of this trade", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "trade_not_awaiting_payment; quantity_frozen (a judicial freeze holds quantity of this trade: nothing changes until it is lifted; unpaid at its deadline it expires and the quantity returns to the seller still frozen); lot_expired (the lot expired before payment was confirmed: the trade expires and the quantity returns to the seller)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "years_beyond_term: the whole years traded no longer remain of the lot's term on the day of payment; price_below_benchmark, region_non_attainment: R4 is checked again on the day of payment (a benchmark approved or the buyer's region flagged since the trade opened binds it); the trade stays awaiting payment until its deadline", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/trades/{id}/payment")]
@@ -487,13 +498,24 @@ async fn confirm_payment(
     id: web::Path<i64>,
     body: ApiJson<ConfirmPayment>,
 ) -> ApiResult<HttpResponse> {
-    who.require(&[Role::Operator])?;
+    who.require(&[Role::Operator, Role::Enterprise, Role::Bank])?;
     let reference = body.value.payment_ref.trim().to_string();
     if reference.is_empty() || reference.len() > 128 {
         return Err(ApiError::invalid_field(
             "payment_ref",
             "1 to 128 characters",
         ));
+    }
+    if who.role == Role::Operator {
+        return propose_payment(
+            state,
+            who,
+            idem,
+            id.into_inner(),
+            reference,
+            &body.body_hash,
+        )
+        .await;
     }
     let (id, actor, now) = (
         id.into_inner(),
@@ -509,15 +531,25 @@ async fn confirm_payment(
         KeyPolicy::Required,
         StatusCode::OK,
         move |conn| {
+            require_acknowledging_seller(conn, id, &w)?;
             let t = settle(conn, id, &reference, &actor, now)?;
             Outcome::of(&view(t, &w))
         },
     )
     .await;
+    expire_if_lot_expired(&state, id, now, result).await
+}
+
+/// R6: the lot expired before the payment was confirmed (the ledger refused to deliver). The
+/// trade can never settle: it expires now, in a transaction of its own, and the quantity returns
+/// to the seller (or under the pledge being disposed of).
+async fn expire_if_lot_expired(
+    state: &web::Data<AppState>,
+    id: i64,
+    now: NaiveDateTime,
+    result: ApiResult<HttpResponse>,
+) -> ApiResult<HttpResponse> {
     match result {
-        // R6: the lot expired before the payment was confirmed (the ledger refused to deliver).
-        // The trade can never settle: it expires now, in a transaction of its own, and the
-        // quantity returns to the seller (or under the pledge being disposed of).
         Err(e) if e.code == "lot_expired" => {
             state
                 .db(move |conn| {
@@ -540,6 +572,95 @@ async fn confirm_payment(
         }
         other => other,
     }
+}
+
+/// An operator's confirmation of a buyer's payment, awaiting another person's approval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TradePayment {
+    pub trade_id: i64,
+    pub payment_ref: String,
+}
+
+/// The party whose receipt of the payment settles a trade by its own word: the seller, or for
+/// the disposal of a pledge the pledgee, whose claim the proceeds pay (R13).
+fn acknowledging_party(conn: &mut DbConn, t: &TradeRow) -> ApiResult<i64> {
+    let Some(pledge) = t.pledge_id else {
+        return Ok(t.seller_id);
+    };
+    Ok(crate::schema::pledges::table
+        .find(pledge)
+        .select(crate::schema::pledges::lender_id)
+        .first(conn)?)
+}
+
+/// Only the seller (for a disposal, the pledgee) acknowledges receipt; anyone else is refused.
+fn require_acknowledging_seller(conn: &mut DbConn, id: i64, who: &Principal) -> ApiResult<()> {
+    let t = find(conn, id)?.ok_or_else(|| ApiError::not_found("trade"))?;
+    let party = acknowledging_party(conn, &t)?;
+    if who.party_id != Some(party) {
+        return Err(ApiError::forbidden(
+            "only the seller of this trade (for the disposal of a pledge, the pledgee) acknowledges receipt of its payment",
+        ));
+    }
+    Ok(())
+}
+
+/// An operator's confirmation becomes a `trade_payment` proposal, checked now (the trade exists
+/// and awaits payment) and settled only by another person's approval.
+async fn propose_payment(
+    state: web::Data<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    id: i64,
+    payment_ref: String,
+    body_hash: &str,
+) -> ApiResult<HttpResponse> {
+    let now = db::now_micros(state.clock.now());
+    let w = who.clone();
+    let result = idempotency::run(
+        &state,
+        &who,
+        idem,
+        body_hash,
+        KeyPolicy::Required,
+        StatusCode::ACCEPTED,
+        move |conn| {
+            let t = find(conn, id)?.ok_or_else(|| ApiError::not_found("trade"))?;
+            if t.status != "awaiting_payment" {
+                return Err(ApiError::conflict(
+                    "trade_not_awaiting_payment",
+                    format!("this trade is {}", t.status),
+                ));
+            }
+            let lot = rights::lot(conn, t.lot_id)?.ok_or_else(|| ApiError::not_found("lot"))?;
+            if lot.expired(now.date()) {
+                return Err(ApiError::conflict(
+                    "lot_expired",
+                    "the lot has expired (R6)",
+                ));
+            }
+            let plan = TradePayment {
+                trade_id: id,
+                payment_ref,
+            };
+            let row = proposals::propose(conn, ProposalKind::TradePayment, &plan, None, &w, now)?;
+            Outcome::of(&ProposalView::from(row))
+        },
+    )
+    .await;
+    expire_if_lot_expired(&state, id, now, result).await
+}
+
+/// Runs an approved `trade_payment` proposal: the trade settles as if confirmed now. A trade
+/// that expired meanwhile is a 409 and the approval changes nothing.
+pub fn execute_payment(
+    conn: &mut DbConn,
+    p: &TradePayment,
+    who: &Principal,
+    at: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    let t = settle(conn, p.trade_id, &p.payment_ref, &who.actor(), at)?;
+    serde_json::to_value(view(t, who)).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

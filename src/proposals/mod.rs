@@ -2,7 +2,8 @@
 //! benchmark prices, pledge disposal (directly or by a disposal listing or auction), lifting a
 //! judicial freeze, retirement on a holder's behalf, lot imports, amendment-code resets, the
 //! registration (singly or by import), splits and changes of holder of forest parcels, an operator's
-//! auction of a seller's quantity or its cancellation, and changes of the market settings take two
+//! auction of a seller's quantity or its cancellation, changes of the market settings, an
+//! operator's confirmation of a trade's payment and a lender product (its LTV cap) take two
 //! different operators; a region's non-attainment flag (or its lifting), proposed by an operator or
 //! a regulator, takes an operator of another person; a user administrator's creation, re-enabling
 //! or password reset of an operator account, or of an account bound to a party, takes an
@@ -63,6 +64,11 @@ pub enum ProposalKind {
     /// blocks trades into the region). An operator or a regulator proposes; an operator of
     /// another person approves.
     RegionFlag,
+    /// An operator's confirmation of a buyer's payment, which settles a trade (delivery versus
+    /// payment); the seller's own acknowledgement of receipt settles without one.
+    TradePayment,
+    /// A lender's forest-mortgage product (its LTV cap).
+    LenderProduct,
 }
 
 impl ProposalKind {
@@ -92,6 +98,8 @@ impl ProposalKind {
             ProposalKind::MarketSettings => "market_settings",
             ProposalKind::PartyAccount => "party_account",
             ProposalKind::RegionFlag => "region_flag",
+            ProposalKind::TradePayment => "trade_payment",
+            ProposalKind::LenderProduct => "lender_product",
         }
     }
     pub fn parse(s: &str) -> ProposalKind {
@@ -119,6 +127,8 @@ impl ProposalKind {
             "market_settings" => ProposalKind::MarketSettings,
             "party_account" => ProposalKind::PartyAccount,
             "region_flag" => ProposalKind::RegionFlag,
+            "trade_payment" => ProposalKind::TradePayment,
+            "lender_product" => ProposalKind::LenderProduct,
             _ => ProposalKind::Issuance,
         }
     }

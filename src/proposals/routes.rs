@@ -198,6 +198,14 @@ fn execute(
             crate::market::execute_auction_cancellation(conn, &payload(row)?, actor, at)
         }
         "region_flag" => crate::market::execute_flag(conn, &payload(row)?, row, actor, at),
+        "trade_payment" => crate::market::execute_payment(conn, &payload(row)?, who, at),
+        "lender_product" => crate::forest::execute_lender_product(
+            conn,
+            &payload(row)?,
+            &row.proposed_by_name,
+            actor,
+            at,
+        ),
         "market_settings" => {
             crate::market::execute_settings(conn, &payload(row)?, &row.proposed_by_name, actor, at)
         }

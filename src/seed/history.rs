@@ -21,7 +21,6 @@ const BUYERS: [&str; 4] = [
     "demo-minbei",
     "demo-qingyun",
 ];
-const OPERATOR: &str = "demo-operator";
 
 #[derive(Debug, Deserialize)]
 struct Row {
@@ -84,7 +83,8 @@ where
             .await?;
         let path = format!("/v1/trades/{}/payment", t["id"]);
         let pay = json!({"payment_ref": format!("DEMO-{}-{}", row.date, i + 1)});
-        api.call(app, conn, OPERATOR, path, pay, StatusCode::OK)
+        // The seller acknowledges receipt: an operator alone no longer settles a trade.
+        api.call(app, conn, SELLER, path, pay, StatusCode::OK)
             .await?;
         settled += 1;
     }

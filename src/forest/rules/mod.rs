@@ -9,6 +9,18 @@ use utoipa::ToSchema;
 
 /// R12: a forest-rights loan may be at most 50 % of the appraised value by default.
 pub const DEFAULT_LTV_CAP_BP: i64 = 5_000;
+/// The highest cap a lender product may set. R12 makes 50 % the default and lets a product
+/// differ, but names no ceiling; the pilot plan names none either. Standing timber's appraised
+/// value falls with fire, pests and the timber price, and the registry's figure is what a bank's
+/// credit committee relies on, so a product may go above the default only with a margin left:
+/// 70 %, never "the whole value" (which one operator could set before this limit existed).
+pub const MAX_LTV_CAP_BP: i64 = 7_000;
+
+/// True when a lender product's LTV cap (basis points) is one the registry accepts: above zero
+/// and at most [`MAX_LTV_CAP_BP`].
+pub fn ltv_cap_allowed(cap_bp: i64) -> bool {
+    cap_bp > 0 && cap_bp <= MAX_LTV_CAP_BP
+}
 /// R12: from 300,000 yuan (30,000,000 fen) a loan needs a professional appraisal.
 pub const PROFESSIONAL_APPRAISAL_FROM_FEN: i64 = 30_000_000;
 
@@ -251,6 +263,15 @@ mod tests {
 
     fn code(parcels: &[ParcelFacts], t: &Terms) -> &'static str {
         check(parcels, t).err().map(|r| r.code).unwrap_or("ok")
+    }
+
+    #[test]
+    fn a_product_cap_stays_below_the_whole_value() {
+        assert!(ltv_cap_allowed(DEFAULT_LTV_CAP_BP));
+        assert!(ltv_cap_allowed(7_000));
+        assert!(!ltv_cap_allowed(7_001));
+        assert!(!ltv_cap_allowed(10_000));
+        assert!(!ltv_cap_allowed(0));
     }
 
     #[test]
