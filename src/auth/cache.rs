@@ -26,7 +26,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
@@ -396,6 +396,8 @@ impl Signal {
             .write(true)
             .create(true)
             .truncate(false)
+            // Private like the database beside it.
+            .mode(0o600)
             .open(&path)
             .map_err(|e| tracing::warn!(%e, path = %path.display(), "principal signal file: every request reads its principal"))
             .ok();
