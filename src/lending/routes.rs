@@ -781,7 +781,8 @@ fn parse_since(since: Option<&str>) -> ApiResult<(i64, Option<NaiveDateTime>)> {
 #[utoipa::path(get, path = "/v1/financing-requests/feed", tag = "financing", operation_id = "financingRequestFeed",
     summary = "For the 金服云 platform: every step of every financing request since a cursor or a time, as JSON or CSV",
     params(FeedQuery),
-    responses((status = 200, description = "The events in order (`text/csv` with the same columns when asked)", body = FinancingFeed)))]
+    responses((status = 200, description = "The events in order (`text/csv` with the same columns when asked)",
+        content((FinancingFeed = "application/json"), (String = "text/csv")))))]
 #[get("/v1/financing-requests/feed")]
 async fn feed(
     state: web::Data<AppState>,

@@ -37,8 +37,8 @@ async fn load(state: &AppState, who: &Principal, month: Option<String>) -> ApiRe
     summary = "The monthly green-finance statistics: secured loans outstanding and new, borrowers, coverage, credit enhancement, by county, bank and right type",
     description = "For operators and regulators. `format=csv` answers one CSV table (text/csv): a row for the whole, then one per county, bank and right type.",
     params(MonthQuery),
-    responses((status = 200, description = "The report", body = Report, content_type = "application/json"),
-        (status = 200, description = "The report as CSV", body = String, content_type = "text/csv")))]
+    responses((status = 200, description = "The report (JSON, or CSV with `format=csv`)",
+        content((Report = "application/json"), (String = "text/csv")))))]
 #[get("/v1/statistics/green-finance")]
 pub async fn green_finance(
     state: web::Data<AppState>,
